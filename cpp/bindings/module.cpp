@@ -1,0 +1,23 @@
+// trafficsplit._core: creates the submodules; each area registers itself.
+#include <pybind11/pybind11.h>
+
+namespace py = pybind11;
+
+namespace trafficsplit::bindings {
+void register_errors(py::module_& m);
+void register_hashing(py::module_& m);
+void register_assignment(py::module_& m);
+void register_stats(py::module_& m);
+}  // namespace trafficsplit::bindings
+
+PYBIND11_MODULE(_core, m) {
+  using namespace trafficsplit::bindings;
+  m.doc() = "trafficsplit's C++ core (private: import trafficsplit instead)";
+  register_errors(m);
+  auto hashing = m.def_submodule("hashing", "Hash contract");
+  register_hashing(hashing);
+  auto assignment = m.def_submodule("assignment", "Compiled experiments");
+  register_assignment(assignment);
+  auto stats = m.def_submodule("stats", "Statistics kernels");
+  register_stats(stats);
+}

@@ -1,0 +1,229 @@
+// trafficsplit._core.assignment: compiled experiments, scalar and batch assignment.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <optional>
+
+#include "trafficsplit/assignment/batch.hpp"
+#include "trafficsplit/assignment/experiment.hpp"
+#include "trafficsplit/errors.hpp"
+#include "units.hpp"
+
+namespace trafficsplit::bindings {
+
+namespace {
+
+std::array<py::object, kReasonCount>& reason_names() {
+  static std::array<py::object, kReasonCount> names;
+  return names;
+}
+
+struct Assignment {
+  py::object experiment;
+  py::object arm;
+  py::object payload;
+  int arm_index = -1;
+  int bucket = -1;
+  uint8_t reason = 0;
+
+  bool in_experiment() const { return reason == static_cast<uint8_t>(Reason::assigned); }
+  py::object reason_name() const { return reason_names()[reason]; }
+};
+
+// A compiled experiment plus the Python objects it hands out (arm names, payloads), so a
+// scalar assignment creates no new strings.
+class PyExperiment {
+ public:
+  PyExperiment(py::str key, std::string salt, uint32_t bucket_version, const std::string& algorithm,
+               uint32_t buckets, py::tuple arm_names, py::tuple payloads,
+               const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>& steps)
+      : key_(std::move(key)), arm_names_(std::move(arm_names)), payloads_(std::move(payloads)),
+        core_(make_spec(std::move(salt), bucket_version, algorithm, buckets, steps)) {
+    if (py::len(arm_names_) != core_.arm_count() || py::len(payloads_) != core_.arm_count()) {
+      throw InvalidArgument("arm names and payloads must match the arms in the allocation history");
+    }
+  }
+
+  Assignment assign(py::handle unit, std::optional<int64_t> at_us) const {
+    const int32_t step = at_us ? core_.step_at(*at_us) : core_.current_step();
+    return assign_step(unit, step);
+  }
+
+  Assignment assign_step(py::handle unit, int32_t step) const {
+    Assignment a;
+    a.experiment = key_;
+    UnitBytes bytes;
+    if (!unit_bytes(unit.ptr(), bytes, 0, false)) {
+      a.arm = py::none();
+      a.payload = py::none();
+      a.reason = static_cast<uint8_t>(Reason::missing_unit);
+      return a;
+    }
+    const ScalarResult r = core_.assign(bytes.data, bytes.len, step);
+    a.bucket = r.bucket;
+    a.arm_index = r.arm;
+    a.reason = static_cast<uint8_t>(r.reason);
+    if (r.arm >= 0) {
+      a.arm = arm_names_[static_cast<size_t>(r.arm)];
+      a.payload = payloads_[static_cast<size_t>(r.arm)];
+    } else {
+      a.arm = py::none();
+      a.payload = py::none();
+    }
+    return a;
+  }
+
+  py::tuple assign_column(const Column& column, int32_t step, py::object at_us, unsigned threads) const {
+    const size_t n = column.size();
+    py::array_t<int16_t> arm(static_cast<py::ssize_t>(n));
+    py::array_t<int32_t> bucket(static_cast<py::ssize_t>(n));
+    py::array_t<uint8_t> reason(static_cast<py::ssize_t>(n));
+    BatchTime time;
+    time.step = step;
+    py::array_t<int64_t, py::array::c_style> at_array;
+    if (!at_us.is_none()) {
+      at_array = at_us.cast<py::array_t<int64_t, py::array::c_style>>();
+      if (at_array.ndim() != 1 || static_cast<size_t>(at_array.shape(0)) != n) {
+        throw InvalidArgument("'at' must have one time per unit id: " + std::to_string(n) +
+                              " unit ids, " + std::to_string(at_array.size()) + " times");
+      }
+      time.at_us = at_array.data();
+    } else if (step >= static_cast<int32_t>(core_.step_count())) {
+      throw InvalidArgument("allocation step out of range");
+    }
+    BatchOutput out{arm.mutable_data(), bucket.mutable_data(), reason.mutable_data()};
+    {
+      // Safe without the GIL: the column holds references to every buffer it reads, the
+      // outputs are fresh arrays no other thread has seen, and the core is immutable.
+      std::optional<py::gil_scoped_release> release;
+      if (n >= 4096) release.emplace();
+      assign_batch(core_, column.column(), time, out, threads);
+    }
+    return py::make_tuple(arm, bucket, reason);
+  }
+
+  py::array_t<int16_t> bucket_map(int32_t step) const {
+    const auto& map = core_.bucket_map(step);
+    py::array_t<int16_t> out(static_cast<py::ssize_t>(map.size()));
+    std::copy(map.begin(), map.end(), out.mutable_data());
+    return out;
+  }
+
+  const CompiledExperiment& core() const { return core_; }
+  py::str key() const { return key_; }
+
+ private:
+  static ExperimentSpec make_spec(
+      std::string salt, uint32_t bucket_version, const std::string& algorithm, uint32_t buckets,
+      const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>& steps) {
+    ExperimentSpec spec;
+    spec.salt = std::move(salt);
+    spec.bucket_version = bucket_version;
+    spec.algorithm = parse_algorithm(algorithm);
+    spec.buckets = buckets;
+    for (const auto& [at, exposure, weights] : steps) {
+      spec.steps.push_back(AllocationStepSpec{at, exposure, weights});
+    }
+    return spec;
+  }
+
+  py::str key_;
+  py::tuple arm_names_;
+  py::tuple payloads_;
+  CompiledExperiment core_;
+};
+
+py::object assignment_repr(const Assignment& a) {
+  return py::str("Assignment(experiment={!r}, arm={!r}, arm_index={}, payload={!r}, bucket={}, "
+                 "in_experiment={}, reason={!r})")
+      .format(a.experiment, a.arm, a.arm_index, a.payload, a.bucket, a.in_experiment(),
+              a.reason_name());
+}
+
+}  // namespace
+
+void register_assignment(py::module_& m) {
+  for (size_t r = 0; r < kReasonCount; ++r) {
+    reason_names()[r] = py::str(reason_name(static_cast<Reason>(r)));
+  }
+  py::tuple names(kReasonCount);
+  for (size_t r = 0; r < kReasonCount; ++r) names[r] = reason_names()[r];
+  m.attr("REASONS") = names;
+
+  py::class_<Assignment>(m, "Assignment",
+                         "The result of assigning one unit to one experiment (immutable).")
+      .def_property_readonly("experiment", [](const Assignment& a) { return a.experiment; },
+                             "The experiment's key.")
+      .def_property_readonly("arm", [](const Assignment& a) { return a.arm; },
+                             "The arm's name, or None when the unit is not in the experiment.")
+      .def_property_readonly("arm_index", [](const Assignment& a) { return a.arm_index; },
+                             "The arm's position in Experiment.arms, or -1.")
+      .def_property_readonly("payload", [](const Assignment& a) { return a.payload; },
+                             "The arm's payload (read-only), or None.")
+      .def_property_readonly("bucket", [](const Assignment& a) { return a.bucket; },
+                             "The unit's arm bucket in [0, buckets), or -1 for a missing unit.")
+      .def_property_readonly("in_experiment", &Assignment::in_experiment,
+                             "True when the unit got an arm.")
+      .def_property_readonly("reason", &Assignment::reason_name,
+                             "Why: 'assigned', 'not_exposed', 'missing_unit' or 'not_started'.")
+      .def("__repr__", &assignment_repr)
+      .def("__eq__",
+           [](const Assignment& a, py::object other) -> py::object {
+             if (!py::isinstance<Assignment>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+             const auto& b = other.cast<const Assignment&>();
+             return py::bool_(a.arm_index == b.arm_index && a.bucket == b.bucket && a.reason == b.reason &&
+                              a.experiment.equal(b.experiment) && a.arm.equal(b.arm) &&
+                              a.payload.equal(b.payload));
+           })
+      .def("to_dict",
+           [](const Assignment& a) {
+             py::dict d;
+             d["experiment"] = a.experiment;
+             d["arm"] = a.arm;
+             d["arm_index"] = a.arm_index;
+             d["payload"] = a.payload;
+             d["bucket"] = a.bucket;
+             d["in_experiment"] = a.in_experiment();
+             d["reason"] = a.reason_name();
+             return d;
+           },
+           "The fields as a plain dict.")
+      .def(py::pickle(
+          [](const Assignment& a) {
+            return py::make_tuple(a.experiment, a.arm, a.payload, a.arm_index, a.bucket, a.reason);
+          },
+          [](py::tuple t) {
+            if (t.size() != 6) throw InvalidArgument("bad Assignment pickle");
+            Assignment a;
+            a.experiment = t[0];
+            a.arm = t[1];
+            a.payload = t[2];
+            a.arm_index = t[3].cast<int>();
+            a.bucket = t[4].cast<int>();
+            a.reason = t[5].cast<uint8_t>();
+            if (a.reason >= kReasonCount) throw InvalidArgument("bad Assignment pickle");
+            return a;
+          }));
+  m.attr("Assignment").attr("__hash__") = py::none();
+
+  py::class_<PyExperiment>(m, "CompiledExperiment", "An immutable compiled experiment (internal).")
+      .def(py::init<py::str, std::string, uint32_t, const std::string&, uint32_t, py::tuple, py::tuple,
+                    const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>&>(),
+           py::arg("key"), py::arg("salt"), py::arg("bucket_version"), py::arg("algorithm"),
+           py::arg("buckets"), py::arg("arm_names"), py::arg("payloads"), py::arg("steps"))
+      .def("assign", &PyExperiment::assign, py::arg("unit"), py::arg("at_us") = py::none())
+      .def("assign_step", &PyExperiment::assign_step, py::arg("unit"), py::arg("step"))
+      .def("assign_column", &PyExperiment::assign_column, py::arg("column"), py::arg("step"),
+           py::arg("at_us") = py::none(), py::arg("threads") = 0)
+      .def("step_at", [](const PyExperiment& e, int64_t at_us) { return e.core().step_at(at_us); })
+      .def_property_readonly("current_step", [](const PyExperiment& e) { return e.core().current_step(); })
+      .def_property_readonly("step_count", [](const PyExperiment& e) { return e.core().step_count(); })
+      .def("threshold", [](const PyExperiment& e, int32_t step) { return e.core().threshold(step); })
+      .def("bucket_map", &PyExperiment::bucket_map, py::arg("step"))
+      .def_property_readonly("traffic_salt", [](const PyExperiment& e) { return e.core().traffic_salt(); })
+      .def_property_readonly("arm_salt", [](const PyExperiment& e) { return e.core().arm_salt(); });
+}
+
+}  // namespace trafficsplit::bindings

@@ -1,0 +1,54 @@
+// trafficsplit._core.hashing: the contract's hash functions, scalar and over columns.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <optional>
+
+#include "trafficsplit/assignment/batch.hpp"
+#include "trafficsplit/errors.hpp"
+#include "trafficsplit/hashing/hash.hpp"
+#include "units.hpp"
+
+namespace trafficsplit::bindings {
+
+void register_hashing(py::module_& m) {
+  register_units(m);
+  m.def(
+      "hash64",
+      [](py::handle unit, const std::string& salt, const std::string& algorithm) {
+        UnitBytes bytes;
+        if (!unit_bytes(unit.ptr(), bytes, 0, false)) {
+          throw UnitTypeError("cannot hash a missing unit id (" +
+                                  std::string(Py_TYPE(unit.ptr())->tp_name) + ")",
+                              0);
+        }
+        return Hasher(parse_algorithm(algorithm), salt)(bytes.data, bytes.len);
+      },
+      py::arg("unit"), py::arg("salt"), py::arg("algorithm") = "xxh3");
+  m.def(
+      "hash_column",
+      [](const Column& column, const std::string& salt, const std::string& algorithm, unsigned threads) {
+        const size_t n = column.size();
+        py::array_t<uint64_t> out(static_cast<py::ssize_t>(n));
+        py::array_t<bool> missing(static_cast<py::ssize_t>(n));
+        const Algorithm algo = parse_algorithm(algorithm);
+        uint64_t* out_ptr = out.mutable_data();
+        auto* missing_ptr = reinterpret_cast<uint8_t*>(missing.mutable_data());
+        {
+          // The column keeps its buffers alive and the outputs are private to this call.
+          std::optional<py::gil_scoped_release> release;
+          if (n >= 4096) release.emplace();
+          hash_batch(algo, salt, column.column(), out_ptr, missing_ptr, threads);
+        }
+        return py::make_tuple(out, missing);
+      },
+      py::arg("column"), py::arg("salt"), py::arg("algorithm") = "xxh3", py::arg("threads") = 0);
+  m.def("stage_salt", &stage_salt, py::arg("salt"), py::arg("stage"));
+  m.def("versioned_salt", &versioned_salt, py::arg("salt"), py::arg("bucket_version"));
+  m.def("apportion", &apportion, py::arg("weights"), py::arg("buckets"));
+  m.def("exposure_threshold", &exposure_threshold, py::arg("exposure"), py::arg("buckets"));
+  m.attr("MAX_BUCKETS") = kMaxBuckets;
+  m.attr("MAX_ARMS") = kMaxArms;
+}
+
+}  // namespace trafficsplit::bindings

@@ -1,0 +1,254 @@
+#include "units.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "trafficsplit/errors.hpp"
+#include "trafficsplit/hashing/hash.hpp"
+
+namespace trafficsplit::bindings {
+
+namespace {
+
+std::string short_repr(PyObject* obj) {
+  PyObject* r = PyObject_Repr(obj);
+  if (r == nullptr) {
+    PyErr_Clear();
+    return "?";
+  }
+  Py_ssize_t n = 0;
+  const char* s = PyUnicode_AsUTF8AndSize(r, &n);
+  std::string out = s != nullptr ? std::string(s, static_cast<size_t>(n)) : std::string("?");
+  if (s == nullptr) PyErr_Clear();
+  Py_DECREF(r);
+  if (out.size() > 60) out = out.substr(0, 57) + "...";
+  return out;
+}
+
+std::string where(size_t row, bool in_batch) {
+  return in_batch ? "unit id at row " + std::to_string(row) : std::string("unit id");
+}
+
+bool type_named(PyObject* obj, const char* name) { return std::strcmp(Py_TYPE(obj)->tp_name, name) == 0; }
+
+PyObject* numpy_type(const char* name) {
+  // Borrowed from the numpy module (always imported with trafficsplit); cached for speed.
+  py::object numpy = py::module_::import("numpy");
+  py::object type = numpy.attr(name);
+  return type.release().ptr();
+}
+
+[[noreturn]] void refuse(PyObject* obj, size_t row, bool in_batch) {
+  std::string type = Py_TYPE(obj)->tp_name;
+  throw UnitTypeError(where(row, in_batch) + " has type '" + type + "' (" + short_repr(obj) +
+                          "); unit ids must be str, int or bytes. Floats and bools are refused "
+                          "so that 1.0 and True never silently become the unit \"1\"",
+                      row);
+}
+
+}  // namespace
+
+bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
+  if (PyUnicode_Check(obj)) {
+    Py_ssize_t n = 0;
+    const char* s = PyUnicode_AsUTF8AndSize(obj, &n);
+    if (s == nullptr) {
+      PyErr_Clear();
+      throw UnitValueError(where(row, in_batch) +
+                               " is a str that cannot be encoded as UTF-8 (it contains a lone "
+                               "surrogate); pass bytes to hash it as given",
+                           row);
+    }
+    out.data = s;
+    out.len = static_cast<size_t>(n);
+    return true;
+  }
+  if (obj == Py_None) return false;
+  if (PyBytes_Check(obj)) {
+    out.data = PyBytes_AS_STRING(obj);
+    out.len = static_cast<size_t>(PyBytes_GET_SIZE(obj));
+    return true;
+  }
+  if (PyBool_Check(obj)) refuse(obj, row, in_batch);
+  static PyObject* np_integer = numpy_type("integer");
+  static PyObject* np_floating = numpy_type("floating");
+  const bool is_long = PyLong_Check(obj);
+  if (is_long || PyObject_IsInstance(obj, np_integer) == 1) {
+    PyObject* value = is_long ? (Py_INCREF(obj), obj) : PyNumber_Index(obj);
+    if (value == nullptr) throw py::error_already_set();
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow == 0) {
+      out.len = format_decimal(static_cast<int64_t>(v), out.buffer);
+    } else {
+      const unsigned long long u = overflow > 0 ? PyLong_AsUnsignedLongLong(value) : 0;
+      if (overflow > 0 && !PyErr_Occurred()) {
+        out.len = format_decimal(static_cast<uint64_t>(u), out.buffer);
+      } else {
+        PyErr_Clear();
+        PyObject* text = PyObject_Str(value);
+        if (text == nullptr) {
+          Py_DECREF(value);
+          throw py::error_already_set();
+        }
+        Py_ssize_t n = 0;
+        const char* s = PyUnicode_AsUTF8AndSize(text, &n);
+        out.big.assign(s, static_cast<size_t>(n));
+        Py_DECREF(text);
+        Py_DECREF(value);
+        out.data = out.big.data();
+        out.len = out.big.size();
+        return true;
+      }
+    }
+    Py_DECREF(value);
+    out.data = out.buffer;
+    return true;
+  }
+  if (PyFloat_Check(obj)) {
+    if (std::isnan(PyFloat_AS_DOUBLE(obj))) return false;
+    refuse(obj, row, in_batch);
+  }
+  if (PyObject_IsInstance(obj, np_floating) == 1) {
+    const double d = PyFloat_AsDouble(obj);
+    if (std::isnan(d)) return false;
+    refuse(obj, row, in_batch);
+  }
+  if (type_named(obj, "NAType") || type_named(obj, "NaTType")) return false;  // pandas NA, NaT
+  refuse(obj, row, in_batch);
+}
+
+Column::~Column() {
+  for (PyObject* o : owned_) Py_DECREF(o);
+}
+
+std::unique_ptr<Column> Column::from_sequence(py::handle seq) {
+  auto col = std::make_unique<Column>();
+  py::object fast = py::reinterpret_steal<py::object>(
+      PySequence_Fast(seq.ptr(), "unit ids must be a sequence"));
+  if (!fast) throw py::error_already_set();
+  const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.ptr());
+  PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
+  col->pointers_.resize(static_cast<size_t>(n));
+  col->lengths_.resize(static_cast<size_t>(n));
+  col->owned_.reserve(static_cast<size_t>(n));
+  constexpr size_t kBlock = 1 << 16;
+  size_t used = kBlock;
+  UnitBytes unit;
+  for (Py_ssize_t i = 0; i < n; ++i) {
+    PyObject* obj = items[i];
+    const size_t row = static_cast<size_t>(i);
+    if (!unit_bytes(obj, unit, row, true)) {
+      col->pointers_[row] = nullptr;
+      col->lengths_[row] = -1;
+      continue;
+    }
+    if (unit.data == unit.buffer || unit.data == unit.big.data()) {
+      // Re-encoded text (integers) goes into a pointer-stable arena.
+      if (used + unit.len > kBlock) {
+        col->arena_.emplace_back(new char[std::max(kBlock, unit.len)]);
+        used = 0;
+      }
+      char* dst = col->arena_.back().get() + used;
+      std::memcpy(dst, unit.data, unit.len);
+      used += unit.len;
+      col->pointers_[row] = dst;
+    } else {
+      Py_INCREF(obj);  // the kernel reads this object's buffer without the GIL
+      col->owned_.push_back(obj);
+      col->pointers_[row] = unit.data;
+    }
+    col->lengths_[row] = static_cast<int64_t>(unit.len);
+  }
+  SpanColumn span;
+  span.data = col->pointers_.data();
+  span.lengths = col->lengths_.data();
+  span.length = static_cast<size_t>(n);
+  col->column_ = span;
+  return col;
+}
+
+std::unique_ptr<Column> Column::from_numpy(py::array values, py::object missing) {
+  if (values.ndim() != 1) {
+    throw InvalidArgument("unit ids must be one-dimensional, got an array of shape with " +
+                          std::to_string(values.ndim()) + " dimensions");
+  }
+  const char kind = values.dtype().kind();
+  if (kind == 'O') return from_sequence(values);
+  if (!(values.flags() & py::array::c_style)) {
+    throw InvalidArgument("unit id arrays must be contiguous (internal: call np.ascontiguousarray)");
+  }
+  auto col = std::make_unique<Column>();
+  col->keep_alive_.push_back(values);
+  const size_t n = static_cast<size_t>(values.shape(0));
+  const size_t item = static_cast<size_t>(values.itemsize());
+  if (kind == 'i' || kind == 'u') {
+    IntColumn c;
+    c.values = values.data();
+    c.length = n;
+    const bool sign = kind == 'i';
+    switch (item) {
+      case 1:
+        c.kind = sign ? IntKind::i8 : IntKind::u8;
+        break;
+      case 2:
+        c.kind = sign ? IntKind::i16 : IntKind::u16;
+        break;
+      case 4:
+        c.kind = sign ? IntKind::i32 : IntKind::u32;
+        break;
+      case 8:
+        c.kind = sign ? IntKind::i64 : IntKind::u64;
+        break;
+      default:
+        throw UnitTypeError("integer unit ids of " + std::to_string(item) + " bytes are not supported", 0);
+    }
+    if (!missing.is_none()) {
+      py::array mask = missing.cast<py::array>();
+      if (mask.dtype().kind() != 'b' || mask.ndim() != 1 || static_cast<size_t>(mask.shape(0)) != n ||
+          !(mask.flags() & py::array::c_style)) {
+        throw InvalidArgument("the missing-value mask must be a contiguous bool array of the same length");
+      }
+      col->keep_alive_.push_back(mask);
+      c.missing = static_cast<const uint8_t*>(mask.data());
+    }
+    col->column_ = c;
+    return col;
+  }
+  if (kind == 'U' || kind == 'S') {
+    FixedWidthColumn c;
+    c.utf32 = kind == 'U';
+    c.data = static_cast<const char*>(values.data());
+    c.item_size = item;
+    c.length = n;
+    col->column_ = c;
+    return col;
+  }
+  throw UnitTypeError("numpy arrays of dtype '" + std::string(py::str(values.dtype())) +
+                          "' cannot hold unit ids; expected integers, str ('U'), bytes ('S') or "
+                          "object",
+                      0);
+}
+
+std::unique_ptr<Column> Column::from_arrow(py::object schema_capsule, py::object array_capsule) {
+  auto* schema = static_cast<ArrowSchema*>(PyCapsule_GetPointer(schema_capsule.ptr(), "arrow_schema"));
+  if (schema == nullptr) throw py::error_already_set();
+  auto* array = static_cast<ArrowArray*>(PyCapsule_GetPointer(array_capsule.ptr(), "arrow_array"));
+  if (array == nullptr) throw py::error_already_set();
+  auto col = std::make_unique<Column>();
+  col->keep_alive_.push_back(schema_capsule);  // the capsules own and release the structs
+  col->keep_alive_.push_back(array_capsule);
+  col->column_ = column_from_arrow(*schema, *array);
+  return col;
+}
+
+void register_units(py::module_& m) {
+  py::class_<Column>(m, "Column", "A column of unit ids prepared for the kernels (internal).")
+      .def_static("from_sequence", &Column::from_sequence, py::arg("values"))
+      .def_static("from_numpy", &Column::from_numpy, py::arg("values"), py::arg("missing") = py::none())
+      .def_static("from_arrow", &Column::from_arrow, py::arg("schema"), py::arg("array"))
+      .def("__len__", &Column::size);
+}
+
+}  // namespace trafficsplit::bindings

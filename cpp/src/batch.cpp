@@ -1,0 +1,434 @@
+#include "trafficsplit/assignment/batch.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "hash_impl.hpp"
+#include "trafficsplit/errors.hpp"
+
+namespace trafficsplit {
+
+namespace {
+
+// Each reader yields one row's bytes: kOk with (data, len), kMissing, or kBad.
+enum class Row : uint8_t { kOk, kMissing, kBad };
+
+// Scratch space for rows that must be re-encoded (integers, UTF-32).
+struct Scratch {
+  std::vector<char> buffer = std::vector<char>(64);
+};
+
+inline bool valid_bit(const uint8_t* validity, int64_t offset, size_t i) {
+  if (validity == nullptr) return true;
+  const uint64_t bit = static_cast<uint64_t>(offset) + i;
+  return (validity[bit >> 3] >> (bit & 7)) & 1;
+}
+
+template <typename T>
+struct IntReader {
+  const T* values;
+  const uint8_t* missing;
+  const uint8_t* validity;
+  int64_t validity_offset;
+
+  Row read(size_t i, const char*& data, size_t& len, Scratch& scratch) const {
+    if ((missing != nullptr && missing[i]) || !valid_bit(validity, validity_offset, i)) {
+      return Row::kMissing;
+    }
+    char* out = scratch.buffer.data();
+    if constexpr (std::is_signed_v<T>) {
+      len = detail::format_decimal_inline(static_cast<int64_t>(values[i]), out);
+    } else {
+      len = detail::format_decimal_inline(static_cast<uint64_t>(values[i]), out);
+    }
+    data = out;
+    return Row::kOk;
+  }
+};
+
+template <typename Offset>
+struct OffsetStringReader {
+  const Offset* offsets;
+  const char* base;
+  const uint8_t* validity;
+  int64_t validity_offset;
+
+  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
+    if (!valid_bit(validity, validity_offset, i)) return Row::kMissing;
+    data = base + offsets[i];
+    len = static_cast<size_t>(offsets[i + 1] - offsets[i]);
+    return Row::kOk;
+  }
+};
+
+struct ViewStringReader {
+  const uint8_t* views;
+  const char* const* buffers;
+  size_t buffer_count;
+  const uint8_t* validity;
+  int64_t validity_offset;
+
+  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
+    if (!valid_bit(validity, validity_offset, i)) return Row::kMissing;
+    const uint8_t* view = views + 16 * i;
+    int32_t size;
+    std::memcpy(&size, view, 4);
+    if (size < 0) return Row::kBad;
+    len = static_cast<size_t>(size);
+    if (size <= 12) {
+      data = reinterpret_cast<const char*>(view + 4);
+    } else {
+      int32_t buffer, offset;
+      std::memcpy(&buffer, view + 8, 4);
+      std::memcpy(&offset, view + 12, 4);
+      if (buffer < 0 || static_cast<size_t>(buffer) >= buffer_count || offset < 0) return Row::kBad;
+      data = buffers[buffer] + offset;
+    }
+    return Row::kOk;
+  }
+};
+
+struct SpanReader {
+  const char* const* pointers;
+  const int64_t* lengths;
+
+  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
+    if (lengths[i] < 0) return Row::kMissing;
+    data = pointers[i];
+    len = static_cast<size_t>(lengths[i]);
+    return Row::kOk;
+  }
+};
+
+struct FixedBytesReader {
+  const char* base;
+  size_t item_size;
+
+  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
+    data = base + i * item_size;
+    len = item_size;
+    while (len > 0 && data[len - 1] == '\0') --len;
+    return Row::kOk;
+  }
+};
+
+struct Utf32Reader {
+  const char* base;
+  size_t item_size;
+
+  Row read(size_t i, const char*& data, size_t& len, Scratch& scratch) const {
+    const char* item = base + i * item_size;
+    size_t chars = item_size / 4;
+    auto code_at = [&](size_t k) {
+      uint32_t c;
+      std::memcpy(&c, item + 4 * k, 4);
+      return c;
+    };
+    while (chars > 0 && code_at(chars - 1) == 0) --chars;
+    if (scratch.buffer.size() < chars * 4) scratch.buffer.resize(chars * 4);
+    char* out = scratch.buffer.data();
+    size_t n = 0;
+    for (size_t k = 0; k < chars; ++k) {
+      const uint32_t c = code_at(k);
+      if (c < 0x80) {
+        out[n++] = static_cast<char>(c);
+      } else if (c < 0x800) {
+        out[n++] = static_cast<char>(0xC0 | (c >> 6));
+        out[n++] = static_cast<char>(0x80 | (c & 0x3F));
+      } else if (c < 0x10000) {
+        if (c >= 0xD800 && c <= 0xDFFF) return Row::kBad;  // a lone surrogate
+        out[n++] = static_cast<char>(0xE0 | (c >> 12));
+        out[n++] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        out[n++] = static_cast<char>(0x80 | (c & 0x3F));
+      } else if (c <= 0x10FFFF) {
+        out[n++] = static_cast<char>(0xF0 | (c >> 18));
+        out[n++] = static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+        out[n++] = static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+        out[n++] = static_cast<char>(0x80 | (c & 0x3F));
+      } else {
+        return Row::kBad;
+      }
+    }
+    data = out;
+    len = n;
+    return Row::kOk;
+  }
+};
+
+// Splits [0, n) into contiguous ranges, one per thread. Small inputs run inline: a
+// thread costs tens of microseconds to start.
+template <typename Fn>
+void parallel_ranges(size_t n, unsigned threads, Fn&& fn) {
+  constexpr size_t kMinRowsPerThread = 1 << 16;
+  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+  const size_t useful = std::max<size_t>(1, n / kMinRowsPerThread);
+  const size_t workers = std::min<size_t>(threads, useful);
+  if (workers <= 1) {
+    fn(size_t{0}, n);
+    return;
+  }
+  std::vector<std::thread> pool;
+  pool.reserve(workers - 1);
+  const size_t chunk = (n + workers - 1) / workers;
+  for (size_t w = 1; w < workers; ++w) {
+    const size_t begin = std::min(n, w * chunk);
+    const size_t end = std::min(n, begin + chunk);
+    pool.emplace_back([&fn, begin, end] { fn(begin, end); });
+  }
+  fn(size_t{0}, std::min(n, chunk));
+  for (auto& t : pool) t.join();
+}
+
+// Records the first bad row across threads.
+struct FirstBad {
+  std::atomic<size_t> row{std::numeric_limits<size_t>::max()};
+  void note(size_t i) {
+    size_t seen = row.load(std::memory_order_relaxed);
+    while (i < seen && !row.compare_exchange_weak(seen, i, std::memory_order_relaxed)) {
+    }
+  }
+  void raise_if_any(const char* what) const {
+    const size_t r = row.load();
+    if (r != std::numeric_limits<size_t>::max()) {
+      throw UnitValueError(std::string(what) + " at row " + std::to_string(r), r);
+    }
+  }
+};
+
+template <typename Reader, bool kPerRowTime, bool kFullExposure>
+void assign_range(const CompiledExperiment& e, const Reader& reader, const BatchTime& time,
+                  const BatchOutput& out, size_t begin, size_t end, FirstBad& bad) {
+  Scratch scratch;
+  const Hasher arm_hasher = e.arm_hasher();
+  const Hasher traffic_hasher = e.traffic_hasher();
+  const FastMod mod = e.modulus();
+  const uint32_t buckets = e.buckets();
+  int32_t step = time.step;
+  const int16_t* map = step >= 0 ? e.bucket_map(step).data() : nullptr;
+  uint32_t threshold = step >= 0 ? e.threshold(step) : 0;
+  for (size_t i = begin; i < end; ++i) {
+    const char* data = nullptr;
+    size_t len = 0;
+    const Row row = reader.read(i, data, len, scratch);
+    if (row != Row::kOk) {
+      if (row == Row::kBad) bad.note(i);
+      out.arm[i] = -1;
+      out.bucket[i] = -1;
+      out.reason[i] = static_cast<uint8_t>(Reason::missing_unit);
+      continue;
+    }
+    const uint32_t bucket = mod(detail::hash_inline(arm_hasher, data, len));
+    out.bucket[i] = static_cast<int32_t>(bucket);
+    if constexpr (kPerRowTime) {
+      step = e.step_at(time.at_us[i]);
+      if (step < 0) {
+        out.arm[i] = -1;
+        out.reason[i] = static_cast<uint8_t>(Reason::not_started);
+        continue;
+      }
+      map = e.bucket_map(step).data();
+      threshold = e.threshold(step);
+    } else if (map == nullptr) {
+      out.arm[i] = -1;
+      out.reason[i] = static_cast<uint8_t>(Reason::not_started);
+      continue;
+    }
+    if constexpr (!kFullExposure) {
+      if (threshold < buckets &&
+          mod(detail::hash_inline(traffic_hasher, data, len)) >= threshold) {
+        out.arm[i] = -1;
+        out.reason[i] = static_cast<uint8_t>(Reason::not_exposed);
+        continue;
+      }
+    }
+    out.arm[i] = map[bucket];
+    out.reason[i] = static_cast<uint8_t>(Reason::assigned);
+  }
+}
+
+template <typename Reader>
+void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n, const BatchTime& time,
+                const BatchOutput& out, unsigned threads) {
+  FirstBad bad;
+  const bool full = time.at_us == nullptr && time.step >= 0 && e.threshold(time.step) == e.buckets();
+  parallel_ranges(n, threads, [&](size_t begin, size_t end) {
+    if (time.at_us != nullptr) {
+      assign_range<Reader, true, false>(e, reader, time, out, begin, end, bad);
+    } else if (full) {
+      assign_range<Reader, false, true>(e, reader, time, out, begin, end, bad);
+    } else {
+      assign_range<Reader, false, false>(e, reader, time, out, begin, end, bad);
+    }
+  });
+  bad.raise_if_any("unit id cannot be encoded as UTF-8 (lone surrogate or invalid code point)");
+}
+
+template <typename Reader>
+void run_hash(const Hasher& hasher, const Reader& reader, size_t n, uint64_t* out,
+              uint8_t* missing, unsigned threads) {
+  FirstBad bad;
+  parallel_ranges(n, threads, [&](size_t begin, size_t end) {
+    Scratch scratch;
+    for (size_t i = begin; i < end; ++i) {
+      const char* data = nullptr;
+      size_t len = 0;
+      const Row row = reader.read(i, data, len, scratch);
+      if (row != Row::kOk) {
+        if (row == Row::kBad) bad.note(i);
+        out[i] = 0;
+        missing[i] = 1;
+        continue;
+      }
+      out[i] = detail::hash_inline(hasher, data, len);
+      missing[i] = 0;
+    }
+  });
+  bad.raise_if_any("unit id cannot be encoded as UTF-8 (lone surrogate or invalid code point)");
+}
+
+// Calls fn(reader, length) with the reader matching the column.
+template <typename Fn>
+void visit_column(const UnitColumn& column, Fn&& fn) {
+  if (const auto* c = std::get_if<IntColumn>(&column)) {
+    auto go = [&](auto tag) {
+      using T = decltype(tag);
+      fn(IntReader<T>{static_cast<const T*>(c->values), c->missing, c->validity,
+                      c->validity_offset},
+         c->length);
+    };
+    switch (c->kind) {
+      case IntKind::i8:
+        return go(int8_t{});
+      case IntKind::i16:
+        return go(int16_t{});
+      case IntKind::i32:
+        return go(int32_t{});
+      case IntKind::i64:
+        return go(int64_t{});
+      case IntKind::u8:
+        return go(uint8_t{});
+      case IntKind::u16:
+        return go(uint16_t{});
+      case IntKind::u32:
+        return go(uint32_t{});
+      case IntKind::u64:
+        return go(uint64_t{});
+    }
+  } else if (const auto* c = std::get_if<OffsetStringColumn>(&column)) {
+    if (c->large_offsets) {
+      fn(OffsetStringReader<int64_t>{static_cast<const int64_t*>(c->offsets), c->data, c->validity,
+                                     c->validity_offset},
+         c->length);
+    } else {
+      fn(OffsetStringReader<int32_t>{static_cast<const int32_t*>(c->offsets), c->data, c->validity,
+                                     c->validity_offset},
+         c->length);
+    }
+  } else if (const auto* c = std::get_if<ViewStringColumn>(&column)) {
+    fn(ViewStringReader{c->views, c->buffers, c->buffer_count, c->validity, c->validity_offset},
+       c->length);
+  } else if (const auto* c = std::get_if<SpanColumn>(&column)) {
+    fn(SpanReader{c->data, c->lengths}, c->length);
+  } else if (const auto* c = std::get_if<FixedWidthColumn>(&column)) {
+    if (c->utf32) {
+      fn(Utf32Reader{c->data, c->item_size}, c->length);
+    } else {
+      fn(FixedBytesReader{c->data, c->item_size}, c->length);
+    }
+  }
+}
+
+}  // namespace
+
+size_t column_length(const UnitColumn& column) noexcept {
+  return std::visit([](const auto& c) { return c.length; }, column);
+}
+
+void assign_batch(const CompiledExperiment& experiment, const UnitColumn& units,
+                  const BatchTime& time, const BatchOutput& out, unsigned threads) {
+  if (time.at_us == nullptr && time.step >= static_cast<int32_t>(experiment.step_count())) {
+    throw InvalidArgument("allocation step out of range");
+  }
+  visit_column(units, [&](const auto& reader, size_t n) {
+    run_assign(experiment, reader, n, time, out, threads);
+  });
+}
+
+void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& units,
+                uint64_t* out, uint8_t* missing, unsigned threads) {
+  const Hasher hasher(algorithm, salt);
+  visit_column(units, [&](const auto& reader, size_t n) {
+    run_hash(hasher, reader, n, out, missing, threads);
+  });
+}
+
+namespace {
+
+std::string describe_format(const char* format) {
+  return format == nullptr ? std::string("(null)") : std::string(format);
+}
+
+}  // namespace
+
+UnitColumn column_from_arrow(const ArrowSchema& schema, const ArrowArray& array) {
+  const std::string format = describe_format(schema.format);
+  if (schema.dictionary != nullptr || array.dictionary != nullptr) {
+    throw UnitTypeError("dictionary-encoded Arrow arrays must be decoded by the caller", 0);
+  }
+  const size_t length = static_cast<size_t>(array.length);
+  const int64_t offset = array.offset;
+  const auto* validity =
+      array.n_buffers > 0 && array.null_count != 0 ? static_cast<const uint8_t*>(array.buffers[0])
+                                                   : nullptr;
+  auto int_column = [&](IntKind kind, size_t width) {
+    IntColumn c;
+    c.kind = kind;
+    c.values = static_cast<const char*>(array.buffers[1]) + width * static_cast<size_t>(offset);
+    c.length = length;
+    c.validity = validity;
+    c.validity_offset = offset;
+    return UnitColumn{c};
+  };
+  if (format == "c") return int_column(IntKind::i8, 1);
+  if (format == "s") return int_column(IntKind::i16, 2);
+  if (format == "i") return int_column(IntKind::i32, 4);
+  if (format == "l") return int_column(IntKind::i64, 8);
+  if (format == "C") return int_column(IntKind::u8, 1);
+  if (format == "S") return int_column(IntKind::u16, 2);
+  if (format == "I") return int_column(IntKind::u32, 4);
+  if (format == "L") return int_column(IntKind::u64, 8);
+  if (format == "u" || format == "z" || format == "U" || format == "Z") {
+    OffsetStringColumn c;
+    c.large_offsets = format == "U" || format == "Z";
+    const size_t width = c.large_offsets ? 8 : 4;
+    c.offsets = static_cast<const char*>(array.buffers[1]) + width * static_cast<size_t>(offset);
+    c.data = static_cast<const char*>(array.buffers[2]);
+    c.length = length;
+    c.validity = validity;
+    c.validity_offset = offset;
+    if (c.data == nullptr) c.data = "";
+    return c;
+  }
+  if (format == "vu" || format == "vz") {
+    ViewStringColumn c;
+    c.views = static_cast<const uint8_t*>(array.buffers[1]) + 16 * static_cast<size_t>(offset);
+    // buffers: validity, views, the variadic data buffers, then their sizes.
+    c.buffer_count = array.n_buffers >= 3 ? static_cast<size_t>(array.n_buffers - 3) : 0;
+    c.buffers = reinterpret_cast<const char* const*>(array.buffers + 2);
+    c.length = length;
+    c.validity = validity;
+    c.validity_offset = offset;
+    return c;
+  }
+  throw UnitTypeError("Arrow type with format '" + format +
+                          "' cannot hold unit ids; expected integers, string, large_string, "
+                          "string_view or binary",
+                      0);
+}
+
+}  // namespace trafficsplit

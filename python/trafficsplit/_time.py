@@ -1,0 +1,95 @@
+"""Times as integer microseconds since the Unix epoch (UTC), the core's unit."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
+TimeLike = _dt.datetime | _dt.date | int | float | np.datetime64 | str
+
+
+def to_micros(value: Any, what: str = "at") -> int:
+    """Converts a time to microseconds since the epoch.
+
+    Accepts aware datetimes, naive datetimes (taken as UTC), dates (midnight UTC), numpy
+    datetime64, ISO-8601 strings and epoch seconds (int or float).
+    """
+    if isinstance(value, _dt.datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=_dt.UTC)
+        delta = value - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    if isinstance(value, _dt.date):
+        return to_micros(_dt.datetime(value.year, value.month, value.day), what)
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            raise ConfigError(f"{what} is NaT; expected a time")
+        return int(value.astype("datetime64[us]").astype(np.int64))
+    if isinstance(value, str):
+        try:
+            parsed = _dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            raise ConfigError(f"{what} = {value!r} is not an ISO-8601 time") from None
+        return to_micros(parsed, what)
+    if isinstance(value, bool):
+        raise ConfigError(f"{what} must be a time, got bool")
+    if isinstance(value, numbers.Integral):
+        return int(value) * 1_000_000
+    if isinstance(value, numbers.Real):
+        if not np.isfinite(float(value)):
+            raise ConfigError(f"{what} must be a finite time, got {value!r}")
+        return round(float(value) * 1_000_000)
+    raise ConfigError(
+        f"{what} must be a datetime, date, numpy datetime64, ISO-8601 string or epoch seconds; "
+        f"got {type(value).__name__}"
+    )
+
+
+def from_micros(us: int) -> _dt.datetime:
+    """The aware UTC datetime for microseconds since the epoch."""
+    return _EPOCH + _dt.timedelta(microseconds=us)
+
+
+def micros_array(values: Any, n: int) -> np.ndarray:
+    """Per-row times as a contiguous int64 array of microseconds (for batch replay)."""
+    try:
+        import pandas as pd
+    except ImportError:  # pragma: no cover - pandas is optional
+        pd = None
+    if pd is not None and isinstance(values, pd.Series | pd.Index | pd.DatetimeIndex):
+        if pd.api.types.is_datetime64_any_dtype(values.dtype):
+            ser = pd.Series(values)
+            if ser.isna().any():
+                row = int(np.flatnonzero(ser.isna().to_numpy())[0])
+                raise ConfigError(f"at is missing (NaT) at row {row}; expected a time per row")
+            if getattr(ser.dt, "tz", None) is not None:
+                ser = ser.dt.tz_convert("UTC").dt.tz_localize(None)
+            return np.ascontiguousarray(ser.to_numpy().astype("datetime64[us]").astype(np.int64))
+        values = values.to_numpy()
+    arr = np.asarray(values)
+    if arr.ndim != 1 or len(arr) != n:
+        raise ConfigError(f"at must hold one time per unit id: {n} unit ids, shape {arr.shape}")
+    if arr.dtype.kind == "M":
+        nat = np.isnat(arr)
+        if nat.any():
+            row = int(np.flatnonzero(nat)[0])
+            raise ConfigError(f"at is missing (NaT) at row {row}; expected a time per row")
+        return np.ascontiguousarray(arr.astype("datetime64[us]").astype(np.int64))
+    if arr.dtype.kind in "iu":
+        return np.ascontiguousarray(arr.astype(np.int64) * 1_000_000)
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            raise ConfigError(f"at is not a finite time at row {row}")
+        return np.ascontiguousarray(np.round(arr * 1_000_000).astype(np.int64))
+    if arr.dtype.kind == "O":
+        return np.fromiter((to_micros(v, f"at[{i}]") for i, v in enumerate(arr)), np.int64, len(arr))
+    raise ConfigError(f"at must hold times (datetime64, datetimes or epoch seconds), got {arr.dtype}")

@@ -1,0 +1,189 @@
+"""Turns the collections people have into columns the core kernels read without copying.
+
+Each input becomes a list of chunks: a core ``Column`` (numpy buffers, Arrow buffers, or the
+pointers of a Python list), or a dictionary chunk (integer codes into a smaller column of
+distinct ids: pandas categoricals and Arrow dictionary arrays), evaluated once per distinct id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ._core import hashing as _hashing
+from .errors import UnitTypeError
+
+Column = _hashing.Column
+
+_FLOAT_HINT = (
+    "float unit ids are refused by the hash contract (1.0 would silently become '1.0'). "
+    "If they are whole numbers with NaN for missing, convert them first, e.g. "
+    "series.astype('Int64') or array.astype('int64')"
+)
+
+
+@dataclass(frozen=True)
+class DictionaryChunk:
+    """Rows given as codes (-1 for missing) into a column of distinct unit ids."""
+
+    codes: np.ndarray
+    values: list[Column | DictionaryChunk]
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+
+Chunk = Column | DictionaryChunk
+
+
+def _pandas() -> Any:
+    import sys
+
+    return sys.modules.get("pandas")
+
+
+def _pyarrow() -> Any:
+    import sys
+
+    return sys.modules.get("pyarrow")
+
+
+def _refuse_dtype(dtype: Any, where: str = "unit ids") -> UnitTypeError:
+    kind = getattr(dtype, "kind", "?")
+    if kind == "f":
+        return UnitTypeError(f"{where} have dtype {dtype}; {_FLOAT_HINT}")
+    if kind == "b":
+        return UnitTypeError(f"{where} have dtype {dtype}; bool unit ids are refused")
+    return UnitTypeError(
+        f"{where} have dtype {dtype}; expected integers, strings or bytes "
+        "(numpy, pandas or Arrow columns of them)"
+    )
+
+
+def _from_numpy(arr: np.ndarray) -> list[Chunk]:
+    if arr.ndim != 1:
+        raise UnitTypeError(f"unit ids must be one-dimensional, got an array of shape {arr.shape}")
+    kind = arr.dtype.kind
+    if kind in "iu":
+        return [Column.from_numpy(np.ascontiguousarray(arr))]
+    if kind in "US":
+        return [Column.from_numpy(np.ascontiguousarray(arr))]
+    if kind == "O":
+        return [Column.from_sequence(arr)]
+    if kind == "T":  # numpy 2 variable-width StringDType
+        return [Column.from_sequence(arr.astype(object))]
+    raise _refuse_dtype(arr.dtype)
+
+
+def _from_arrow_array(arr: Any) -> list[Chunk]:
+    pa = _pyarrow()
+    typ = arr.type
+    if pa.types.is_dictionary(typ):
+        indices = arr.indices
+        codes = indices.to_numpy(zero_copy_only=False)
+        if indices.null_count:
+            codes = np.where(indices.is_valid().to_numpy(zero_copy_only=False), codes, -1)
+        return [DictionaryChunk(np.asarray(codes, dtype=np.int64), _from_arrow_array(arr.dictionary))]
+    if pa.types.is_null(typ):
+        n = len(arr)
+        return [Column.from_numpy(np.zeros(n, np.int64), np.ones(n, dtype=bool))]
+    if pa.types.is_floating(typ) or pa.types.is_boolean(typ) or not (
+        pa.types.is_integer(typ)
+        or pa.types.is_string(typ)
+        or pa.types.is_large_string(typ)
+        or pa.types.is_binary(typ)
+        or pa.types.is_large_binary(typ)
+        or str(typ) in ("string_view", "binary_view")
+    ):
+        raise _refuse_dtype(_ArrowDtypeView(typ))
+    schema, array = arr.__arrow_c_array__()
+    return [Column.from_arrow(schema, array)]
+
+
+class _ArrowDtypeView:
+    """Gives an Arrow type the `.kind` the error messages look at."""
+
+    def __init__(self, typ: Any) -> None:
+        pa = _pyarrow()
+        self.typ = typ
+        self.kind = "f" if pa.types.is_floating(typ) else "b" if pa.types.is_boolean(typ) else "?"
+
+    def __str__(self) -> str:
+        return f"{self.typ} (Arrow)"
+
+
+def _from_arrow(obj: Any) -> list[Chunk]:
+    pa = _pyarrow()
+    if isinstance(obj, pa.ChunkedArray):
+        if obj.num_chunks == 0:
+            return [Column.from_sequence([])]
+        chunks: list[Chunk] = []
+        for chunk in obj.chunks:
+            chunks.extend(_from_arrow_array(chunk))
+        return chunks
+    return _from_arrow_array(obj)
+
+
+def _from_pandas(obj: Any) -> list[Chunk]:
+    pd = _pandas()
+    dtype = obj.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = np.asarray(obj.cat.codes if isinstance(obj, pd.Series) else obj.codes, np.int64)
+        return [DictionaryChunk(codes, chunks_of(obj.cat.categories if isinstance(obj, pd.Series)
+                                                else obj.categories))]
+    array = obj.array
+    arrow_backed = hasattr(array, "__arrow_array__") and (
+        isinstance(dtype, pd.ArrowDtype) or getattr(dtype, "storage", None) in ("pyarrow", "pyarrow_numpy")
+    )
+    if arrow_backed:
+        return _from_arrow(array.__arrow_array__())
+    if isinstance(dtype, pd.StringDtype):
+        return [Column.from_sequence(obj.to_numpy(dtype=object))]
+    if hasattr(array, "_data") and hasattr(array, "_mask"):  # nullable integers
+        if dtype.kind in "iu":
+            data = np.ascontiguousarray(array._data)
+            mask = np.ascontiguousarray(array._mask)
+            return [Column.from_numpy(data, mask)]
+        raise _refuse_dtype(dtype)
+    if isinstance(dtype, np.dtype):
+        return _from_numpy(obj.to_numpy())
+    raise _refuse_dtype(dtype)
+
+
+def chunks_of(units: Any) -> list[Chunk]:
+    """The chunks of a batch of unit ids, or a precise error for what cannot hold ids."""
+    if isinstance(units, str | bytes):
+        raise UnitTypeError(
+            f"assign_batch expects a collection of unit ids, got a single {type(units).__name__}; "
+            "use assign() for one unit"
+        )
+    if isinstance(units, list | tuple):
+        return [Column.from_sequence(units)]
+    if isinstance(units, np.ndarray):
+        return _from_numpy(units)
+    pd = _pandas()
+    if pd is not None and isinstance(units, pd.Series | pd.Index):
+        return _from_pandas(units)
+    if pd is not None and isinstance(units, pd.DataFrame):
+        raise UnitTypeError("assign_batch expects one column of unit ids, got a DataFrame; "
+                            "pass df['user_id']")
+    pa = _pyarrow()
+    if pa is not None and isinstance(units, pa.Array | pa.ChunkedArray):
+        return _from_arrow(units)
+    if hasattr(units, "__arrow_c_array__"):
+        schema, array = units.__arrow_c_array__()
+        return [Column.from_arrow(schema, array)]
+    if hasattr(units, "__array__") and not hasattr(units, "__iter__"):
+        return _from_numpy(np.asarray(units))
+    if hasattr(units, "__iter__"):
+        return [Column.from_sequence(list(units))]
+    raise UnitTypeError(
+        f"assign_batch expects a collection of unit ids (list, numpy array, pandas Series, "
+        f"pyarrow array), got {type(units).__name__}"
+    )
+
+
+def chunk_length(chunk: Chunk) -> int:
+    return len(chunk)

@@ -1,0 +1,36 @@
+"""trafficsplit's exceptions.
+
+Every exception derives from :class:`Error` and from the built-in that fits, so callers can
+catch either: ``except trafficsplit.ConfigError`` or ``except ValueError``.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConfigError", "Error", "UnitTypeError", "UnitValueError"]
+
+
+class Error(Exception):
+    """Base class of every trafficsplit exception."""
+
+
+class ConfigError(Error, ValueError):
+    """An experiment, arm, weight or other setting is invalid. The message names it."""
+
+
+class UnitTypeError(Error, TypeError):
+    """A unit id has a type the hash contract refuses (float, bool, other objects).
+
+    ``row`` is the position of the first offending id in a batch call (0 for scalar calls).
+    """
+
+    def __init__(self, message: str, row: int = 0) -> None:
+        super().__init__(message)
+        self.row = row
+
+
+class UnitValueError(Error, ValueError):
+    """A unit id of an accepted type that cannot be hashed (a str with a lone surrogate)."""
+
+    def __init__(self, message: str, row: int = 0) -> None:
+        super().__init__(message)
+        self.row = row

@@ -1,0 +1,536 @@
+"""Experiments: arms with weights, an exposure, and an allocation history that moves the
+fewest units when weights change (docs/assignment-spec.md)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import numbers
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _time, _units
+from ._core import assignment as _assignment
+from ._core import hashing as _hashing
+from ._frozen import FrozenDict, freeze
+from .batch import BatchAssignment
+from .errors import ConfigError
+
+Assignment = _assignment.Assignment
+Assignment.__module__ = "trafficsplit"
+
+ALGORITHMS = ("xxh3", "murmur3")
+MAX_BUCKETS: int = _hashing.MAX_BUCKETS
+MAX_ARMS: int = _hashing.MAX_ARMS
+
+_INT64_MIN = -(2**63)
+
+
+@dataclass(frozen=True)
+class Arm:
+    """One version of the service: a unique name, a weight in percent, an optional payload.
+
+    >>> Arm("treatment", 50, {"model": "ranker-v2"})
+    Arm(name='treatment', weight=50, payload={'model': 'ranker-v2'})
+    """
+
+    name: str
+    weight: float
+    payload: Any = None
+
+
+@dataclass(frozen=True)
+class AllocationStep:
+    """The weights (percent per arm) and exposure in force from ``effective`` on.
+
+    ``effective=None`` is allowed only for the first step: it has always been in force.
+    ``exposure=None`` in a history step means "the experiment's current exposure".
+    """
+
+    weights: Mapping[str, float]
+    exposure: float | None = None
+    effective: _dt.datetime | None = None
+    _effective_us: int | None = field(default=None, repr=False, compare=False)
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def _check_weight(value: Any, path: str) -> float:
+    if not _is_real(value):
+        raise ConfigError(f"{path} must be a number (percent), got {type(value).__name__} {value!r}")
+    w = float(value)
+    if not math.isfinite(w) or w < 0 or w > 100:
+        raise ConfigError(f"{path} must be a percentage between 0 and 100, got {value!r}")
+    return w
+
+
+def _check_exposure(value: Any, path: str) -> float:
+    if not _is_real(value):
+        raise ConfigError(
+            f"{path} must be a number between 0 and 1, got {type(value).__name__} {value!r}"
+        )
+    x = float(value)
+    if not math.isfinite(x) or x < 0 or x > 1:
+        hint = f"; did you mean {x / 100:g} ({x:g} percent)?" if 1 < x <= 100 else ""
+        raise ConfigError(f"{path} is a share of units between 0 and 1, got {value!r}{hint}")
+    return x
+
+
+def _check_sum(weights: Mapping[str, float], path: str) -> None:
+    total = math.fsum(weights.values())
+    if abs(total - 100.0) > 1e-9:
+        listing = ", ".join(f"{k}={v:g}" for k, v in weights.items())
+        hint = ""
+        if abs(total - 1.0) <= 1e-9:
+            hint = "; they look like fractions: give percentages (e.g. 50, 50)"
+        raise ConfigError(f"{path} must sum to 100 (percent) within 1e-9, got {total:.10g} "
+                          f"({listing}){hint}")
+
+
+def _parse_arms(arms: Any) -> list[Arm]:
+    if isinstance(arms, Mapping):
+        items = [Arm(str(k) if isinstance(k, str) else k, v) for k, v in arms.items()]
+    elif isinstance(arms, Iterable) and not isinstance(arms, str | bytes):
+        items = []
+        for i, a in enumerate(arms):
+            if isinstance(a, Arm):
+                items.append(a)
+            elif isinstance(a, tuple) and len(a) in (2, 3):
+                items.append(Arm(*a))
+            else:
+                raise ConfigError(f"arms[{i}] must be an Arm(name, weight, payload) or a "
+                                  f"(name, weight) tuple, got {type(a).__name__}")
+    else:
+        raise ConfigError("arms must be a dict of name -> weight (percent) or a list of Arm, "
+                          f"got {type(arms).__name__}")
+    if not items:
+        raise ConfigError("arms must name at least one arm")
+    if len(items) > MAX_ARMS:
+        raise ConfigError(f"at most {MAX_ARMS} arms are supported, got {len(items)}")
+    seen: set[str] = set()
+    out = []
+    for i, a in enumerate(items):
+        if not isinstance(a.name, str) or not a.name:
+            raise ConfigError(f"arms[{i}].name must be a non-empty str, got {a.name!r}")
+        if a.name in seen:
+            raise ConfigError(f"arms[{i}].name {a.name!r} is used twice; arm names must be unique")
+        seen.add(a.name)
+        weight = _check_weight(a.weight, f"arms[{i}].weight ({a.name!r})")
+        out.append(Arm(a.name, weight, freeze(a.payload, f"arms[{i}].payload ({a.name!r})")))
+    return out
+
+
+def _parse_step(raw: Any, path: str, arm_names: Sequence[str]) -> AllocationStep:
+    if isinstance(raw, AllocationStep):
+        weights, exposure, effective = raw.weights, raw.exposure, raw.effective
+    elif isinstance(raw, Mapping):
+        unknown = set(raw) - {"weights", "exposure", "effective", "at"}
+        if unknown:
+            raise ConfigError(f"{path} has unknown keys {sorted(unknown)}; "
+                              "expected weights, exposure, at")
+        if "weights" not in raw:
+            raise ConfigError(f"{path} needs 'weights'")
+        weights = raw["weights"]
+        exposure = raw.get("exposure")
+        effective = raw.get("at", raw.get("effective"))
+    else:
+        raise ConfigError(f"{path} must be an AllocationStep or a dict, got {type(raw).__name__}")
+    if not isinstance(weights, Mapping):
+        raise ConfigError(f"{path}.weights must be a dict of arm name -> percent")
+    checked = {}
+    for name, w in weights.items():
+        if name not in arm_names:
+            raise ConfigError(f"{path}.weights names arm {name!r}, which is not among the arms "
+                              f"{list(arm_names)}; keep retired arms with weight 0")
+        checked[name] = _check_weight(w, f"{path}.weights[{name!r}]")
+    _check_sum(checked, f"{path}.weights")
+    full = FrozenDict({n: checked.get(n, 0.0) for n in arm_names})
+    exp = None if exposure is None else _check_exposure(exposure, f"{path}.exposure")
+    eff_us = None if effective is None else _time.to_micros(effective, f"{path}.at")
+    eff = None if eff_us is None else _time.from_micros(eff_us)
+    return AllocationStep(full, exp, eff, eff_us)
+
+
+class Experiment:
+    """An experiment: arms, exposure and allocation history, compiled once into the C++ core.
+
+    >>> exp = Experiment("ranker-v2", {"control": 50, "treatment": 50}, exposure=0.2)
+    >>> a = exp.assign("user-42")
+    >>> a.reason in ("assigned", "not_exposed")
+    True
+
+    ``arms``: dict name -> weight in percent, or a list of :class:`Arm` (with payloads).
+    ``exposure``: share of units that enter (0..1); raising it only adds units.
+    ``salt``: defaults to ``key``; ``bucket_version`` >= 2 re-randomises on purpose.
+    ``history``: earlier allocations, oldest first (:class:`AllocationStep` or dicts with
+    ``weights``, ``exposure`` and ``at``); ``allocated_at``: when the current weights took effect.
+    """
+
+    __slots__ = ("_arms", "_compiled", "_key", "_salt", "_buckets", "_algorithm",
+                 "_bucket_version", "_steps", "_step_times", "assign")
+
+    def __init__(
+        self,
+        key: str,
+        arms: Mapping[str, float] | Sequence[Arm],
+        exposure: float = 1.0,
+        salt: str | None = None,
+        buckets: int = 10_000,
+        algorithm: str = "xxh3",
+        *,
+        history: Sequence[AllocationStep | Mapping[str, Any]] = (),
+        allocated_at: Any = None,
+        bucket_version: int = 1,
+    ) -> None:
+        if not isinstance(key, str) or not key:
+            raise ConfigError(f"key must be a non-empty str, got {key!r}")
+        if salt is None:
+            salt = key
+        if not isinstance(salt, str) or not salt:
+            raise ConfigError(f"salt must be a non-empty str, got {salt!r}")
+        if not isinstance(buckets, numbers.Integral) or isinstance(buckets, bool):
+            raise ConfigError(f"buckets must be an int, got {type(buckets).__name__} {buckets!r}")
+        if not 1 <= int(buckets) <= MAX_BUCKETS:
+            raise ConfigError(f"buckets must be between 1 and {MAX_BUCKETS:,}, got {buckets}")
+        if algorithm not in ALGORITHMS:
+            raise ConfigError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+        if (not isinstance(bucket_version, numbers.Integral) or isinstance(bucket_version, bool)
+                or not 1 <= int(bucket_version) < 2**32):
+            raise ConfigError(f"bucket_version must be an int >= 1, got {bucket_version!r}")
+        parsed_arms = _parse_arms(arms)
+        names = [a.name for a in parsed_arms]
+        current_exposure = _check_exposure(exposure, "exposure")
+        _check_sum({a.name: a.weight for a in parsed_arms}, "arm weights")
+
+        if isinstance(history, Mapping | str | bytes) or not isinstance(history, Iterable):
+            raise ConfigError("history must be a list of allocation steps, oldest first")
+        steps = [_parse_step(h, f"history[{i}]", names) for i, h in enumerate(history)]
+        steps = [
+            AllocationStep(s.weights, current_exposure if s.exposure is None else s.exposure,
+                           s.effective, s._effective_us)
+            for s in steps
+        ]
+        current_us = None if allocated_at is None else _time.to_micros(allocated_at, "allocated_at")
+        if steps and current_us is None:
+            raise ConfigError("allocated_at is required when history is given: it says when "
+                              "the current weights took effect")
+        steps.append(AllocationStep(
+            FrozenDict({a.name: a.weight for a in parsed_arms}), current_exposure,
+            None if current_us is None else _time.from_micros(current_us), current_us))
+        for i, s in enumerate(steps):
+            label = f"history[{i}]" if i < len(steps) - 1 else "allocated_at"
+            if i > 0 and s._effective_us is None:
+                raise ConfigError(f"{label} needs a time: only the first allocation may omit it")
+            if i > 0 and steps[i - 1]._effective_us is not None and s._effective_us is not None \
+                    and s._effective_us < steps[i - 1]._effective_us:
+                raise ConfigError(f"{label} ({s.effective.isoformat()}) is earlier than the step "
+                                  f"before it ({steps[i - 1].effective.isoformat()}); "
+                                  "history runs oldest first")
+
+        self._key = key
+        self._salt = salt
+        self._buckets = int(buckets)
+        self._algorithm = algorithm
+        self._bucket_version = int(bucket_version)
+        self._arms = tuple(parsed_arms)
+        self._steps = tuple(steps)
+        self._step_times = np.array(
+            [_INT64_MIN if s._effective_us is None else s._effective_us for s in steps], np.int64)
+        self._compiled = _assignment.CompiledExperiment(
+            key, salt, self._bucket_version, algorithm, self._buckets,
+            tuple(names), tuple(a.payload for a in parsed_arms),
+            [(s._effective_us, float(s.exposure), [s.weights[n] for n in names]) for s in steps],
+        )
+        # The scalar path goes straight to C++ when no time is given (the per-request case).
+        self.assign = self._assign
+
+    # -- assignment -------------------------------------------------------------------------
+
+    def _assign(self, unit: str | int | bytes | None, at: Any = None) -> Assignment:
+        if at is None:
+            return self._compiled.assign_step(unit, len(self._steps) - 1)
+        return self._compiled.assign(unit, _time.to_micros(at))
+
+    _assign.__doc__ = """Assigns one unit; never raises for a missing unit (reason 'missing_unit').
+
+    ``at``: replay the allocation in force at that time (datetime, ISO string, epoch seconds).
+    Raises UnitTypeError for floats, bools and other types.
+    """
+
+    def assign_batch(self, units: Any, at: Any = None, threads: int | None = None) -> BatchAssignment:
+        """Assigns every unit of a column; row i equals ``assign(units[i])``.
+
+        ``units``: list, numpy array (integers, str, bytes, object), pandas Series or Index
+        (numpy-backed, nullable, string, Arrow-backed, categorical), pyarrow (chunked) array.
+        ``at``: one time for all rows, or one time per row (replay).
+        ``threads``: None for all cores; results do not depend on it.
+        """
+        nthreads = _check_threads(threads)
+        chunks = _units.chunks_of(units)
+        n = sum(len(c) for c in chunks)
+        step = len(self._steps) - 1
+        at_us = None
+        if at is not None:
+            if _is_scalar_time(at):
+                step = self._compiled.step_at(_time.to_micros(at))
+            else:
+                at_us = _time.micros_array(at, n)
+        arm = np.empty(n, np.int16)
+        bucket = np.empty(n, np.int32)
+        reason = np.empty(n, np.uint8)
+        start = 0
+        for chunk in chunks:
+            end = start + len(chunk)
+            times = None if at_us is None else at_us[start:end]
+            a, b, r = self._assign_chunk(chunk, step, times, nthreads)
+            arm[start:end], bucket[start:end], reason[start:end] = a, b, r
+            start = end
+        index = getattr(units, "index", None) if hasattr(units, "iloc") else None
+        return BatchAssignment(self._key, tuple(a.name for a in self._arms), arm, bucket, reason,
+                               index=index)
+
+    def _assign_chunk(self, chunk: _units.Chunk, step: int, at_us: np.ndarray | None,
+                      threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        if isinstance(chunk, _units.DictionaryChunk):
+            return self._assign_dictionary(chunk, step, at_us, threads)
+        return self._compiled.assign_column(chunk, step, at_us, threads)
+
+    def _assign_dictionary(self, chunk: _units.DictionaryChunk, step: int,
+                           at_us: np.ndarray | None, threads: int
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        codes = chunk.codes
+        n = len(codes)
+        distinct = sum(len(c) for c in chunk.values)
+        if len(codes) and (codes.max(initial=-1) >= distinct or codes.min(initial=0) < -1):
+            raise ConfigError("dictionary codes out of range")
+        missing = codes < 0
+        safe = np.where(missing, 0, codes)
+        steps = np.full(n, step, np.int64) if at_us is None else (
+            np.searchsorted(self._step_times, at_us, side="right") - 1)
+        arm = np.full(n, -1, np.int16)
+        bucket = np.full(n, -1, np.int32)
+        reason = np.full(n, _REASON_CODE["missing_unit"], np.uint8)
+        for s in np.unique(steps[~missing]) if n else []:
+            parts = [self._assign_chunk(c, int(s), None, threads) for c in chunk.values]
+            if parts:
+                da = np.concatenate([p[0] for p in parts])
+                db = np.concatenate([p[1] for p in parts])
+                dr = np.concatenate([p[2] for p in parts])
+            else:
+                da = db = dr = np.empty(0)
+            rows = (~missing) & (steps == s)
+            take = safe[rows]
+            arm[rows], bucket[rows], reason[rows] = da[take], db[take], dr[take]
+        return arm, bucket, reason
+
+    # -- re-allocation ----------------------------------------------------------------------
+
+    def reallocate(
+        self,
+        weights: Mapping[str, float] | Sequence[Arm] | None = None,
+        *,
+        exposure: float | None = None,
+        effective: Any = None,
+    ) -> Experiment:
+        """A new experiment with one more allocation step: these weights (and/or exposure)
+        from ``effective`` on (default: now). Units move only where they must: the moved share
+        is the total-variation distance between the old and new weights.
+
+        ``weights`` must give every current arm a weight (0 retires one); names not yet among
+        the arms add arms (pass :class:`Arm` objects to give them payloads).
+        """
+        arms = list(self._arms)
+        current = self._steps[-1]
+        if weights is None:
+            new_weights = dict(current.weights)
+        else:
+            new_arms = _parse_arms(weights) if not isinstance(weights, Mapping) else None
+            if new_arms is None:
+                new_weights = {}
+                for name, w in weights.items():
+                    if not isinstance(name, str) or not name:
+                        raise ConfigError(f"weights keys must be arm names, got {name!r}")
+                    new_weights[name] = _check_weight(w, f"weights[{name!r}]")
+                payloads: dict[str, Any] = {}
+            else:
+                new_weights = {a.name: a.weight for a in new_arms}
+                payloads = {a.name: a.payload for a in new_arms}
+            missing = [a.name for a in arms if a.name not in new_weights]
+            if missing:
+                raise ConfigError(f"weights must give every arm a weight; missing {missing} "
+                                  "(give 0 to retire an arm)")
+            _check_sum(new_weights, "weights")
+            known = {a.name for a in arms}
+            arms = [Arm(a.name, new_weights[a.name], a.payload) for a in arms]
+            for name, w in new_weights.items():
+                if name not in known:
+                    arms.append(Arm(name, w, payloads.get(name)))
+        new_exposure = current.exposure if exposure is None else _check_exposure(exposure, "exposure")
+        eff = _dt.datetime.now(_dt.UTC) if effective is None else effective
+        history = [AllocationStep(s.weights, s.exposure, s.effective) for s in self._steps]
+        return Experiment(self._key, arms, new_exposure, self._salt, self._buckets, self._algorithm,
+                          history=history, allocated_at=eff, bucket_version=self._bucket_version)
+
+    def moved_fraction(self, other: Experiment) -> float:
+        """The share of buckets whose arm (by name) differs between this experiment's current
+        allocation and ``other``'s. Both must hash alike (salt, buckets, algorithm, version)."""
+        if not isinstance(other, Experiment):
+            raise TypeError(f"moved_fraction compares two Experiments, got {type(other).__name__}")
+        for attr in ("salt", "buckets", "algorithm", "bucket_version"):
+            if getattr(self, attr) != getattr(other, attr):
+                raise ConfigError(
+                    f"moved_fraction compares two allocations of one experiment, but {attr} "
+                    f"differs ({getattr(self, attr)!r} vs {getattr(other, attr)!r}): every unit "
+                    "is re-randomised")
+        mine = np.array([a.name for a in self._arms], dtype=object)[self.bucket_map()]
+        theirs = np.array([a.name for a in other._arms], dtype=object)[other.bucket_map()]
+        return float(np.count_nonzero(mine != theirs)) / self._buckets
+
+    # -- inspection -------------------------------------------------------------------------
+
+    def _step_index(self, at: Any) -> int:
+        if at is None:
+            return len(self._steps) - 1
+        step = self._compiled.step_at(_time.to_micros(at))
+        if step < 0:
+            raise ConfigError(f"the experiment had no allocation at {at!r}")
+        return int(step)
+
+    def bucket_map(self, at: Any = None) -> np.ndarray:
+        """Arm index (int16) for each arm bucket 0..buckets-1, at a time or now."""
+        return self._compiled.bucket_map(self._step_index(at))
+
+    def arm_buckets(self, at: Any = None) -> dict[str, np.ndarray]:
+        """The sorted arm buckets each arm owns, at a time or now."""
+        m = self.bucket_map(at)
+        return {a.name: np.flatnonzero(m == i).astype(np.int32) for i, a in enumerate(self._arms)}
+
+    def exposed_buckets(self, at: Any = None) -> int:
+        """How many traffic buckets enter: traffic bucket < this number means exposed."""
+        return int(self._compiled.threshold(self._step_index(at)))
+
+    @property
+    def key(self) -> str:
+        return self._key
+
+    @property
+    def salt(self) -> str:
+        return self._salt
+
+    @property
+    def buckets(self) -> int:
+        return self._buckets
+
+    @property
+    def algorithm(self) -> str:
+        return self._algorithm
+
+    @property
+    def bucket_version(self) -> int:
+        return self._bucket_version
+
+    @property
+    def arms(self) -> tuple[Arm, ...]:
+        """The arms with their current weights."""
+        return self._arms
+
+    @property
+    def arm_names(self) -> tuple[str, ...]:
+        return tuple(a.name for a in self._arms)
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Current weights in percent."""
+        return dict(self._steps[-1].weights)
+
+    @property
+    def exposure(self) -> float:
+        """Current exposure (0..1)."""
+        return float(self._steps[-1].exposure)
+
+    @property
+    def steps(self) -> tuple[AllocationStep, ...]:
+        """The allocation history including the current step, oldest first."""
+        return self._steps
+
+    @property
+    def allocated_at(self) -> _dt.datetime | None:
+        return self._steps[-1].effective
+
+    @property
+    def traffic_salt(self) -> str:
+        """The salt of the exposure stage (see docs/assignment-spec.md)."""
+        return self._compiled.traffic_salt
+
+    @property
+    def arm_salt(self) -> str:
+        """The salt of the arm stage."""
+        return self._compiled.arm_salt
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able description from which ``Experiment.from_dict`` rebuilds this one."""
+        return {
+            "key": self._key,
+            "salt": self._salt,
+            "buckets": self._buckets,
+            "algorithm": self._algorithm,
+            "bucket_version": self._bucket_version,
+            "exposure": self.exposure,
+            "arms": [{"name": a.name, "weight": a.weight, "payload": a.payload} for a in self._arms],
+            "allocated_at": None if self.allocated_at is None else self.allocated_at.isoformat(),
+            "history": [
+                {"at": None if s.effective is None else s.effective.isoformat(),
+                 "weights": dict(s.weights), "exposure": s.exposure}
+                for s in self._steps[:-1]
+            ],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Experiment:
+        """Rebuilds an experiment from :meth:`to_dict` output."""
+        arms = [Arm(a["name"], a["weight"], a.get("payload")) for a in d["arms"]]
+        return cls(d["key"], arms, d.get("exposure", 1.0), d.get("salt"), d.get("buckets", 10_000),
+                   d.get("algorithm", "xxh3"), history=d.get("history", ()),
+                   allocated_at=d.get("allocated_at"), bucket_version=d.get("bucket_version", 1))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild, (self.to_dict(),))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Experiment):
+            return NotImplemented
+        return self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        weights = ", ".join(f"{a.name!r}: {a.weight:g}" for a in self._arms)
+        return (f"Experiment({self._key!r}, {{{weights}}}, exposure={self.exposure:g}, "
+                f"buckets={self._buckets}, algorithm={self._algorithm!r}, "
+                f"steps={len(self._steps)})")
+
+
+def _rebuild(d: Mapping[str, Any]) -> Experiment:
+    return Experiment.from_dict(d)
+
+
+_REASON_CODE = {name: i for i, name in enumerate(_assignment.REASONS)}
+
+
+def _check_threads(threads: int | None) -> int:
+    if threads is None:
+        return 0
+    if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
+        raise ConfigError(f"threads must be None (all cores) or an int >= 1, got {threads!r}")
+    return int(threads)
+
+
+def _is_scalar_time(at: Any) -> bool:
+    if isinstance(at, str | bytes | _dt.date | np.datetime64 | numbers.Real):
+        return True
+    return np.ndim(at) == 0
