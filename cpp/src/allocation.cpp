@@ -49,7 +49,8 @@ std::vector<uint32_t> apportion(const std::vector<double>& weights, uint32_t buc
     counts[i] = static_cast<uint32_t>(whole);
     assigned += counts[i];
     // Fractional parts compared on a 1e-9 grid so that float noise cannot break ties.
-    remainder_key[i] = weights[i] > 0.0 ? std::llround((exact - whole) * 1e9) : -1;
+    remainder_key[i] =
+        weights[i] > 0.0 ? static_cast<int64_t>(std::floor((exact - whole) * 1e9 + 0.5)) : -1;
   }
   if (assigned > buckets) {  // only reachable when the weights sum slightly above 100
     throw InvalidArgument("weights exceed 100 percent after rounding to buckets");

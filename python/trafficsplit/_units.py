@@ -131,8 +131,10 @@ def _from_pandas(obj: Any) -> list[Chunk]:
     dtype = obj.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         codes = np.asarray(obj.cat.codes if isinstance(obj, pd.Series) else obj.codes, np.int64)
-        return [DictionaryChunk(codes, chunks_of(obj.cat.categories if isinstance(obj, pd.Series)
-                                                else obj.categories))]
+        categories = obj.cat.categories if isinstance(obj, pd.Series) else obj.categories
+        if len(categories) == 0:  # every row missing; the empty categories' dtype means nothing
+            return [Column.from_numpy(np.zeros(len(codes), np.int64), np.ones(len(codes), bool))]
+        return [DictionaryChunk(codes, chunks_of(categories))]
     array = obj.array
     arrow_backed = hasattr(array, "__arrow_array__") and (
         isinstance(dtype, pd.ArrowDtype) or getattr(dtype, "storage", None) in ("pyarrow", "pyarrow_numpy")

@@ -172,7 +172,7 @@ class Experiment:
     """
 
     __slots__ = ("_arms", "_compiled", "_key", "_salt", "_buckets", "_algorithm",
-                 "_bucket_version", "_steps", "_step_times", "assign")
+                 "_bucket_version", "_steps", "_step_times")
 
     def __init__(
         self,
@@ -246,21 +246,22 @@ class Experiment:
             tuple(names), tuple(a.payload for a in parsed_arms),
             [(s._effective_us, float(s.exposure), [s.weights[n] for n in names]) for s in steps],
         )
-        # The scalar path goes straight to C++ when no time is given (the per-request case).
-        self.assign = self._assign
 
     # -- assignment -------------------------------------------------------------------------
 
-    def _assign(self, unit: str | int | bytes | None, at: Any = None) -> Assignment:
+    def assign(self, unit: str | int | bytes | None, at: Any = None) -> Assignment:
+        """Assigns one unit; a missing unit (None, NaN, pandas NA) gives reason 'missing_unit'.
+
+        ``at``: replay the allocation in force at that time (datetime, ISO string, epoch
+        seconds); before the first allocation the reason is 'not_started'.
+        Raises UnitTypeError for floats, bools and other types.
+
+        >>> Experiment("e", {"a": 100}).assign("u1").arm
+        'a'
+        """
         if at is None:
             return self._compiled.assign_step(unit, len(self._steps) - 1)
         return self._compiled.assign(unit, _time.to_micros(at))
-
-    _assign.__doc__ = """Assigns one unit; never raises for a missing unit (reason 'missing_unit').
-
-    ``at``: replay the allocation in force at that time (datetime, ISO string, epoch seconds).
-    Raises UnitTypeError for floats, bools and other types.
-    """
 
     def assign_batch(self, units: Any, at: Any = None, threads: int | None = None) -> BatchAssignment:
         """Assigns every unit of a column; row i equals ``assign(units[i])``.
