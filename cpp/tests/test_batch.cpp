@@ -1,0 +1,206 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "trafficsplit/assignment/batch.hpp"
+#include "trafficsplit/assignment/experiment.hpp"
+#include "trafficsplit/errors.hpp"
+#include "vectors.hpp"
+
+namespace ts = trafficsplit;
+
+TEST(AssignmentVectors, ScalarAndBatchMatchTheGoldenFile) {
+  const auto set = ts::testing::load_assignment_vectors();
+  ASSERT_GE(set.experiments.size(), 5u);
+  size_t checked = 0;
+  for (const auto& [name, spec] : set.experiments) {
+    const ts::CompiledExperiment exp(spec);
+    const auto& cases = set.cases.at(name);
+    std::vector<const char*> ptrs;
+    std::vector<int64_t> lens, at;
+    std::vector<size_t> rows;
+    for (size_t i = 0; i < cases.size(); ++i) {
+      const auto& c = cases[i];
+      if (!c.at_us) continue;
+      ptrs.push_back(c.missing ? nullptr : c.bytes.data());
+      lens.push_back(c.missing ? -1 : static_cast<int64_t>(c.bytes.size()));
+      at.push_back(*c.at_us);
+      rows.push_back(i);
+    }
+    for (const auto& c : cases) {
+      if (c.missing) continue;
+      const int32_t step = c.at_us ? exp.step_at(*c.at_us) : exp.current_step();
+      const auto r = exp.assign(c.bytes.data(), c.bytes.size(), step);
+      ASSERT_EQ(r.arm, c.arm) << name;
+      ASSERT_EQ(r.bucket, c.bucket) << name;
+      ASSERT_EQ(ts::reason_name(r.reason), c.reason) << name;
+      ++checked;
+    }
+    ts::SpanColumn span;
+    span.data = ptrs.data();
+    span.lengths = lens.data();
+    span.length = ptrs.size();
+    std::vector<int16_t> arm(span.length);
+    std::vector<int32_t> bucket(span.length);
+    std::vector<uint8_t> reason(span.length);
+    ts::BatchTime time;
+    time.at_us = at.data();
+    ts::assign_batch(exp, span, time, {arm.data(), bucket.data(), reason.data()}, 1);
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const auto& c = cases[rows[k]];
+      ASSERT_EQ(arm[k], c.arm);
+      ASSERT_EQ(bucket[k], c.bucket);
+      ASSERT_EQ(ts::reason_name(static_cast<ts::Reason>(reason[k])), c.reason);
+    }
+  }
+  EXPECT_GT(checked, 1500u);
+}
+
+namespace {
+
+ts::ExperimentSpec three_arms(double exposure) {
+  ts::ExperimentSpec spec;
+  spec.salt = "batch";
+  spec.steps.push_back({std::nullopt, exposure, {40, 35, 25}});
+  return spec;
+}
+
+struct Out {
+  explicit Out(size_t n) : arm(n), bucket(n), reason(n) {}
+  ts::BatchOutput view() { return {arm.data(), bucket.data(), reason.data()}; }
+  std::vector<int16_t> arm;
+  std::vector<int32_t> bucket;
+  std::vector<uint8_t> reason;
+};
+
+}  // namespace
+
+TEST(Batch, IntegersEqualTheirDecimalTextAndThreadsAgree) {
+  const ts::CompiledExperiment exp(three_arms(0.6));
+  const size_t n = 300000;
+  std::vector<int64_t> ids(n);
+  for (size_t i = 0; i < n; ++i) ids[i] = static_cast<int64_t>(i * 2654435761u) - (1LL << 40);
+  ids[0] = INT64_MIN;
+  ids[1] = INT64_MAX;
+  ts::IntColumn col;
+  col.values = ids.data();
+  col.length = n;
+  Out one(n), two(n);
+  ts::assign_batch(exp, col, {}, one.view(), 1);
+  ts::assign_batch(exp, col, {}, two.view(), 2);
+  EXPECT_EQ(one.arm, two.arm);
+  EXPECT_EQ(one.bucket, two.bucket);
+  for (size_t i = 0; i < n; i += 997) {
+    const std::string text = std::to_string(ids[i]);
+    const auto r = exp.assign(text.data(), text.size(), 0);
+    ASSERT_EQ(one.arm[i], r.arm);
+    ASSERT_EQ(one.bucket[i], r.bucket);
+    ASSERT_EQ(one.reason[i], static_cast<uint8_t>(r.reason));
+  }
+}
+
+TEST(Batch, MissingMaskAndArrowValidity) {
+  const ts::CompiledExperiment exp(three_arms(1.0));
+  std::vector<int32_t> ids{1, 2, 3, 4, 5, 6, 7, 8, 9, 10};
+  std::vector<uint8_t> missing{0, 1, 0, 0, 0, 0, 0, 0, 0, 0};
+  const uint8_t validity[2] = {0xFB, 0xFF};  // bit 2 unset -> row 2 missing
+  ts::IntColumn col;
+  col.kind = ts::IntKind::i32;
+  col.values = ids.data();
+  col.length = ids.size();
+  col.missing = missing.data();
+  col.validity = validity;
+  Out out(ids.size());
+  ts::assign_batch(exp, col, {}, out.view(), 1);
+  EXPECT_EQ(out.reason[1], static_cast<uint8_t>(ts::Reason::missing_unit));
+  EXPECT_EQ(out.reason[2], static_cast<uint8_t>(ts::Reason::missing_unit));
+  EXPECT_EQ(out.bucket[1], -1);
+  EXPECT_EQ(out.arm[2], -1);
+  EXPECT_EQ(out.reason[3], static_cast<uint8_t>(ts::Reason::assigned));
+}
+
+TEST(Batch, Utf32AndArrowStringsAgreeWithUtf8Bytes) {
+  const ts::CompiledExperiment exp(three_arms(0.5));
+  // "aé東👩" as UTF-32 in an item of 6 code points (two trailing NULs).
+  const char32_t utf32[6] = {U'a', U'\u00e9', U'\u6771', U'\U0001F469', 0, 0};
+  ts::FixedWidthColumn fixed;
+  fixed.utf32 = true;
+  fixed.data = reinterpret_cast<const char*>(utf32);
+  fixed.item_size = sizeof(utf32);
+  fixed.length = 1;
+  Out a(1);
+  ts::assign_batch(exp, fixed, {}, a.view(), 1);
+  const std::string utf8 = "a\xc3\xa9\xe6\x9d\xb1\xf0\x9f\x91\xa9";
+  const auto r = exp.assign(utf8.data(), utf8.size(), 0);
+  EXPECT_EQ(a.bucket[0], r.bucket);
+
+  const int32_t offsets[3] = {0, static_cast<int32_t>(utf8.size()), static_cast<int32_t>(utf8.size())};
+  ts::OffsetStringColumn strings;
+  strings.offsets = offsets;
+  strings.data = utf8.data();
+  strings.length = 2;
+  Out b(2);
+  ts::assign_batch(exp, strings, {}, b.view(), 1);
+  EXPECT_EQ(b.bucket[0], r.bucket);
+  const auto empty = exp.assign("", 0, 0);
+  EXPECT_EQ(b.bucket[1], empty.bucket);
+
+  const char32_t surrogate[1] = {0xD800};
+  fixed.data = reinterpret_cast<const char*>(surrogate);
+  fixed.item_size = 4;
+  Out c(1);
+  EXPECT_THROW(ts::assign_batch(exp, fixed, {}, c.view(), 1), ts::UnitValueError);
+}
+
+TEST(Batch, StringViewsInlineAndOutOfLine) {
+  const ts::CompiledExperiment exp(three_arms(1.0));
+  const std::string long_id = "0123456789abcdef-a-long-unit-id";
+  std::vector<uint8_t> views(32, 0);
+  const int32_t short_len = 5, long_len = static_cast<int32_t>(long_id.size());
+  std::memcpy(views.data(), &short_len, 4);
+  std::memcpy(views.data() + 4, "hello", 5);
+  std::memcpy(views.data() + 16, &long_len, 4);
+  std::memcpy(views.data() + 20, long_id.data(), 4);
+  const int32_t buffer_index = 0, offset = 0;
+  std::memcpy(views.data() + 24, &buffer_index, 4);
+  std::memcpy(views.data() + 28, &offset, 4);
+  const char* buffers[1] = {long_id.data()};
+  ts::ViewStringColumn col;
+  col.views = views.data();
+  col.buffers = buffers;
+  col.buffer_count = 1;
+  col.length = 2;
+  Out out(2);
+  ts::assign_batch(exp, col, {}, out.view(), 1);
+  EXPECT_EQ(out.bucket[0], exp.assign("hello", 5, 0).bucket);
+  EXPECT_EQ(out.bucket[1], exp.assign(long_id.data(), long_id.size(), 0).bucket);
+}
+
+TEST(Batch, ArrowImportRejectsUnknownFormats) {
+  ArrowSchema schema{};
+  schema.format = "g";  // float64
+  ArrowArray array{};
+  EXPECT_THROW(ts::column_from_arrow(schema, array), ts::UnitTypeError);
+}
+
+TEST(Experiment, StepTimesAndValidation) {
+  ts::ExperimentSpec spec;
+  spec.salt = "t";
+  spec.steps.push_back({int64_t{100}, 1.0, {100, 0}});
+  spec.steps.push_back({int64_t{200}, 1.0, {0, 100}});
+  const ts::CompiledExperiment exp(spec);
+  EXPECT_EQ(exp.step_at(99), -1);
+  EXPECT_EQ(exp.step_at(100), 0);
+  EXPECT_EQ(exp.step_at(199), 0);
+  EXPECT_EQ(exp.step_at(200), 1);
+  EXPECT_EQ(exp.assign("u", 1, -1).reason, ts::Reason::not_started);
+  EXPECT_EQ(exp.assign("u", 1, 1).arm, 1);
+  spec.steps.push_back({int64_t{150}, 1.0, {50, 50}});
+  EXPECT_THROW(ts::CompiledExperiment{spec}, ts::InvalidArgument);
+  spec.steps.back().effective_us.reset();
+  EXPECT_THROW(ts::CompiledExperiment{spec}, ts::InvalidArgument);
+  spec.steps.clear();
+  EXPECT_THROW(ts::CompiledExperiment{spec}, ts::InvalidArgument);
+}
