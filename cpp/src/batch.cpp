@@ -20,6 +20,7 @@ enum class Row : uint8_t { kOk, kMissing, kBad };
 
 // Scratch space for rows that must be re-encoded (integers, UTF-32).
 struct Scratch {
+  char digits[25];
   std::vector<char> buffer = std::vector<char>(64);
 };
 
@@ -40,13 +41,15 @@ struct IntReader {
     if ((missing != nullptr && missing[i]) || !valid_bit(validity, validity_offset, i)) {
       return Row::kMissing;
     }
-    char* out = scratch.buffer.data();
+    char* out = scratch.digits;
+    char* start;
     if constexpr (std::is_signed_v<T>) {
-      len = detail::format_decimal_inline(static_cast<int64_t>(values[i]), out);
+      start = detail::format_decimal_right(static_cast<int64_t>(values[i]), out);
     } else {
-      len = detail::format_decimal_inline(static_cast<uint64_t>(values[i]), out);
+      start = detail::format_decimal_right(static_cast<uint64_t>(values[i]), out);
     }
-    data = out;
+    data = start;
+    len = static_cast<size_t>(out + 25 - start);
     return Row::kOk;
   }
 };

@@ -62,37 +62,74 @@ inline uint32_t murmur3_inline(const void* data, size_t len, uint32_t seed) noex
   return fmix32(h1);
 }
 
-inline constexpr char kDigitPairs[] =
-    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
-    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
-    "8081828384858687888990919293949596979899";
+// Eight decimal digits of n < 10^8 as byte values 0..9, most significant first in memory
+// (little-endian), by multiply-and-shift in one register (no division loop).
+inline uint64_t eight_digit_values(uint32_t n) noexcept {
+  const uint64_t merged = static_cast<uint64_t>(n / 10000) | (static_cast<uint64_t>(n % 10000) << 32);
+  const uint64_t top = ((merged * 10486) >> 20) & ((uint64_t{0x7F} << 32) | 0x7F);  // / 100
+  const uint64_t bottom = merged - 100 * top;
+  const uint64_t hundreds = (bottom << 16) + top;
+  uint64_t tens = (hundreds * 103) >> 10;  // / 10
+  tens &= (uint64_t{0xF} << 48) | (uint64_t{0xF} << 32) | (uint64_t{0xF} << 16) | 0xF;
+  tens += (hundreds - 10 * tens) << 8;
+  return tens;
+}
+
+inline constexpr uint64_t kAsciiZeros = 0x3030303030303030ULL;
+
+// Writes the decimal text of v ending at out + 24 and returns where it starts (out must
+// have 25 bytes; out[0] stays free for a sign).
+inline char* format_decimal_right(uint64_t v, char* out) noexcept {
+  char* const end = out + 25;
+  if (v < 100000000) {
+    const uint64_t block = eight_digit_values(static_cast<uint32_t>(v));
+    const uint64_t ascii = block + kAsciiZeros;
+    std::memcpy(end - 8, &ascii, 8);
+    if (v == 0) return end - 1;
+    return end - 8 + (__builtin_ctzll(block) >> 3);
+  }
+  const uint64_t high = v / 100000000;
+  const uint64_t low = eight_digit_values(static_cast<uint32_t>(v - high * 100000000)) + kAsciiZeros;
+  std::memcpy(end - 8, &low, 8);
+  if (high < 100000000) {
+    const uint64_t block = eight_digit_values(static_cast<uint32_t>(high));
+    const uint64_t ascii = block + kAsciiZeros;
+    std::memcpy(end - 16, &ascii, 8);
+    return end - 16 + (__builtin_ctzll(block) >> 3);
+  }
+  const uint64_t top = high / 100000000;  // at most 1844
+  const uint64_t mid =
+      eight_digit_values(static_cast<uint32_t>(high - top * 100000000)) + kAsciiZeros;
+  std::memcpy(end - 16, &mid, 8);
+  const uint64_t block = eight_digit_values(static_cast<uint32_t>(top));
+  const uint64_t ascii = block + kAsciiZeros;
+  std::memcpy(end - 24, &ascii, 8);
+  return end - 24 + (__builtin_ctzll(block) >> 3);
+}
+
+// The decimal text of a signed value, written into out (25 bytes); returns its start.
+inline char* format_decimal_right(int64_t v, char* out) noexcept {
+  if (v >= 0) return format_decimal_right(static_cast<uint64_t>(v), out);
+  // Negate in unsigned arithmetic so that INT64_MIN is exact.
+  char* start = format_decimal_right(~static_cast<uint64_t>(v) + 1, out);
+  *--start = '-';
+  return start;
+}
 
 inline size_t format_decimal_inline(uint64_t v, char* out) noexcept {
-  char buf[20];
-  char* p = buf + 20;
-  while (v >= 100) {
-    const unsigned pair = static_cast<unsigned>(v % 100) * 2;
-    v /= 100;
-    *--p = kDigitPairs[pair + 1];
-    *--p = kDigitPairs[pair];
-  }
-  if (v >= 10) {
-    const unsigned pair = static_cast<unsigned>(v) * 2;
-    *--p = kDigitPairs[pair + 1];
-    *--p = kDigitPairs[pair];
-  } else {
-    *--p = static_cast<char>('0' + v);
-  }
-  const size_t n = static_cast<size_t>(buf + 20 - p);
-  std::memcpy(out, p, n);
+  char buf[25];
+  char* start = format_decimal_right(v, buf);
+  const size_t n = static_cast<size_t>(buf + 25 - start);
+  std::memcpy(out, start, n);
   return n;
 }
 
 inline size_t format_decimal_inline(int64_t v, char* out) noexcept {
-  if (v >= 0) return format_decimal(static_cast<uint64_t>(v), out);
-  out[0] = '-';
-  // Negate in unsigned arithmetic so that INT64_MIN is exact.
-  return 1 + format_decimal_inline(~static_cast<uint64_t>(v) + 1, out + 1);
+  char buf[25];
+  char* start = format_decimal_right(v, buf);
+  const size_t n = static_cast<size_t>(buf + 25 - start);
+  std::memcpy(out, start, n);
+  return n;
 }
 
 inline uint64_t hash_inline(const Hasher& h, const char* data, size_t len) noexcept {
