@@ -82,7 +82,7 @@ def bucket_maps(weights_per_step: list[list[float]], buckets: int) -> list[list[
                 released.append((stack.pop(), i))
         taken = [False] * len(released)
 
-        def take(arm: int, k: int) -> None:
+        def take(arm: int, k: int, released=released, taken=taken) -> None:
             b, releaser = released[k]
             stacks[arm].append(b)
             previous[b] = releaser
@@ -113,8 +113,9 @@ class Spec:
     steps: list[tuple[int | None, float, list[float]]]  # (effective_us, exposure, weights)
 
 
-def assign(spec: Spec, unit: str | int | bytes | None, at_us: int | None = None
-           ) -> tuple[int, int, str]:
+def assign(
+    spec: Spec, unit: str | int | bytes | None, at_us: int | None = None
+) -> tuple[int, int, str]:
     """(arm index, bucket, reason) by §4.4."""
     if unit is None:
         return -1, -1, "missing_unit"

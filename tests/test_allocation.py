@@ -7,11 +7,12 @@ import datetime as dt
 
 import numpy as np
 import pytest
-import reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import trafficsplit as ts
+
+import reference
 
 T0 = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
@@ -53,8 +54,14 @@ def test_canary_five_to_fifty_and_back():
 
 def test_adding_an_arm_moves_only_what_it_takes():
     a = ts.Experiment("e", {"control": 50, "treatment": 50})
-    b = a.reallocate([ts.Arm("control", 40, None), ts.Arm("treatment", 40, None),
-                      ts.Arm("challenger", 20, {"model": "c"})], effective=T0)
+    b = a.reallocate(
+        [
+            ts.Arm("control", 40, None),
+            ts.Arm("treatment", 40, None),
+            ts.Arm("challenger", 20, {"model": "c"}),
+        ],
+        effective=T0,
+    )
     assert b.arm_names == ("control", "treatment", "challenger")
     assert b.moved_fraction(a) == pytest.approx(0.2)
     assert b.arms[2].payload == {"model": "c"}
@@ -70,8 +77,12 @@ def test_moved_fraction_equals_total_variation_of_counts():
 weights_strategy = st.integers(min_value=2, max_value=5).flatmap(
     lambda n: st.lists(
         st.lists(st.integers(min_value=0, max_value=1000), min_size=n, max_size=n).filter(
-            lambda w: sum(w) > 0),
-        min_size=1, max_size=6))
+            lambda w: sum(w) > 0
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
 
 
 def _percent(raw):
@@ -86,10 +97,17 @@ def _percent(raw):
 def test_maps_match_the_spec_reference_and_move_the_minimum(raw_steps, buckets):
     steps = [_percent(r) for r in raw_steps]
     names = [f"arm{i}" for i in range(len(steps[0]))]
-    history = [{"weights": dict(zip(names, w, strict=True)),
-                "at": T0 + dt.timedelta(days=k)} for k, w in enumerate(steps[:-1])]
-    exp = ts.Experiment("prop", dict(zip(names, steps[-1], strict=True)), buckets=buckets,
-                        history=history, allocated_at=T0 + dt.timedelta(days=len(steps) - 1))
+    history = [
+        {"weights": dict(zip(names, w, strict=True)), "at": T0 + dt.timedelta(days=k)}
+        for k, w in enumerate(steps[:-1])
+    ]
+    exp = ts.Experiment(
+        "prop",
+        dict(zip(names, steps[-1], strict=True)),
+        buckets=buckets,
+        history=history,
+        allocated_at=T0 + dt.timedelta(days=len(steps) - 1),
+    )
     ref = reference.bucket_maps(steps, buckets)
     for k in range(len(steps)):
         got = exp.bucket_map(at=T0 + dt.timedelta(days=k, hours=1))
@@ -104,8 +122,10 @@ def test_maps_match_the_spec_reference_and_move_the_minimum(raw_steps, buckets):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=99), min_size=2, max_size=2),
-       st.integers(min_value=2, max_value=4))
+@given(
+    st.lists(st.integers(min_value=1, max_value=99), min_size=2, max_size=2),
+    st.integers(min_value=2, max_value=4),
+)
 def test_a_change_and_its_reverse_restore_every_arm(split, arms):
     base = [100 / arms] * arms
     base[-1] = 100 - sum(base[:-1])
@@ -134,8 +154,12 @@ def test_exposure_raise_only_adds_and_lower_removes_the_newest():
 
 
 def test_history_replay_with_at():
-    e = ts.Experiment("replay", {"a": 50, "b": 50}, allocated_at=T0 + dt.timedelta(days=2),
-                      history=[{"at": T0, "weights": {"a": 90, "b": 10}, "exposure": 0.5}])
+    e = ts.Experiment(
+        "replay",
+        {"a": 50, "b": 50},
+        allocated_at=T0 + dt.timedelta(days=2),
+        history=[{"at": T0, "weights": {"a": 90, "b": 10}, "exposure": 0.5}],
+    )
     units = [f"user-{i}" for i in range(20_000)]
     before = e.assign_batch(units, at=T0 - dt.timedelta(seconds=1))
     assert set(before.reason_counts().items()) >= {("not_started", 20_000)}
@@ -146,8 +170,11 @@ def test_history_replay_with_at():
     assert abs(counts["b"] / sum(counts.values()) - 0.1) < 0.02
     assert now.in_experiment.all()
     # Per-row times replay the same answers as one time for all rows.
-    times = np.where(np.arange(20_000) % 2 == 0, np.datetime64(T0.replace(tzinfo=None) +
-                     dt.timedelta(days=1), "us"), np.datetime64("2030-01-01T00:00:00", "us"))
+    times = np.where(
+        np.arange(20_000) % 2 == 0,
+        np.datetime64(T0.replace(tzinfo=None) + dt.timedelta(days=1), "us"),
+        np.datetime64("2030-01-01T00:00:00", "us"),
+    )
     mixed = e.assign_batch(units, at=times)
     even = np.arange(20_000) % 2 == 0
     np.testing.assert_array_equal(mixed.arm_index[even], first.arm_index[even])
@@ -159,8 +186,12 @@ def test_history_replay_with_at():
 
 
 def test_steps_at_the_same_time_the_later_wins():
-    e = ts.Experiment("same", {"a": 0, "b": 100}, allocated_at=T0,
-                      history=[{"at": T0, "weights": {"a": 100, "b": 0}}])
+    e = ts.Experiment(
+        "same",
+        {"a": 0, "b": 100},
+        allocated_at=T0,
+        history=[{"at": T0, "weights": {"a": 100, "b": 0}}],
+    )
     assert e.assign("u", at=T0).arm == "b"
     assert e.assign("u", at=T0 - dt.timedelta(microseconds=1)).reason == "not_started"
 
@@ -168,8 +199,15 @@ def test_steps_at_the_same_time_the_later_wins():
 def test_experiment_round_trips_through_dict_and_pickle():
     import pickle
 
-    e = ts.Experiment("rt", [ts.Arm("a", 30, {"m": [1, 2]}), ts.Arm("b", 70)], exposure=0.4,
-                      salt="s", buckets=777, algorithm="murmur3", bucket_version=2)
+    e = ts.Experiment(
+        "rt",
+        [ts.Arm("a", 30, {"m": [1, 2]}), ts.Arm("b", 70)],
+        exposure=0.4,
+        salt="s",
+        buckets=777,
+        algorithm="murmur3",
+        bucket_version=2,
+    )
     e2 = e.reallocate({"a": 50, "b": 50}, effective=T0)
     for clone in (ts.Experiment.from_dict(e2.to_dict()), pickle.loads(pickle.dumps(e2))):
         assert clone == e2

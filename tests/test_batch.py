@@ -13,11 +13,15 @@ from hypothesis import strategies as st
 
 import trafficsplit as ts
 
-EXP = ts.Experiment("batch", [ts.Arm("control", 40, {"model": "v1"}), ts.Arm("a", 35),
-                              ts.Arm("b", 25)], exposure=0.7)
+EXP = ts.Experiment(
+    "batch",
+    [ts.Arm("control", 40, {"model": "v1"}), ts.Arm("a", 35), ts.Arm("b", 25)],
+    exposure=0.7,
+)
 FULL = ts.Experiment("batch-full", {"control": 50, "treatment": 50})
-MURMUR = ts.Experiment("batch-mm", {"x": 20, "y": 80}, exposure=0.5, algorithm="murmur3",
-                       buckets=1009)
+MURMUR = ts.Experiment(
+    "batch-mm", {"x": 20, "y": 80}, exposure=0.5, algorithm="murmur3", buckets=1009
+)
 EXPERIMENTS = [EXP, FULL, MURMUR]
 
 
@@ -47,13 +51,24 @@ ints64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 
 
 @settings(max_examples=80, deadline=None)
-@given(st.lists(st.one_of(text, ints64, st.binary(max_size=20), st.none(),
-                          st.just(math.nan), st.just(pd.NA),
-                          st.integers(min_value=2**63, max_value=2**70)), max_size=60))
+@given(
+    st.lists(
+        st.one_of(
+            text,
+            ints64,
+            st.binary(max_size=20),
+            st.none(),
+            st.just(math.nan),
+            st.just(pd.NA),
+            st.integers(min_value=2**63, max_value=2**70),
+        ),
+        max_size=60,
+    )
+)
 def test_python_list(units):
     _check(units, units)
     _check(tuple(units), units)
-    _check(np.array(units + [object()], dtype=object)[:-1], units)
+    _check(np.array([*units, object()], dtype=object)[:-1], units)
 
 
 @settings(max_examples=60, deadline=None)
@@ -96,8 +111,15 @@ def test_string_columns(values):
     _check(pa.array(values, pa.large_string()), values)
     _check(pa.array(values, pa.string_view()), values)
     _check(pa.array(values, pa.string()).dictionary_encode(), values)
-    _check(pa.chunked_array([pa.array(values[: len(values) // 2], pa.string()),
-                             pa.array(values[len(values) // 2:], pa.string())]), values)
+    _check(
+        pa.chunked_array(
+            [
+                pa.array(values[: len(values) // 2], pa.string()),
+                pa.array(values[len(values) // 2 :], pa.string()),
+            ]
+        ),
+        values,
+    )
     _check(pd.Index(values, dtype="string[pyarrow]"), values)
     _check(pd.CategoricalIndex(values), values)
 
@@ -173,7 +195,8 @@ def test_batch_result_views():
 
 def test_per_row_times_must_match_length():
     with pytest.raises(ts.ConfigError, match="one time per unit id: 3 unit ids"):
-        EXP.assign_batch(["a", "b", "c"], at=np.array(["2026-01-01", "2026-01-02"],
-                                                      dtype="datetime64[us]"))
+        EXP.assign_batch(
+            ["a", "b", "c"], at=np.array(["2026-01-01", "2026-01-02"], dtype="datetime64[us]")
+        )
     with pytest.raises(ts.ConfigError, match=r"missing \(NaT\) at row 1"):
         EXP.assign_batch(["a", "b"], at=np.array(["2026-01-01", "NaT"], dtype="datetime64[us]"))

@@ -13,8 +13,10 @@ from trafficsplit._core import stats as core_stats
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(min_value=1, max_value=10**7), min_size=2, max_size=8),
-       st.lists(st.floats(min_value=0.5, max_value=100), min_size=8, max_size=8))
+@given(
+    st.lists(st.integers(min_value=1, max_value=10**7), min_size=2, max_size=8),
+    st.lists(st.floats(min_value=0.5, max_value=100), min_size=8, max_size=8),
+)
 def test_srm_matches_scipy(counts, weights):
     w = np.array(weights[: len(counts)])
     r = ts.stats.srm(counts, w)

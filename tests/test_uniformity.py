@@ -26,8 +26,9 @@ def _ids(kind: str) -> object:
 @pytest.mark.parametrize("algorithm", ["xxh3", "murmur3"])
 def test_buckets_arms_and_stage_independence(kind, salt, algorithm):
     ids = _ids(kind)
-    exp = ts.Experiment("u", {"a": 20, "b": 30, "c": 50}, exposure=0.5, salt=salt,
-                        algorithm=algorithm)
+    exp = ts.Experiment(
+        "u", {"a": 20, "b": 30, "c": 50}, exposure=0.5, salt=salt, algorithm=algorithm
+    )
     arm_bucket = ts.hash64_batch(ids, exp.arm_salt, algorithm).data % 10_000
     traffic_bucket = ts.hash64_batch(ids, exp.traffic_salt, algorithm).data % 10_000
     # Arm buckets uniform over 10,000 cells.
@@ -40,8 +41,9 @@ def test_buckets_arms_and_stage_independence(kind, salt, algorithm):
     assert sps.binomtest(int(b.in_experiment.sum()), N, 0.5).pvalue > 0.001
     # Traffic and arm buckets are independent: the 20 x 20 joint table.
     joint = np.zeros((20, 20), np.int64)
-    np.add.at(joint, ((traffic_bucket // 500).astype(np.int64),
-                      (arm_bucket // 500).astype(np.int64)), 1)
+    np.add.at(
+        joint, ((traffic_bucket // 500).astype(np.int64), (arm_bucket // 500).astype(np.int64)), 1
+    )
     assert sps.chi2_contingency(joint).pvalue > 0.001
     # The kernel's bucket is the arm-stage bucket.
     np.testing.assert_array_equal(b.bucket, arm_bucket)

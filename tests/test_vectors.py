@@ -6,10 +6,11 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from conftest import DATA
 
 import trafficsplit as ts
 from trafficsplit._time import from_micros
+
+from conftest import DATA
 
 
 def _load() -> tuple[dict[str, ts.Experiment], dict[str, list[tuple]]]:
@@ -24,24 +25,43 @@ def _load() -> tuple[dict[str, ts.Experiment], dict[str, list[tuple]]]:
             parsed = []
             for step in steps.split(";"):
                 t, x, ws = step.split("|")
-                parsed.append((None if t == "-" else int(t), float(x),
-                               [float(w) for w in ws.split(",")]))
+                parsed.append(
+                    (None if t == "-" else int(t), float(x), [float(w) for w in ws.split(",")])
+                )
             width = max(len(w) for _, _, w in parsed)
             names = [f"arm{i}" for i in range(width)]
-            history = [{"at": None if t is None else from_micros(t), "exposure": x,
-                        "weights": dict(zip(names, w, strict=False))} for t, x, w in parsed[:-1]]
+            history = [
+                {
+                    "at": None if t is None else from_micros(t),
+                    "exposure": x,
+                    "weights": dict(zip(names, w, strict=False)),
+                }
+                for t, x, w in parsed[:-1]
+            ]
             t, x, w = parsed[-1]
             arms = dict(zip(names, w + [0.0] * (width - len(w)), strict=True))
             experiments[name] = ts.Experiment(
-                name, arms, x, bytes.fromhex(salt_hex).decode(), int(buckets), algorithm,
-                history=history, allocated_at=None if t is None else from_micros(t),
-                bucket_version=int(version))
+                name,
+                arms,
+                x,
+                bytes.fromhex(salt_hex).decode(),
+                int(buckets),
+                algorithm,
+                history=history,
+                allocated_at=None if t is None else from_micros(t),
+                bucket_version=int(version),
+            )
         else:
             name, kind, text, at, arm, bucket, reason = cols[1:]
-            unit = {"str": lambda s: bytes.fromhex(s).decode(), "bytes": bytes.fromhex,
-                    "int": int, "none": lambda s: None}[kind](text)
-            cases[name].append((unit, None if at == "-" else int(at), int(arm), int(bucket),
-                                reason))
+            unit = {
+                "str": lambda s: bytes.fromhex(s).decode(),
+                "bytes": bytes.fromhex,
+                "int": int,
+                "none": lambda s: None,
+            }[kind](text)
+            cases[name].append(
+                (unit, None if at == "-" else int(at), int(arm), int(bucket), reason)
+            )
     return experiments, cases
 
 

@@ -39,8 +39,10 @@ def freeze(value: Any, path: str) -> Any:
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise ConfigError(f"{path} has a key {k!r} of type {type(k).__name__}; "
-                                  "JSON object keys must be str")
+                raise ConfigError(
+                    f"{path} has a key {k!r} of type {type(k).__name__}; "
+                    "JSON object keys must be str"
+                )
             out[k] = freeze(v, f"{path}.{k}")
         return FrozenDict(out)
     if isinstance(value, list | tuple):

@@ -91,5 +91,9 @@ def micros_array(values: Any, n: int) -> np.ndarray:
             raise ConfigError(f"at is not a finite time at row {row}")
         return np.ascontiguousarray(np.round(arr * 1_000_000).astype(np.int64))
     if arr.dtype.kind == "O":
-        return np.fromiter((to_micros(v, f"at[{i}]") for i, v in enumerate(arr)), np.int64, len(arr))
-    raise ConfigError(f"at must hold times (datetime64, datetimes or epoch seconds), got {arr.dtype}")
+        return np.fromiter(
+            (to_micros(v, f"at[{i}]") for i, v in enumerate(arr)), np.int64, len(arr)
+        )
+    raise ConfigError(
+        f"at must hold times (datetime64, datetimes or epoch seconds), got {arr.dtype}"
+    )

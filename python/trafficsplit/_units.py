@@ -85,17 +85,23 @@ def _from_arrow_array(arr: Any) -> list[Chunk]:
         codes = indices.to_numpy(zero_copy_only=False)
         if indices.null_count:
             codes = np.where(indices.is_valid().to_numpy(zero_copy_only=False), codes, -1)
-        return [DictionaryChunk(np.asarray(codes, dtype=np.int64), _from_arrow_array(arr.dictionary))]
+        return [
+            DictionaryChunk(np.asarray(codes, dtype=np.int64), _from_arrow_array(arr.dictionary))
+        ]
     if pa.types.is_null(typ):
         n = len(arr)
         return [Column.from_numpy(np.zeros(n, np.int64), np.ones(n, dtype=bool))]
-    if pa.types.is_floating(typ) or pa.types.is_boolean(typ) or not (
-        pa.types.is_integer(typ)
-        or pa.types.is_string(typ)
-        or pa.types.is_large_string(typ)
-        or pa.types.is_binary(typ)
-        or pa.types.is_large_binary(typ)
-        or str(typ) in ("string_view", "binary_view")
+    if (
+        pa.types.is_floating(typ)
+        or pa.types.is_boolean(typ)
+        or not (
+            pa.types.is_integer(typ)
+            or pa.types.is_string(typ)
+            or pa.types.is_large_string(typ)
+            or pa.types.is_binary(typ)
+            or pa.types.is_large_binary(typ)
+            or str(typ) in ("string_view", "binary_view")
+        )
     ):
         raise _refuse_dtype(_ArrowDtypeView(typ))
     schema, array = arr.__arrow_c_array__()
@@ -137,7 +143,8 @@ def _from_pandas(obj: Any) -> list[Chunk]:
         return [DictionaryChunk(codes, chunks_of(categories))]
     array = obj.array
     arrow_backed = hasattr(array, "__arrow_array__") and (
-        isinstance(dtype, pd.ArrowDtype) or getattr(dtype, "storage", None) in ("pyarrow", "pyarrow_numpy")
+        isinstance(dtype, pd.ArrowDtype)
+        or getattr(dtype, "storage", None) in ("pyarrow", "pyarrow_numpy")
     )
     if arrow_backed:
         return _from_arrow(array.__arrow_array__())
@@ -169,8 +176,9 @@ def chunks_of(units: Any) -> list[Chunk]:
     if pd is not None and isinstance(units, pd.Series | pd.Index):
         return _from_pandas(units)
     if pd is not None and isinstance(units, pd.DataFrame):
-        raise UnitTypeError("assign_batch expects one column of unit ids, got a DataFrame; "
-                            "pass df['user_id']")
+        raise UnitTypeError(
+            "assign_batch expects one column of unit ids, got a DataFrame; pass df['user_id']"
+        )
     pa = _pyarrow()
     if pa is not None and isinstance(units, pa.Array | pa.ChunkedArray):
         return _from_arrow(units)

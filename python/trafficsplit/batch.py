@@ -24,8 +24,15 @@ class BatchAssignment:
 
     __slots__ = ("arm_index", "arms", "bucket", "experiment", "index", "reason")
 
-    def __init__(self, experiment: str, arms: tuple[str, ...], arm_index: np.ndarray,
-                 bucket: np.ndarray, reason: np.ndarray, index: Any = None) -> None:
+    def __init__(
+        self,
+        experiment: str,
+        arms: tuple[str, ...],
+        arm_index: np.ndarray,
+        bucket: np.ndarray,
+        reason: np.ndarray,
+        index: Any = None,
+    ) -> None:
         self.experiment = experiment
         self.arms = arms
         self.arm_index = arm_index
@@ -50,8 +57,11 @@ class BatchAssignment:
     def counts(self) -> dict[str, int]:
         """Units per arm (every arm listed, zeros included)."""
         valid = self.arm_index[self.arm_index >= 0]
-        tally = np.bincount(valid, minlength=len(self.arms)) if len(valid) else np.zeros(
-            len(self.arms), np.int64)
+        tally = (
+            np.bincount(valid, minlength=len(self.arms))
+            if len(valid)
+            else np.zeros(len(self.arms), np.int64)
+        )
         return {name: int(tally[i]) for i, name in enumerate(self.arms)}
 
     def reason_counts(self) -> dict[str, int]:
@@ -83,11 +93,20 @@ class BatchAssignment:
 
         valid = self.arm_index >= 0
         arm = pa.DictionaryArray.from_arrays(
-            pa.array(self.arm_index.astype(np.int16), mask=~valid), pa.array(list(self.arms)))
-        reason = pa.DictionaryArray.from_arrays(pa.array(self.reason.astype(np.int8)),
-                                                pa.array(list(REASONS)))
-        return pa.table({"arm": arm, "arm_index": self.arm_index, "bucket": self.bucket,
-                         "reason": reason, "in_experiment": self.in_experiment})
+            pa.array(self.arm_index.astype(np.int16), mask=~valid), pa.array(list(self.arms))
+        )
+        reason = pa.DictionaryArray.from_arrays(
+            pa.array(self.reason.astype(np.int8)), pa.array(list(REASONS))
+        )
+        return pa.table(
+            {
+                "arm": arm,
+                "arm_index": self.arm_index,
+                "bucket": self.bucket,
+                "reason": reason,
+                "in_experiment": self.in_experiment,
+            }
+        )
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())

@@ -28,8 +28,10 @@ def _demo(args: argparse.Namespace) -> int:
     rng = np.random.default_rng(args.seed)
     users = rng.integers(0, 2**62, n, dtype=np.int64)
     print(f"trafficsplit {__version__} demo: {exp!r}")
-    print(f"assigning {n:,} synthetic users (int64 ids, seed {args.seed}) "
-          f"on {os.cpu_count()} cores ...")
+    print(
+        f"assigning {n:,} synthetic users (int64 ids, seed {args.seed}) "
+        f"on {os.cpu_count()} cores ..."
+    )
     start = time.perf_counter()
     result = exp.assign_batch(users)
     elapsed = time.perf_counter() - start
@@ -39,20 +41,26 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"{'arm':<14}{'users':>12}{'share':>10}{'expected':>10}   payload")
     for arm in exp.arms:
         share = counts[arm.name] / entered if entered else 0.0
-        print(f"{arm.name:<14}{counts[arm.name]:>12,}{share:>10.3%}{arm.weight / 100:>10.3%}"
-              f"   {dict(arm.payload)}")
-    print(f"{'not exposed':<14}{n - entered:>12,}{(n - entered) / n:>10.3%}"
-          f"{1 - exp.exposure:>10.3%}")
+        print(
+            f"{arm.name:<14}{counts[arm.name]:>12,}{share:>10.3%}{arm.weight / 100:>10.3%}"
+            f"   {dict(arm.payload)}"
+        )
+    print(
+        f"{'not exposed':<14}{n - entered:>12,}{(n - entered) / n:>10.3%}{1 - exp.exposure:>10.3%}"
+    )
     check = stats.srm(counts, exp.weights)
     verdict = "MISMATCH" if check.mismatch else "ok"
     print()
-    print(f"sample-ratio check: chi-square = {check.statistic:.3f}, df = {check.df}, "
-          f"p = {check.pvalue:.4f} -> {verdict} (flags at p < {check.alpha})")
-    print(f"time: {elapsed * 1e3:.1f} ms for {n:,} users "
-          f"({n / elapsed / 1e6:.1f} M users/s)")
+    print(
+        f"sample-ratio check: chi-square = {check.statistic:.3f}, df = {check.df}, "
+        f"p = {check.pvalue:.4f} -> {verdict} (flags at p < {check.alpha})"
+    )
+    print(f"time: {elapsed * 1e3:.1f} ms for {n:,} users ({n / elapsed / 1e6:.1f} M users/s)")
     one = exp.assign("user-42")
-    print(f"one request: exp.assign('user-42') -> arm={one.arm!r}, bucket={one.bucket}, "
-          f"reason={one.reason!r}")
+    print(
+        f"one request: exp.assign('user-42') -> arm={one.arm!r}, bucket={one.bucket}, "
+        f"reason={one.reason!r}"
+    )
     return 1 if check.mismatch else 0
 
 

@@ -62,7 +62,9 @@ def _is_real(x: Any) -> bool:
 
 def _check_weight(value: Any, path: str) -> float:
     if not _is_real(value):
-        raise ConfigError(f"{path} must be a number (percent), got {type(value).__name__} {value!r}")
+        raise ConfigError(
+            f"{path} must be a number (percent), got {type(value).__name__} {value!r}"
+        )
     w = float(value)
     if not math.isfinite(w) or w < 0 or w > 100:
         raise ConfigError(f"{path} must be a percentage between 0 and 100, got {value!r}")
@@ -88,8 +90,9 @@ def _check_sum(weights: Mapping[str, float], path: str) -> None:
         hint = ""
         if abs(total - 1.0) <= 1e-9:
             hint = "; they look like fractions: give percentages (e.g. 50, 50)"
-        raise ConfigError(f"{path} must sum to 100 (percent) within 1e-9, got {total:.10g} "
-                          f"({listing}){hint}")
+        raise ConfigError(
+            f"{path} must sum to 100 (percent) within 1e-9, got {total:.10g} ({listing}){hint}"
+        )
 
 
 def _parse_arms(arms: Any) -> list[Arm]:
@@ -103,11 +106,15 @@ def _parse_arms(arms: Any) -> list[Arm]:
             elif isinstance(a, tuple) and len(a) in (2, 3):
                 items.append(Arm(*a))
             else:
-                raise ConfigError(f"arms[{i}] must be an Arm(name, weight, payload) or a "
-                                  f"(name, weight) tuple, got {type(a).__name__}")
+                raise ConfigError(
+                    f"arms[{i}] must be an Arm(name, weight, payload) or a "
+                    f"(name, weight) tuple, got {type(a).__name__}"
+                )
     else:
-        raise ConfigError("arms must be a dict of name -> weight (percent) or a list of Arm, "
-                          f"got {type(arms).__name__}")
+        raise ConfigError(
+            "arms must be a dict of name -> weight (percent) or a list of Arm, "
+            f"got {type(arms).__name__}"
+        )
     if not items:
         raise ConfigError("arms must name at least one arm")
     if len(items) > MAX_ARMS:
@@ -131,8 +138,9 @@ def _parse_step(raw: Any, path: str, arm_names: Sequence[str]) -> AllocationStep
     elif isinstance(raw, Mapping):
         unknown = set(raw) - {"weights", "exposure", "effective", "at"}
         if unknown:
-            raise ConfigError(f"{path} has unknown keys {sorted(unknown)}; "
-                              "expected weights, exposure, at")
+            raise ConfigError(
+                f"{path} has unknown keys {sorted(unknown)}; expected weights, exposure, at"
+            )
         if "weights" not in raw:
             raise ConfigError(f"{path} needs 'weights'")
         weights = raw["weights"]
@@ -145,8 +153,10 @@ def _parse_step(raw: Any, path: str, arm_names: Sequence[str]) -> AllocationStep
     checked = {}
     for name, w in weights.items():
         if name not in arm_names:
-            raise ConfigError(f"{path}.weights names arm {name!r}, which is not among the arms "
-                              f"{list(arm_names)}; keep retired arms with weight 0")
+            raise ConfigError(
+                f"{path}.weights names arm {name!r}, which is not among the arms "
+                f"{list(arm_names)}; keep retired arms with weight 0"
+            )
         checked[name] = _check_weight(w, f"{path}.weights[{name!r}]")
     _check_sum(checked, f"{path}.weights")
     full = FrozenDict({n: checked.get(n, 0.0) for n in arm_names})
@@ -171,8 +181,17 @@ class Experiment:
     ``weights``, ``exposure`` and ``at``); ``allocated_at``: when the current weights took effect.
     """
 
-    __slots__ = ("_arms", "_compiled", "_key", "_salt", "_buckets", "_algorithm",
-                 "_bucket_version", "_steps", "_step_times")
+    __slots__ = (
+        "_algorithm",
+        "_arms",
+        "_bucket_version",
+        "_buckets",
+        "_compiled",
+        "_key",
+        "_salt",
+        "_step_times",
+        "_steps",
+    )
 
     def __init__(
         self,
@@ -199,8 +218,11 @@ class Experiment:
             raise ConfigError(f"buckets must be between 1 and {MAX_BUCKETS:,}, got {buckets}")
         if algorithm not in ALGORITHMS:
             raise ConfigError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-        if (not isinstance(bucket_version, numbers.Integral) or isinstance(bucket_version, bool)
-                or not 1 <= int(bucket_version) < 2**32):
+        if (
+            not isinstance(bucket_version, numbers.Integral)
+            or isinstance(bucket_version, bool)
+            or not 1 <= int(bucket_version) < 2**32
+        ):
             raise ConfigError(f"bucket_version must be an int >= 1, got {bucket_version!r}")
         parsed_arms = _parse_arms(arms)
         names = [a.name for a in parsed_arms]
@@ -211,26 +233,43 @@ class Experiment:
             raise ConfigError("history must be a list of allocation steps, oldest first")
         steps = [_parse_step(h, f"history[{i}]", names) for i, h in enumerate(history)]
         steps = [
-            AllocationStep(s.weights, current_exposure if s.exposure is None else s.exposure,
-                           s.effective, s._effective_us)
+            AllocationStep(
+                s.weights,
+                current_exposure if s.exposure is None else s.exposure,
+                s.effective,
+                s._effective_us,
+            )
             for s in steps
         ]
         current_us = None if allocated_at is None else _time.to_micros(allocated_at, "allocated_at")
         if steps and current_us is None:
-            raise ConfigError("allocated_at is required when history is given: it says when "
-                              "the current weights took effect")
-        steps.append(AllocationStep(
-            FrozenDict({a.name: a.weight for a in parsed_arms}), current_exposure,
-            None if current_us is None else _time.from_micros(current_us), current_us))
+            raise ConfigError(
+                "allocated_at is required when history is given: it says when "
+                "the current weights took effect"
+            )
+        steps.append(
+            AllocationStep(
+                FrozenDict({a.name: a.weight for a in parsed_arms}),
+                current_exposure,
+                None if current_us is None else _time.from_micros(current_us),
+                current_us,
+            )
+        )
         for i, s in enumerate(steps):
             label = f"history[{i}]" if i < len(steps) - 1 else "allocated_at"
             if i > 0 and s._effective_us is None:
                 raise ConfigError(f"{label} needs a time: only the first allocation may omit it")
-            if i > 0 and steps[i - 1]._effective_us is not None and s._effective_us is not None \
-                    and s._effective_us < steps[i - 1]._effective_us:
-                raise ConfigError(f"{label} ({s.effective.isoformat()}) is earlier than the step "
-                                  f"before it ({steps[i - 1].effective.isoformat()}); "
-                                  "history runs oldest first")
+            if (
+                i > 0
+                and steps[i - 1]._effective_us is not None
+                and s._effective_us is not None
+                and s._effective_us < steps[i - 1]._effective_us
+            ):
+                raise ConfigError(
+                    f"{label} ({s.effective.isoformat()}) is earlier than the step "
+                    f"before it ({steps[i - 1].effective.isoformat()}); "
+                    "history runs oldest first"
+                )
 
         self._key = key
         self._salt = salt
@@ -240,10 +279,16 @@ class Experiment:
         self._arms = tuple(parsed_arms)
         self._steps = tuple(steps)
         self._step_times = np.array(
-            [_INT64_MIN if s._effective_us is None else s._effective_us for s in steps], np.int64)
+            [_INT64_MIN if s._effective_us is None else s._effective_us for s in steps], np.int64
+        )
         self._compiled = _assignment.CompiledExperiment(
-            key, salt, self._bucket_version, algorithm, self._buckets,
-            tuple(names), tuple(a.payload for a in parsed_arms),
+            key,
+            salt,
+            self._bucket_version,
+            algorithm,
+            self._buckets,
+            tuple(names),
+            tuple(a.payload for a in parsed_arms),
             [(s._effective_us, float(s.exposure), [s.weights[n] for n in names]) for s in steps],
         )
 
@@ -263,7 +308,9 @@ class Experiment:
             return self._compiled.assign_step(unit, len(self._steps) - 1)
         return self._compiled.assign(unit, _time.to_micros(at))
 
-    def assign_batch(self, units: Any, at: Any = None, threads: int | None = None) -> BatchAssignment:
+    def assign_batch(
+        self, units: Any, at: Any = None, threads: int | None = None
+    ) -> BatchAssignment:
         """Assigns every unit of a column; row i equals ``assign(units[i])``.
 
         ``units``: list, numpy array (integers, str, bytes, object), pandas Series or Index
@@ -292,18 +339,20 @@ class Experiment:
             arm[start:end], bucket[start:end], reason[start:end] = a, b, r
             start = end
         index = getattr(units, "index", None) if hasattr(units, "iloc") else None
-        return BatchAssignment(self._key, tuple(a.name for a in self._arms), arm, bucket, reason,
-                               index=index)
+        return BatchAssignment(
+            self._key, tuple(a.name for a in self._arms), arm, bucket, reason, index=index
+        )
 
-    def _assign_chunk(self, chunk: _units.Chunk, step: int, at_us: np.ndarray | None,
-                      threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _assign_chunk(
+        self, chunk: _units.Chunk, step: int, at_us: np.ndarray | None, threads: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if isinstance(chunk, _units.DictionaryChunk):
             return self._assign_dictionary(chunk, step, at_us, threads)
         return self._compiled.assign_column(chunk, step, at_us, threads)
 
-    def _assign_dictionary(self, chunk: _units.DictionaryChunk, step: int,
-                           at_us: np.ndarray | None, threads: int
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _assign_dictionary(
+        self, chunk: _units.DictionaryChunk, step: int, at_us: np.ndarray | None, threads: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         codes = chunk.codes
         n = len(codes)
         distinct = sum(len(c) for c in chunk.values)
@@ -311,8 +360,11 @@ class Experiment:
             raise ConfigError("dictionary codes out of range")
         missing = codes < 0
         safe = np.where(missing, 0, codes)
-        steps = np.full(n, step, np.int64) if at_us is None else (
-            np.searchsorted(self._step_times, at_us, side="right") - 1)
+        steps = (
+            np.full(n, step, np.int64)
+            if at_us is None
+            else (np.searchsorted(self._step_times, at_us, side="right") - 1)
+        )
         arm = np.full(n, -1, np.int16)
         bucket = np.full(n, -1, np.int32)
         reason = np.full(n, _REASON_CODE["missing_unit"], np.uint8)
@@ -363,19 +415,32 @@ class Experiment:
                 payloads = {a.name: a.payload for a in new_arms}
             missing = [a.name for a in arms if a.name not in new_weights]
             if missing:
-                raise ConfigError(f"weights must give every arm a weight; missing {missing} "
-                                  "(give 0 to retire an arm)")
+                raise ConfigError(
+                    f"weights must give every arm a weight; missing {missing} "
+                    "(give 0 to retire an arm)"
+                )
             _check_sum(new_weights, "weights")
             known = {a.name for a in arms}
             arms = [Arm(a.name, new_weights[a.name], a.payload) for a in arms]
             for name, w in new_weights.items():
                 if name not in known:
                     arms.append(Arm(name, w, payloads.get(name)))
-        new_exposure = current.exposure if exposure is None else _check_exposure(exposure, "exposure")
+        new_exposure = (
+            current.exposure if exposure is None else _check_exposure(exposure, "exposure")
+        )
         eff = _dt.datetime.now(_dt.UTC) if effective is None else effective
         history = [AllocationStep(s.weights, s.exposure, s.effective) for s in self._steps]
-        return Experiment(self._key, arms, new_exposure, self._salt, self._buckets, self._algorithm,
-                          history=history, allocated_at=eff, bucket_version=self._bucket_version)
+        return Experiment(
+            self._key,
+            arms,
+            new_exposure,
+            self._salt,
+            self._buckets,
+            self._algorithm,
+            history=history,
+            allocated_at=eff,
+            bucket_version=self._bucket_version,
+        )
 
     def moved_fraction(self, other: Experiment) -> float:
         """The share of buckets whose arm (by name) differs between this experiment's current
@@ -387,7 +452,8 @@ class Experiment:
                 raise ConfigError(
                     f"moved_fraction compares two allocations of one experiment, but {attr} "
                     f"differs ({getattr(self, attr)!r} vs {getattr(other, attr)!r}): every unit "
-                    "is re-randomised")
+                    "is re-randomised"
+                )
         mine = np.array([a.name for a in self._arms], dtype=object)[self.bucket_map()]
         theirs = np.array([a.name for a in other._arms], dtype=object)[other.bucket_map()]
         return float(np.count_nonzero(mine != theirs)) / self._buckets
@@ -482,11 +548,16 @@ class Experiment:
             "algorithm": self._algorithm,
             "bucket_version": self._bucket_version,
             "exposure": self.exposure,
-            "arms": [{"name": a.name, "weight": a.weight, "payload": a.payload} for a in self._arms],
+            "arms": [
+                {"name": a.name, "weight": a.weight, "payload": a.payload} for a in self._arms
+            ],
             "allocated_at": None if self.allocated_at is None else self.allocated_at.isoformat(),
             "history": [
-                {"at": None if s.effective is None else s.effective.isoformat(),
-                 "weights": dict(s.weights), "exposure": s.exposure}
+                {
+                    "at": None if s.effective is None else s.effective.isoformat(),
+                    "weights": dict(s.weights),
+                    "exposure": s.exposure,
+                }
                 for s in self._steps[:-1]
             ],
         }
@@ -495,9 +566,17 @@ class Experiment:
     def from_dict(cls, d: Mapping[str, Any]) -> Experiment:
         """Rebuilds an experiment from :meth:`to_dict` output."""
         arms = [Arm(a["name"], a["weight"], a.get("payload")) for a in d["arms"]]
-        return cls(d["key"], arms, d.get("exposure", 1.0), d.get("salt"), d.get("buckets", 10_000),
-                   d.get("algorithm", "xxh3"), history=d.get("history", ()),
-                   allocated_at=d.get("allocated_at"), bucket_version=d.get("bucket_version", 1))
+        return cls(
+            d["key"],
+            arms,
+            d.get("exposure", 1.0),
+            d.get("salt"),
+            d.get("buckets", 10_000),
+            d.get("algorithm", "xxh3"),
+            history=d.get("history", ()),
+            allocated_at=d.get("allocated_at"),
+            bucket_version=d.get("bucket_version", 1),
+        )
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.to_dict(),))
@@ -511,9 +590,11 @@ class Experiment:
 
     def __repr__(self) -> str:
         weights = ", ".join(f"{a.name!r}: {a.weight:g}" for a in self._arms)
-        return (f"Experiment({self._key!r}, {{{weights}}}, exposure={self.exposure:g}, "
-                f"buckets={self._buckets}, algorithm={self._algorithm!r}, "
-                f"steps={len(self._steps)})")
+        return (
+            f"Experiment({self._key!r}, {{{weights}}}, exposure={self.exposure:g}, "
+            f"buckets={self._buckets}, algorithm={self._algorithm!r}, "
+            f"steps={len(self._steps)})"
+        )
 
 
 def _rebuild(d: Mapping[str, Any]) -> Experiment:

@@ -48,8 +48,9 @@ def bucket(unit: Unit, salt: str, buckets: int = 10_000, algorithm: str = "xxh3"
     return hash64(unit, salt, algorithm) % int(buckets)
 
 
-def hash64_batch(units: Any, salt: str, algorithm: str = "xxh3",
-                 threads: int | None = None) -> np.ma.MaskedArray:
+def hash64_batch(
+    units: Any, salt: str, algorithm: str = "xxh3", threads: int | None = None
+) -> np.ma.MaskedArray:
     """``hash64`` of every unit of a column, as a uint64 masked array (masked = missing)."""
     _check(salt, algorithm)
     chunks = _units.chunks_of(units)
@@ -63,8 +64,9 @@ def hash64_batch(units: Any, salt: str, algorithm: str = "xxh3",
     return np.ma.MaskedArray(np.concatenate(values), mask=np.concatenate(masks))
 
 
-def _hash_chunk(chunk: _units.Chunk, salt: str, algorithm: str,
-                threads: int) -> tuple[np.ndarray, np.ndarray]:
+def _hash_chunk(
+    chunk: _units.Chunk, salt: str, algorithm: str, threads: int
+) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(chunk, _units.DictionaryChunk):
         parts = [_hash_chunk(c, salt, algorithm, threads) for c in chunk.values]
         dv = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.uint64)

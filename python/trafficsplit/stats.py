@@ -31,9 +31,11 @@ class SRMResult:
         return self.pvalue < self.alpha
 
 
-def srm(counts: Sequence[float] | Mapping[str, float] | np.ndarray,
-        weights: Sequence[float] | Mapping[str, float] | np.ndarray,
-        alpha: float = 0.001) -> SRMResult:
+def srm(
+    counts: Sequence[float] | Mapping[str, float] | np.ndarray,
+    weights: Sequence[float] | Mapping[str, float] | np.ndarray,
+    alpha: float = 0.001,
+) -> SRMResult:
     """Sample-ratio mismatch check: chi-square goodness of fit, df = arms with weight - 1.
 
     ``counts`` and ``weights`` are sequences in the same order, or dicts keyed by arm name.
@@ -46,8 +48,9 @@ def srm(counts: Sequence[float] | Mapping[str, float] | np.ndarray,
         if not (isinstance(counts, Mapping) and isinstance(weights, Mapping)):
             raise ConfigError("srm: give counts and weights both as dicts or both as sequences")
         if set(counts) != set(weights):
-            raise ConfigError(f"srm: counts name arms {sorted(counts)} but weights name "
-                              f"{sorted(weights)}")
+            raise ConfigError(
+                f"srm: counts name arms {sorted(counts)} but weights name {sorted(weights)}"
+            )
         names = list(weights)
         counts = [counts[k] for k in names]
         weights = [weights[k] for k in names]

@@ -1,0 +1,5 @@
+"""Type stubs of trafficsplit's private C++ extension (import trafficsplit instead)."""
+
+from . import assignment as assignment
+from . import hashing as hashing
+from . import stats as stats
