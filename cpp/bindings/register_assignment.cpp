@@ -77,31 +77,26 @@ class PyExperiment {
 
   py::tuple assign_column(const Column& column, int32_t step, py::object at_us, unsigned threads) const {
     const size_t n = column.size();
-    py::array_t<int16_t> arm(static_cast<py::ssize_t>(n));
-    py::array_t<int32_t> bucket(static_cast<py::ssize_t>(n));
-    py::array_t<uint8_t> reason(static_cast<py::ssize_t>(n));
-    BatchTime time;
-    time.step = step;
-    py::array_t<int64_t, py::array::c_style> at_array;
-    if (!at_us.is_none()) {
-      at_array = at_us.cast<py::array_t<int64_t, py::array::c_style>>();
-      if (at_array.ndim() != 1 || static_cast<size_t>(at_array.shape(0)) != n) {
-        throw InvalidArgument("'at' must have one time per unit id: " + std::to_string(n) +
-                              " unit ids, " + std::to_string(at_array.size()) + " times");
-      }
-      time.at_us = at_array.data();
-    } else if (step >= static_cast<int32_t>(core_.step_count())) {
-      throw InvalidArgument("allocation step out of range");
-    }
-    BatchOutput out{arm.mutable_data(), bucket.mutable_data(), reason.mutable_data()};
+    Outputs out(n);
+    const BatchTime time = batch_time(step, at_us, n, out);
     {
       // Safe without the GIL: the column holds references to every buffer it reads, the
       // outputs are fresh arrays no other thread has seen, and the core is immutable.
       std::optional<py::gil_scoped_release> release;
       if (n >= 4096) release.emplace();
-      assign_batch(core_, column.column(), time, out, threads);
+      assign_batch(core_, column.column(), time, out.view(), threads);
     }
-    return py::make_tuple(arm, bucket, reason);
+    return out.result();
+  }
+
+  // Python objects are read where they live, in one pass with the GIL held: converting them
+  // into a column first would touch every object twice (a cache miss each time).
+  py::tuple assign_sequence(py::handle sequence, int32_t step, py::object at_us) const {
+    SequenceRows rows(sequence);
+    Outputs out(rows.size());
+    const BatchTime time = batch_time(step, at_us, rows.size(), out);
+    assign_rows(core_, rows.size(), &SequenceRows::read, &rows, time, out.view());
+    return out.result();
   }
 
   py::array_t<int16_t> bucket_map(int32_t step) const {
@@ -115,6 +110,34 @@ class PyExperiment {
   py::str key() const { return key_; }
 
  private:
+  struct Outputs {
+    explicit Outputs(size_t n)
+        : arm(static_cast<py::ssize_t>(n)), bucket(static_cast<py::ssize_t>(n)),
+          reason(static_cast<py::ssize_t>(n)) {}
+    BatchOutput view() { return {arm.mutable_data(), bucket.mutable_data(), reason.mutable_data()}; }
+    py::tuple result() const { return py::make_tuple(arm, bucket, reason); }
+    py::array_t<int16_t> arm;
+    py::array_t<int32_t> bucket;
+    py::array_t<uint8_t> reason;
+    py::array_t<int64_t, py::array::c_style> at;  // keeps per-row times alive
+  };
+
+  BatchTime batch_time(int32_t step, py::object at_us, size_t n, Outputs& out) const {
+    BatchTime time;
+    time.step = step;
+    if (!at_us.is_none()) {
+      out.at = at_us.cast<py::array_t<int64_t, py::array::c_style>>();
+      if (out.at.ndim() != 1 || static_cast<size_t>(out.at.shape(0)) != n) {
+        throw InvalidArgument("'at' must have one time per unit id: " + std::to_string(n) +
+                              " unit ids, " + std::to_string(out.at.size()) + " times");
+      }
+      time.at_us = out.at.data();
+    } else if (step >= static_cast<int32_t>(core_.step_count())) {
+      throw InvalidArgument("allocation step out of range");
+    }
+    return time;
+  }
+
   static ExperimentSpec make_spec(
       std::string salt, uint32_t bucket_version, const std::string& algorithm, uint32_t buckets,
       const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>& steps) {
@@ -217,6 +240,8 @@ void register_assignment(py::module_& m) {
       .def("assign_step", &PyExperiment::assign_step, py::arg("unit"), py::arg("step"))
       .def("assign_column", &PyExperiment::assign_column, py::arg("column"), py::arg("step"),
            py::arg("at_us") = py::none(), py::arg("threads") = 0)
+      .def("assign_sequence", &PyExperiment::assign_sequence, py::arg("sequence"), py::arg("step"),
+           py::arg("at_us") = py::none())
       .def("step_at", [](const PyExperiment& e, int64_t at_us) { return e.core().step_at(at_us); })
       .def_property_readonly("current_step", [](const PyExperiment& e) { return e.core().current_step(); })
       .def_property_readonly("step_count", [](const PyExperiment& e) { return e.core().step_count(); })

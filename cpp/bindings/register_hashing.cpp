@@ -43,6 +43,17 @@ void register_hashing(py::module_& m) {
         return py::make_tuple(out, missing);
       },
       py::arg("column"), py::arg("salt"), py::arg("algorithm") = "xxh3", py::arg("threads") = 0);
+  m.def(
+      "hash_sequence",
+      [](py::handle sequence, const std::string& salt, const std::string& algorithm) {
+        SequenceRows rows(sequence);
+        py::array_t<uint64_t> out(static_cast<py::ssize_t>(rows.size()));
+        py::array_t<bool> missing(static_cast<py::ssize_t>(rows.size()));
+        hash_rows(parse_algorithm(algorithm), salt, rows.size(), &SequenceRows::read, &rows,
+                  out.mutable_data(), reinterpret_cast<uint8_t*>(missing.mutable_data()));
+        return py::make_tuple(out, missing);
+      },
+      py::arg("sequence"), py::arg("salt"), py::arg("algorithm") = "xxh3");
   m.def("stage_salt", &stage_salt, py::arg("salt"), py::arg("stage"));
   m.def("versioned_salt", &versioned_salt, py::arg("salt"), py::arg("bucket_version"));
   m.def("apportion", &apportion, py::arg("weights"), py::arg("buckets"));

@@ -50,6 +50,12 @@ PyObject* numpy_type(const char* name) {
 }  // namespace
 
 bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
+  if (PyUnicode_CheckExact(obj) && PyUnicode_IS_COMPACT_ASCII(obj)) {
+    // ASCII text is its own UTF-8, stored right after the object header.
+    out.data = static_cast<const char*>(PyUnicode_DATA(obj));
+    out.len = static_cast<size_t>(PyUnicode_GET_LENGTH(obj));
+    return true;
+  }
   if (PyUnicode_Check(obj)) {
     Py_ssize_t n = 0;
     const char* s = PyUnicode_AsUTF8AndSize(obj, &n);
@@ -75,7 +81,8 @@ bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
   static PyObject* np_floating = numpy_type("floating");
   const bool is_long = PyLong_Check(obj);
   if (is_long || PyObject_IsInstance(obj, np_integer) == 1) {
-    PyObject* value = is_long ? (Py_INCREF(obj), obj) : PyNumber_Index(obj);
+    // PyNumber_Index gives an exact int, so a subclass's __str__ never decides the bytes.
+    PyObject* value = PyLong_CheckExact(obj) ? (Py_INCREF(obj), obj) : PyNumber_Index(obj);
     if (value == nullptr) throw py::error_already_set();
     int overflow = 0;
     const long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
@@ -119,54 +126,19 @@ bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
   refuse(obj, row, in_batch);
 }
 
-Column::~Column() {
-  for (PyObject* o : owned_) Py_DECREF(o);
+SequenceRows::SequenceRows(py::handle seq) {
+  fast_ = py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "unit ids must be a sequence"));
+  if (!fast_) throw py::error_already_set();
+  items_ = PySequence_Fast_ITEMS(fast_.ptr());
+  size_ = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast_.ptr()));
 }
 
-std::unique_ptr<Column> Column::from_sequence(py::handle seq) {
-  auto col = std::make_unique<Column>();
-  py::object fast = py::reinterpret_steal<py::object>(
-      PySequence_Fast(seq.ptr(), "unit ids must be a sequence"));
-  if (!fast) throw py::error_already_set();
-  const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.ptr());
-  PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
-  col->pointers_.resize(static_cast<size_t>(n));
-  col->lengths_.resize(static_cast<size_t>(n));
-  col->owned_.reserve(static_cast<size_t>(n));
-  constexpr size_t kBlock = 1 << 16;
-  size_t used = kBlock;
-  UnitBytes unit;
-  for (Py_ssize_t i = 0; i < n; ++i) {
-    PyObject* obj = items[i];
-    const size_t row = static_cast<size_t>(i);
-    if (!unit_bytes(obj, unit, row, true)) {
-      col->pointers_[row] = nullptr;
-      col->lengths_[row] = -1;
-      continue;
-    }
-    if (unit.data == unit.buffer || unit.data == unit.big.data()) {
-      // Re-encoded text (integers) goes into a pointer-stable arena.
-      if (used + unit.len > kBlock) {
-        col->arena_.emplace_back(new char[std::max(kBlock, unit.len)]);
-        used = 0;
-      }
-      char* dst = col->arena_.back().get() + used;
-      std::memcpy(dst, unit.data, unit.len);
-      used += unit.len;
-      col->pointers_[row] = dst;
-    } else {
-      Py_INCREF(obj);  // the kernel reads this object's buffer without the GIL
-      col->owned_.push_back(obj);
-      col->pointers_[row] = unit.data;
-    }
-    col->lengths_[row] = static_cast<int64_t>(unit.len);
-  }
-  SpanColumn span;
-  span.data = col->pointers_.data();
-  span.lengths = col->lengths_.data();
-  span.length = static_cast<size_t>(n);
-  col->column_ = span;
-  return col;
+bool SequenceRows::read(void* self, size_t row, const char** data, size_t* len) {
+  auto* rows = static_cast<SequenceRows*>(self);
+  if (!unit_bytes(rows->items_[row], rows->bytes_, row, true)) return false;
+  *data = rows->bytes_.data;
+  *len = rows->bytes_.len;
+  return true;
 }
 
 std::unique_ptr<Column> Column::from_numpy(py::array values, py::object missing) {
@@ -175,7 +147,7 @@ std::unique_ptr<Column> Column::from_numpy(py::array values, py::object missing)
                           std::to_string(values.ndim()) + " dimensions");
   }
   const char kind = values.dtype().kind();
-  if (kind == 'O') return from_sequence(values);
+  if (kind == 'O') throw InvalidArgument("object arrays are read as sequences (internal)");
   if (!(values.flags() & py::array::c_style)) {
     throw InvalidArgument("unit id arrays must be contiguous (internal: call np.ascontiguousarray)");
   }
@@ -245,7 +217,6 @@ std::unique_ptr<Column> Column::from_arrow(py::object schema_capsule, py::object
 
 void register_units(py::module_& m) {
   py::class_<Column>(m, "Column", "A column of unit ids prepared for the kernels (internal).")
-      .def_static("from_sequence", &Column::from_sequence, py::arg("values"))
       .def_static("from_numpy", &Column::from_numpy, py::arg("values"), py::arg("missing") = py::none())
       .def_static("from_arrow", &Column::from_arrow, py::arg("schema"), py::arg("array"))
       .def("__len__", &Column::size);

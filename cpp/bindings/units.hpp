@@ -27,15 +27,29 @@ struct UnitBytes {
 // reported in messages when `in_batch`.
 bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch);
 
+// Reads the items of a Python sequence one at a time for the core's row-reader kernels,
+// with the GIL held (Python objects may only be read by the thread holding it).
+class SequenceRows {
+ public:
+  explicit SequenceRows(py::handle seq);
+  size_t size() const { return size_; }
+  static bool read(void* self, size_t row, const char** data, size_t* len);
+
+ private:
+  py::object fast_;
+  PyObject** items_ = nullptr;
+  size_t size_ = 0;
+  UnitBytes bytes_;
+};
+
 // A column of unit ids ready for the core kernels; keeps alive whatever it points into.
 class Column {
  public:
   Column() = default;
   Column(const Column&) = delete;
   Column& operator=(const Column&) = delete;
-  ~Column();
+  ~Column() = default;
 
-  static std::unique_ptr<Column> from_sequence(py::handle seq);
   static std::unique_ptr<Column> from_numpy(py::array values, py::object missing);
   static std::unique_ptr<Column> from_arrow(py::object schema_capsule, py::object array_capsule);
 
@@ -45,10 +59,6 @@ class Column {
  private:
   UnitColumn column_;
   std::vector<py::object> keep_alive_;
-  std::vector<PyObject*> owned_;  // strong references to the objects `pointers_` point into
-  std::vector<const char*> pointers_;
-  std::vector<int64_t> lengths_;
-  std::vector<std::unique_ptr<char[]>> arena_;
 };
 
 void register_units(py::module_& m);

@@ -163,6 +163,15 @@ struct Utf32Reader {
   }
 };
 
+struct CallbackReader {
+  RowReader reader;
+  void* context;
+
+  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
+    return reader(context, i, &data, &len) ? Row::kOk : Row::kMissing;
+  }
+};
+
 // Splits [0, n) into contiguous ranges, one per thread. Small inputs run inline: a
 // thread costs tens of microseconds to start.
 template <typename Fn>
@@ -368,6 +377,19 @@ void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& 
   visit_column(units, [&](const auto& reader, size_t n) {
     run_hash(hasher, reader, n, out, missing, threads);
   });
+}
+
+void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader,
+                 void* context, const BatchTime& time, const BatchOutput& out) {
+  if (time.at_us == nullptr && time.step >= static_cast<int32_t>(experiment.step_count())) {
+    throw InvalidArgument("allocation step out of range");
+  }
+  run_assign(experiment, CallbackReader{reader, context}, rows, time, out, 1);
+}
+
+void hash_rows(Algorithm algorithm, const std::string& salt, size_t rows, RowReader reader,
+               void* context, uint64_t* out, uint8_t* missing) {
+  run_hash(Hasher(algorithm, salt), CallbackReader{reader, context}, rows, out, missing, 1);
 }
 
 namespace {

@@ -25,17 +25,27 @@ _FLOAT_HINT = (
 
 
 @dataclass(frozen=True)
+class SequenceChunk:
+    """Python objects (a list, tuple or object array), read by the kernel under the GIL."""
+
+    values: Any
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
 class DictionaryChunk:
     """Rows given as codes (-1 for missing) into a column of distinct unit ids."""
 
     codes: np.ndarray
-    values: list[Column | DictionaryChunk]
+    values: list[Column | SequenceChunk | DictionaryChunk]
 
     def __len__(self) -> int:
         return len(self.codes)
 
 
-Chunk = Column | DictionaryChunk
+Chunk = Column | SequenceChunk | DictionaryChunk
 
 
 def _pandas() -> Any:
@@ -66,14 +76,16 @@ def _from_numpy(arr: np.ndarray) -> list[Chunk]:
     if arr.ndim != 1:
         raise UnitTypeError(f"unit ids must be one-dimensional, got an array of shape {arr.shape}")
     kind = arr.dtype.kind
+    if kind in "iuUS" and not arr.dtype.isnative:  # the kernels read native byte order
+        arr = arr.astype(arr.dtype.newbyteorder("="))
     if kind in "iu":
         return [Column.from_numpy(np.ascontiguousarray(arr))]
     if kind in "US":
         return [Column.from_numpy(np.ascontiguousarray(arr))]
     if kind == "O":
-        return [Column.from_sequence(arr)]
+        return [SequenceChunk(arr)]
     if kind == "T":  # numpy 2 variable-width StringDType
-        return [Column.from_sequence(arr.astype(object))]
+        return [SequenceChunk(arr.astype(object))]
     raise _refuse_dtype(arr.dtype)
 
 
@@ -124,7 +136,7 @@ def _from_arrow(obj: Any) -> list[Chunk]:
     pa = _pyarrow()
     if isinstance(obj, pa.ChunkedArray):
         if obj.num_chunks == 0:
-            return [Column.from_sequence([])]
+            return [SequenceChunk([])]
         chunks: list[Chunk] = []
         for chunk in obj.chunks:
             chunks.extend(_from_arrow_array(chunk))
@@ -149,7 +161,7 @@ def _from_pandas(obj: Any) -> list[Chunk]:
     if arrow_backed:
         return _from_arrow(array.__arrow_array__())
     if isinstance(dtype, pd.StringDtype):
-        return [Column.from_sequence(obj.to_numpy(dtype=object))]
+        return [SequenceChunk(obj.to_numpy(dtype=object))]
     if hasattr(array, "_data") and hasattr(array, "_mask"):  # nullable integers
         if dtype.kind in "iu":
             data = np.ascontiguousarray(array._data)
@@ -169,7 +181,7 @@ def chunks_of(units: Any) -> list[Chunk]:
             "use assign() for one unit"
         )
     if isinstance(units, list | tuple):
-        return [Column.from_sequence(units)]
+        return [SequenceChunk(units)]
     if isinstance(units, np.ndarray):
         return _from_numpy(units)
     pd = _pandas()
@@ -188,7 +200,7 @@ def chunks_of(units: Any) -> list[Chunk]:
     if hasattr(units, "__array__") and not hasattr(units, "__iter__"):
         return _from_numpy(np.asarray(units))
     if hasattr(units, "__iter__"):
-        return [Column.from_sequence(list(units))]
+        return [SequenceChunk(list(units))]
     raise UnitTypeError(
         f"assign_batch expects a collection of unit ids (list, numpy array, pandas Series, "
         f"pyarrow array), got {type(units).__name__}"

@@ -348,6 +348,8 @@ class Experiment:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if isinstance(chunk, _units.DictionaryChunk):
             return self._assign_dictionary(chunk, step, at_us, threads)
+        if isinstance(chunk, _units.SequenceChunk):
+            return self._compiled.assign_sequence(chunk.values, step, at_us)
         return self._compiled.assign_column(chunk, step, at_us, threads)
 
     def _assign_dictionary(

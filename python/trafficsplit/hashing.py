@@ -76,4 +76,6 @@ def _hash_chunk(
         if len(dv) == 0:
             return np.zeros(len(safe), np.uint64), np.ones(len(safe), bool)
         return np.where(missing, 0, dv[safe]).astype(np.uint64), missing | dm[safe]
+    if isinstance(chunk, _units.SequenceChunk):
+        return _hashing.hash_sequence(chunk.values, salt, algorithm)
     return _hashing.hash_column(chunk, salt, algorithm, threads)

@@ -85,6 +85,18 @@ struct BatchTime {
 void assign_batch(const CompiledExperiment& experiment, const UnitColumn& units,
                   const BatchTime& time, const BatchOutput& out, unsigned threads);
 
+// Rows handed over one at a time by the caller, on the calling thread (for sources such as
+// Python objects that only the caller may read). Returns false for a missing row; the bytes
+// must stay valid until the next call. May throw; nothing is then left half-done that matters
+// (the outputs are the caller's).
+using RowReader = bool (*)(void* context, size_t row, const char** data, size_t* len);
+
+void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader,
+                 void* context, const BatchTime& time, const BatchOutput& out);
+
+void hash_rows(Algorithm algorithm, const std::string& salt, size_t rows, RowReader reader,
+               void* context, uint64_t* out, uint8_t* missing);
+
 // hash64 over a column (missing rows get 0 and missing[i] = 1).
 void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& units,
                 uint64_t* out, uint8_t* missing, unsigned threads);
