@@ -97,7 +97,12 @@ bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
         PyObject* text = PyObject_Str(value);
         if (text == nullptr) {
           Py_DECREF(value);
-          throw py::error_already_set();
+          if (!PyErr_ExceptionMatches(PyExc_ValueError)) throw py::error_already_set();
+          PyErr_Clear();
+          throw UnitValueError(where(row, in_batch) +
+                                   " is an integer with more digits than Python converts "
+                                   "to text (see sys.set_int_max_str_digits); pass it as str",
+                               row);
         }
         Py_ssize_t n = 0;
         const char* s = PyUnicode_AsUTF8AndSize(text, &n);

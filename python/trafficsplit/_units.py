@@ -173,12 +173,12 @@ def _from_pandas(obj: Any) -> list[Chunk]:
     raise _refuse_dtype(dtype)
 
 
-def chunks_of(units: Any) -> list[Chunk]:
+def chunks_of(units: Any, caller: str = "assign_batch", scalar: str = "assign") -> list[Chunk]:
     """The chunks of a batch of unit ids, or a precise error for what cannot hold ids."""
     if isinstance(units, str | bytes):
         raise UnitTypeError(
-            f"assign_batch expects a collection of unit ids, got a single {type(units).__name__}; "
-            "use assign() for one unit"
+            f"{caller} expects a collection of unit ids, got a single {type(units).__name__}; "
+            f"use {scalar}() for one unit"
         )
     if isinstance(units, list | tuple):
         return [SequenceChunk(units)]
@@ -189,7 +189,7 @@ def chunks_of(units: Any) -> list[Chunk]:
         return _from_pandas(units)
     if pd is not None and isinstance(units, pd.DataFrame):
         raise UnitTypeError(
-            "assign_batch expects one column of unit ids, got a DataFrame; pass df['user_id']"
+            f"{caller} expects one column of unit ids, got a DataFrame; pass df['user_id']"
         )
     pa = _pyarrow()
     if pa is not None and isinstance(units, pa.Array | pa.ChunkedArray):
@@ -202,7 +202,7 @@ def chunks_of(units: Any) -> list[Chunk]:
     if hasattr(units, "__iter__"):
         return [SequenceChunk(list(units))]
     raise UnitTypeError(
-        f"assign_batch expects a collection of unit ids (list, numpy array, pandas Series, "
+        f"{caller} expects a collection of unit ids (list, numpy array, pandas Series, "
         f"pyarrow array), got {type(units).__name__}"
     )
 

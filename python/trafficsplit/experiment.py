@@ -18,6 +18,7 @@ from ._core import hashing as _hashing
 from ._frozen import FrozenDict, freeze
 from .batch import BatchAssignment
 from .errors import ConfigError
+from .hashing import check_text, check_threads
 
 Assignment = _assignment.Assignment
 Assignment.__module__ = "trafficsplit"
@@ -208,10 +209,12 @@ class Experiment:
     ) -> None:
         if not isinstance(key, str) or not key:
             raise ConfigError(f"key must be a non-empty str, got {key!r}")
+        check_text(key, "key")
         if salt is None:
             salt = key
         if not isinstance(salt, str) or not salt:
             raise ConfigError(f"salt must be a non-empty str, got {salt!r}")
+        check_text(salt, "salt")
         if not isinstance(buckets, numbers.Integral) or isinstance(buckets, bool):
             raise ConfigError(f"buckets must be an int, got {type(buckets).__name__} {buckets!r}")
         if not 1 <= int(buckets) <= MAX_BUCKETS:
@@ -318,7 +321,7 @@ class Experiment:
         ``at``: one time for all rows, or one time per row (replay).
         ``threads``: None for all cores; results do not depend on it.
         """
-        nthreads = _check_threads(threads)
+        nthreads = check_threads(threads)
         chunks = _units.chunks_of(units)
         n = sum(len(c) for c in chunks)
         step = len(self._steps) - 1
@@ -604,14 +607,6 @@ def _rebuild(d: Mapping[str, Any]) -> Experiment:
 
 
 _REASON_CODE = {name: i for i, name in enumerate(_assignment.REASONS)}
-
-
-def _check_threads(threads: int | None) -> int:
-    if threads is None:
-        return 0
-    if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
-        raise ConfigError(f"threads must be None (all cores) or an int >= 1, got {threads!r}")
-    return int(threads)
 
 
 def _is_scalar_time(at: Any) -> bool:

@@ -16,9 +16,29 @@ ALGORITHMS = ("xxh3", "murmur3")
 Unit = str | int | bytes
 
 
+def check_text(value: Any, what: str) -> None:
+    """ConfigError unless value is a str that UTF-8 can encode."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{what} must be a str, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{what} must be valid Unicode (it contains a lone surrogate): {value!r}"
+        ) from None
+
+
+def check_threads(threads: Any) -> int:
+    """The kernels' thread count: 0 (all cores) for None, else an int >= 1."""
+    if threads is None:
+        return 0
+    if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
+        raise ConfigError(f"threads must be None (all cores) or an int >= 1, got {threads!r}")
+    return int(threads)
+
+
 def _check(salt: Any, algorithm: Any) -> None:
-    if not isinstance(salt, str):
-        raise ConfigError(f"salt must be a str, got {type(salt).__name__}")
+    check_text(salt, "salt")
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
 
@@ -53,10 +73,11 @@ def hash64_batch(
 ) -> np.ma.MaskedArray:
     """``hash64`` of every unit of a column, as a uint64 masked array (masked = missing)."""
     _check(salt, algorithm)
-    chunks = _units.chunks_of(units)
+    nthreads = check_threads(threads)
+    chunks = _units.chunks_of(units, caller="hash64_batch", scalar="hash64")
     values, masks = [], []
     for chunk in chunks:
-        v, m = _hash_chunk(chunk, salt, algorithm, threads or 0)
+        v, m = _hash_chunk(chunk, salt, algorithm, nthreads)
         values.append(v)
         masks.append(m)
     if not values:

@@ -253,8 +253,9 @@ def self_check() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true",
-                        help="compare with the existing file instead of writing it")
+    parser.add_argument(
+        "--check", action="store_true", help="compare with the existing file instead of writing it"
+    )
     parser.add_argument("--out", type=Path, default=OUT)
     args = parser.parse_args(argv)
     self_check()
