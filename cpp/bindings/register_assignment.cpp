@@ -75,9 +75,10 @@ class PyExperiment {
     return a;
   }
 
-  py::tuple assign_column(const Column& column, int32_t step, py::object at_us, unsigned threads) const {
+  py::tuple assign_column(const Column& column, int32_t step, py::object at_us, unsigned threads,
+                          py::object out_arrays) const {
     const size_t n = column.size();
-    Outputs out(n);
+    Outputs out(n, out_arrays);
     const BatchTime time = batch_time(step, at_us, n, out);
     {
       // Safe without the GIL: the column holds references to every buffer it reads, the
@@ -91,9 +92,10 @@ class PyExperiment {
 
   // Python objects are read where they live, in one pass with the GIL held: converting them
   // into a column first would touch every object twice (a cache miss each time).
-  py::tuple assign_sequence(py::handle sequence, int32_t step, py::object at_us) const {
+  py::tuple assign_sequence(py::handle sequence, int32_t step, py::object at_us,
+                            py::object out_arrays) const {
     SequenceRows rows(sequence);
-    Outputs out(rows.size());
+    Outputs out(rows.size(), out_arrays);
     const BatchTime time = batch_time(step, at_us, rows.size(), out);
     assign_rows(core_, rows.size(), &SequenceRows::read, &rows, time, out.view());
     return out.result();
@@ -110,10 +112,32 @@ class PyExperiment {
   py::str key() const { return key_; }
 
  private:
+  // Fresh output arrays, or the caller's (`out` = (arm, bucket, reason) slices of a larger
+  // result, so that chunked inputs are written in place without a second copy).
   struct Outputs {
-    explicit Outputs(size_t n)
-        : arm(static_cast<py::ssize_t>(n)), bucket(static_cast<py::ssize_t>(n)),
-          reason(static_cast<py::ssize_t>(n)) {}
+    Outputs(size_t n, const py::object& out) {
+      if (out.is_none()) {
+        arm = py::array_t<int16_t>(static_cast<py::ssize_t>(n));
+        bucket = py::array_t<int32_t>(static_cast<py::ssize_t>(n));
+        reason = py::array_t<uint8_t>(static_cast<py::ssize_t>(n));
+        return;
+      }
+      const auto t = out.cast<py::tuple>();
+      if (t.size() != 3) throw InvalidArgument("out must be (arm, bucket, reason) arrays");
+      arm = checked<int16_t>(t[0], n);
+      bucket = checked<int32_t>(t[1], n);
+      reason = checked<uint8_t>(t[2], n);
+    }
+    template <typename T>
+    static py::array_t<T> checked(py::handle h, size_t n) {
+      if (!py::isinstance<py::array_t<T>>(h)) throw InvalidArgument("out arrays have the wrong dtype");
+      auto a = py::reinterpret_borrow<py::array_t<T>>(h);
+      if (a.ndim() != 1 || static_cast<size_t>(a.shape(0)) != n || !a.writeable() ||
+          !(a.flags() & py::array::c_style)) {
+        throw InvalidArgument("out arrays must be writable, contiguous and of the input's length");
+      }
+      return a;
+    }
     BatchOutput view() { return {arm.mutable_data(), bucket.mutable_data(), reason.mutable_data()}; }
     py::tuple result() const { return py::make_tuple(arm, bucket, reason); }
     py::array_t<int16_t> arm;
@@ -239,9 +263,9 @@ void register_assignment(py::module_& m) {
       .def("assign", &PyExperiment::assign, py::arg("unit"), py::arg("at_us") = py::none())
       .def("assign_step", &PyExperiment::assign_step, py::arg("unit"), py::arg("step"))
       .def("assign_column", &PyExperiment::assign_column, py::arg("column"), py::arg("step"),
-           py::arg("at_us") = py::none(), py::arg("threads") = 0)
+           py::arg("at_us") = py::none(), py::arg("threads") = 0, py::arg("out") = py::none())
       .def("assign_sequence", &PyExperiment::assign_sequence, py::arg("sequence"), py::arg("step"),
-           py::arg("at_us") = py::none())
+           py::arg("at_us") = py::none(), py::arg("out") = py::none())
       .def("step_at", [](const PyExperiment& e, int64_t at_us) { return e.core().step_at(at_us); })
       .def_property_readonly("current_step", [](const PyExperiment& e) { return e.core().current_step(); })
       .def_property_readonly("step_count", [](const PyExperiment& e) { return e.core().step_count(); })

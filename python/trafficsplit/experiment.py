@@ -331,29 +331,41 @@ class Experiment:
                 step = self._compiled.step_at(_time.to_micros(at))
             else:
                 at_us = _time.micros_array(at, n)
-        arm = np.empty(n, np.int16)
-        bucket = np.empty(n, np.int32)
-        reason = np.empty(n, np.uint8)
-        start = 0
-        for chunk in chunks:
-            end = start + len(chunk)
-            times = None if at_us is None else at_us[start:end]
-            a, b, r = self._assign_chunk(chunk, step, times, nthreads)
-            arm[start:end], bucket[start:end], reason[start:end] = a, b, r
-            start = end
+        if len(chunks) == 1 and not isinstance(chunks[0], _units.DictionaryChunk):
+            arm, bucket, reason = self._assign_chunk(chunks[0], step, at_us, nthreads)
+        else:
+            arm = np.empty(n, np.int16)
+            bucket = np.empty(n, np.int32)
+            reason = np.empty(n, np.uint8)
+            start = 0
+            for chunk in chunks:
+                end = start + len(chunk)
+                times = None if at_us is None else at_us[start:end]
+                out = (arm[start:end], bucket[start:end], reason[start:end])
+                self._assign_chunk(chunk, step, times, nthreads, out)
+                start = end
         index = getattr(units, "index", None) if hasattr(units, "iloc") else None
         return BatchAssignment(
             self._key, tuple(a.name for a in self._arms), arm, bucket, reason, index=index
         )
 
     def _assign_chunk(
-        self, chunk: _units.Chunk, step: int, at_us: np.ndarray | None, threads: int
+        self,
+        chunk: _units.Chunk,
+        step: int,
+        at_us: np.ndarray | None,
+        threads: int,
+        out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if isinstance(chunk, _units.DictionaryChunk):
-            return self._assign_dictionary(chunk, step, at_us, threads)
+            result = self._assign_dictionary(chunk, step, at_us, threads)
+            if out is not None:
+                for target, values in zip(out, result, strict=True):
+                    target[:] = values
+            return result
         if isinstance(chunk, _units.SequenceChunk):
-            return self._compiled.assign_sequence(chunk.values, step, at_us)
-        return self._compiled.assign_column(chunk, step, at_us, threads)
+            return self._compiled.assign_sequence(chunk.values, step, at_us, out)
+        return self._compiled.assign_column(chunk, step, at_us, threads, out)
 
     def _assign_dictionary(
         self, chunk: _units.DictionaryChunk, step: int, at_us: np.ndarray | None, threads: int

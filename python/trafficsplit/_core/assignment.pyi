@@ -48,12 +48,14 @@ class CompiledExperiment:
         step: int,
         at_us: npt.NDArray[np.int64] | None = None,
         threads: int = 0,
+        out: tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]] | None = None,
     ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]]: ...
     def assign_sequence(
         self,
         sequence: Sequence[Any] | npt.NDArray[np.object_],
         step: int,
         at_us: npt.NDArray[np.int64] | None = None,
+        out: tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]] | None = None,
     ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]]: ...
     def step_at(self, at_us: int) -> int: ...
     @property
