@@ -370,32 +370,32 @@ class Experiment:
     def _assign_dictionary(
         self, chunk: _units.DictionaryChunk, step: int, at_us: np.ndarray | None, threads: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Assigns each distinct id once, then gathers by code (code -1 reads the sentinel
+        'missing' entry appended at the end)."""
         codes = chunk.codes
-        n = len(codes)
         distinct = sum(len(c) for c in chunk.values)
-        if len(codes) and (codes.max(initial=-1) >= distinct or codes.min(initial=0) < -1):
+        if len(codes) and (codes.max() >= distinct or codes.min() < -1):
             raise ConfigError("dictionary codes out of range")
-        missing = codes < 0
-        safe = np.where(missing, 0, codes)
-        steps = (
-            np.full(n, step, np.int64)
-            if at_us is None
-            else (np.searchsorted(self._step_times, at_us, side="right") - 1)
-        )
-        arm = np.full(n, -1, np.int16)
-        bucket = np.full(n, -1, np.int32)
-        reason = np.full(n, _REASON_CODE["missing_unit"], np.uint8)
-        for s in np.unique(steps[~missing]) if n else []:
-            parts = [self._assign_chunk(c, int(s), None, threads) for c in chunk.values]
-            if parts:
-                da = np.concatenate([p[0] for p in parts])
-                db = np.concatenate([p[1] for p in parts])
-                dr = np.concatenate([p[2] for p in parts])
-            else:
-                da = db = dr = np.empty(0)
-            rows = (~missing) & (steps == s)
-            take = safe[rows]
-            arm[rows], bucket[rows], reason[rows] = da[take], db[take], dr[take]
+
+        def table(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+            parts = [self._assign_chunk(c, s, None, threads) for c in chunk.values]
+            sentinel = (np.array([-1], np.int16), np.array([-1], np.int32),
+                        np.array([_REASON_CODE["missing_unit"]], np.uint8))
+            return tuple(  # type: ignore[return-value]
+                np.concatenate([p[k] for p in parts] + [sentinel[k]]) for k in range(3))
+
+        if at_us is None:
+            return tuple(t.take(codes) for t in table(step))  # type: ignore[return-value]
+        steps = np.searchsorted(self._step_times, at_us, side="right") - 1
+        arm = np.empty(len(codes), np.int16)
+        bucket = np.empty(len(codes), np.int32)
+        reason = np.empty(len(codes), np.uint8)
+        for s in np.unique(steps):
+            rows = np.flatnonzero(steps == s)
+            arms, buckets, reasons = table(int(s))
+            picked = codes[rows]
+            arm[rows], bucket[rows], reason[rows] = (
+                arms.take(picked), buckets.take(picked), reasons.take(picked))
         return arm, bucket, reason
 
     # -- re-allocation ----------------------------------------------------------------------

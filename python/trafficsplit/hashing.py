@@ -75,6 +75,9 @@ def hash64_batch(
     _check(salt, algorithm)
     nthreads = check_threads(threads)
     chunks = _units.chunks_of(units, caller="hash64_batch", scalar="hash64")
+    if len(chunks) == 1:
+        value, mask = _hash_chunk(chunks[0], salt, algorithm, nthreads)
+        return np.ma.MaskedArray(value, mask=mask)
     values, masks = [], []
     for chunk in chunks:
         v, m = _hash_chunk(chunk, salt, algorithm, nthreads)

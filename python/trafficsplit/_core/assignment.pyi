@@ -6,6 +6,8 @@ import numpy.typing as npt
 
 from .hashing import Column
 
+_Outputs = tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]]
+
 REASONS: tuple[str, ...]
 
 class Assignment:
@@ -48,15 +50,15 @@ class CompiledExperiment:
         step: int,
         at_us: npt.NDArray[np.int64] | None = None,
         threads: int = 0,
-        out: tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]] | None = None,
-    ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]]: ...
+        out: _Outputs | None = None,
+    ) -> _Outputs: ...
     def assign_sequence(
         self,
         sequence: Sequence[Any] | npt.NDArray[np.object_],
         step: int,
         at_us: npt.NDArray[np.int64] | None = None,
-        out: tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]] | None = None,
-    ) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]]: ...
+        out: _Outputs | None = None,
+    ) -> _Outputs: ...
     def step_at(self, at_us: int) -> int: ...
     @property
     def current_step(self) -> int: ...
