@@ -8,6 +8,7 @@ void register_errors(py::module_& m);
 void register_hashing(py::module_& m);
 void register_assignment(py::module_& m);
 void register_stats(py::module_& m);
+void register_targeting(py::module_& m);
 }  // namespace trafficsplit::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -20,4 +21,6 @@ PYBIND11_MODULE(_core, m) {
   register_assignment(assignment);
   auto stats = m.def_submodule("stats", "Statistics kernels");
   register_stats(stats);
+  auto targeting = m.def_submodule("targeting", "Targeting expressions");
+  register_targeting(targeting);
 }

@@ -46,12 +46,12 @@ class PyExperiment {
     }
   }
 
-  Assignment assign(py::handle unit, std::optional<int64_t> at_us) const {
+  Assignment assign(py::handle unit, std::optional<int64_t> at_us, bool eligible) const {
     const int32_t step = at_us ? core_.step_at(*at_us) : core_.current_step();
-    return assign_step(unit, step);
+    return assign_step(unit, step, eligible);
   }
 
-  Assignment assign_step(py::handle unit, int32_t step) const {
+  Assignment assign_step(py::handle unit, int32_t step, bool eligible) const {
     Assignment a;
     a.experiment = key_;
     UnitBytes bytes;
@@ -61,7 +61,7 @@ class PyExperiment {
       a.reason = static_cast<uint8_t>(Reason::missing_unit);
       return a;
     }
-    const ScalarResult r = core_.assign(bytes.data, bytes.len, step);
+    const ScalarResult r = core_.assign(bytes.data, bytes.len, step, eligible);
     a.bucket = r.bucket;
     a.arm_index = r.arm;
     a.reason = static_cast<uint8_t>(r.reason);
@@ -76,10 +76,10 @@ class PyExperiment {
   }
 
   py::tuple assign_column(const Column& column, int32_t step, py::object at_us, unsigned threads,
-                          py::object out_arrays) const {
+                          py::object out_arrays, py::object eligible) const {
     const size_t n = column.size();
     Outputs out(n, out_arrays);
-    const BatchTime time = batch_time(step, at_us, n, out);
+    const BatchContext time = batch_time(step, at_us, eligible, n, out);
     {
       // Safe without the GIL: the column holds references to every buffer it reads, the
       // outputs are fresh arrays no other thread has seen, and the core is immutable.
@@ -93,10 +93,10 @@ class PyExperiment {
   // Python objects are read where they live, in one pass with the GIL held: converting them
   // into a column first would touch every object twice (a cache miss each time).
   py::tuple assign_sequence(py::handle sequence, int32_t step, py::object at_us,
-                            py::object out_arrays) const {
+                            py::object out_arrays, py::object eligible) const {
     SequenceRows rows(sequence);
     Outputs out(rows.size(), out_arrays);
-    const BatchTime time = batch_time(step, at_us, rows.size(), out);
+    const BatchContext time = batch_time(step, at_us, eligible, rows.size(), out);
     assign_rows(core_, rows.size(), &SequenceRows::read, &rows, time, out.view());
     return out.result();
   }
@@ -144,11 +144,21 @@ class PyExperiment {
     py::array_t<int32_t> bucket;
     py::array_t<uint8_t> reason;
     py::array_t<int64_t, py::array::c_style> at;  // keeps per-row times alive
+    py::array eligible;                           // and the eligibility mask
   };
 
-  BatchTime batch_time(int32_t step, py::object at_us, size_t n, Outputs& out) const {
-    BatchTime time;
+  BatchContext batch_time(int32_t step, py::object at_us, py::object eligible, size_t n,
+                          Outputs& out) const {
+    BatchContext time;
     time.step = step;
+    if (!eligible.is_none()) {
+      out.eligible = eligible.cast<py::array>();
+      if (out.eligible.dtype().kind() != 'b' || out.eligible.ndim() != 1 ||
+          static_cast<size_t>(out.eligible.shape(0)) != n || !(out.eligible.flags() & py::array::c_style)) {
+        throw InvalidArgument("the targeting mask must be a contiguous bool array with one entry per unit id");
+      }
+      time.eligible = static_cast<const uint8_t*>(out.eligible.data());
+    }
     if (!at_us.is_none()) {
       out.at = at_us.cast<py::array_t<int64_t, py::array::c_style>>();
       if (out.at.ndim() != 1 || static_cast<size_t>(out.at.shape(0)) != n) {
@@ -214,7 +224,7 @@ void register_assignment(py::module_& m) {
       .def_property_readonly("in_experiment", &Assignment::in_experiment,
                              "True when the unit got an arm.")
       .def_property_readonly("reason", &Assignment::reason_name,
-                             "Why: 'assigned', 'not_exposed', 'missing_unit' or 'not_started'.")
+                             "Why: 'assigned', 'not_exposed', 'missing_unit', 'not_started' or 'targeting_miss'.")
       .def("__repr__", &assignment_repr)
       .def("__eq__",
            [](const Assignment& a, py::object other) -> py::object {
@@ -260,12 +270,15 @@ void register_assignment(py::module_& m) {
                     const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>&>(),
            py::arg("key"), py::arg("salt"), py::arg("bucket_version"), py::arg("algorithm"),
            py::arg("buckets"), py::arg("arm_names"), py::arg("payloads"), py::arg("steps"))
-      .def("assign", &PyExperiment::assign, py::arg("unit"), py::arg("at_us") = py::none())
-      .def("assign_step", &PyExperiment::assign_step, py::arg("unit"), py::arg("step"))
+      .def("assign", &PyExperiment::assign, py::arg("unit"), py::arg("at_us") = py::none(),
+           py::arg("eligible") = true)
+      .def("assign_step", &PyExperiment::assign_step, py::arg("unit"), py::arg("step"),
+           py::arg("eligible") = true)
       .def("assign_column", &PyExperiment::assign_column, py::arg("column"), py::arg("step"),
-           py::arg("at_us") = py::none(), py::arg("threads") = 0, py::arg("out") = py::none())
+           py::arg("at_us") = py::none(), py::arg("threads") = 0, py::arg("out") = py::none(),
+           py::arg("eligible") = py::none())
       .def("assign_sequence", &PyExperiment::assign_sequence, py::arg("sequence"), py::arg("step"),
-           py::arg("at_us") = py::none(), py::arg("out") = py::none())
+           py::arg("at_us") = py::none(), py::arg("out") = py::none(), py::arg("eligible") = py::none())
       .def("step_at", [](const PyExperiment& e, int64_t at_us) { return e.core().step_at(at_us); })
       .def_property_readonly("current_step", [](const PyExperiment& e) { return e.core().current_step(); })
       .def_property_readonly("step_count", [](const PyExperiment& e) { return e.core().step_count(); })

@@ -2,6 +2,7 @@
 #include <pybind11/pybind11.h>
 
 #include "trafficsplit/errors.hpp"
+#include "trafficsplit/targeting/targeting.hpp"
 
 namespace trafficsplit::bindings {
 
@@ -13,6 +14,7 @@ void register_errors(py::module_& m) {
   static py::object config_error = errors.attr("ConfigError");
   static py::object unit_type_error = errors.attr("UnitTypeError");
   static py::object unit_value_error = errors.attr("UnitValueError");
+  static py::object syntax_error = errors.attr("TargetingSyntaxError");
   (void)m;
   py::register_exception_translator([](std::exception_ptr p) {
     try {
@@ -21,6 +23,10 @@ void register_errors(py::module_& m) {
       PyErr_SetObject(unit_type_error.ptr(), py::make_tuple(e.what(), e.row()).ptr());
     } catch (const UnitValueError& e) {
       PyErr_SetObject(unit_value_error.ptr(), py::make_tuple(e.what(), e.row()).ptr());
+    } catch (const targeting::SyntaxError& e) {
+      PyErr_SetObject(syntax_error.ptr(), py::make_tuple(e.what(), e.line(), e.column(), e.expected(),
+                                                         e.excerpt())
+                                              .ptr());
     } catch (const InvalidArgument& e) {
       PyErr_SetString(config_error.ptr(), e.what());
     }

@@ -241,7 +241,7 @@ struct DefaultBucketsMod {
 };
 
 template <typename Reader, bool kPerRowTime, typename Mod>
-void assign_range(const CompiledExperiment& e, const Reader& reader, const BatchTime& time,
+void assign_range(const CompiledExperiment& e, const Reader& reader, const BatchContext& time,
                   const BatchOutput& out, size_t begin, size_t end, FirstBad& bad, Mod mod) {
   Scratch scratch;
   const Hasher arm_hasher = e.arm_hasher();
@@ -277,6 +277,11 @@ void assign_range(const CompiledExperiment& e, const Reader& reader, const Batch
       out.reason[i] = static_cast<uint8_t>(Reason::not_started);
       continue;
     }
+    if (time.eligible != nullptr && !time.eligible[i]) {
+      out.arm[i] = -1;
+      out.reason[i] = static_cast<uint8_t>(Reason::targeting_miss);
+      continue;
+    }
     if (threshold < buckets && mod(detail::hash_inline(traffic_hasher, data, len)) >= threshold) {
       out.arm[i] = -1;
       out.reason[i] = static_cast<uint8_t>(Reason::not_exposed);
@@ -288,7 +293,7 @@ void assign_range(const CompiledExperiment& e, const Reader& reader, const Batch
 }
 
 template <typename Reader>
-void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n, const BatchTime& time,
+void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n, const BatchContext& time,
                 const BatchOutput& out, unsigned threads) {
   FirstBad bad;
   const bool default_buckets = e.buckets() == 10000;
@@ -387,7 +392,7 @@ size_t column_length(const UnitColumn& column) noexcept {
 }
 
 void assign_batch(const CompiledExperiment& experiment, const UnitColumn& units,
-                  const BatchTime& time, const BatchOutput& out, unsigned threads) {
+                  const BatchContext& time, const BatchOutput& out, unsigned threads) {
   if (time.at_us == nullptr && time.step >= static_cast<int32_t>(experiment.step_count())) {
     throw InvalidArgument("allocation step out of range");
   }
@@ -405,7 +410,7 @@ void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& 
 }
 
 void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader,
-                 void* context, const BatchTime& time, const BatchOutput& out) {
+                 void* context, const BatchContext& time, const BatchOutput& out) {
   if (time.at_us == nullptr && time.step >= static_cast<int32_t>(experiment.step_count())) {
     throw InvalidArgument("allocation step out of range");
   }

@@ -19,6 +19,8 @@ const char* reason_name(Reason reason) {
       return "missing_unit";
     case Reason::not_started:
       return "not_started";
+    case Reason::targeting_miss:
+      return "targeting_miss";
   }
   return "unknown";
 }
@@ -61,11 +63,16 @@ int32_t CompiledExperiment::step_at(int64_t at_us) const noexcept {
   return static_cast<int32_t>(it - times_.begin()) - 1;
 }
 
-ScalarResult CompiledExperiment::assign(const char* unit, size_t len, int32_t step) const noexcept {
+ScalarResult CompiledExperiment::assign(const char* unit, size_t len, int32_t step,
+                                        bool eligible) const noexcept {
   ScalarResult r;
   r.bucket = static_cast<int32_t>(mod_(detail::hash_inline(arm_, unit, len)));
   if (step < 0) {
     r.reason = Reason::not_started;
+    return r;
+  }
+  if (!eligible) {
+    r.reason = Reason::targeting_miss;
     return r;
   }
   const uint32_t threshold = thresholds_[step];

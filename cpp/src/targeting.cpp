@@ -1,6 +1,8 @@
 // Lexer, parser, type checker, printer and evaluators of targeting expressions.
 #include "trafficsplit/targeting/targeting.hpp"
 
+#include "trafficsplit/errors.hpp"
+
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -1743,7 +1745,7 @@ void CompiledTargeting::mask(const AttributeColumn* columns, size_t rows, uint8_
                              unsigned threads) const {
   for (size_t a = 0; a < program_->attributes.size(); ++a) {
     if (columns[a].kind != AttributeColumn::Kind::missing && columns[a].length != rows) {
-      throw std::invalid_argument("column '" + program_->attributes[a] + "' has " +
+      throw InvalidArgument("column '" + program_->attributes[a] + "' has " +
                                   std::to_string(columns[a].length) + " rows, expected " +
                                   std::to_string(rows));
     }

@@ -45,7 +45,7 @@ TEST(AssignmentVectors, ScalarAndBatchMatchTheGoldenFile) {
     std::vector<int16_t> arm(span.length);
     std::vector<int32_t> bucket(span.length);
     std::vector<uint8_t> reason(span.length);
-    ts::BatchTime time;
+    ts::BatchContext time;
     time.at_us = at.data();
     ts::assign_batch(exp, span, time, {arm.data(), bucket.data(), reason.data()}, 1);
     for (size_t k = 0; k < rows.size(); ++k) {

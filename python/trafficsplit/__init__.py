@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from . import errors, stats
 from .batch import REASONS, BatchAssignment
-from .errors import ConfigError, Error, UnitTypeError, UnitValueError
+from .errors import ConfigError, Error, TargetingSyntaxError, UnitTypeError, UnitValueError
 from .experiment import AllocationStep, Arm, Assignment, Experiment
 from .hashing import bucket, hash64, hash64_batch
+from .targeting import Targeting
 
 __version__ = "0.1.0"
 CONTRACT_VERSION = "ts1"
@@ -28,6 +29,8 @@ __all__ = [
     "ConfigError",
     "Error",
     "Experiment",
+    "Targeting",
+    "TargetingSyntaxError",
     "UnitTypeError",
     "UnitValueError",
     "bucket",

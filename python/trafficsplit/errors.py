@@ -6,7 +6,7 @@ catch either: ``except trafficsplit.ConfigError`` or ``except ValueError``.
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "Error", "UnitTypeError", "UnitValueError"]
+__all__ = ["ConfigError", "Error", "TargetingSyntaxError", "UnitTypeError", "UnitValueError"]
 
 
 class Error(Exception):
@@ -34,3 +34,21 @@ class UnitValueError(Error, ValueError):
     def __init__(self, message: str, row: int = 0) -> None:
         super().__init__(message)
         self.row = row
+
+
+class TargetingSyntaxError(Error, ValueError):
+    """A targeting expression that does not compile: syntax, unknown function, wrong arity,
+    literal type errors, invalid patterns or versions, limits.
+
+    ``line`` and ``column`` are 1-based (columns count characters), ``expected`` says what
+    would have been valid there, ``excerpt`` shows the line with a caret under the column.
+    """
+
+    def __init__(
+        self, message: str, line: int = 1, column: int = 1, expected: str = "", excerpt: str = ""
+    ) -> None:
+        super().__init__(message)
+        self.line = line
+        self.column = column
+        self.expected = expected
+        self.excerpt = excerpt

@@ -19,6 +19,7 @@ from ._frozen import FrozenDict, freeze
 from .batch import BatchAssignment
 from .errors import ConfigError
 from .hashing import check_text, check_threads
+from .targeting import Targeting
 
 Assignment = _assignment.Assignment
 Assignment.__module__ = "trafficsplit"
@@ -183,6 +184,7 @@ class Experiment:
     """
 
     __slots__ = (
+        "_targeting",
         "_algorithm",
         "_arms",
         "_bucket_version",
@@ -206,6 +208,7 @@ class Experiment:
         history: Sequence[AllocationStep | Mapping[str, Any]] = (),
         allocated_at: Any = None,
         bucket_version: int = 1,
+        targeting: str | Targeting | None = None,
     ) -> None:
         if not isinstance(key, str) or not key:
             raise ConfigError(f"key must be a non-empty str, got {key!r}")
@@ -274,6 +277,7 @@ class Experiment:
                     "history runs oldest first"
                 )
 
+        self._targeting = None if targeting is None else Targeting(targeting)
         self._key = key
         self._salt = salt
         self._buckets = int(buckets)
@@ -297,22 +301,30 @@ class Experiment:
 
     # -- assignment -------------------------------------------------------------------------
 
-    def assign(self, unit: str | int | bytes | None, at: Any = None) -> Assignment:
+    def assign(
+        self,
+        unit: str | int | bytes | None,
+        at: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Assignment:
         """Assigns one unit; a missing unit (None, NaN, pandas NA) gives reason 'missing_unit'.
 
         ``at``: replay the allocation in force at that time (datetime, ISO string, epoch
         seconds); before the first allocation the reason is 'not_started'.
+        ``attributes``: the request's attributes, for the experiment's targeting; a unit
+        outside the cohort gets reason 'targeting_miss'.
         Raises UnitTypeError for floats, bools and other types.
 
         >>> Experiment("e", {"a": 100}).assign("u1").arm
         'a'
         """
+        eligible = self._targeting is None or self._targeting.matches(attributes)
         if at is None:
-            return self._compiled.assign_step(unit, len(self._steps) - 1)
-        return self._compiled.assign(unit, _time.to_micros(at))
+            return self._compiled.assign_step(unit, len(self._steps) - 1, eligible)
+        return self._compiled.assign(unit, _time.to_micros(at), eligible)
 
     def assign_batch(
-        self, units: Any, at: Any = None, threads: int | None = None
+        self, units: Any, at: Any = None, threads: int | None = None, attributes: Any = None
     ) -> BatchAssignment:
         """Assigns every unit of a column; row i equals ``assign(units[i])``.
 
@@ -320,6 +332,8 @@ class Experiment:
         (numpy-backed, nullable, string, Arrow-backed, categorical), pyarrow (chunked) array.
         ``at``: one time for all rows, or one time per row (replay).
         ``threads``: None for all cores; results do not depend on it.
+        ``attributes``: a table with one row per unit (DataFrame, pyarrow Table, dict of
+        arrays) for the experiment's targeting; rows outside the cohort get 'targeting_miss'.
         """
         nthreads = check_threads(threads)
         chunks = _units.chunks_of(units)
@@ -331,8 +345,19 @@ class Experiment:
                 step = self._compiled.step_at(_time.to_micros(at))
             else:
                 at_us = _time.micros_array(at, n)
+        eligible = None
+        if self._targeting is not None:
+            eligible = self._targeting.mask({} if attributes is None else attributes,
+                                            threads=threads)
+            if len(eligible) != n:
+                raise ConfigError(f"attributes have {len(eligible)} rows but there are {n} "
+                                  "unit ids; give one row of attributes per unit")
+        elif attributes is not None and len(attributes) and _rows(attributes) != n:
+            raise ConfigError(f"attributes have {_rows(attributes)} rows but there are {n} "
+                              "unit ids; give one row of attributes per unit")
         if len(chunks) == 1 and not isinstance(chunks[0], _units.DictionaryChunk):
-            arm, bucket, reason = self._assign_chunk(chunks[0], step, at_us, nthreads)
+            arm, bucket, reason = self._assign_chunk(
+                chunks[0], step, at_us, nthreads, None, eligible)
         else:
             arm = np.empty(n, np.int16)
             bucket = np.empty(n, np.int32)
@@ -342,7 +367,8 @@ class Experiment:
                 end = start + len(chunk)
                 times = None if at_us is None else at_us[start:end]
                 out = (arm[start:end], bucket[start:end], reason[start:end])
-                self._assign_chunk(chunk, step, times, nthreads, out)
+                mask = None if eligible is None else eligible[start:end]
+                self._assign_chunk(chunk, step, times, nthreads, out, mask)
                 start = end
         index = getattr(units, "index", None) if hasattr(units, "iloc") else None
         return BatchAssignment(
@@ -356,16 +382,23 @@ class Experiment:
         at_us: np.ndarray | None,
         threads: int,
         out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        eligible: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if isinstance(chunk, _units.DictionaryChunk):
-            result = self._assign_dictionary(chunk, step, at_us, threads)
+            arm, bucket, reason = self._assign_dictionary(chunk, step, at_us, threads)
+            if eligible is not None:
+                # Same precedence as the kernels: missing_unit, not_started, then targeting.
+                miss = ~eligible & ((reason == _REASON_CODE["assigned"])
+                                    | (reason == _REASON_CODE["not_exposed"]))
+                arm[miss] = -1
+                reason[miss] = _REASON_CODE["targeting_miss"]
             if out is not None:
-                for target, values in zip(out, result, strict=True):
+                for target, values in zip(out, (arm, bucket, reason), strict=True):
                     target[:] = values
-            return result
+            return arm, bucket, reason
         if isinstance(chunk, _units.SequenceChunk):
-            return self._compiled.assign_sequence(chunk.values, step, at_us, out)
-        return self._compiled.assign_column(chunk, step, at_us, threads, out)
+            return self._compiled.assign_sequence(chunk.values, step, at_us, out, eligible)
+        return self._compiled.assign_column(chunk, step, at_us, threads, out, eligible)
 
     def _assign_dictionary(
         self, chunk: _units.DictionaryChunk, step: int, at_us: np.ndarray | None, threads: int
@@ -457,6 +490,7 @@ class Experiment:
             history=history,
             allocated_at=eff,
             bucket_version=self._bucket_version,
+            targeting=self._targeting,
         )
 
     def moved_fraction(self, other: Experiment) -> float:
@@ -568,6 +602,7 @@ class Experiment:
             "arms": [
                 {"name": a.name, "weight": a.weight, "payload": a.payload} for a in self._arms
             ],
+            "targeting": None if self._targeting is None else self._targeting.expression,
             "allocated_at": None if self.allocated_at is None else self.allocated_at.isoformat(),
             "history": [
                 {
@@ -593,6 +628,7 @@ class Experiment:
             history=d.get("history", ()),
             allocated_at=d.get("allocated_at"),
             bucket_version=d.get("bucket_version", 1),
+            targeting=d.get("targeting"),
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -619,6 +655,14 @@ def _rebuild(d: Mapping[str, Any]) -> Experiment:
 
 
 _REASON_CODE = {name: i for i, name in enumerate(_assignment.REASONS)}
+
+
+def _rows(table: Any) -> int:
+    if hasattr(table, "num_rows"):
+        return int(table.num_rows)
+    if isinstance(table, Mapping):
+        return len(next(iter(table.values())))
+    return len(table)
 
 
 def _is_scalar_time(at: Any) -> bool:

@@ -74,16 +74,18 @@ struct BatchOutput {
   uint8_t* reason = nullptr;
 };
 
-// Which allocation step applies: a fixed one for every row, or a time per row.
-struct BatchTime {
-  int32_t step = 0;               // used when at_us is null; -1 means not started
-  const int64_t* at_us = nullptr;  // microseconds since the epoch, per row
+// Per-call and per-row inputs besides the unit ids: which allocation step applies (a fixed
+// one, or a time per row) and, when targeting ran first, which rows are eligible.
+struct BatchContext {
+  int32_t step = 0;                 // used when at_us is null; -1 means not started
+  const int64_t* at_us = nullptr;   // microseconds since the epoch, per row
+  const uint8_t* eligible = nullptr;  // per row: 0 = outside the targeted cohort
 };
 
 // Assigns every row; `threads == 0` means all hardware threads. Results do not depend on
 // the thread count. Throws UnitValueError for the first row that cannot be encoded.
 void assign_batch(const CompiledExperiment& experiment, const UnitColumn& units,
-                  const BatchTime& time, const BatchOutput& out, unsigned threads);
+                  const BatchContext& time, const BatchOutput& out, unsigned threads);
 
 // Rows handed over one at a time by the caller, on the calling thread (for sources such as
 // Python objects that only the caller may read). Returns false for a missing row; the bytes
@@ -92,7 +94,7 @@ void assign_batch(const CompiledExperiment& experiment, const UnitColumn& units,
 using RowReader = bool (*)(void* context, size_t row, const char** data, size_t* len);
 
 void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader,
-                 void* context, const BatchTime& time, const BatchOutput& out);
+                 void* context, const BatchContext& time, const BatchOutput& out);
 
 void hash_rows(Algorithm algorithm, const std::string& salt, size_t rows, RowReader reader,
                void* context, uint64_t* out, uint8_t* missing);

@@ -19,8 +19,9 @@ enum class Reason : uint8_t {
   not_exposed = 1,
   missing_unit = 2,
   not_started = 3,
+  targeting_miss = 4,
 };
-inline constexpr size_t kReasonCount = 4;
+inline constexpr size_t kReasonCount = 5;
 const char* reason_name(Reason reason);
 
 struct AllocationStepSpec {
@@ -53,8 +54,9 @@ class CompiledExperiment {
   size_t step_count() const noexcept { return maps_.size(); }
   size_t arm_count() const noexcept { return arm_count_; }
 
-  // One unit's bytes under a given step (-1: not started).
-  ScalarResult assign(const char* unit, size_t len, int32_t step) const noexcept;
+  // One unit's bytes under a given step (-1: not started); `eligible` is false for a unit
+  // outside the targeted cohort.
+  ScalarResult assign(const char* unit, size_t len, int32_t step, bool eligible = true) const noexcept;
 
   uint32_t buckets() const noexcept { return buckets_; }
   uint32_t threshold(int32_t step) const { return thresholds_.at(step); }

@@ -1,0 +1,407 @@
+// trafficsplit._core.targeting: compiled targeting expressions and attribute columns.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+// datetime.h needs Python.h first (pybind11 includes it).
+#include <datetime.h>
+
+#include <array>
+#include <cmath>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trafficsplit/assignment/batch.hpp"
+#include "trafficsplit/errors.hpp"
+#include "trafficsplit/targeting/targeting.hpp"
+
+namespace trafficsplit::bindings {
+
+namespace py = pybind11;
+using targeting::AttributeColumn;
+using targeting::CompiledTargeting;
+using targeting::Value;
+
+namespace {
+
+PyObject* numpy_attr(const char* name) {
+  py::object numpy = py::module_::import("numpy");
+  py::object attr = numpy.attr(name);
+  return attr.release().ptr();
+}
+
+int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<int64_t>(doe) - 719468;
+}
+
+// A Python datetime (naive = UTC) as nanoseconds since the epoch.
+bool datetime_ns(PyObject* obj, int64_t& out) {
+  int64_t seconds = days_from_civil(PyDateTime_GET_YEAR(obj), PyDateTime_GET_MONTH(obj),
+                                    PyDateTime_GET_DAY(obj)) *
+                    86400;
+  int64_t micros = 0;
+  if (PyDateTime_Check(obj)) {
+    seconds += PyDateTime_DATE_GET_HOUR(obj) * 3600 + PyDateTime_DATE_GET_MINUTE(obj) * 60 +
+               PyDateTime_DATE_GET_SECOND(obj);
+    micros = PyDateTime_DATE_GET_MICROSECOND(obj);
+    py::object offset = py::reinterpret_steal<py::object>(PyObject_CallMethod(obj, "utcoffset", nullptr));
+    if (!offset) {
+      PyErr_Clear();
+      return false;
+    }
+    if (!offset.is_none() && PyDelta_Check(offset.ptr())) {
+      seconds -= static_cast<int64_t>(PyDateTime_DELTA_GET_DAYS(offset.ptr())) * 86400 +
+                 PyDateTime_DELTA_GET_SECONDS(offset.ptr());
+      micros -= PyDateTime_DELTA_GET_MICROSECONDS(offset.ptr());
+    }
+  }
+  out = seconds * 1'000'000'000 + micros * 1000;
+  return true;
+}
+
+// A Python object as a targeting Value. Strings are viewed in place when `storage` is null
+// (the caller keeps the object alive and holds the GIL) and copied into it otherwise.
+Value to_value(PyObject* obj, std::deque<std::string>* storage) {
+  static PyObject* np_integer = numpy_attr("integer");
+  static PyObject* np_floating = numpy_attr("floating");
+  static PyObject* np_bool = numpy_attr("bool_");
+  static PyObject* np_datetime64 = numpy_attr("datetime64");
+  auto text = [&](const char* data, size_t len) {
+    if (storage == nullptr) return Value::of_string(std::string_view(data, len));
+    storage->emplace_back(data, len);
+    return Value::of_string(storage->back());
+  };
+  if (obj == Py_None) return Value::null();
+  if (PyUnicode_Check(obj)) {
+    Py_ssize_t n = 0;
+    const char* s = PyUnicode_AsUTF8AndSize(obj, &n);
+    if (s == nullptr) {
+      PyErr_Clear();
+      return Value::of_other();  // lone surrogates: not text that compares
+    }
+    return text(s, static_cast<size_t>(n));
+  }
+  if (PyBool_Check(obj)) return Value::of_bool(obj == Py_True);
+  if (PyLong_Check(obj)) {
+    int overflow = 0;
+    const long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
+    if (overflow == 0) return Value::of_int(v);
+    const double d = PyLong_AsDouble(obj);
+    if (PyErr_Occurred()) {
+      PyErr_Clear();
+      return Value::of_real(overflow > 0 ? HUGE_VAL : -HUGE_VAL);
+    }
+    return Value::of_real(d);
+  }
+  if (PyFloat_Check(obj)) return Value::of_real(PyFloat_AS_DOUBLE(obj));
+  if (PyBytes_Check(obj)) return text(PyBytes_AS_STRING(obj), static_cast<size_t>(PyBytes_GET_SIZE(obj)));
+  if (PyDate_Check(obj)) {
+    int64_t ns;
+    return datetime_ns(obj, ns) ? Value::of_timestamp(ns) : Value::of_other();
+  }
+  const char* type = Py_TYPE(obj)->tp_name;
+  if (std::strcmp(type, "NAType") == 0 || std::strcmp(type, "NaTType") == 0) return Value::null();
+  if (PyObject_IsInstance(obj, np_bool) == 1) return Value::of_bool(PyObject_IsTrue(obj) == 1);
+  if (PyObject_IsInstance(obj, np_integer) == 1) {
+    py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Index(obj));
+    if (!as_int) {
+      PyErr_Clear();
+      return Value::of_other();
+    }
+    return to_value(as_int.ptr(), storage);
+  }
+  if (PyObject_IsInstance(obj, np_floating) == 1) return Value::of_real(PyFloat_AsDouble(obj));
+  if (PyObject_IsInstance(obj, np_datetime64) == 1) {
+    py::object ns = py::reinterpret_borrow<py::object>(obj).attr("astype")("datetime64[ns]").attr("astype")("int64");
+    const int64_t v = ns.cast<int64_t>();
+    if (v == std::numeric_limits<int64_t>::min()) return Value::null();
+    return Value::of_timestamp(v);
+  }
+  PyErr_Clear();
+  return Value::of_other();
+}
+
+// A column of attribute values, keeping alive whatever it points into.
+class AttrColumn {
+ public:
+  AttributeColumn column;
+
+  static std::shared_ptr<AttrColumn> missing(size_t n) {
+    auto c = std::make_shared<AttrColumn>();
+    c->column.kind = AttributeColumn::Kind::missing;
+    c->column.length = n;
+    return c;
+  }
+
+  static std::shared_ptr<AttrColumn> other(size_t n) {
+    auto c = std::make_shared<AttrColumn>();
+    c->values_.assign(n, Value::of_other());
+    c->column.kind = AttributeColumn::Kind::values;
+    c->column.values = c->values_.data();
+    c->column.length = n;
+    return c;
+  }
+
+  static std::shared_ptr<AttrColumn> from_objects(py::handle seq) {
+    auto c = std::make_shared<AttrColumn>();
+    py::object fast = py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "expected a sequence"));
+    if (!fast) throw py::error_already_set();
+    const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.ptr());
+    PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
+    c->values_.reserve(static_cast<size_t>(n));
+    for (Py_ssize_t i = 0; i < n; ++i) c->values_.push_back(to_value(items[i], &c->strings_));
+    c->column.kind = AttributeColumn::Kind::values;
+    c->column.values = c->values_.data();
+    c->column.length = static_cast<size_t>(n);
+    return c;
+  }
+
+  static std::shared_ptr<AttrColumn> from_numpy(py::array values, py::object nulls) {
+    if (values.ndim() != 1 || !(values.flags() & py::array::c_style)) {
+      throw InvalidArgument("attribute columns must be one-dimensional and contiguous");
+    }
+    auto c = std::make_shared<AttrColumn>();
+    c->keep_.push_back(values);
+    AttributeColumn& col = c->column;
+    col.length = static_cast<size_t>(values.shape(0));
+    col.data = values.data();
+    const char kind = values.dtype().kind();
+    const size_t item = static_cast<size_t>(values.itemsize());
+    if (kind == 'b') {
+      col.kind = AttributeColumn::Kind::boolean;
+    } else if (kind == 'i' || kind == 'u') {
+      col.kind = AttributeColumn::Kind::integer;
+      col.int_kind = int_kind(kind == 'i', item);
+    } else if (kind == 'f' && item == 8) {
+      col.kind = AttributeColumn::Kind::real64;
+    } else if (kind == 'f' && item == 4) {
+      col.kind = AttributeColumn::Kind::real32;
+    } else if (kind == 'M' && item == 8) {
+      col.kind = AttributeColumn::Kind::timestamp;  // the caller converts to nanoseconds
+    } else {
+      throw InvalidArgument("unsupported attribute column dtype (internal)");
+    }
+    if (!nulls.is_none()) {
+      py::array mask = nulls.cast<py::array>();
+      if (mask.dtype().kind() != 'b' || mask.ndim() != 1 || static_cast<size_t>(mask.shape(0)) != col.length ||
+          !(mask.flags() & py::array::c_style)) {
+        throw InvalidArgument("null masks must be contiguous bool arrays of the column's length");
+      }
+      c->keep_.push_back(mask);
+      col.null_mask = static_cast<const uint8_t*>(mask.data());
+    }
+    return c;
+  }
+
+  static std::shared_ptr<AttrColumn> from_arrow(py::object schema_capsule, py::object array_capsule) {
+    auto* schema = static_cast<ArrowSchema*>(PyCapsule_GetPointer(schema_capsule.ptr(), "arrow_schema"));
+    if (schema == nullptr) throw py::error_already_set();
+    auto* array = static_cast<ArrowArray*>(PyCapsule_GetPointer(array_capsule.ptr(), "arrow_array"));
+    if (array == nullptr) throw py::error_already_set();
+    auto c = std::make_shared<AttrColumn>();
+    c->keep_.push_back(schema_capsule);
+    c->keep_.push_back(array_capsule);
+    const std::string format = schema->format == nullptr ? "" : schema->format;
+    AttributeColumn& col = c->column;
+    col.length = static_cast<size_t>(array->length);
+    const auto* validity = array->n_buffers > 0 && array->null_count != 0
+                               ? static_cast<const uint8_t*>(array->buffers[0])
+                               : nullptr;
+    if (format == "g" || format == "f") {
+      const size_t width = format == "g" ? 8 : 4;
+      col.kind = width == 8 ? AttributeColumn::Kind::real64 : AttributeColumn::Kind::real32;
+      col.data = static_cast<const char*>(array->buffers[1]) + width * static_cast<size_t>(array->offset);
+      col.validity = validity;
+      col.validity_offset = array->offset;
+      return c;
+    }
+    if (format.rfind("tsn:", 0) == 0) {
+      col.kind = AttributeColumn::Kind::timestamp;
+      col.data = static_cast<const char*>(array->buffers[1]) + 8 * static_cast<size_t>(array->offset);
+      col.validity = validity;
+      col.validity_offset = array->offset;
+      return c;
+    }
+    UnitColumn unit = column_from_arrow(*schema, *array);  // integers and text kinds
+    if (const auto* ints = std::get_if<IntColumn>(&unit)) {
+      col.kind = AttributeColumn::Kind::integer;
+      col.int_kind = ints->kind;
+      col.data = ints->values;
+      col.validity = ints->validity;
+      col.validity_offset = ints->validity_offset;
+      return c;
+    }
+    col.kind = AttributeColumn::Kind::text;
+    col.text_column = unit;
+    return c;
+  }
+
+  static std::shared_ptr<AttrColumn> from_dictionary(py::array codes, std::shared_ptr<AttrColumn> dictionary) {
+    if (codes.ndim() != 1 || !(codes.flags() & py::array::c_style) ||
+        (codes.dtype().kind() != 'i' && codes.dtype().kind() != 'u')) {
+      throw InvalidArgument("dictionary codes must be a contiguous integer array");
+    }
+    auto c = std::make_shared<AttrColumn>();
+    c->keep_.push_back(codes);
+    c->dictionary_ = std::move(dictionary);
+    c->column.kind = AttributeColumn::Kind::dictionary;
+    c->column.length = static_cast<size_t>(codes.shape(0));
+    c->column.data = codes.data();
+    c->column.int_kind = int_kind(codes.dtype().kind() == 'i', static_cast<size_t>(codes.itemsize()));
+    c->column.dictionary = &c->dictionary_->column;
+    return c;
+  }
+
+ private:
+  std::vector<py::object> keep_;
+  std::vector<Value> values_;
+  std::deque<std::string> strings_;
+  std::shared_ptr<AttrColumn> dictionary_;
+
+  static IntKind int_kind(bool sign, size_t item) {
+    switch (item) {
+      case 1:
+        return sign ? IntKind::i8 : IntKind::u8;
+      case 2:
+        return sign ? IntKind::i16 : IntKind::u16;
+      case 4:
+        return sign ? IntKind::i32 : IntKind::u32;
+      default:
+        return sign ? IntKind::i64 : IntKind::u64;
+    }
+  }
+};
+
+// The compiled expression with its attribute paths ready for dict lookups.
+class PyTargeting {
+ public:
+  explicit PyTargeting(const std::string& expression) : core_(expression) {
+    for (const auto& path : core_.attribute_paths()) {
+      std::vector<py::object> parts;
+      for (const auto& part : path) parts.push_back(py::str(part));
+      paths_.push_back(std::move(parts));
+      flat_.push_back(py::str(join(path)));
+    }
+  }
+
+  // One request: reads only the named attributes, with the GIL held (no copies).
+  targeting::Truth evaluate(py::handle attributes) const {
+    constexpr size_t kInline = 16;
+    std::array<Value, kInline> inline_values;
+    std::vector<Value> heap;
+    Value* values = inline_values.data();
+    if (paths_.size() > kInline) {
+      heap.resize(paths_.size());
+      values = heap.data();
+    }
+    for (size_t slot = 0; slot < paths_.size(); ++slot) {
+      PyObject* found = lookup(attributes.ptr(), slot);
+      values[slot] = found == nullptr ? Value::null() : to_value(found, nullptr);
+    }
+    return core_.evaluate(values);
+  }
+
+  py::array_t<bool> mask(const std::vector<std::shared_ptr<AttrColumn>>& columns, size_t rows,
+                         unsigned threads) const {
+    if (columns.size() != paths_.size()) {
+      throw InvalidArgument("one column per attribute is needed (internal)");
+    }
+    std::vector<AttributeColumn> views;
+    for (const auto& c : columns) views.push_back(c->column);
+    py::array_t<bool> out(static_cast<py::ssize_t>(rows));
+    auto* data = reinterpret_cast<uint8_t*>(out.mutable_data());
+    {
+      // Safe without the GIL: the columns hold references to every buffer they read (their
+      // values were converted when they were built) and the output is private to this call.
+      std::optional<py::gil_scoped_release> release;
+      if (rows >= 4096) release.emplace();
+      core_.mask(views.data(), rows, data, threads);
+    }
+    return out;
+  }
+
+  const CompiledTargeting& core() const { return core_; }
+
+ private:
+  CompiledTargeting core_;
+  std::vector<std::vector<py::object>> paths_;
+  std::vector<py::object> flat_;
+
+  static std::string join(const std::vector<std::string>& parts) {
+    std::string s;
+    for (size_t i = 0; i < parts.size(); ++i) s += (i ? "." : "") + parts[i];
+    return s;
+  }
+
+  // Borrowed value for an attribute, or null when absent. Dotted names read nested
+  // mappings first, then a flat key spelled with the dots.
+  PyObject* lookup(PyObject* mapping, size_t slot) const {
+    PyObject* current = mapping;
+    bool ok = true;
+    for (const auto& part : paths_[slot]) {
+      PyObject* next = get(current, part.ptr());
+      if (next == nullptr) {
+        ok = false;
+        break;
+      }
+      current = next;
+    }
+    if (ok) return current;
+    if (paths_[slot].size() > 1) return get(mapping, flat_[slot].ptr());
+    return nullptr;
+  }
+
+  static PyObject* get(PyObject* mapping, PyObject* key) {
+    if (PyDict_Check(mapping)) {
+      PyObject* v = PyDict_GetItemWithError(mapping, key);
+      if (v == nullptr && PyErr_Occurred()) throw py::error_already_set();
+      return v;
+    }
+    if (!PyMapping_Check(mapping) || PyUnicode_Check(mapping)) return nullptr;
+    PyObject* v = PyObject_GetItem(mapping, key);
+    if (v == nullptr) {
+      if (PyErr_ExceptionMatches(PyExc_KeyError)) {
+        PyErr_Clear();
+        return nullptr;
+      }
+      throw py::error_already_set();
+    }
+    Py_DECREF(v);  // borrowed from here on: mappings keep their values alive
+    return v;
+  }
+};
+
+}  // namespace
+
+void register_targeting(py::module_& m) {
+  PyDateTime_IMPORT;
+  m.attr("MAX_EXPRESSION_BYTES") = targeting::kMaxExpressionBytes;
+  m.attr("MAX_DEPTH") = targeting::kMaxDepth;
+  m.attr("MAX_LIST_ITEMS") = targeting::kMaxListItems;
+  py::class_<AttrColumn, std::shared_ptr<AttrColumn>>(m, "AttributeColumn", "An attribute column (internal).")
+      .def_static("missing", &AttrColumn::missing, py::arg("rows"))
+      .def_static("other", &AttrColumn::other, py::arg("rows"))
+      .def_static("from_objects", &AttrColumn::from_objects, py::arg("values"))
+      .def_static("from_numpy", &AttrColumn::from_numpy, py::arg("values"), py::arg("nulls") = py::none())
+      .def_static("from_arrow", &AttrColumn::from_arrow, py::arg("schema"), py::arg("array"))
+      .def_static("from_dictionary", &AttrColumn::from_dictionary, py::arg("codes"), py::arg("dictionary"))
+      .def("__len__", [](const AttrColumn& c) { return c.column.length; });
+  py::class_<PyTargeting>(m, "CompiledTargeting", "A compiled targeting expression (internal).")
+      .def(py::init<const std::string&>(), py::arg("expression"))
+      .def_property_readonly("attributes", [](const PyTargeting& t) { return t.core().attributes(); })
+      .def("canonical", [](const PyTargeting& t) { return t.core().canonical(); })
+      .def("evaluate", [](const PyTargeting& t, py::handle attributes) { return static_cast<int>(t.evaluate(attributes)); },
+           py::arg("attributes"))
+      .def("matches", [](const PyTargeting& t, py::handle attributes) { return t.evaluate(attributes) == targeting::kTrue; },
+           py::arg("attributes"))
+      .def("mask", &PyTargeting::mask, py::arg("columns"), py::arg("rows"), py::arg("threads") = 0);
+}
+
+}  // namespace trafficsplit::bindings

@@ -1,0 +1,261 @@
+"""Targeting expressions (docs/targeting.md): compiled once in C++, evaluated per request
+with :meth:`Targeting.matches` or over whole tables with :meth:`Targeting.mask`."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ._core import targeting as _targeting
+from .errors import ConfigError, TargetingSyntaxError
+from .hashing import check_threads
+
+__all__ = ["Targeting", "TargetingSyntaxError"]
+
+_Column = _targeting.AttributeColumn
+_TRUTH = {0: False, 1: None, 2: True}
+
+
+class Targeting:
+    """A compiled targeting expression.
+
+    >>> t = Targeting('country in ["US", "CA"] and semver(app_version) >= "2.3.0"')
+    >>> t.matches({"country": "US", "app_version": "2.10.1"})
+    True
+    >>> t.attributes
+    ('country', 'app_version')
+
+    Raises :class:`TargetingSyntaxError` (a ``ValueError``) with the line, column and what was
+    expected when the expression does not compile.
+    """
+
+    __slots__ = ("_compiled", "_expression")
+
+    def __init__(self, expression: str) -> None:
+        if isinstance(expression, Targeting):
+            expression = expression.expression
+        if not isinstance(expression, str):
+            raise ConfigError(
+                f"a targeting expression must be a str, got {type(expression).__name__}"
+            )
+        try:
+            expression.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ConfigError(
+                "a targeting expression must be valid Unicode (it contains a lone surrogate)"
+            ) from None
+        self._expression = expression
+        self._compiled = _targeting.CompiledTargeting(expression)
+
+    @property
+    def expression(self) -> str:
+        """The expression as written."""
+        return self._expression
+
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """The attribute names the expression reads, in order of first use."""
+        return tuple(self._compiled.attributes)
+
+    def matches(self, attributes: Mapping[str, Any] | None = None) -> bool:
+        """True when the expression is true for one request's attributes.
+
+        Reads only the attributes the expression names; missing ones are null. Never raises
+        for values: nulls and type mismatches make comparisons unknown (docs/targeting.md).
+        """
+        return self._compiled.matches({} if attributes is None else attributes)
+
+    def evaluate(self, attributes: Mapping[str, Any] | None = None) -> bool | None:
+        """The three-valued result for one request: True, False, or None for unknown."""
+        return _TRUTH[self._compiled.evaluate({} if attributes is None else attributes)]
+
+    def mask(self, data: Any, threads: int | None = None) -> np.ndarray:
+        """A numpy bool array: True for the rows where the expression is true.
+
+        ``data``: a pandas DataFrame, a pyarrow Table or RecordBatch, or a mapping of column
+        name to array (numpy, pandas, pyarrow, list). A column the expression names but the
+        data lacks is null on every row. No Python object is made per row; the GIL is
+        released while the columns are evaluated.
+        """
+        nthreads = check_threads(threads)
+        rows, lookup = _table(data)
+        columns = []
+        for name in self.attributes:
+            values = lookup(name)
+            columns.append(_Column.missing(rows) if values is None else _column(values, rows, name))
+        return self._compiled.mask(columns, rows, nthreads)
+
+    def __str__(self) -> str:
+        return self._compiled.canonical()
+
+    def __repr__(self) -> str:
+        return f"Targeting({self._expression!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Targeting):
+            return NotImplemented
+        return str(self) == str(other)
+
+    def __hash__(self) -> int:
+        return hash(str(self))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Targeting, (self._expression,))
+
+
+# -- tables and columns ----------------------------------------------------------------------
+
+
+def _module(name: str) -> Any:
+    return sys.modules.get(name)
+
+
+def _table(data: Any) -> tuple[int, Any]:
+    """(row count, name -> column or None) for the kinds of tables mask() accepts."""
+    pd, pa = _module("pandas"), _module("pyarrow")
+    if pd is not None and isinstance(data, pd.DataFrame):
+        return len(data), lambda name: data[name] if name in data.columns else None
+    if pa is not None and isinstance(data, pa.Table | pa.RecordBatch):
+        names = set(data.column_names)
+        return data.num_rows, lambda name: data.column(name) if name in names else None
+    if isinstance(data, Mapping):
+        lengths = {}
+        for key, values in data.items():
+            try:
+                lengths[key] = len(values)
+            except TypeError:
+                raise ConfigError(
+                    f"column {key!r} has no length ({type(values).__name__}); "
+                    "give one value per row"
+                ) from None
+        if len(set(lengths.values())) > 1:
+            listing = ", ".join(f"{k!r}: {v}" for k, v in lengths.items())
+            raise ConfigError(f"columns have different lengths ({listing})")
+        rows = next(iter(lengths.values())) if lengths else 0
+        return rows, lambda name: data[name] if name in data else None
+    raise ConfigError(
+        "mask() expects a pandas DataFrame, a pyarrow Table or RecordBatch, or a mapping of "
+        f"column name to array; got {type(data).__name__}"
+    )
+
+
+def _column(values: Any, rows: int, name: str) -> Any:
+    pd, pa = _module("pandas"), _module("pyarrow")
+    if pd is not None and isinstance(values, pd.Series | pd.Index):
+        col = _pandas_column(values)
+    elif pa is not None and isinstance(values, pa.Array | pa.ChunkedArray):
+        col = _arrow_column(values)
+    elif isinstance(values, np.ndarray):
+        col = _numpy_column(values)
+    else:
+        col = _Column.from_objects(list(values))
+    if len(col) != rows:
+        raise ConfigError(f"column {name!r} has {len(col)} rows, expected {rows}")
+    return col
+
+
+def _numpy_column(arr: np.ndarray, nulls: np.ndarray | None = None) -> Any:
+    if arr.ndim != 1:
+        raise ConfigError(f"attribute columns must be one-dimensional, got shape {arr.shape}")
+    kind = arr.dtype.kind
+    if kind in "biuf" or kind == "M":
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        if kind == "f" and arr.dtype.itemsize not in (4, 8):
+            arr = arr.astype(np.float64)
+        if kind == "M":
+            arr = arr.astype("datetime64[ns]")
+        arr = np.ascontiguousarray(arr)
+        if nulls is not None:
+            nulls = np.ascontiguousarray(nulls, dtype=bool)
+        return _Column.from_numpy(arr, nulls)
+    if kind in "US":
+        pa = _module("pyarrow")
+        if pa is not None:
+            return _arrow_column(pa.array(arr))
+        return _Column.from_objects(arr.tolist())
+    if kind == "O":
+        return _object_column(arr)
+    return _Column.other(len(arr))
+
+
+def _object_column(arr: np.ndarray) -> Any:
+    pa, pd = _module("pyarrow"), _module("pandas")
+    if pa is not None and pd is not None and len(arr):
+        inferred = pd.api.types.infer_dtype(arr, skipna=True)
+        if inferred in ("string", "bytes"):
+            typ = pa.large_string() if inferred == "string" else pa.large_binary()
+            try:
+                return _arrow_column(pa.array(arr, type=typ, from_pandas=True))
+            except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
+                pass
+    return _Column.from_objects(arr)
+
+
+def _arrow_column(values: Any) -> Any:
+    pa = _module("pyarrow")
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    typ = values.type
+    if pa.types.is_dictionary(typ):
+        indices = values.indices
+        codes = indices.to_numpy(zero_copy_only=False)
+        if indices.null_count:
+            codes = np.where(indices.is_valid().to_numpy(zero_copy_only=False), codes, -1)
+        return _Column.from_dictionary(
+            np.ascontiguousarray(codes, dtype=np.int64), _arrow_column(values.dictionary)
+        )
+    if pa.types.is_null(typ):
+        return _Column.missing(len(values))
+    if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
+        if pa.types.is_timestamp(typ) and typ.unit == "ns":
+            pass
+        else:
+            values = values.cast(pa.timestamp("ns"))
+        return _Column.from_arrow(*values.__arrow_c_array__())
+    if pa.types.is_boolean(typ) or pa.types.is_float16(typ):
+        nulls = values.is_null().to_numpy(zero_copy_only=False)
+        filled = values.fill_null(False if pa.types.is_boolean(typ) else 0)
+        arr = filled.to_numpy(zero_copy_only=False)
+        return _numpy_column(np.asarray(arr), nulls)
+    if (
+        pa.types.is_integer(typ)
+        or pa.types.is_floating(typ)
+        or pa.types.is_string(typ)
+        or pa.types.is_large_string(typ)
+        or pa.types.is_binary(typ)
+        or pa.types.is_large_binary(typ)
+        or str(typ) in ("string_view", "binary_view")
+    ):
+        return _Column.from_arrow(*values.__arrow_c_array__())
+    return _Column.other(len(values))
+
+
+def _pandas_column(series: Any) -> Any:
+    pd = _module("pandas")
+    dtype = series.dtype
+    if isinstance(dtype, pd.CategoricalDtype):
+        codes = np.asarray(series.cat.codes if isinstance(series, pd.Series) else series.codes)
+        categories = series.cat.categories if isinstance(series, pd.Series) else series.categories
+        return _Column.from_dictionary(
+            np.ascontiguousarray(codes, dtype=np.int64), _pandas_column(pd.Series(categories))
+        )
+    array = series.array
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        naive = pd.Series(series).dt.tz_convert("UTC").dt.tz_localize(None)
+        return _numpy_column(naive.to_numpy(dtype="datetime64[ns]"))
+    if hasattr(array, "__arrow_array__") and (
+        isinstance(dtype, pd.ArrowDtype)
+        or getattr(dtype, "storage", None) in ("pyarrow", "pyarrow_numpy")
+    ):
+        return _arrow_column(array.__arrow_array__())
+    if hasattr(array, "_data") and hasattr(array, "_mask"):  # nullable Int64, Float64, boolean
+        return _numpy_column(np.asarray(array._data), np.asarray(array._mask))
+    if isinstance(dtype, pd.StringDtype):
+        return _object_column(series.to_numpy(dtype=object))
+    if isinstance(dtype, np.dtype):
+        return _numpy_column(series.to_numpy())
+    return _Column.from_objects(series.to_numpy(dtype=object))
