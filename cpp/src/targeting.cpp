@@ -1,6 +1,7 @@
 // Lexer, parser, type checker, printer and evaluators of targeting expressions.
 #include "trafficsplit/targeting/targeting.hpp"
 
+#include "hash_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
 #include <re2/re2.h>
@@ -12,6 +13,7 @@
 #include <deque>
 #include <limits>
 #include <thread>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace trafficsplit::targeting {
@@ -339,9 +341,54 @@ const FnInfo kFunctions[] = {
     {"upper", Fn::upper, 1},      {"weekday", Fn::weekday, 1},
 };
 
+// Open-addressing set of strings (views into the program's literal storage), hashed with
+// XXH3: a lookup is one hash and usually one probe, with no allocation.
+class StringSet {
+ public:
+  void insert(std::string_view s) {
+    if (contains(s)) return;
+    if ((size_ + 1) * 2 > slots_.size()) grow();
+    place(s, detail::xxh3_inline(s.data(), s.size(), 0));
+    ++size_;
+  }
+  bool contains(std::string_view s) const {
+    if (size_ == 0) return false;
+    const uint64_t h = detail::xxh3_inline(s.data(), s.size(), 0);
+    for (size_t i = h & mask_;; i = (i + 1) & mask_) {
+      const Slot& slot = slots_[i];
+      if (!slot.used) return false;
+      if (slot.hash == h && slot.text == s) return true;
+    }
+  }
+  size_t size() const { return size_; }
+
+ private:
+  struct Slot {
+    uint64_t hash = 0;
+    std::string_view text;
+    bool used = false;
+  };
+  std::vector<Slot> slots_;
+  size_t size_ = 0, mask_ = 0;
+
+  void place(std::string_view s, uint64_t h) {
+    size_t i = h & mask_;
+    while (slots_[i].used) i = (i + 1) & mask_;
+    slots_[i] = Slot{h, s, true};
+  }
+  void grow() {
+    std::vector<Slot> old = std::move(slots_);
+    slots_.assign(std::max<size_t>(16, old.size() * 2), Slot{});
+    mask_ = slots_.size() - 1;
+    for (const Slot& slot : old) {
+      if (slot.used) place(slot.text, slot.hash);
+    }
+  }
+};
+
 // `x in [...]` membership: hashed per type; items of other types make a miss unknown.
 struct InSet {
-  std::unordered_set<std::string> strings;
+  StringSet strings;
   std::unordered_set<int64_t> integers;
   std::unordered_set<double> reals;  // non-integral or beyond int64
   std::vector<Version> versions;
@@ -354,7 +401,7 @@ struct InSet {
     size_t same_type = 0;
     switch (v.type) {
       case ValueType::string:
-        found = strings.count(std::string(v.text)) > 0;
+        found = strings.contains(v.text);
         same_type = string_items;
         if (!found && !versions.empty()) {
           Version parsed;
@@ -418,6 +465,22 @@ class Program {
   std::vector<std::string> attributes;
   std::vector<std::vector<std::string>> paths;
   std::deque<std::string> strings;  // literal storage (stable addresses)
+  // Per node: the one attribute slot its subtree reads, -1 for none, -2 for several.
+  std::vector<int64_t> single_slot;
+
+  void analyse() {
+    single_slot.assign(nodes.size(), -1);
+    for (size_t id = 0; id < nodes.size(); ++id) {  // children precede their parents
+      const auto& n = nodes[id];
+      int64_t slot = n.kind == Kind::attribute ? static_cast<int64_t>(n.slot) : -1;
+      for (size_t k : n.kids) {
+        const int64_t ks = single_slot[k];
+        if (ks == -1) continue;
+        slot = (slot == -1 || slot == ks) ? ks : -2;
+      }
+      single_slot[id] = slot;
+    }
+  }
 
   std::string_view keep(std::string s) {
     strings.push_back(std::move(s));
@@ -742,7 +805,7 @@ class Parser {
         any_comparable |= st == SType::null || comparable(ls, st);
         switch (st) {
           case SType::string:
-            set->strings.insert(std::string(v.text));
+            set->strings.insert(v.text);
             ++set->string_items;
             break;
           case SType::number:
@@ -1295,52 +1358,125 @@ struct ColumnRow {
 
 constexpr size_t kBlock = 1024;
 
-template <typename T, typename Pred>
-void numeric_loop(const AttributeColumn& c, size_t begin, size_t len, uint8_t* out, Pred pred) {
-  const T* x = static_cast<const T*>(c.data) + begin;
-  for (size_t i = 0; i < len; ++i) out[i] = pred(x[i]);
-  if (c.null_mask != nullptr || c.validity != nullptr) {
-    for (size_t i = 0; i < len; ++i) {
-      const size_t r = begin + i;
-      if ((c.null_mask != nullptr && c.null_mask[r]) || !bit_valid(c.validity, c.validity_offset, r)) {
-        out[i] = kUnknown;
-      }
+void apply_nulls(const AttributeColumn& c, size_t begin, size_t len, uint8_t* out) {
+  if (c.null_mask == nullptr && c.validity == nullptr) return;
+  for (size_t i = 0; i < len; ++i) {
+    const size_t r = begin + i;
+    if ((c.null_mask != nullptr && c.null_mask[r]) || !bit_valid(c.validity, c.validity_offset, r)) {
+      out[i] = kUnknown;
     }
   }
+}
+
+// One comparison per row against a constant, written so the compiler vectorises it: the
+// operator is a template parameter, NaN (null) becomes unknown without a branch.
+template <CompareOp Op, typename T, typename L>
+void compare_loop(const T* x, L lit, size_t len, uint8_t* out) {
+  for (size_t i = 0; i < len; ++i) {
+    const T v = x[i];
+    bool r;
+    // Every comparison below is false for NaN (`!=` is spelled as < or >), so NaN (null)
+    // becomes unknown (1) by or-ing in the NaN bit, without a branch or a blend.
+    if constexpr (Op == CompareOp::eq) r = v == lit;
+    if constexpr (Op == CompareOp::ne) r = (v < lit) | (v > lit);
+    if constexpr (Op == CompareOp::lt) r = v < lit;
+    if constexpr (Op == CompareOp::le) r = v <= lit;
+    if constexpr (Op == CompareOp::gt) r = v > lit;
+    if constexpr (Op == CompareOp::ge) r = v >= lit;
+    uint8_t t = static_cast<uint8_t>(static_cast<uint8_t>(r) << 1);
+    if constexpr (std::is_floating_point_v<T>) t |= static_cast<uint8_t>(v != v);
+    out[i] = t;
+  }
+}
+
+// The comparison kernels are compiled for AVX-512, AVX2 and the baseline, picked at load time
+// (GCC function multi-versioning): packing 8-byte comparisons into bytes is what the wider
+// registers speed up, and the build stays portable.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define TRAFFICSPLIT_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TRAFFICSPLIT_MULTIVERSION
+#endif
+
+template <typename T, typename L>
+inline void compare_dispatch(const T* x, L lit, CompareOp op, size_t len, uint8_t* out) {
+  switch (op) {
+    case CompareOp::eq:
+      compare_loop<CompareOp::eq>(x, lit, len, out);
+      break;
+    case CompareOp::ne:
+      compare_loop<CompareOp::ne>(x, lit, len, out);
+      break;
+    case CompareOp::lt:
+      compare_loop<CompareOp::lt>(x, lit, len, out);
+      break;
+    case CompareOp::le:
+      compare_loop<CompareOp::le>(x, lit, len, out);
+      break;
+    case CompareOp::gt:
+      compare_loop<CompareOp::gt>(x, lit, len, out);
+      break;
+    case CompareOp::ge:
+      compare_loop<CompareOp::ge>(x, lit, len, out);
+      break;
+  }
+}
+
+TRAFFICSPLIT_MULTIVERSION
+void compare_f64(const double* x, double lit, CompareOp op, size_t len, uint8_t* out) {
+  compare_dispatch(x, lit, op, len, out);
+}
+
+TRAFFICSPLIT_MULTIVERSION
+void compare_f32(const float* x, double lit, CompareOp op, size_t len, uint8_t* out) {
+  compare_dispatch(x, lit, op, len, out);
+}
+
+TRAFFICSPLIT_MULTIVERSION
+void compare_i64(const int64_t* x, int64_t lit, CompareOp op, size_t len, uint8_t* out) {
+  compare_dispatch(x, lit, op, len, out);
+}
+
+TRAFFICSPLIT_MULTIVERSION
+void truth_min(uint8_t* out, const uint8_t* other, size_t len) {
+  for (size_t i = 0; i < len; ++i) out[i] = out[i] < other[i] ? out[i] : other[i];
+}
+
+TRAFFICSPLIT_MULTIVERSION
+void truth_max(uint8_t* out, const uint8_t* other, size_t len) {
+  for (size_t i = 0; i < len; ++i) out[i] = out[i] > other[i] ? out[i] : other[i];
+}
+
+template <typename T, typename L>
+void compare_column(const AttributeColumn& c, L lit, CompareOp op, size_t begin, size_t len,
+                    uint8_t* out) {
+  const T* x = static_cast<const T*>(c.data) + begin;
+  if constexpr (std::is_same_v<T, double>) {
+    compare_f64(x, lit, op, len, out);
+  } else if constexpr (std::is_same_v<T, float>) {
+    compare_f32(x, static_cast<double>(lit), op, len, out);
+  } else {
+    compare_i64(x, lit, op, len, out);
+  }
+  apply_nulls(c, begin, len, out);
 }
 
 template <typename T>
 void compare_numeric(const AttributeColumn& c, double lit, CompareOp op, size_t begin, size_t len,
                      uint8_t* out) {
-  // Branch-free per row; NaN (null) is unknown, which only matters for floating columns.
-  auto cmp = [&](auto pred) {
-    numeric_loop<T>(c, begin, len, out, [&](T v) -> uint8_t {
-      const double d = static_cast<double>(v);
-      if constexpr (std::is_floating_point_v<T>) {
-        if (d != d) return kUnknown;
-      }
-      return pred(d) ? kTrue : kFalse;
-    });
-  };
-  switch (op) {
-    case CompareOp::eq:
-      cmp([lit](double d) { return d == lit; });
-      break;
-    case CompareOp::ne:
-      cmp([lit](double d) { return d != lit; });
-      break;
-    case CompareOp::lt:
-      cmp([lit](double d) { return d < lit; });
-      break;
-    case CompareOp::le:
-      cmp([lit](double d) { return d <= lit; });
-      break;
-    case CompareOp::gt:
-      cmp([lit](double d) { return d > lit; });
-      break;
-    case CompareOp::ge:
-      cmp([lit](double d) { return d >= lit; });
-      break;
+  if constexpr (std::is_floating_point_v<T>) {
+    compare_column<T, double>(c, lit, op, begin, len, out);
+  } else {
+    // Narrow integers are exact in double: compare there.
+    const T* x = static_cast<const T*>(c.data) + begin;
+    double tmp[kBlock];
+    for (size_t i = 0; i < len; ++i) tmp[i] = static_cast<double>(x[i]);
+    AttributeColumn widened = c;
+    widened.data = tmp;
+    widened.null_mask = nullptr;
+    widened.validity = nullptr;
+    compare_column<double, double>(widened, lit, op, 0, len, out);
+    apply_nulls(c, begin, len, out);
   }
 }
 
@@ -1397,6 +1533,7 @@ class BlockEvaluator {
   const Program& p_;
   const AttributeColumn* columns_;
   std::vector<std::vector<uint8_t>> buffers_;
+  std::unordered_map<size_t, std::vector<uint8_t>> dictionary_tables_;
   Scratch scratch_;
 
   uint8_t* buffer(size_t id) {
@@ -1416,9 +1553,9 @@ class BlockEvaluator {
         for (size_t k = 1; k < n.kids.size(); ++k) {
           const uint8_t* other = truth(n.kids[k], begin, len);
           if (n.kind == Kind::any) {
-            for (size_t i = 0; i < len; ++i) out[i] = out[i] > other[i] ? out[i] : other[i];
+            truth_max(out, other, len);
           } else {
-            for (size_t i = 0; i < len; ++i) out[i] = out[i] < other[i] ? out[i] : other[i];
+            truth_min(out, other, len);
           }
         }
         return out;
@@ -1434,12 +1571,86 @@ class BlockEvaluator {
       default:
         break;
     }
+    const int64_t slot = p_.single_slot[id];
+    if (slot >= 0 && columns_[slot].kind == AttributeColumn::Kind::dictionary) {
+      dictionary_truth(id, static_cast<size_t>(slot), begin, len, out);
+      return out;
+    }
+    if (n.kind == Kind::in_list && p_.nodes[n.kids[0]].kind == Kind::attribute) {
+      const AttributeColumn& c = columns_[p_.nodes[n.kids[0]].slot];
+      if (c.kind == AttributeColumn::Kind::text && n.set->versions.empty()) {
+        if (const auto* t = std::get_if<OffsetStringColumn>(&c.text_column)) {
+          // Strings straight from the Arrow buffers: a miss is false only when every item
+          // is a string (InSet::contains gives the same for string values).
+          const uint8_t miss = n.set->string_items == n.set->total && !n.set->has_null ? kFalse : kUnknown;
+          auto run = [&](const auto* offsets) {
+            for (size_t i = 0; i < len; ++i) {
+              const size_t r = begin + i;
+              if (r + 16 < t->length) __builtin_prefetch(t->data + offsets[r + 16]);
+              if (!bit_valid(t->validity, t->validity_offset, r)) {
+                out[i] = kUnknown;
+                continue;
+              }
+              const std::string_view v(t->data + offsets[r], static_cast<size_t>(offsets[r + 1] - offsets[r]));
+              const uint8_t hit = n.set->strings.contains(v) ? kTrue : miss;
+              out[i] = n.negated ? static_cast<uint8_t>(2 - hit) : hit;
+            }
+          };
+          if (t->large_offsets) {
+            run(static_cast<const int64_t*>(t->offsets));
+          } else {
+            run(static_cast<const int32_t*>(t->offsets));
+          }
+          return out;
+        }
+      }
+      for (size_t i = 0; i < len; ++i) {
+        const Truth t = n.set->contains(column_value(c, begin + i));
+        out[i] = n.negated ? truth_not(t) : t;
+      }
+      return out;
+    }
     for (size_t i = 0; i < len; ++i) {
       scratch_.reset();
       ColumnRow row{columns_, begin + i};
       out[i] = Evaluator<ColumnRow>(p_, row, scratch_).truth(id);
     }
     return out;
+  }
+
+  // A node that reads one dictionary-encoded attribute is evaluated once per dictionary
+  // entry (and once for null), then gathered by code.
+  void dictionary_truth(size_t id, size_t slot, size_t begin, size_t len, uint8_t* out) {
+    auto& table = dictionary_tables_[id];
+    const AttributeColumn& c = columns_[slot];
+    if (table.empty()) {
+      const AttributeColumn& dict = *c.dictionary;
+      std::vector<AttributeColumn> substituted(columns_, columns_ + p_.attributes.size());
+      table.resize(dict.length + 1);
+      Scratch scratch;
+      substituted[slot] = dict;
+      for (size_t k = 0; k < dict.length; ++k) {
+        scratch.reset();
+        ColumnRow row{substituted.data(), k};
+        table[k] = Evaluator<ColumnRow>(p_, row, scratch).truth(id);
+      }
+      AttributeColumn null_column;
+      null_column.kind = AttributeColumn::Kind::missing;
+      substituted[slot] = null_column;
+      scratch.reset();
+      ColumnRow row{substituted.data(), 0};
+      table[dict.length] = Evaluator<ColumnRow>(p_, row, scratch).truth(id);
+    }
+    const size_t null_index = table.size() - 1;
+    for (size_t i = 0; i < len; ++i) {
+      const size_t r = begin + i;
+      bool too_big = false;
+      const int64_t code = read_int(c.data, c.int_kind, r, too_big);
+      const bool null = too_big || code < 0 || static_cast<size_t>(code) >= null_index ||
+                        (c.null_mask != nullptr && c.null_mask[r]) ||
+                        !bit_valid(c.validity, c.validity_offset, r);
+      out[i] = table[null ? null_index : static_cast<size_t>(code)];
+    }
   }
 
   bool fast_compare(const Node& n, size_t begin, size_t len, uint8_t* out) {
@@ -1452,6 +1663,7 @@ class BlockEvaluator {
     }
     if (a->kind != Kind::attribute || b->kind != Kind::literal) return false;
     const AttributeColumn& c = columns_[a->slot];
+    if (c.kind == AttributeColumn::Kind::dictionary) return false;  // per entry, then gathered
     using K = AttributeColumn::Kind;
     double lit;
     if (b->literal.is_number() && exact_double_literal(b->literal, lit)) {
@@ -1488,14 +1700,12 @@ class BlockEvaluator {
         }
       }
       if (c.kind == K::integer && c.int_kind == IntKind::i64 && b->literal.type == ValueType::integer) {
-        const int64_t li = b->literal.integer;
-        numeric_loop<int64_t>(c, begin, len, out, [&](int64_t v) -> uint8_t {
-          return truth_of_order(v < li ? -1 : (v > li ? 1 : 0), op);
-        });
+        compare_column<int64_t, int64_t>(c, b->literal.integer, op, begin, len, out);
         return true;
       }
     }
-    return false;
+    for (size_t i = 0; i < len; ++i) out[i] = compare_values(column_value(c, begin + i), b->literal, op);
+    return true;
   }
 };
 
@@ -1723,6 +1933,7 @@ CompiledTargeting::CompiledTargeting(const std::string& expression) : program_(s
   program_->source = expression;
   Parser parser(*program_, lex(program_->source));
   program_->root = parser.parse();
+  program_->analyse();
 }
 
 CompiledTargeting::~CompiledTargeting() = default;

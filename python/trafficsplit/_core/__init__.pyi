@@ -3,3 +3,4 @@
 from . import assignment as assignment
 from . import hashing as hashing
 from . import stats as stats
+from . import targeting as targeting

@@ -42,8 +42,10 @@ class CompiledExperiment:
         payloads: tuple[Any, ...],
         steps: Sequence[tuple[int | None, float, Sequence[float]]],
     ) -> None: ...
-    def assign(self, unit: object, at_us: int | None = None) -> Assignment: ...
-    def assign_step(self, unit: object, step: int) -> Assignment: ...
+    def assign(
+        self, unit: object, at_us: int | None = None, eligible: bool = True
+    ) -> Assignment: ...
+    def assign_step(self, unit: object, step: int, eligible: bool = True) -> Assignment: ...
     def assign_column(
         self,
         column: Column,
@@ -51,6 +53,7 @@ class CompiledExperiment:
         at_us: npt.NDArray[np.int64] | None = None,
         threads: int = 0,
         out: _Outputs | None = None,
+        eligible: npt.NDArray[np.bool_] | None = None,
     ) -> _Outputs: ...
     def assign_sequence(
         self,
@@ -58,6 +61,7 @@ class CompiledExperiment:
         step: int,
         at_us: npt.NDArray[np.int64] | None = None,
         out: _Outputs | None = None,
+        eligible: npt.NDArray[np.bool_] | None = None,
     ) -> _Outputs: ...
     def step_at(self, at_us: int) -> int: ...
     @property
