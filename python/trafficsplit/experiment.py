@@ -184,7 +184,6 @@ class Experiment:
     """
 
     __slots__ = (
-        "_targeting",
         "_algorithm",
         "_arms",
         "_bucket_version",
@@ -194,6 +193,7 @@ class Experiment:
         "_salt",
         "_step_times",
         "_steps",
+        "_targeting",
     )
 
     def __init__(

@@ -135,7 +135,7 @@ def _table(data: Any) -> tuple[int, Any]:
             listing = ", ".join(f"{k!r}: {v}" for k, v in lengths.items())
             raise ConfigError(f"columns have different lengths ({listing})")
         rows = next(iter(lengths.values())) if lengths else 0
-        return rows, lambda name: data[name] if name in data else None
+        return rows, lambda name: data.get(name, None)
     raise ConfigError(
         "mask() expects a pandas DataFrame, a pyarrow Table or RecordBatch, or a mapping of "
         f"column name to array; got {type(data).__name__}"
