@@ -102,12 +102,13 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
   }
   if (PyFloat_Check(obj)) return Value::of_real(PyFloat_AS_DOUBLE(obj));
   if (PyBytes_Check(obj)) return text(PyBytes_AS_STRING(obj), static_cast<size_t>(PyBytes_GET_SIZE(obj)));
+  // pandas NaT is a datetime subclass: recognise the missing markers first.
+  const char* type = Py_TYPE(obj)->tp_name;
+  if (std::strcmp(type, "NAType") == 0 || std::strcmp(type, "NaTType") == 0) return Value::null();
   if (PyDate_Check(obj)) {
     int64_t ns;
     return datetime_ns(obj, ns) ? Value::of_timestamp(ns) : Value::of_other();
   }
-  const char* type = Py_TYPE(obj)->tp_name;
-  if (std::strcmp(type, "NAType") == 0 || std::strcmp(type, "NaTType") == 0) return Value::null();
   if (PyObject_IsInstance(obj, np_bool) == 1) return Value::of_bool(PyObject_IsTrue(obj) == 1);
   if (PyObject_IsInstance(obj, np_integer) == 1) {
     py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Index(obj));

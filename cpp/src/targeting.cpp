@@ -18,6 +18,15 @@
 
 namespace trafficsplit::targeting {
 
+// The comparison kernels are compiled for AVX-512, AVX2 and the baseline, picked at load time
+// (GCC function multi-versioning): packing 8-byte comparisons into bytes is what the wider
+// registers speed up, and the build stays portable.
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+#define TRAFFICSPLIT_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define TRAFFICSPLIT_MULTIVERSION
+#endif
+
 namespace {
 
 // ---------------------------------------------------------------------------------------
@@ -354,6 +363,10 @@ class StringSet {
   bool contains(std::string_view s) const {
     if (size_ == 0) return false;
     const uint64_t h = detail::xxh3_inline(s.data(), s.size(), 0);
+    // Most rows are misses: a bit filter (16 bits per item) answers them without probing,
+    // which keeps the branch predictable.
+    const uint64_t bit = (h >> 32) & filter_mask_;
+    if (!((filter_[bit >> 6] >> (bit & 63)) & 1)) return false;
     for (size_t i = h & mask_;; i = (i + 1) & mask_) {
       const Slot& slot = slots_[i];
       if (!slot.used) return false;
@@ -369,17 +382,23 @@ class StringSet {
     bool used = false;
   };
   std::vector<Slot> slots_;
+  std::vector<uint64_t> filter_;
   size_t size_ = 0, mask_ = 0;
+  uint64_t filter_mask_ = 0;
 
   void place(std::string_view s, uint64_t h) {
     size_t i = h & mask_;
     while (slots_[i].used) i = (i + 1) & mask_;
     slots_[i] = Slot{h, s, true};
+    const uint64_t bit = (h >> 32) & filter_mask_;
+    filter_[bit >> 6] |= uint64_t{1} << (bit & 63);
   }
   void grow() {
     std::vector<Slot> old = std::move(slots_);
     slots_.assign(std::max<size_t>(16, old.size() * 2), Slot{});
     mask_ = slots_.size() - 1;
+    filter_.assign(std::max<size_t>(1, slots_.size() * 8 / 64), 0);  // 16 bits per item
+    filter_mask_ = filter_.size() * 64 - 1;
     for (const Slot& slot : old) {
       if (slot.used) place(slot.text, slot.hash);
     }
@@ -1063,8 +1082,18 @@ class Parser {
 // ---------------------------------------------------------------------------------------
 // Evaluation
 
-// Strings made by lower()/upper() for one row.
+// Strings made by lower()/upper() for one row, and (for the columnar evaluator, one per
+// thread) private copies of the regexes: RE2 takes a lock per match on a shared object.
 struct Scratch {
+  bool private_regexes = false;
+  std::unordered_map<const RE2*, std::unique_ptr<RE2>> regexes;
+  const RE2& regex(const RE2& shared) {
+    if (!private_regexes) return shared;
+    auto& mine = regexes[&shared];
+    if (!mine) mine = std::make_unique<RE2>(shared.pattern(), shared.options());
+    return *mine;
+  }
+
   std::deque<std::string> strings;
   size_t used = 0;
   std::string& next() {
@@ -1292,7 +1321,7 @@ class Evaluator {
         r = s.find(arg) != std::string_view::npos;
         break;
       case Fn::matches:
-        r = RE2::PartialMatch(re2::StringPiece(s.data(), s.size()), *n.regex);
+        r = RE2::PartialMatch(re2::StringPiece(s.data(), s.size()), scratch_.regex(*n.regex));
         break;
       default:
         return kUnknown;
@@ -1358,8 +1387,21 @@ struct ColumnRow {
 
 constexpr size_t kBlock = 1024;
 
+// out = 1 (unknown) where mask is set, unchanged elsewhere; branch-free.
+TRAFFICSPLIT_MULTIVERSION
+void mark_nulls(const uint8_t* mask, size_t len, uint8_t* out) {
+  for (size_t i = 0; i < len; ++i) {
+    const uint8_t m = mask[i] != 0;
+    out[i] = static_cast<uint8_t>((out[i] & static_cast<uint8_t>(m - 1)) | m);
+  }
+}
+
 void apply_nulls(const AttributeColumn& c, size_t begin, size_t len, uint8_t* out) {
   if (c.null_mask == nullptr && c.validity == nullptr) return;
+  if (c.validity == nullptr) {
+    mark_nulls(c.null_mask + begin, len, out);
+    return;
+  }
   for (size_t i = 0; i < len; ++i) {
     const size_t r = begin + i;
     if ((c.null_mask != nullptr && c.null_mask[r]) || !bit_valid(c.validity, c.validity_offset, r)) {
@@ -1389,14 +1431,6 @@ void compare_loop(const T* x, L lit, size_t len, uint8_t* out) {
   }
 }
 
-// The comparison kernels are compiled for AVX-512, AVX2 and the baseline, picked at load time
-// (GCC function multi-versioning): packing 8-byte comparisons into bytes is what the wider
-// registers speed up, and the build stays portable.
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define TRAFFICSPLIT_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define TRAFFICSPLIT_MULTIVERSION
-#endif
 
 template <typename T, typename L>
 inline void compare_dispatch(const T* x, L lit, CompareOp op, size_t len, uint8_t* out) {
@@ -1519,6 +1553,7 @@ class BlockEvaluator {
  public:
   BlockEvaluator(const Program& p, const AttributeColumn* columns) : p_(p), columns_(columns) {
     buffers_.resize(p.nodes.size());
+    scratch_.private_regexes = true;
   }
 
   void run(size_t begin, size_t end, uint8_t* out) {

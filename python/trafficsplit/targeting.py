@@ -171,6 +171,8 @@ def _numpy_column(arr: np.ndarray, nulls: np.ndarray | None = None) -> Any:
         arr = np.ascontiguousarray(arr)
         if nulls is not None:
             nulls = np.ascontiguousarray(nulls, dtype=bool)
+            if not nulls.any():  # a mask with nothing to mark costs a pass per clause
+                nulls = None
         return _Column.from_numpy(arr, nulls)
     if kind in "US":
         pa = _module("pyarrow")
@@ -240,8 +242,9 @@ def _pandas_column(series: Any) -> Any:
     if isinstance(dtype, pd.CategoricalDtype):
         codes = np.asarray(series.cat.codes if isinstance(series, pd.Series) else series.codes)
         categories = series.cat.categories if isinstance(series, pd.Series) else series.categories
+        # The codes are passed at their own width (int8/int16/...): no widening copy.
         return _Column.from_dictionary(
-            np.ascontiguousarray(codes, dtype=np.int64), _pandas_column(pd.Series(categories))
+            np.ascontiguousarray(codes), _pandas_column(pd.Series(categories))
         )
     array = series.array
     if isinstance(dtype, pd.DatetimeTZDtype):
