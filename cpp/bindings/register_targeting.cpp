@@ -283,7 +283,8 @@ class AttrColumn {
 // The compiled expression with its attribute paths ready for dict lookups.
 class PyTargeting {
  public:
-  explicit PyTargeting(const std::string& expression) : core_(expression) {
+  PyTargeting(const std::string& expression, py::object lists)
+      : core_(expression, convert_lists(lists, storage_)) {
     for (const auto& path : core_.attribute_paths()) {
       std::vector<py::object> parts;
       for (const auto& part : path) parts.push_back(py::str(part));
@@ -302,9 +303,18 @@ class PyTargeting {
       heap.resize(paths_.size());
       values = heap.data();
     }
+    // Owned references: a mapping may create its values on access, and the Values below
+    // view the objects' text until evaluation ends.
+    std::array<py::object, kInline> inline_keep;
+    std::vector<py::object> heap_keep;
+    py::object* keep = inline_keep.data();
+    if (paths_.size() > kInline) {
+      heap_keep.resize(paths_.size());
+      keep = heap_keep.data();
+    }
     for (size_t slot = 0; slot < paths_.size(); ++slot) {
-      PyObject* found = lookup(attributes.ptr(), slot);
-      values[slot] = found == nullptr ? Value::null() : to_value(found, nullptr);
+      keep[slot] = lookup(attributes, slot);
+      values[slot] = keep[slot] ? to_value(keep[slot].ptr(), nullptr) : Value::null();
     }
     return core_.evaluate(values);
   }
@@ -331,7 +341,30 @@ class PyTargeting {
   const CompiledTargeting& core() const { return core_; }
 
  private:
+  std::deque<std::string> storage_;  // only while compiling: the core copies what it keeps
   CompiledTargeting core_;
+
+  static targeting::NamedLists convert_lists(py::object lists, std::deque<std::string>& storage) {
+    targeting::NamedLists out;
+    if (lists.is_none()) return out;
+    for (auto item : lists.cast<py::dict>()) {
+      const std::string name = py::str(item.first);
+      std::vector<Value> values;
+      size_t index = 0;
+      for (auto element : py::reinterpret_borrow<py::iterable>(item.second)) {
+        const Value v = to_value(element.ptr(), &storage);
+        if (v.type == targeting::ValueType::other || v.type == targeting::ValueType::timestamp) {
+          throw InvalidArgument("lists['" + name + "'][" + std::to_string(index) + "] has type '" +
+                                Py_TYPE(element.ptr())->tp_name +
+                                "'; list items must be str, bytes, int, float, bool or None");
+        }
+        values.push_back(v);
+        ++index;
+      }
+      out.emplace_back(name, std::move(values));
+    }
+    return out;
+  }
   std::vector<std::vector<py::object>> paths_;
   std::vector<py::object> flat_;
 
@@ -341,41 +374,43 @@ class PyTargeting {
     return s;
   }
 
-  // Borrowed value for an attribute, or null when absent. Dotted names read nested
-  // mappings first, then a flat key spelled with the dots.
-  PyObject* lookup(PyObject* mapping, size_t slot) const {
-    PyObject* current = mapping;
+  // The value of an attribute (an owned reference), or an empty object when absent. Dotted
+  // names read nested mappings first, then a flat key spelled with the dots.
+  py::object lookup(py::handle mapping, size_t slot) const {
+    py::object current = py::reinterpret_borrow<py::object>(mapping);
     bool ok = true;
     for (const auto& part : paths_[slot]) {
-      PyObject* next = get(current, part.ptr());
-      if (next == nullptr) {
+      py::object next = get(current, part);
+      if (!next) {
         ok = false;
         break;
       }
-      current = next;
+      current = std::move(next);
     }
     if (ok) return current;
-    if (paths_[slot].size() > 1) return get(mapping, flat_[slot].ptr());
-    return nullptr;
+    if (paths_[slot].size() > 1) return get(py::reinterpret_borrow<py::object>(mapping), flat_[slot]);
+    return py::object();
   }
 
-  static PyObject* get(PyObject* mapping, PyObject* key) {
-    if (PyDict_Check(mapping)) {
-      PyObject* v = PyDict_GetItemWithError(mapping, key);
+  static py::object get(const py::object& mapping, const py::object& key) {
+    PyObject* m = mapping.ptr();
+    if (PyDict_Check(m)) {
+      PyObject* v = PyDict_GetItemWithError(m, key.ptr());
       if (v == nullptr && PyErr_Occurred()) throw py::error_already_set();
-      return v;
+      return v == nullptr ? py::object() : py::reinterpret_borrow<py::object>(v);
     }
-    if (!PyMapping_Check(mapping) || PyUnicode_Check(mapping)) return nullptr;
-    PyObject* v = PyObject_GetItem(mapping, key);
+    if (!PyMapping_Check(m) || PyUnicode_Check(m) || PyBytes_Check(m) || PySequence_Check(m)) {
+      return py::object();
+    }
+    PyObject* v = PyObject_GetItem(m, key.ptr());
     if (v == nullptr) {
       if (PyErr_ExceptionMatches(PyExc_KeyError)) {
         PyErr_Clear();
-        return nullptr;
+        return py::object();
       }
       throw py::error_already_set();
     }
-    Py_DECREF(v);  // borrowed from here on: mappings keep their values alive
-    return v;
+    return py::reinterpret_steal<py::object>(v);
   }
 };
 
@@ -395,7 +430,7 @@ void register_targeting(py::module_& m) {
       .def_static("from_dictionary", &AttrColumn::from_dictionary, py::arg("codes"), py::arg("dictionary"))
       .def("__len__", [](const AttrColumn& c) { return c.column.length; });
   py::class_<PyTargeting>(m, "CompiledTargeting", "A compiled targeting expression (internal).")
-      .def(py::init<const std::string&>(), py::arg("expression"))
+      .def(py::init<const std::string&, py::object>(), py::arg("expression"), py::arg("lists") = py::none())
       .def_property_readonly("attributes", [](const PyTargeting& t) { return t.core().attributes(); })
       .def("canonical", [](const PyTargeting& t) { return t.core().canonical(); })
       .def("evaluate", [](const PyTargeting& t, py::handle attributes) { return static_cast<int>(t.evaluate(attributes)); },

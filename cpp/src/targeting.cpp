@@ -34,7 +34,7 @@ namespace {
 
 enum class Tok : uint8_t {
   end, ident, backquoted, string, integer, real, lparen, rparen, lbracket, rbracket, comma, dot,
-  eq, ne, lt, le, gt, ge, amp, pipe, tilde, minus
+  eq, ne, lt, le, gt, ge, amp, pipe, tilde, minus, list_ref
 };
 
 struct Token {
@@ -229,6 +229,15 @@ std::vector<Token> lex(const std::string& src) {
       }
       t.kind = Tok::string;
       t.text = text;
+      i = j;
+    } else if (c == '@') {
+      size_t j = i + 1;
+      while (j < n && is_ident(src[j])) ++j;
+      if (j == i + 1 || !is_ident_start(src[i + 1])) {
+        fail(src, i, "expected a list name after '@'", "a name such as @vip_users");
+      }
+      t.kind = Tok::list_ref;
+      t.text = src.substr(i + 1, j - i - 1);
       i = j;
     } else if (c == '`') {
       const size_t close = src.find('`', i + 1);
@@ -470,6 +479,7 @@ struct Node {
   std::shared_ptr<RE2> regex;
   std::shared_ptr<InSet> set;
   std::vector<Value> list_items;  // for printing
+  std::string list_name;          // `in @name`
   SType stype = SType::dynamic;
   bool is_literal = false;
 };
@@ -484,6 +494,7 @@ class Program {
   std::vector<std::string> attributes;
   std::vector<std::vector<std::string>> paths;
   std::deque<std::string> strings;  // literal storage (stable addresses)
+  NamedLists lists;                 // `@name` lists, their strings kept in `strings`
   // Per node: the one attribute slot its subtree reads, -1 for none, -2 for several.
   std::vector<int64_t> single_slot;
 
@@ -781,10 +792,23 @@ class Parser {
     const bool negated = is_word(peek(), "not");
     if (negated) next();
     const Token in_token = next();  // in
-    if (peek().kind != Tok::lbracket) {
-      expected("a list such as [\"a\", \"b\"]", negated ? "'not in'" : "'in'");
+    const std::vector<Value>* named = nullptr;
+    if (peek().kind == Tok::list_ref) {
+      const Token ref = next();
+      for (const auto& [name, items] : p_.lists) {
+        if (name == ref.text) named = &items;
+      }
+      if (named == nullptr) {
+        std::string known;
+        for (const auto& entry : p_.lists) known += std::string(known.empty() ? "" : ", ") + "@" + entry.first;
+        fail(p_.source, ref.pos, "unknown list '@" + ref.text + "'",
+             known.empty() ? "a list passed with lists={...}" : "one of " + known);
+      }
+    } else if (peek().kind != Tok::lbracket) {
+      expected("a list such as [\"a\", \"b\"] or @name", negated ? "'not in'" : "'in'");
     }
-    const size_t open = next().pos;
+    const size_t open = named != nullptr ? in_token.pos : next().pos;
+    size_t named_at = 0;
     auto set = std::make_shared<InSet>();
     Node n;
     n.kind = Kind::in_list;
@@ -794,18 +818,39 @@ class Parser {
     n.kids.push_back(left);
     const SType ls = p_.nodes[left].stype;
     bool any_comparable = false;
-    while (peek().kind != Tok::rbracket) {
-      if (peek().kind == Tok::end) fail(p_.source, open, "unclosed '['", "']'");
-      bool negative = false;
-      if (peek().kind == Tok::minus) {
-        next();
-        negative = true;
-        if (peek().kind != Tok::integer && peek().kind != Tok::real) expected("a number", "'-'");
+    while (named != nullptr ? named_at < named->size() : peek().kind != Tok::rbracket) {
+      Token item;
+      SType st = SType::null;
+      Value v;
+      if (named != nullptr) {
+        item.pos = in_token.pos;
+        v = (*named)[named_at++];
+        switch (v.type) {
+          case ValueType::string:
+            st = SType::string;
+            break;
+          case ValueType::integer:
+          case ValueType::real:
+            st = SType::number;
+            break;
+          case ValueType::boolean:
+            st = SType::boolean;
+            break;
+          default:
+            st = SType::null;
+        }
+      } else {
+        if (peek().kind == Tok::end) fail(p_.source, open, "unclosed '['", "']'");
+        bool negative = false;
+        if (peek().kind == Tok::minus) {
+          next();
+          negative = true;
+          if (peek().kind != Tok::integer && peek().kind != Tok::real) expected("a number", "'-'");
+        }
+        item = next();
+        if (item.kind == Tok::lbracket) fail(p_.source, item.pos, "lists cannot be nested", "a literal");
+        v = parse_literal_value(item, negative, st);
       }
-      const Token item = next();
-      if (item.kind == Tok::lbracket) fail(p_.source, item.pos, "lists cannot be nested", "a literal");
-      SType st;
-      Value v = parse_literal_value(item, negative, st);
       if (++set->total > kMaxListItems) {
         fail(p_.source, item.pos,
              "an 'in' list holds at most " + std::to_string(kMaxListItems) + " items", "a shorter list");
@@ -849,6 +894,7 @@ class Parser {
             break;
         }
       }
+      if (named != nullptr) continue;
       n.list_items.push_back(v);
       if (peek().kind == Tok::comma) {
         next();
@@ -856,7 +902,12 @@ class Parser {
         expected("',' or ']'", "a list item");
       }
     }
-    next();  // ]
+    if (named == nullptr) next();  // ]
+    if (named != nullptr) {
+      for (const auto& [name, items] : p_.lists) {
+        if (&items == named) n.list_name = name;
+      }
+    }
     if (!n.list_items.empty() && !any_comparable && ls != SType::dynamic) {
       fail(p_.source, in_token.pos,
            std::string("no item of the list can equal ") + stype_name(ls), "items of one type with the operand");
@@ -1908,6 +1959,9 @@ class Printer {
         return print_operand(n.kids[0]) + " " + ops[static_cast<int>(n.op)] + " " +
                print_operand(n.kids[1]);
       case Kind::in_list: {
+        if (!n.list_name.empty()) {
+          return print_operand(n.kids[0]) + (n.negated ? " not in @" : " in @") + n.list_name;
+        }
         std::string s = print_operand(n.kids[0]) + (n.negated ? " not in [" : " in [");
         for (size_t k = 0; k < n.list_items.size(); ++k) {
           if (k) s += ", ";
@@ -1959,7 +2013,22 @@ class Printer {
 
 // ---------------------------------------------------------------------------------------
 
-CompiledTargeting::CompiledTargeting(const std::string& expression) : program_(std::make_unique<Program>()) {
+CompiledTargeting::CompiledTargeting(const std::string& expression, const NamedLists& lists)
+    : program_(std::make_unique<Program>()) {
+  for (const auto& [name, items] : lists) {
+    if (items.size() > kMaxListItems) {
+      throw SyntaxError("targeting: list @" + name + " has " + std::to_string(items.size()) +
+                            " items; the limit is " + std::to_string(kMaxListItems),
+                        1, 1, "a shorter list", "");
+    }
+    std::vector<Value> kept;
+    kept.reserve(items.size());
+    for (Value v : items) {
+      if (v.type == ValueType::string) v.text = program_->keep(std::string(v.text));
+      kept.push_back(v);
+    }
+    program_->lists.emplace_back(name, std::move(kept));
+  }
   if (expression.size() > kMaxExpressionBytes) {
     throw SyntaxError("targeting: the expression is " + std::to_string(expression.size()) +
                           " bytes long; the limit is " + std::to_string(kMaxExpressionBytes) + " (64 KiB)",

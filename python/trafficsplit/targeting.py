@@ -4,7 +4,7 @@ with :meth:`Targeting.matches` or over whole tables with :meth:`Targeting.mask`.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -28,14 +28,18 @@ class Targeting:
     >>> t.attributes
     ('country', 'app_version')
 
+    ``lists``: named lists for ``x in @name`` (as pandas ``query`` reads ``@variables``), for
+    lists too long to write into the expression (up to 1,000,000 items each).
+
     Raises :class:`TargetingSyntaxError` (a ``ValueError``) with the line, column and what was
     expected when the expression does not compile.
     """
 
-    __slots__ = ("_compiled", "_expression")
+    __slots__ = ("_compiled", "_expression", "_lists")
 
-    def __init__(self, expression: str) -> None:
+    def __init__(self, expression: str, lists: Mapping[str, Iterable[Any]] | None = None) -> None:
         if isinstance(expression, Targeting):
+            lists = expression._lists if lists is None else lists
             expression = expression.expression
         if not isinstance(expression, str):
             raise ConfigError(
@@ -47,8 +51,18 @@ class Targeting:
             raise ConfigError(
                 "a targeting expression must be valid Unicode (it contains a lone surrogate)"
             ) from None
+        if lists is not None:
+            if not isinstance(lists, Mapping):
+                raise ConfigError(
+                    f"lists must be a mapping of name -> items, got {type(lists).__name__}"
+                )
+            bad = [k for k in lists if not isinstance(k, str) or not k.isidentifier()]
+            if bad:
+                raise ConfigError(f"list names must be identifiers, got {bad[0]!r}")
+            lists = {k: list(v) for k, v in lists.items()}
         self._expression = expression
-        self._compiled = _targeting.CompiledTargeting(expression)
+        self._lists = lists
+        self._compiled = _targeting.CompiledTargeting(expression, lists)
 
     @property
     def expression(self) -> str:
@@ -103,7 +117,7 @@ class Targeting:
         return hash(str(self))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Targeting, (self._expression,))
+        return (Targeting, (self._expression, self._lists))
 
 
 # -- tables and columns ----------------------------------------------------------------------

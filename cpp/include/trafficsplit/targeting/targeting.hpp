@@ -57,10 +57,14 @@ struct AttributeColumn {
 
 class Program;  // the compiled form
 
+// Lists passed beside the expression and referenced as `x in @name` (as pandas' query reads
+// local variables): they are not bound by the 64 KiB expression limit.
+using NamedLists = std::vector<std::pair<std::string, std::vector<Value>>>;
+
 class CompiledTargeting {
  public:
   // Parses and checks; throws SyntaxError.
-  explicit CompiledTargeting(const std::string& expression);
+  explicit CompiledTargeting(const std::string& expression, const NamedLists& lists = {});
   ~CompiledTargeting();
   CompiledTargeting(const CompiledTargeting&) = delete;
   CompiledTargeting& operator=(const CompiledTargeting&) = delete;
