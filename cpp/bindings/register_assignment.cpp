@@ -224,7 +224,7 @@ void register_assignment(py::module_& m) {
       .def_property_readonly("in_experiment", &Assignment::in_experiment,
                              "True when the unit got an arm.")
       .def_property_readonly("reason", &Assignment::reason_name,
-                             "Why: 'assigned', 'not_exposed', 'missing_unit', 'not_started' or 'targeting_miss'.")
+                             "Why the unit got what it got: one of trafficsplit.REASONS.")
       .def("__repr__", &assignment_repr)
       .def("__eq__",
            [](const Assignment& a, py::object other) -> py::object {
@@ -264,6 +264,22 @@ void register_assignment(py::module_& m) {
             return a;
           }));
   m.attr("Assignment").attr("__hash__") = py::none();
+  m.def(
+      "make_assignment",
+      [](py::object experiment, py::object arm, int arm_index, py::object payload, int bucket,
+         uint8_t reason) {
+        if (reason >= kReasonCount) throw InvalidArgument("unknown reason code");
+        Assignment a;
+        a.experiment = std::move(experiment);
+        a.arm = std::move(arm);
+        a.arm_index = arm_index;
+        a.payload = std::move(payload);
+        a.bucket = bucket;
+        a.reason = reason;
+        return a;
+      },
+      py::arg("experiment"), py::arg("arm"), py::arg("arm_index"), py::arg("payload"),
+      py::arg("bucket"), py::arg("reason"), "An Assignment decided outside the core (internal).");
 
   py::class_<PyExperiment>(m, "CompiledExperiment", "An immutable compiled experiment (internal).")
       .def(py::init<py::str, std::string, uint32_t, const std::string&, uint32_t, py::tuple, py::tuple,

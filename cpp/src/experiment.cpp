@@ -21,6 +21,16 @@ const char* reason_name(Reason reason) {
       return "not_started";
     case Reason::targeting_miss:
       return "targeting_miss";
+    case Reason::holdout:
+      return "holdout";
+    case Reason::layer_other:
+      return "layer_other";
+    case Reason::override:
+      return "override";
+    case Reason::stopped:
+      return "stopped";
+    case Reason::sticky:
+      return "sticky";
   }
   return "unknown";
 }

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from . import errors, stats
 from .batch import REASONS, BatchAssignment
+from .config import ConfigIssue, ConfigValidationError, Snapshot, load_config, parse_config
 from .errors import ConfigError, Error, TargetingSyntaxError, UnitTypeError, UnitValueError
 from .experiment import AllocationStep, Arm, Assignment, Experiment
 from .hashing import bucket, hash64, hash64_batch
+from .splitter import FlagEvaluation, Splitter
 from .targeting import Targeting
 
 __version__ = "0.1.0"
@@ -27,8 +29,13 @@ __all__ = [
     "Assignment",
     "BatchAssignment",
     "ConfigError",
+    "ConfigIssue",
+    "ConfigValidationError",
     "Error",
     "Experiment",
+    "FlagEvaluation",
+    "Snapshot",
+    "Splitter",
     "Targeting",
     "TargetingSyntaxError",
     "UnitTypeError",
@@ -37,5 +44,7 @@ __all__ = [
     "errors",
     "hash64",
     "hash64_batch",
+    "load_config",
+    "parse_config",
     "stats",
 ]

@@ -347,17 +347,23 @@ class Experiment:
                 at_us = _time.micros_array(at, n)
         eligible = None
         if self._targeting is not None:
-            eligible = self._targeting.mask({} if attributes is None else attributes,
-                                            threads=threads)
+            eligible = self._targeting.mask(
+                {} if attributes is None else attributes, threads=threads
+            )
             if len(eligible) != n:
-                raise ConfigError(f"attributes have {len(eligible)} rows but there are {n} "
-                                  "unit ids; give one row of attributes per unit")
+                raise ConfigError(
+                    f"attributes have {len(eligible)} rows but there are {n} "
+                    "unit ids; give one row of attributes per unit"
+                )
         elif attributes is not None and len(attributes) and _rows(attributes) != n:
-            raise ConfigError(f"attributes have {_rows(attributes)} rows but there are {n} "
-                              "unit ids; give one row of attributes per unit")
+            raise ConfigError(
+                f"attributes have {_rows(attributes)} rows but there are {n} "
+                "unit ids; give one row of attributes per unit"
+            )
         if len(chunks) == 1 and not isinstance(chunks[0], _units.DictionaryChunk):
             arm, bucket, reason = self._assign_chunk(
-                chunks[0], step, at_us, nthreads, None, eligible)
+                chunks[0], step, at_us, nthreads, None, eligible
+            )
         else:
             arm = np.empty(n, np.int16)
             bucket = np.empty(n, np.int32)
@@ -388,8 +394,9 @@ class Experiment:
             arm, bucket, reason = self._assign_dictionary(chunk, step, at_us, threads)
             if eligible is not None:
                 # Same precedence as the kernels: missing_unit, not_started, then targeting.
-                miss = ~eligible & ((reason == _REASON_CODE["assigned"])
-                                    | (reason == _REASON_CODE["not_exposed"]))
+                miss = ~eligible & (
+                    (reason == _REASON_CODE["assigned"]) | (reason == _REASON_CODE["not_exposed"])
+                )
                 arm[miss] = -1
                 reason[miss] = _REASON_CODE["targeting_miss"]
             if out is not None:
@@ -412,10 +419,14 @@ class Experiment:
 
         def table(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             parts = [self._assign_chunk(c, s, None, threads) for c in chunk.values]
-            sentinel = (np.array([-1], np.int16), np.array([-1], np.int32),
-                        np.array([_REASON_CODE["missing_unit"]], np.uint8))
+            sentinel = (
+                np.array([-1], np.int16),
+                np.array([-1], np.int32),
+                np.array([_REASON_CODE["missing_unit"]], np.uint8),
+            )
             return tuple(  # type: ignore[return-value]
-                np.concatenate([p[k] for p in parts] + [sentinel[k]]) for k in range(3))
+                np.concatenate([p[k] for p in parts] + [sentinel[k]]) for k in range(3)
+            )
 
         if at_us is None:
             return tuple(t.take(codes) for t in table(step))  # type: ignore[return-value]
@@ -428,7 +439,10 @@ class Experiment:
             arms, buckets, reasons = table(int(s))
             picked = codes[rows]
             arm[rows], bucket[rows], reason[rows] = (
-                arms.take(picked), buckets.take(picked), reasons.take(picked))
+                arms.take(picked),
+                buckets.take(picked),
+                reasons.take(picked),
+            )
         return arm, bucket, reason
 
     # -- re-allocation ----------------------------------------------------------------------

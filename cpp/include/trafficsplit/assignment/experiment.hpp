@@ -20,8 +20,14 @@ enum class Reason : uint8_t {
   missing_unit = 2,
   not_started = 3,
   targeting_miss = 4,
+  // Decided around the core by the configuration layer (trafficsplit.Splitter):
+  holdout = 5,
+  layer_other = 6,
+  override = 7,
+  stopped = 8,
+  sticky = 9,
 };
-inline constexpr size_t kReasonCount = 5;
+inline constexpr size_t kReasonCount = 10;
 const char* reason_name(Reason reason);
 
 struct AllocationStepSpec {

@@ -1,0 +1,508 @@
+"""The client model servers ask for every decision: experiments, layers, holdouts, flags and
+rollouts from one configuration snapshot, swapped atomically on reload."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import _time
+from ._core import assignment as _assignment
+from ._core import hashing as _hashing
+from .batch import REASONS
+from .config import (
+    ExperimentConfig,
+    FlagConfig,
+    Snapshot,
+    config_files,
+    load_config,
+    parse_config,
+    unit_key,
+)
+from .errors import ConfigError
+from .experiment import Assignment
+
+__all__ = ["FlagEvaluation", "Splitter"]
+
+log = logging.getLogger("trafficsplit")
+
+_CODE = {name: i for i, name in enumerate(REASONS)}
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class FlagEvaluation:
+    """A flag's value with how it was decided (OpenFeature-style reason and variant)."""
+
+    key: str
+    value: Any
+    variant: str | None
+    reason: str  # disabled, prerequisite_failed, targeting_match, split, default, error
+    version: str
+
+
+class Splitter:
+    """Every experiment and flag of a configuration, evaluated on one immutable snapshot.
+
+    >>> sp = Splitter({"experiments": [{"key": "e", "arms": {"a": 50, "b": 50}}]})
+    >>> sp.assign("e", "user-1").reason
+    'assigned'
+
+    ``config``: a mapping (as loaded from YAML/JSON), a :class:`~trafficsplit.config.Snapshot`,
+    or a path. ``sticky``: a :class:`~trafficsplit.sticky.StickyStore`; a unit then keeps its
+    first arm (reason ``sticky``) until the experiment's bucket version changes.
+    """
+
+    def __init__(
+        self, config: Mapping[str, Any] | Snapshot | str | os.PathLike[str], sticky: Any = None
+    ) -> None:
+        if isinstance(config, Snapshot):
+            snapshot = config
+        elif isinstance(config, Mapping):
+            snapshot = parse_config(config)
+        elif isinstance(config, str | os.PathLike):
+            snapshot = load_config(config)
+        else:
+            raise ConfigError(
+                f"config must be a mapping, a Snapshot or a path, got {type(config).__name__}"
+            )
+        self._snapshot = snapshot
+        self._sticky = sticky
+        self._paths: tuple[Path, ...] = ()
+        self._watch_interval = 1.0
+        self._stamps: dict[Path, tuple[int, int]] = {}
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.reload_errors = 0
+        self.reloads = 0
+
+    # -- construction and reload -------------------------------------------------------------
+
+    @classmethod
+    def from_file(
+        cls,
+        *paths: str | os.PathLike[str],
+        watch: bool = False,
+        interval: float = 1.0,
+        sticky: Any = None,
+    ) -> Splitter:
+        """Loads files or folders; with ``watch=True`` a background thread re-reads them when
+        they change, swapping in a new snapshot only when it validates (the last good one
+        keeps serving otherwise). The watcher restarts itself in children after ``fork()``."""
+        sp = cls(load_config(*paths), sticky)
+        sp._paths = tuple(Path(p) for p in paths)
+        sp._watch_interval = interval
+        sp._stamps = sp._current_stamps()
+        if watch:
+            sp._start_watcher()
+            _WATCHING.add(sp)
+        return sp
+
+    @property
+    def version(self) -> str:
+        """The version of the snapshot in force (a hash of its configuration)."""
+        return self._snapshot.version
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    def _current_stamps(self) -> dict[Path, tuple[int, int]]:
+        stamps = {}
+        for p in self._paths:
+            try:
+                files = config_files(p)
+            except ConfigError:
+                stamps[p] = (-1, -1)
+                continue
+            for f in files:
+                try:
+                    st = f.stat()
+                    stamps[f] = (st.st_mtime_ns, st.st_size)
+                except OSError:
+                    stamps[f] = (-1, -1)
+        return stamps
+
+    def reload(self) -> bool:
+        """Re-reads the files now. True when a new snapshot is in force; on an invalid
+        configuration logs every problem, keeps the last good snapshot and returns False."""
+        if not self._paths:
+            raise ConfigError("reload() needs a Splitter made with from_file()")
+        with self._lock:
+            self._stamps = self._current_stamps()
+            try:
+                snapshot = load_config(*self._paths)
+            except (ConfigError, OSError) as exc:
+                self.reload_errors += 1
+                log.error(
+                    "trafficsplit: configuration not reloaded, still serving %s: %s",
+                    self._snapshot.version,
+                    exc,
+                )
+                return False
+            if snapshot.version == self._snapshot.version:
+                return False
+            self._snapshot = snapshot  # one reference swap: readers see old or new, never a mix
+            self.reloads += 1
+            log.info("trafficsplit: configuration %s in force", snapshot.version)
+            return True
+
+    def _start_watcher(self) -> None:
+        self._stop.clear()
+        ref = weakref.ref(self)
+
+        def run() -> None:
+            while True:
+                sp = ref()
+                if sp is None or sp._stop.wait(sp._watch_interval):
+                    return
+                try:
+                    if sp._current_stamps() != sp._stamps:
+                        sp.reload()
+                except Exception:  # the watcher must outlive any single failure
+                    log.exception("trafficsplit: configuration watcher")
+                del sp
+
+        self._watcher = threading.Thread(target=run, name="trafficsplit-watch", daemon=True)
+        self._watcher.start()
+
+    def close(self) -> None:
+        """Stops the watcher (if any)."""
+        self._stop.set()
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(timeout=5)
+        self._watcher = None
+        _WATCHING.discard(self)
+
+    def __enter__(self) -> Splitter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- experiments -------------------------------------------------------------------------
+
+    def _experiment(self, snapshot: Snapshot, key: str) -> ExperimentConfig:
+        try:
+            return snapshot.experiments[key]
+        except KeyError:
+            known = ", ".join(sorted(snapshot.experiments)) or "(none)"
+            raise ConfigError(f"unknown experiment '{key}'; experiments: {known}") from None
+
+    def assign(
+        self,
+        experiment: str,
+        unit: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        at: Any = None,
+    ) -> Assignment:
+        """Assigns one unit. ``unit`` defaults to ``attributes[<the experiment's unit>]``.
+
+        Reasons, in order of precedence: missing_unit, override, stopped, not_started,
+        holdout, layer_other, targeting_miss, not_exposed, assigned (sticky when a sticky
+        store keeps an earlier arm).
+        """
+        snapshot = self._snapshot
+        e = self._experiment(snapshot, experiment)
+        return self._assign(snapshot, e, unit, attributes, at)
+
+    def assign_all(
+        self, unit: Any = None, attributes: Mapping[str, Any] | None = None, at: Any = None
+    ) -> dict[str, Assignment]:
+        """Every experiment, evaluated on one snapshot (atomically with respect to reloads)."""
+        snapshot = self._snapshot
+        return {
+            k: self._assign(snapshot, e, unit, attributes, at)
+            for k, e in snapshot.experiments.items()
+        }
+
+    def _assign(
+        self,
+        snapshot: Snapshot,
+        e: ExperimentConfig,
+        unit: Any,
+        attributes: Mapping[str, Any] | None,
+        at: Any,
+    ) -> Assignment:
+        exp = e.experiment
+        if unit is None and attributes is not None:
+            unit = attributes.get(e.unit)
+        at_us = None if at is None else _time.to_micros(at)
+        base = exp._compiled
+        if unit is None:
+            return base.assign_step(None, 0)
+        if e.overrides:
+            try:
+                forced = e.overrides.get(unit_key(unit))
+            except TypeError:
+                forced = None
+            if forced is not None:
+                a = base.assign_step(unit, len(exp.steps) - 1)
+                index = exp.arm_names.index(forced)
+                return _assignment.make_assignment(
+                    e.key, forced, index, exp.arms[index].payload, a.bucket, _CODE["override"]
+                )
+        stopped = e.status != "running" or (
+            e.end_us is not None and at_us is not None and at_us >= e.end_us
+        )
+        not_started = e.start_us is not None and at_us is not None and at_us < e.start_us
+        reason = None
+        if stopped:
+            reason = "stopped"
+        elif not_started:
+            reason = "not_started"
+        else:
+            for h in e.holdouts:
+                hold = snapshot.holdouts[h]
+                if (
+                    _hashing.hash64(unit, hold.salt + "/holdout", "xxh3") % hold.buckets
+                    < hold.threshold
+                ):
+                    reason = "holdout"
+                    break
+            if reason is None and e.layer is not None:
+                layer = snapshot.layers[e.layer]
+                lo, hi = layer.ranges.get(e.key, (0, 0))
+                b = _hashing.hash64(unit, layer.salt + "/layer", "xxh3") % layer.buckets
+                if not lo <= b < hi:
+                    reason = "layer_other"
+        if reason is not None:
+            a = base.assign_step(unit, len(exp.steps) - 1)
+            return _assignment.make_assignment(e.key, None, -1, None, a.bucket, _CODE[reason])
+        eligible = exp._targeting is None or exp._targeting.matches(attributes)
+        a = (
+            base.assign_step(unit, len(exp.steps) - 1, eligible)
+            if at_us is None
+            else base.assign(unit, at_us, eligible)
+        )
+        if self._sticky is not None and a.reason in ("assigned", "not_exposed"):
+            a = self._sticky_one(e, unit, a)
+        return a
+
+    def _sticky_one(self, e: ExperimentConfig, unit: Any, a: Assignment) -> Assignment:
+        exp = e.experiment
+        key = unit_key(unit)
+        stored = self._sticky.get_many(e.key, exp.bucket_version, [key]).get(key)
+        if stored is not None and stored in exp.arm_names:
+            index = exp.arm_names.index(stored)
+            return _assignment.make_assignment(
+                e.key, stored, index, exp.arms[index].payload, a.bucket, _CODE["sticky"]
+            )
+        if a.reason == "assigned":
+            self._sticky.put_many(e.key, exp.bucket_version, {key: a.arm})
+        return a
+
+    # -- frames ------------------------------------------------------------------------------
+
+    def assign_frame(
+        self,
+        df: Any,
+        unit_column: str,
+        experiments: Iterable[str] | None = None,
+        at_column: str | None = None,
+        sticky: Any = None,
+        threads: int | None = None,
+    ) -> Any:
+        """A copy of ``df`` with, per experiment, a categorical column ``<key>`` (the arm) and
+        ``<key>_reason``. Targeting reads the frame's columns; ``at_column`` replays history
+        row by row. With a sticky store: one read and one write per experiment, not per row."""
+        import pandas as pd
+
+        if unit_column not in df.columns:
+            raise ConfigError(
+                f"unit_column '{unit_column}' is not a column of the frame; "
+                f"columns: {', '.join(map(str, df.columns))}"
+            )
+        snapshot = self._snapshot
+        keys = list(snapshot.experiments) if experiments is None else list(experiments)
+        out = df.copy()
+        units = df[unit_column]
+        at = None if at_column is None else df[at_column]
+        at_us = None if at is None else _time.micros_array(at, len(df))
+        store = sticky if sticky is not None else self._sticky
+        for key in keys:
+            e = self._experiment(snapshot, key)
+            arm, reason = self._frame_one(snapshot, e, units, df, at, at_us, store, threads)
+            names = list(e.experiment.arm_names)
+            out[key] = pd.Categorical.from_codes(arm.astype(np.int64), categories=names)
+            out[f"{key}_reason"] = pd.Categorical.from_codes(
+                reason.astype(np.int64), categories=list(REASONS)
+            )
+        return out
+
+    def _frame_one(
+        self,
+        snapshot: Snapshot,
+        e: ExperimentConfig,
+        units: Any,
+        df: Any,
+        at: Any,
+        at_us: np.ndarray | None,
+        store: Any,
+        threads: int | None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        from .hashing import hash64_batch
+
+        exp = e.experiment
+        b = exp.assign_batch(
+            units, at=at, threads=threads, attributes=df if exp._targeting is not None else None
+        )
+        arm = b.arm_index.copy()
+        reason = b.reason.copy()
+        present = reason != _CODE["missing_unit"]
+        if e.layer is not None:
+            layer = snapshot.layers[e.layer]
+            lo, hi = layer.ranges.get(e.key, (0, 0))
+            lb = hash64_batch(units, layer.salt + "/layer", threads=threads).filled(0) % np.uint64(
+                layer.buckets
+            )
+            other = present & ~((lb >= lo) & (lb < hi))
+            arm[other], reason[other] = -1, _CODE["layer_other"]
+        for h in e.holdouts:
+            hold = snapshot.holdouts[h]
+            hb = hash64_batch(units, hold.salt + "/holdout", threads=threads).filled(0) % np.uint64(
+                hold.buckets
+            )
+            held = present & (hb < hold.threshold)
+            arm[held], reason[held] = -1, _CODE["holdout"]
+        if e.start_us is not None and at_us is not None:
+            early = present & (at_us < e.start_us)
+            arm[early], reason[early] = -1, _CODE["not_started"]
+        stopped = np.full(len(arm), e.status != "running")
+        if e.end_us is not None and at_us is not None:
+            stopped |= at_us >= e.end_us
+        stopped &= present
+        arm[stopped], reason[stopped] = -1, _CODE["stopped"]
+        if e.overrides:
+            keys = [None if u is None or u is pd_na() else _safe_key(u) for u in units.tolist()]
+            for i, k in enumerate(keys):
+                forced = None if k is None else e.overrides.get(k)
+                if forced is not None:
+                    arm[i] = exp.arm_names.index(forced)
+                    reason[i] = _CODE["override"]
+        if store is not None:
+            candidates = np.flatnonzero(
+                (reason == _CODE["assigned"]) | (reason == _CODE["not_exposed"])
+            )
+            if len(candidates):
+                values = units.to_numpy(dtype=object)
+                keys = [_safe_key(values[i]) for i in candidates]
+                found = store.get_many(e.key, exp.bucket_version, keys)
+                fresh = {}
+                for i, k in zip(candidates, keys, strict=True):
+                    s = found.get(k)
+                    if s is not None and s in exp.arm_names:
+                        arm[i] = exp.arm_names.index(s)
+                        reason[i] = _CODE["sticky"]
+                    elif reason[i] == _CODE["assigned"]:
+                        fresh[k] = exp.arm_names[arm[i]]
+                if fresh:
+                    store.put_many(e.key, exp.bucket_version, fresh)
+        return arm, reason
+
+    # -- flags -------------------------------------------------------------------------------
+
+    def flag(
+        self,
+        key: str,
+        unit: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        default: Any = _MISSING,
+    ) -> Any:
+        """The flag's value for a unit and its attributes. An unknown flag returns
+        ``default`` when given, and raises ConfigError otherwise."""
+        return self.flag_details(key, unit, attributes, default).value
+
+    def flag_details(
+        self,
+        key: str,
+        unit: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        default: Any = _MISSING,
+    ) -> FlagEvaluation:
+        """The flag's value, variant and reason."""
+        snapshot = self._snapshot
+        flag = snapshot.flags.get(key)
+        if flag is None:
+            if default is _MISSING:
+                known = ", ".join(sorted(snapshot.flags)) or "(none)"
+                raise ConfigError(f"unknown flag '{key}'; flags: {known}")
+            return FlagEvaluation(key, default, None, "error", snapshot.version)
+        return self._flag(snapshot, flag, unit, attributes, ())
+
+    def _flag(
+        self,
+        snapshot: Snapshot,
+        flag: FlagConfig,
+        unit: Any,
+        attributes: Mapping[str, Any] | None,
+        trail: tuple[str, ...],
+    ) -> FlagEvaluation:
+        version = snapshot.version
+        if not flag.enabled:
+            return FlagEvaluation(flag.key, flag.default, "default", "disabled", version)
+        for other, expected in flag.prerequisites:
+            pre = snapshot.flags.get(other)
+            if pre is None or other in trail:
+                return FlagEvaluation(
+                    flag.key, flag.default, "default", "prerequisite_failed", version
+                )
+            got = self._flag(snapshot, pre, unit, attributes, (*trail, flag.key)).value
+            if got != expected:
+                return FlagEvaluation(
+                    flag.key, flag.default, "default", "prerequisite_failed", version
+                )
+        if unit is None and attributes is not None:
+            unit = attributes.get(flag.unit)
+        for i, rule in enumerate(flag.rules):
+            if rule.when is not None and not rule.when.matches(attributes):
+                continue
+            if rule.rollout is None:
+                return FlagEvaluation(flag.key, rule.value, f"rule{i}", "targeting_match", version)
+            if unit is None:
+                continue  # a percentage needs a unit to hash
+            a = rule.rollout.assign(unit)
+            if a.arm_index >= 0:
+                return FlagEvaluation(
+                    flag.key, rule.rollout_values[a.arm_index], f"rule{i}/{a.arm}", "split", version
+                )
+        return FlagEvaluation(flag.key, flag.default, "default", "default", version)
+
+
+def pd_na() -> Any:
+    import sys
+
+    pd = sys.modules.get("pandas")
+    return None if pd is None else pd.NA
+
+
+def _safe_key(unit: Any) -> str | None:
+    try:
+        return unit_key(unit)
+    except TypeError:
+        return None
+
+
+# Splitters watching files, so their watchers can be restarted in a forked child (the thread
+# that polled in the parent does not exist there).
+_WATCHING: weakref.WeakSet[Splitter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for sp in list(_WATCHING):
+        sp._lock = threading.Lock()
+        sp._watcher = None
+        sp._start_watcher()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
