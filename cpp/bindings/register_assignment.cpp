@@ -192,6 +192,70 @@ class PyExperiment {
   CompiledExperiment core_;
 };
 
+// The stages the configuration puts before an experiment (holdouts, a layer range, a status),
+// evaluated in one call with the experiment's own stages: a request pays one crossing into C++.
+class PyRoute {
+ public:
+  PyRoute(const PyExperiment& experiment, py::object owner,
+          const std::vector<std::tuple<std::string, uint32_t, uint32_t>>& holdouts,
+          std::optional<std::tuple<std::string, uint32_t, uint32_t, uint32_t>> layer, bool stopped)
+      : experiment_(experiment), owner_(std::move(owner)), stopped_(stopped) {
+    for (const auto& [salt, buckets, threshold] : holdouts) {
+      if (buckets == 0) throw InvalidArgument("holdout buckets must be >= 1");
+      holdouts_.push_back({Hasher(Algorithm::xxh3, salt), buckets, threshold});
+    }
+    if (layer) {
+      const auto& [salt, buckets, lo, hi] = *layer;
+      if (buckets == 0) throw InvalidArgument("layer buckets must be >= 1");
+      layer_ = Stage{Hasher(Algorithm::xxh3, salt), buckets, lo};
+      layer_hi_ = hi;
+    }
+  }
+
+  Assignment assign(py::handle unit, std::optional<int64_t> at_us, bool eligible) const {
+    const auto& core = experiment_.core();
+    const int32_t step = at_us ? core.step_at(*at_us) : core.current_step();
+    UnitBytes bytes;
+    if (!unit_bytes(unit.ptr(), bytes, 0, false)) return experiment_.assign_step(unit, step, eligible);
+    Reason reason = Reason::assigned;
+    if (stopped_) {
+      reason = Reason::stopped;
+    } else if (step >= 0) {
+      for (const auto& h : holdouts_) {
+        if (h.hasher(bytes.data, bytes.len) % h.buckets < h.bound) {
+          reason = Reason::holdout;
+          break;
+        }
+      }
+      if (reason == Reason::assigned && layer_) {
+        const uint64_t b = layer_->hasher(bytes.data, bytes.len) % layer_->buckets;
+        if (b < layer_->bound || b >= layer_hi_) reason = Reason::layer_other;
+      }
+    }
+    if (reason == Reason::assigned) return experiment_.assign_step(unit, step, eligible);
+    Assignment a;
+    a.experiment = experiment_.key();
+    a.arm = py::none();
+    a.payload = py::none();
+    a.bucket = static_cast<int32_t>(core.modulus()(core.arm_hasher()(bytes.data, bytes.len)));
+    a.reason = static_cast<uint8_t>(reason);
+    return a;
+  }
+
+ private:
+  struct Stage {
+    Hasher hasher;
+    uint32_t buckets;
+    uint32_t bound;  // holdout: threshold; layer: lower end of the range
+  };
+  const PyExperiment& experiment_;
+  py::object owner_;  // keeps the experiment alive
+  std::vector<Stage> holdouts_;
+  std::optional<Stage> layer_;
+  uint32_t layer_hi_ = 0;
+  bool stopped_;
+};
+
 py::object assignment_repr(const Assignment& a) {
   return py::str("Assignment(experiment={!r}, arm={!r}, arm_index={}, payload={!r}, bucket={}, "
                  "in_experiment={}, reason={!r})")
@@ -280,6 +344,18 @@ void register_assignment(py::module_& m) {
       },
       py::arg("experiment"), py::arg("arm"), py::arg("arm_index"), py::arg("payload"),
       py::arg("bucket"), py::arg("reason"), "An Assignment decided outside the core (internal).");
+
+  py::class_<PyRoute>(m, "Route", "Configuration stages around an experiment (internal).")
+      .def(py::init([](py::object experiment,
+                       const std::vector<std::tuple<std::string, uint32_t, uint32_t>>& holdouts,
+                       std::optional<std::tuple<std::string, uint32_t, uint32_t, uint32_t>> layer,
+                       bool stopped) {
+             const auto& e = experiment.cast<const PyExperiment&>();
+             return new PyRoute(e, experiment, holdouts, layer, stopped);
+           }),
+           py::arg("experiment"), py::arg("holdouts"), py::arg("layer"), py::arg("stopped"))
+      .def("assign", &PyRoute::assign, py::arg("unit"), py::arg("at_us") = py::none(),
+           py::arg("eligible") = true);
 
   py::class_<PyExperiment>(m, "CompiledExperiment", "An immutable compiled experiment (internal).")
       .def(py::init<py::str, std::string, uint32_t, const std::string&, uint32_t, py::tuple, py::tuple,

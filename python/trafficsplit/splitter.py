@@ -16,7 +16,6 @@ import numpy as np
 
 from . import _time
 from ._core import assignment as _assignment
-from ._core import hashing as _hashing
 from .batch import REASONS
 from .config import (
     ExperimentConfig,
@@ -74,7 +73,7 @@ class Splitter:
             raise ConfigError(
                 f"config must be a mapping, a Snapshot or a path, got {type(config).__name__}"
             )
-        self._snapshot = snapshot
+        self._state = (snapshot, _plans(snapshot))
         self._sticky = sticky
         self._paths: tuple[Path, ...] = ()
         self._watch_interval = 1.0
@@ -110,11 +109,15 @@ class Splitter:
     @property
     def version(self) -> str:
         """The version of the snapshot in force (a hash of its configuration)."""
-        return self._snapshot.version
+        return self._state[0].version
 
     @property
     def snapshot(self) -> Snapshot:
-        return self._snapshot
+        return self._state[0]
+
+    @property
+    def _snapshot(self) -> Snapshot:
+        return self._state[0]
 
     def _current_stamps(self) -> dict[Path, tuple[int, int]]:
         stamps = {}
@@ -151,7 +154,8 @@ class Splitter:
                 return False
             if snapshot.version == self._snapshot.version:
                 return False
-            self._snapshot = snapshot  # one reference swap: readers see old or new, never a mix
+            # One reference swap: readers see the old state or the new one, never a mix.
+            self._state = (snapshot, _plans(snapshot))
             self.reloads += 1
             log.info("trafficsplit: configuration %s in force", snapshot.version)
             return True
@@ -211,81 +215,53 @@ class Splitter:
         holdout, layer_other, targeting_miss, not_exposed, assigned (sticky when a sticky
         store keeps an earlier arm).
         """
-        snapshot = self._snapshot
-        e = self._experiment(snapshot, experiment)
-        return self._assign(snapshot, e, unit, attributes, at)
+        snapshot, plans = self._state
+        plan = plans.get(experiment)
+        if plan is None:
+            self._experiment(snapshot, experiment)  # raises, naming the known keys
+        return self._assign(plan, unit, attributes, at)
 
     def assign_all(
         self, unit: Any = None, attributes: Mapping[str, Any] | None = None, at: Any = None
     ) -> dict[str, Assignment]:
         """Every experiment, evaluated on one snapshot (atomically with respect to reloads)."""
-        snapshot = self._snapshot
-        return {
-            k: self._assign(snapshot, e, unit, attributes, at)
-            for k, e in snapshot.experiments.items()
-        }
+        _, plans = self._state
+        return {k: self._assign(p, unit, attributes, at) for k, p in plans.items()}
 
     def _assign(
-        self,
-        snapshot: Snapshot,
-        e: ExperimentConfig,
-        unit: Any,
-        attributes: Mapping[str, Any] | None,
-        at: Any,
+        self, plan: _Plan, unit: Any, attributes: Mapping[str, Any] | None, at: Any
     ) -> Assignment:
-        exp = e.experiment
         if unit is None and attributes is not None:
-            unit = attributes.get(e.unit)
-        at_us = None if at is None else _time.to_micros(at)
-        base = exp._compiled
+            unit = attributes.get(plan.unit)
+        compiled = plan.compiled
         if unit is None:
-            return base.assign_step(None, 0)
-        if e.overrides:
+            return compiled.assign_step(None, 0)
+        at_us = None if at is None else _time.to_micros(at)
+        if plan.overrides:
             try:
-                forced = e.overrides.get(unit_key(unit))
+                forced = plan.overrides.get(unit_key(unit))
             except TypeError:
                 forced = None
             if forced is not None:
-                a = base.assign_step(unit, len(exp.steps) - 1)
-                index = exp.arm_names.index(forced)
+                a = compiled.assign_step(unit, plan.step)
+                index = plan.arm_names.index(forced)
                 return _assignment.make_assignment(
-                    e.key, forced, index, exp.arms[index].payload, a.bucket, _CODE["override"]
+                    plan.key, forced, index, plan.payloads[index], a.bucket, _OVERRIDE
                 )
-        stopped = e.status != "running" or (
-            e.end_us is not None and at_us is not None and at_us >= e.end_us
-        )
-        not_started = e.start_us is not None and at_us is not None and at_us < e.start_us
-        reason = None
-        if stopped:
-            reason = "stopped"
-        elif not_started:
-            reason = "not_started"
-        else:
-            for h in e.holdouts:
-                hold = snapshot.holdouts[h]
-                if (
-                    _hashing.hash64(unit, hold.salt + "/holdout", "xxh3") % hold.buckets
-                    < hold.threshold
-                ):
-                    reason = "holdout"
-                    break
-            if reason is None and e.layer is not None:
-                layer = snapshot.layers[e.layer]
-                lo, hi = layer.ranges.get(e.key, (0, 0))
-                b = _hashing.hash64(unit, layer.salt + "/layer", "xxh3") % layer.buckets
-                if not lo <= b < hi:
-                    reason = "layer_other"
-        if reason is not None:
-            a = base.assign_step(unit, len(exp.steps) - 1)
-            return _assignment.make_assignment(e.key, None, -1, None, a.bucket, _CODE[reason])
-        eligible = exp._targeting is None or exp._targeting.matches(attributes)
-        a = (
-            base.assign_step(unit, len(exp.steps) - 1, eligible)
-            if at_us is None
-            else base.assign(unit, at_us, eligible)
-        )
+        if at_us is not None and (
+            (plan.end_us is not None and at_us >= plan.end_us)
+            or (plan.start_us is not None and at_us < plan.start_us)
+        ):
+            reason = _STOPPED if plan.end_us is not None and at_us >= plan.end_us else _NOT_STARTED
+            if plan.stopped:
+                reason = _STOPPED
+            a = compiled.assign_step(unit, plan.step)
+            return _assignment.make_assignment(plan.key, None, -1, None, a.bucket, reason)
+        targeting = plan.targeting
+        eligible = targeting is None or targeting.matches(attributes)
+        a = plan.route.assign(unit, at_us, eligible)
         if self._sticky is not None and a.reason in ("assigned", "not_exposed"):
-            a = self._sticky_one(e, unit, a)
+            a = self._sticky_one(self._experiment(self._snapshot, plan.key), unit, a)
         return a
 
     def _sticky_one(self, e: ExperimentConfig, unit: Any, a: Assignment) -> Assignment:
@@ -476,6 +452,59 @@ class Splitter:
                     flag.key, rule.rollout_values[a.arm_index], f"rule{i}/{a.arm}", "split", version
                 )
         return FlagEvaluation(flag.key, flag.default, "default", "default", version)
+
+
+_OVERRIDE = _CODE["override"]
+_STOPPED = _CODE["stopped"]
+_NOT_STARTED = _CODE["not_started"]
+
+
+class _Plan:
+    """What one request needs of an experiment, flattened out of the snapshot once."""
+
+    __slots__ = (
+        "arm_names",
+        "compiled",
+        "end_us",
+        "holdouts",
+        "key",
+        "layer",
+        "overrides",
+        "payloads",
+        "route",
+        "start_us",
+        "step",
+        "stopped",
+        "targeting",
+        "unit",
+    )
+
+    def __init__(self, snapshot: Snapshot, e: ExperimentConfig) -> None:
+        exp = e.experiment
+        self.key = e.key
+        self.unit = e.unit
+        self.compiled = exp._compiled
+        self.step = len(exp.steps) - 1
+        self.arm_names = exp.arm_names
+        self.payloads = tuple(a.payload for a in exp.arms)
+        self.overrides = dict(e.overrides)
+        self.stopped = e.status != "running"
+        self.start_us = e.start_us
+        self.end_us = e.end_us
+        self.targeting = exp._targeting
+        holdouts = [snapshot.holdouts[h] for h in e.holdouts]
+        self.holdouts = tuple((h.salt + "/holdout", h.buckets, h.threshold) for h in holdouts)
+        self.layer: tuple[str, int, int, int] | None = None
+        if e.layer is not None:
+            layer = snapshot.layers[e.layer]
+            lo, hi = layer.ranges.get(e.key, (0, 0))
+            self.layer = (layer.salt + "/layer", layer.buckets, lo, hi)
+        # Holdouts, the layer range and the status run in C++ with the experiment itself.
+        self.route = _assignment.Route(self.compiled, list(self.holdouts), self.layer, self.stopped)
+
+
+def _plans(snapshot: Snapshot) -> dict[str, _Plan]:
+    return {k: _Plan(snapshot, e) for k, e in snapshot.experiments.items()}
 
 
 def pd_na() -> Any:
