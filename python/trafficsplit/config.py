@@ -18,6 +18,7 @@ from . import _time
 from ._frozen import FrozenDict, freeze
 from .errors import ConfigError, TargetingSyntaxError
 from .experiment import Arm, Experiment
+from .sticky import unit_key
 from .targeting import Targeting
 
 __all__ = [
@@ -752,20 +753,6 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
     )
 
 
-def unit_key(unit: Any) -> str:
-    """The text of a unit id as used in overrides and sticky stores: str as is, integers as
-    decimal text, bytes as 'b:' + hex."""
-    if isinstance(unit, str):
-        return unit
-    if isinstance(unit, bool):
-        raise TypeError("bool is not a unit id")
-    if isinstance(unit, numbers.Integral):
-        return str(int(unit))
-    if isinstance(unit, bytes):
-        return "b:" + unit.hex()
-    raise TypeError(f"unit ids are str, int or bytes, got {type(unit).__name__}")
-
-
 def _overrides(
     checker: _Checker, value: Any, path: str, compiled: Experiment | None
 ) -> dict[str, str]:
@@ -790,7 +777,7 @@ def _overrides(
         for i, u in enumerate(units):
             try:
                 k = unit_key(u)
-            except TypeError:
+            except (TypeError, ValueError):
                 checker.add(_join(p, i), f"unit ids are strings or integers, got {_kind(u)}")
                 continue
             if k in out and out[k] != arm:

@@ -24,10 +24,10 @@ from .config import (
     config_files,
     load_config,
     parse_config,
-    unit_key,
 )
 from .errors import ConfigError
 from .experiment import Assignment
+from .sticky import unit_key
 
 __all__ = ["FlagEvaluation", "Splitter"]
 
@@ -240,7 +240,7 @@ class Splitter:
         if plan.overrides:
             try:
                 forced = plan.overrides.get(unit_key(unit))
-            except TypeError:
+            except (TypeError, ValueError):
                 forced = None
             if forced is not None:
                 a = compiled.assign_step(unit, plan.step)
@@ -517,7 +517,7 @@ def pd_na() -> Any:
 def _safe_key(unit: Any) -> str | None:
     try:
         return unit_key(unit)
-    except TypeError:
+    except (TypeError, ValueError):
         return None
 
 

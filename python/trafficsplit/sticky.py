@@ -570,6 +570,7 @@ class RedisStickyStore(_Store):
 
     @property
     def prefix(self) -> str:
+        """What every hash key starts with."""
         return self._prefix
 
     @property
@@ -607,13 +608,13 @@ class RedisStickyStore(_Store):
         self._check_open()
         if not items:
             return
-        pipe = self._client.pipeline(transaction=False)
-        command = pipe.execute_command
-        for unit, arm in items:
-            command("HSETNX", key, unit, arm)
-        if self._ttl is not None:
-            command("EXPIRE", key, self._ttl)
-        pipe.execute()
+        with self._client.pipeline(transaction=False) as pipe:
+            command = pipe.execute_command
+            for unit, arm in items:
+                command("HSETNX", key, unit, arm)
+            if self._ttl is not None:
+                command("EXPIRE", key, self._ttl)
+            pipe.execute()
 
     def close(self) -> None:
         """Closes the client if the store made it (from ``url``). Idempotent."""
@@ -672,17 +673,19 @@ def assign_sticky(
     """Arms for a batch of units, keeping every unit's first arm: one ``get_many`` before,
     one ``put_many`` of the newly assigned after.
 
-    Units with a stored arm under ``(experiment.key, experiment.bucket_version)`` get it back,
-    whatever the current weights, exposure or targeting say. The others get
-    ``experiment.assign_batch(units, at=at, attributes=attributes)``'s arm, which is stored
-    when there is one; units without an arm (missing, not exposed, outside the targeting)
-    get None and are not stored, so they can enter later. Raise ``bucket_version`` to
-    re-randomise everyone: stores keep each version apart.
+    Evaluates ``experiment.assign_batch(units, at=at, attributes=attributes)`` first. Units
+    that are eligible (reason 'assigned' or 'not_exposed') and have a stored arm under
+    ``(experiment.key, experiment.bucket_version)`` get that arm back, whatever the current
+    weights or exposure say. The others keep the evaluated arm, which is stored when there is
+    one. Units without an arm (missing, not exposed, outside the targeting, not started) get
+    None and are not stored, so they can enter later; a unit outside the targeting gets None
+    even if it has a stored arm. Raise ``bucket_version`` to re-randomise everyone: stores keep
+    each version apart.
 
-    ``units`` are what ``assign_batch`` takes (lists, numpy, pandas, Arrow). A stored arm
-    that is not among the experiment's arms raises :class:`trafficsplit.ConfigError`. Two
-    processes that assign the same new unit at once under different weights may each answer
-    with their own arm once; the store keeps the first write.
+    ``units`` are what ``assign_batch`` takes (lists, numpy, pandas, Arrow). A stored arm that
+    is not among the experiment's arms is ignored (the unit gets its evaluated arm; the entry
+    stays). Two processes that assign the same new unit at once under different weights may
+    each answer with their own arm once; the store keeps the first write.
 
     >>> import trafficsplit as ts
     >>> store = MemoryStickyStore()
@@ -694,43 +697,34 @@ def assign_sticky(
     units = _as_list(units)
     batch = experiment.assign_batch(units, at=at, attributes=attributes)
     fresh: list[str | None] = batch.arm.tolist()
-    missing_code = _missing_code()
+    eligible = _eligible_codes()
     keys: list[str | None] = [
-        None if reason == missing_code else unit_key(unit)
+        unit_key(unit) if reason in eligible else None
         for unit, reason in zip(_python_values(units), batch.reason.tolist(), strict=True)
     ]
     present = [k for k in keys if k is not None]
     name, version = experiment.key, experiment.bucket_version
     stored = store.get_many(name, version, present) if present else {}
-    if stored:
-        known = set(experiment.arm_names)
-        for unit, arm in stored.items():
-            if arm not in known:
-                raise ConfigError(
-                    f"the sticky store holds arm {arm!r} for unit {unit!r} in experiment "
-                    f"{name!r} (bucket version {version}), but the experiment's arms are "
-                    f"{list(experiment.arm_names)}; raise bucket_version to re-randomise, "
-                    "or delete the stale entries"
-                )
+    known = set(experiment.arm_names)
     out: list[str | None] = []
     new: dict[str, str] = {}
     for key, arm in zip(keys, fresh, strict=True):
         if key is None:
-            out.append(None)
+            out.append(arm)  # None: no arm, and stickiness does not apply
             continue
         kept = stored.get(key)
-        if kept is not None:
+        if kept is not None and kept in known:
             out.append(kept)
         else:
             out.append(arm)
-            if arm is not None:
+            if arm is not None and kept is None:
                 new.setdefault(key, arm)
     if new:
         store.put_many(name, version, new)
     return out
 
 
-def _missing_code() -> int:
+def _eligible_codes() -> frozenset[int]:
     from .batch import REASONS
 
-    return REASONS.index("missing_unit")
+    return frozenset((REASONS.index("assigned"), REASONS.index("not_exposed")))
