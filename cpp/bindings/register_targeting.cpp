@@ -399,7 +399,10 @@ class PyTargeting {
       if (v == nullptr && PyErr_Occurred()) throw py::error_already_set();
       return v == nullptr ? py::object() : py::reinterpret_borrow<py::object>(v);
     }
-    if (!PyMapping_Check(m) || PyUnicode_Check(m) || PyBytes_Check(m) || PySequence_Check(m)) {
+    // Any mapping (a pandas row, a Mapping subclass) is read by key; text and plain
+    // sequences are values, not containers of attributes.
+    if (!PyMapping_Check(m) || PyUnicode_Check(m) || PyBytes_Check(m) || PyList_Check(m) ||
+        PyTuple_Check(m)) {
       return py::object();
     }
     PyObject* v = PyObject_GetItem(m, key.ptr());

@@ -617,6 +617,7 @@ class Experiment:
                 {"name": a.name, "weight": a.weight, "payload": a.payload} for a in self._arms
             ],
             "targeting": None if self._targeting is None else self._targeting.expression,
+            "targeting_lists": None if self._targeting is None else self._targeting.lists,
             "allocated_at": None if self.allocated_at is None else self.allocated_at.isoformat(),
             "history": [
                 {
@@ -642,7 +643,9 @@ class Experiment:
             history=d.get("history", ()),
             allocated_at=d.get("allocated_at"),
             bucket_version=d.get("bucket_version", 1),
-            targeting=d.get("targeting"),
+            targeting=None
+            if d.get("targeting") is None
+            else Targeting(d["targeting"], d.get("targeting_lists")),
         )
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -108,16 +108,35 @@ class Targeting:
     def __repr__(self) -> str:
         return f"Targeting({self._expression!r})"
 
+    @property
+    def lists(self) -> dict[str, list[Any]] | None:
+        """The named lists given for ``@name`` references (a copy), or None."""
+        return None if self._lists is None else {k: list(v) for k, v in self._lists.items()}
+
+    def _identity(self) -> tuple[Any, ...]:
+        lists = (
+            ()
+            if not self._lists
+            else tuple(
+                (k, tuple(_hashable(v) for v in items)) for k, items in sorted(self._lists.items())
+            )
+        )
+        return (str(self), lists)
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Targeting):
             return NotImplemented
-        return str(self) == str(other)
+        return self._identity() == other._identity()
 
     def __hash__(self) -> int:
-        return hash(str(self))
+        return hash(self._identity())
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Targeting, (self._expression, self._lists))
+
+
+def _hashable(value: Any) -> Any:
+    return (type(value).__name__, value) if isinstance(value, bool | int | float) else value
 
 
 # -- tables and columns ----------------------------------------------------------------------
