@@ -36,10 +36,13 @@ struct Assignment {
 // scalar assignment creates no new strings.
 class PyExperiment {
  public:
-  PyExperiment(py::str key, std::string salt, uint32_t bucket_version, const std::string& algorithm,
-               uint32_t buckets, py::tuple arm_names, py::tuple payloads,
-               const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>& steps)
-      : key_(std::move(key)), arm_names_(std::move(arm_names)), payloads_(std::move(payloads)),
+  PyExperiment(
+      py::str key, std::string salt, uint32_t bucket_version, const std::string& algorithm,
+      uint32_t buckets, py::tuple arm_names, py::tuple payloads,
+      const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>& steps)
+      : key_(std::move(key)),
+        arm_names_(std::move(arm_names)),
+        payloads_(std::move(payloads)),
         core_(make_spec(std::move(salt), bucket_version, algorithm, buckets, steps)) {
     if (py::len(arm_names_) != core_.arm_count() || py::len(payloads_) != core_.arm_count()) {
       throw InvalidArgument("arm names and payloads must match the arms in the allocation history");
@@ -130,7 +133,8 @@ class PyExperiment {
     }
     template <typename T>
     static py::array_t<T> checked(py::handle h, size_t n) {
-      if (!py::isinstance<py::array_t<T>>(h)) throw InvalidArgument("out arrays have the wrong dtype");
+      if (!py::isinstance<py::array_t<T>>(h))
+        throw InvalidArgument("out arrays have the wrong dtype");
       auto a = py::reinterpret_borrow<py::array_t<T>>(h);
       if (a.ndim() != 1 || static_cast<size_t>(a.shape(0)) != n || !a.writeable() ||
           !(a.flags() & py::array::c_style)) {
@@ -138,7 +142,9 @@ class PyExperiment {
       }
       return a;
     }
-    BatchOutput view() { return {arm.mutable_data(), bucket.mutable_data(), reason.mutable_data()}; }
+    BatchOutput view() {
+      return {arm.mutable_data(), bucket.mutable_data(), reason.mutable_data()};
+    }
     py::tuple result() const { return py::make_tuple(arm, bucket, reason); }
     py::array_t<int16_t> arm;
     py::array_t<int32_t> bucket;
@@ -154,8 +160,10 @@ class PyExperiment {
     if (!eligible.is_none()) {
       out.eligible = eligible.cast<py::array>();
       if (out.eligible.dtype().kind() != 'b' || out.eligible.ndim() != 1 ||
-          static_cast<size_t>(out.eligible.shape(0)) != n || !(out.eligible.flags() & py::array::c_style)) {
-        throw InvalidArgument("the targeting mask must be a contiguous bool array with one entry per unit id");
+          static_cast<size_t>(out.eligible.shape(0)) != n ||
+          !(out.eligible.flags() & py::array::c_style)) {
+        throw InvalidArgument(
+            "the targeting mask must be a contiguous bool array with one entry per unit id");
       }
       time.eligible = static_cast<const uint8_t*>(out.eligible.data());
     }
@@ -216,7 +224,8 @@ class PyRoute {
     const auto& core = experiment_.core();
     const int32_t step = at_us ? core.step_at(*at_us) : core.current_step();
     UnitBytes bytes;
-    if (!unit_bytes(unit.ptr(), bytes, 0, false)) return experiment_.assign_step(unit, step, eligible);
+    if (!unit_bytes(unit.ptr(), bytes, 0, false))
+      return experiment_.assign_step(unit, step, eligible);
     Reason reason = Reason::assigned;
     if (stopped_) {
       reason = Reason::stopped;
@@ -257,8 +266,9 @@ class PyRoute {
 };
 
 py::object assignment_repr(const Assignment& a) {
-  return py::str("Assignment(experiment={!r}, arm={!r}, arm_index={}, payload={!r}, bucket={}, "
-                 "in_experiment={}, reason={!r})")
+  return py::str(
+             "Assignment(experiment={!r}, arm={!r}, arm_index={}, payload={!r}, bucket={}, "
+             "in_experiment={}, reason={!r})")
       .format(a.experiment, a.arm, a.arm_index, a.payload, a.bucket, a.in_experiment(),
               a.reason_name());
 }
@@ -275,16 +285,20 @@ void register_assignment(py::module_& m) {
 
   py::class_<Assignment>(m, "Assignment",
                          "The result of assigning one unit to one experiment (immutable).")
-      .def_property_readonly("experiment", [](const Assignment& a) { return a.experiment; },
-                             "The experiment's key.")
-      .def_property_readonly("arm", [](const Assignment& a) { return a.arm; },
-                             "The arm's name, or None when the unit is not in the experiment.")
-      .def_property_readonly("arm_index", [](const Assignment& a) { return a.arm_index; },
-                             "The arm's position in Experiment.arms, or -1.")
-      .def_property_readonly("payload", [](const Assignment& a) { return a.payload; },
-                             "The arm's payload (read-only), or None.")
-      .def_property_readonly("bucket", [](const Assignment& a) { return a.bucket; },
-                             "The unit's arm bucket in [0, buckets), or -1 for a missing unit.")
+      .def_property_readonly(
+          "experiment", [](const Assignment& a) { return a.experiment; }, "The experiment's key.")
+      .def_property_readonly(
+          "arm", [](const Assignment& a) { return a.arm; },
+          "The arm's name, or None when the unit is not in the experiment.")
+      .def_property_readonly(
+          "arm_index", [](const Assignment& a) { return a.arm_index; },
+          "The arm's position in Experiment.arms, or -1.")
+      .def_property_readonly(
+          "payload", [](const Assignment& a) { return a.payload; },
+          "The arm's payload (read-only), or None.")
+      .def_property_readonly(
+          "bucket", [](const Assignment& a) { return a.bucket; },
+          "The unit's arm bucket in [0, buckets), or -1 for a missing unit.")
       .def_property_readonly("in_experiment", &Assignment::in_experiment,
                              "True when the unit got an arm.")
       .def_property_readonly("reason", &Assignment::reason_name,
@@ -292,25 +306,27 @@ void register_assignment(py::module_& m) {
       .def("__repr__", &assignment_repr)
       .def("__eq__",
            [](const Assignment& a, py::object other) -> py::object {
-             if (!py::isinstance<Assignment>(other)) return py::reinterpret_borrow<py::object>(Py_NotImplemented);
+             if (!py::isinstance<Assignment>(other))
+               return py::reinterpret_borrow<py::object>(Py_NotImplemented);
              const auto& b = other.cast<const Assignment&>();
-             return py::bool_(a.arm_index == b.arm_index && a.bucket == b.bucket && a.reason == b.reason &&
-                              a.experiment.equal(b.experiment) && a.arm.equal(b.arm) &&
-                              a.payload.equal(b.payload));
+             return py::bool_(a.arm_index == b.arm_index && a.bucket == b.bucket &&
+                              a.reason == b.reason && a.experiment.equal(b.experiment) &&
+                              a.arm.equal(b.arm) && a.payload.equal(b.payload));
            })
-      .def("to_dict",
-           [](const Assignment& a) {
-             py::dict d;
-             d["experiment"] = a.experiment;
-             d["arm"] = a.arm;
-             d["arm_index"] = a.arm_index;
-             d["payload"] = a.payload;
-             d["bucket"] = a.bucket;
-             d["in_experiment"] = a.in_experiment();
-             d["reason"] = a.reason_name();
-             return d;
-           },
-           "The fields as a plain dict.")
+      .def(
+          "to_dict",
+          [](const Assignment& a) {
+            py::dict d;
+            d["experiment"] = a.experiment;
+            d["arm"] = a.arm;
+            d["arm_index"] = a.arm_index;
+            d["payload"] = a.payload;
+            d["bucket"] = a.bucket;
+            d["in_experiment"] = a.in_experiment();
+            d["reason"] = a.reason_name();
+            return d;
+          },
+          "The fields as a plain dict.")
       .def(py::pickle(
           [](const Assignment& a) {
             return py::make_tuple(a.experiment, a.arm, a.payload, a.arm_index, a.bucket, a.reason);
@@ -358,8 +374,10 @@ void register_assignment(py::module_& m) {
            py::arg("eligible") = true);
 
   py::class_<PyExperiment>(m, "CompiledExperiment", "An immutable compiled experiment (internal).")
-      .def(py::init<py::str, std::string, uint32_t, const std::string&, uint32_t, py::tuple, py::tuple,
-                    const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>&>(),
+      .def(py::init<py::str, std::string, uint32_t, const std::string&, uint32_t, py::tuple,
+                    py::tuple,
+                    const std::vector<
+                        std::tuple<std::optional<int64_t>, double, std::vector<double>>>&>(),
            py::arg("key"), py::arg("salt"), py::arg("bucket_version"), py::arg("algorithm"),
            py::arg("buckets"), py::arg("arm_names"), py::arg("payloads"), py::arg("steps"))
       .def("assign", &PyExperiment::assign, py::arg("unit"), py::arg("at_us") = py::none(),
@@ -370,13 +388,18 @@ void register_assignment(py::module_& m) {
            py::arg("at_us") = py::none(), py::arg("threads") = 0, py::arg("out") = py::none(),
            py::arg("eligible") = py::none())
       .def("assign_sequence", &PyExperiment::assign_sequence, py::arg("sequence"), py::arg("step"),
-           py::arg("at_us") = py::none(), py::arg("out") = py::none(), py::arg("eligible") = py::none())
+           py::arg("at_us") = py::none(), py::arg("out") = py::none(),
+           py::arg("eligible") = py::none())
       .def("step_at", [](const PyExperiment& e, int64_t at_us) { return e.core().step_at(at_us); })
-      .def_property_readonly("current_step", [](const PyExperiment& e) { return e.core().current_step(); })
-      .def_property_readonly("step_count", [](const PyExperiment& e) { return e.core().step_count(); })
-      .def("threshold", [](const PyExperiment& e, int32_t step) { return e.core().threshold(step); })
+      .def_property_readonly("current_step",
+                             [](const PyExperiment& e) { return e.core().current_step(); })
+      .def_property_readonly("step_count",
+                             [](const PyExperiment& e) { return e.core().step_count(); })
+      .def("threshold",
+           [](const PyExperiment& e, int32_t step) { return e.core().threshold(step); })
       .def("bucket_map", &PyExperiment::bucket_map, py::arg("step"))
-      .def_property_readonly("traffic_salt", [](const PyExperiment& e) { return e.core().traffic_salt(); })
+      .def_property_readonly("traffic_salt",
+                             [](const PyExperiment& e) { return e.core().traffic_salt(); })
       .def_property_readonly("arm_salt", [](const PyExperiment& e) { return e.core().arm_salt(); });
 }
 

@@ -24,9 +24,9 @@ void register_errors(py::module_& m) {
     } catch (const UnitValueError& e) {
       PyErr_SetObject(unit_value_error.ptr(), py::make_tuple(e.what(), e.row()).ptr());
     } catch (const targeting::SyntaxError& e) {
-      PyErr_SetObject(syntax_error.ptr(), py::make_tuple(e.what(), e.line(), e.column(), e.expected(),
-                                                         e.excerpt())
-                                              .ptr());
+      PyErr_SetObject(
+          syntax_error.ptr(),
+          py::make_tuple(e.what(), e.line(), e.column(), e.expected(), e.excerpt()).ptr());
     } catch (const InvalidArgument& e) {
       PyErr_SetString(config_error.ptr(), e.what());
     }

@@ -18,16 +18,17 @@ void register_hashing(py::module_& m) {
       [](py::handle unit, const std::string& salt, const std::string& algorithm) {
         UnitBytes bytes;
         if (!unit_bytes(unit.ptr(), bytes, 0, false)) {
-          throw UnitTypeError("cannot hash a missing unit id (" +
-                                  std::string(Py_TYPE(unit.ptr())->tp_name) + ")",
-                              0);
+          throw UnitTypeError(
+              "cannot hash a missing unit id (" + std::string(Py_TYPE(unit.ptr())->tp_name) + ")",
+              0);
         }
         return Hasher(parse_algorithm(algorithm), salt)(bytes.data, bytes.len);
       },
       py::arg("unit"), py::arg("salt"), py::arg("algorithm") = "xxh3");
   m.def(
       "hash_column",
-      [](const Column& column, const std::string& salt, const std::string& algorithm, unsigned threads) {
+      [](const Column& column, const std::string& salt, const std::string& algorithm,
+         unsigned threads) {
         const size_t n = column.size();
         py::array_t<uint64_t> out(static_cast<py::ssize_t>(n));
         py::array_t<bool> missing(static_cast<py::ssize_t>(n));

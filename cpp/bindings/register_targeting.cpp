@@ -51,7 +51,8 @@ bool datetime_ns(PyObject* obj, int64_t& out) {
     seconds += PyDateTime_DATE_GET_HOUR(obj) * 3600 + PyDateTime_DATE_GET_MINUTE(obj) * 60 +
                PyDateTime_DATE_GET_SECOND(obj);
     micros = PyDateTime_DATE_GET_MICROSECOND(obj);
-    py::object offset = py::reinterpret_steal<py::object>(PyObject_CallMethod(obj, "utcoffset", nullptr));
+    py::object offset =
+        py::reinterpret_steal<py::object>(PyObject_CallMethod(obj, "utcoffset", nullptr));
     if (!offset) {
       PyErr_Clear();
       return false;
@@ -101,7 +102,8 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
     return Value::of_real(d);
   }
   if (PyFloat_Check(obj)) return Value::of_real(PyFloat_AS_DOUBLE(obj));
-  if (PyBytes_Check(obj)) return text(PyBytes_AS_STRING(obj), static_cast<size_t>(PyBytes_GET_SIZE(obj)));
+  if (PyBytes_Check(obj))
+    return text(PyBytes_AS_STRING(obj), static_cast<size_t>(PyBytes_GET_SIZE(obj)));
   // pandas NaT is a datetime subclass: recognise the missing markers first.
   const char* type = Py_TYPE(obj)->tp_name;
   if (std::strcmp(type, "NAType") == 0 || std::strcmp(type, "NaTType") == 0) return Value::null();
@@ -120,7 +122,9 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
   }
   if (PyObject_IsInstance(obj, np_floating) == 1) return Value::of_real(PyFloat_AsDouble(obj));
   if (PyObject_IsInstance(obj, np_datetime64) == 1) {
-    py::object ns = py::reinterpret_borrow<py::object>(obj).attr("astype")("datetime64[ns]").attr("astype")("int64");
+    py::object ns = py::reinterpret_borrow<py::object>(obj)
+                        .attr("astype")("datetime64[ns]")
+                        .attr("astype")("int64");
     const int64_t v = ns.cast<int64_t>();
     if (v == std::numeric_limits<int64_t>::min()) return Value::null();
     return Value::of_timestamp(v);
@@ -152,7 +156,8 @@ class AttrColumn {
 
   static std::shared_ptr<AttrColumn> from_objects(py::handle seq) {
     auto c = std::make_shared<AttrColumn>();
-    py::object fast = py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "expected a sequence"));
+    py::object fast =
+        py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "expected a sequence"));
     if (!fast) throw py::error_already_set();
     const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.ptr());
     PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
@@ -191,7 +196,8 @@ class AttrColumn {
     }
     if (!nulls.is_none()) {
       py::array mask = nulls.cast<py::array>();
-      if (mask.dtype().kind() != 'b' || mask.ndim() != 1 || static_cast<size_t>(mask.shape(0)) != col.length ||
+      if (mask.dtype().kind() != 'b' || mask.ndim() != 1 ||
+          static_cast<size_t>(mask.shape(0)) != col.length ||
           !(mask.flags() & py::array::c_style)) {
         throw InvalidArgument("null masks must be contiguous bool arrays of the column's length");
       }
@@ -201,10 +207,13 @@ class AttrColumn {
     return c;
   }
 
-  static std::shared_ptr<AttrColumn> from_arrow(py::object schema_capsule, py::object array_capsule) {
-    auto* schema = static_cast<ArrowSchema*>(PyCapsule_GetPointer(schema_capsule.ptr(), "arrow_schema"));
+  static std::shared_ptr<AttrColumn> from_arrow(py::object schema_capsule,
+                                                py::object array_capsule) {
+    auto* schema =
+        static_cast<ArrowSchema*>(PyCapsule_GetPointer(schema_capsule.ptr(), "arrow_schema"));
     if (schema == nullptr) throw py::error_already_set();
-    auto* array = static_cast<ArrowArray*>(PyCapsule_GetPointer(array_capsule.ptr(), "arrow_array"));
+    auto* array =
+        static_cast<ArrowArray*>(PyCapsule_GetPointer(array_capsule.ptr(), "arrow_array"));
     if (array == nullptr) throw py::error_already_set();
     auto c = std::make_shared<AttrColumn>();
     c->keep_.push_back(schema_capsule);
@@ -218,14 +227,16 @@ class AttrColumn {
     if (format == "g" || format == "f") {
       const size_t width = format == "g" ? 8 : 4;
       col.kind = width == 8 ? AttributeColumn::Kind::real64 : AttributeColumn::Kind::real32;
-      col.data = static_cast<const char*>(array->buffers[1]) + width * static_cast<size_t>(array->offset);
+      col.data =
+          static_cast<const char*>(array->buffers[1]) + width * static_cast<size_t>(array->offset);
       col.validity = validity;
       col.validity_offset = array->offset;
       return c;
     }
     if (format.rfind("tsn:", 0) == 0) {
       col.kind = AttributeColumn::Kind::timestamp;
-      col.data = static_cast<const char*>(array->buffers[1]) + 8 * static_cast<size_t>(array->offset);
+      col.data =
+          static_cast<const char*>(array->buffers[1]) + 8 * static_cast<size_t>(array->offset);
       col.validity = validity;
       col.validity_offset = array->offset;
       return c;
@@ -244,7 +255,8 @@ class AttrColumn {
     return c;
   }
 
-  static std::shared_ptr<AttrColumn> from_dictionary(py::array codes, std::shared_ptr<AttrColumn> dictionary) {
+  static std::shared_ptr<AttrColumn> from_dictionary(py::array codes,
+                                                     std::shared_ptr<AttrColumn> dictionary) {
     if (codes.ndim() != 1 || !(codes.flags() & py::array::c_style) ||
         (codes.dtype().kind() != 'i' && codes.dtype().kind() != 'u')) {
       throw InvalidArgument("dictionary codes must be a contiguous integer array");
@@ -255,7 +267,8 @@ class AttrColumn {
     c->column.kind = AttributeColumn::Kind::dictionary;
     c->column.length = static_cast<size_t>(codes.shape(0));
     c->column.data = codes.data();
-    c->column.int_kind = int_kind(codes.dtype().kind() == 'i', static_cast<size_t>(codes.itemsize()));
+    c->column.int_kind =
+        int_kind(codes.dtype().kind() == 'i', static_cast<size_t>(codes.itemsize()));
     c->column.dictionary = &c->dictionary_->column;
     return c;
   }
@@ -388,7 +401,8 @@ class PyTargeting {
       current = std::move(next);
     }
     if (ok) return current;
-    if (paths_[slot].size() > 1) return get(py::reinterpret_borrow<py::object>(mapping), flat_[slot]);
+    if (paths_[slot].size() > 1)
+      return get(py::reinterpret_borrow<py::object>(mapping), flat_[slot]);
     return py::object();
   }
 
@@ -424,22 +438,35 @@ void register_targeting(py::module_& m) {
   m.attr("MAX_EXPRESSION_BYTES") = targeting::kMaxExpressionBytes;
   m.attr("MAX_DEPTH") = targeting::kMaxDepth;
   m.attr("MAX_LIST_ITEMS") = targeting::kMaxListItems;
-  py::class_<AttrColumn, std::shared_ptr<AttrColumn>>(m, "AttributeColumn", "An attribute column (internal).")
+  py::class_<AttrColumn, std::shared_ptr<AttrColumn>>(m, "AttributeColumn",
+                                                      "An attribute column (internal).")
       .def_static("missing", &AttrColumn::missing, py::arg("rows"))
       .def_static("other", &AttrColumn::other, py::arg("rows"))
       .def_static("from_objects", &AttrColumn::from_objects, py::arg("values"))
-      .def_static("from_numpy", &AttrColumn::from_numpy, py::arg("values"), py::arg("nulls") = py::none())
+      .def_static("from_numpy", &AttrColumn::from_numpy, py::arg("values"),
+                  py::arg("nulls") = py::none())
       .def_static("from_arrow", &AttrColumn::from_arrow, py::arg("schema"), py::arg("array"))
-      .def_static("from_dictionary", &AttrColumn::from_dictionary, py::arg("codes"), py::arg("dictionary"))
+      .def_static("from_dictionary", &AttrColumn::from_dictionary, py::arg("codes"),
+                  py::arg("dictionary"))
       .def("__len__", [](const AttrColumn& c) { return c.column.length; });
   py::class_<PyTargeting>(m, "CompiledTargeting", "A compiled targeting expression (internal).")
-      .def(py::init<const std::string&, py::object>(), py::arg("expression"), py::arg("lists") = py::none())
-      .def_property_readonly("attributes", [](const PyTargeting& t) { return t.core().attributes(); })
+      .def(py::init<const std::string&, py::object>(), py::arg("expression"),
+           py::arg("lists") = py::none())
+      .def_property_readonly("attributes",
+                             [](const PyTargeting& t) { return t.core().attributes(); })
       .def("canonical", [](const PyTargeting& t) { return t.core().canonical(); })
-      .def("evaluate", [](const PyTargeting& t, py::handle attributes) { return static_cast<int>(t.evaluate(attributes)); },
-           py::arg("attributes"))
-      .def("matches", [](const PyTargeting& t, py::handle attributes) { return t.evaluate(attributes) == targeting::kTrue; },
-           py::arg("attributes"))
+      .def(
+          "evaluate",
+          [](const PyTargeting& t, py::handle attributes) {
+            return static_cast<int>(t.evaluate(attributes));
+          },
+          py::arg("attributes"))
+      .def(
+          "matches",
+          [](const PyTargeting& t, py::handle attributes) {
+            return t.evaluate(attributes) == targeting::kTrue;
+          },
+          py::arg("attributes"))
       .def("mask", &PyTargeting::mask, py::arg("columns"), py::arg("rows"), py::arg("threads") = 0);
 }
 

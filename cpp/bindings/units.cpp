@@ -30,7 +30,9 @@ std::string where(size_t row, bool in_batch) {
   return in_batch ? "unit id at row " + std::to_string(row) : std::string("unit id");
 }
 
-bool type_named(PyObject* obj, const char* name) { return std::strcmp(Py_TYPE(obj)->tp_name, name) == 0; }
+bool type_named(PyObject* obj, const char* name) {
+  return std::strcmp(Py_TYPE(obj)->tp_name, name) == 0;
+}
 
 PyObject* numpy_type(const char* name) {
   // Borrowed from the numpy module (always imported with trafficsplit); cached for speed.
@@ -132,7 +134,8 @@ bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
 }
 
 SequenceRows::SequenceRows(py::handle seq) {
-  fast_ = py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "unit ids must be a sequence"));
+  fast_ =
+      py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "unit ids must be a sequence"));
   if (!fast_) throw py::error_already_set();
   items_ = PySequence_Fast_ITEMS(fast_.ptr());
   size_ = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast_.ptr()));
@@ -154,7 +157,8 @@ std::unique_ptr<Column> Column::from_numpy(py::array values, py::object missing)
   const char kind = values.dtype().kind();
   if (kind == 'O') throw InvalidArgument("object arrays are read as sequences (internal)");
   if (!(values.flags() & py::array::c_style)) {
-    throw InvalidArgument("unit id arrays must be contiguous (internal: call np.ascontiguousarray)");
+    throw InvalidArgument(
+        "unit id arrays must be contiguous (internal: call np.ascontiguousarray)");
   }
   auto col = std::make_unique<Column>();
   col->keep_alive_.push_back(values);
@@ -179,13 +183,15 @@ std::unique_ptr<Column> Column::from_numpy(py::array values, py::object missing)
         c.kind = sign ? IntKind::i64 : IntKind::u64;
         break;
       default:
-        throw UnitTypeError("integer unit ids of " + std::to_string(item) + " bytes are not supported", 0);
+        throw UnitTypeError(
+            "integer unit ids of " + std::to_string(item) + " bytes are not supported", 0);
     }
     if (!missing.is_none()) {
       py::array mask = missing.cast<py::array>();
-      if (mask.dtype().kind() != 'b' || mask.ndim() != 1 || static_cast<size_t>(mask.shape(0)) != n ||
-          !(mask.flags() & py::array::c_style)) {
-        throw InvalidArgument("the missing-value mask must be a contiguous bool array of the same length");
+      if (mask.dtype().kind() != 'b' || mask.ndim() != 1 ||
+          static_cast<size_t>(mask.shape(0)) != n || !(mask.flags() & py::array::c_style)) {
+        throw InvalidArgument(
+            "the missing-value mask must be a contiguous bool array of the same length");
       }
       col->keep_alive_.push_back(mask);
       c.missing = static_cast<const uint8_t*>(mask.data());
@@ -209,7 +215,8 @@ std::unique_ptr<Column> Column::from_numpy(py::array values, py::object missing)
 }
 
 std::unique_ptr<Column> Column::from_arrow(py::object schema_capsule, py::object array_capsule) {
-  auto* schema = static_cast<ArrowSchema*>(PyCapsule_GetPointer(schema_capsule.ptr(), "arrow_schema"));
+  auto* schema =
+      static_cast<ArrowSchema*>(PyCapsule_GetPointer(schema_capsule.ptr(), "arrow_schema"));
   if (schema == nullptr) throw py::error_already_set();
   auto* array = static_cast<ArrowArray*>(PyCapsule_GetPointer(array_capsule.ptr(), "arrow_array"));
   if (array == nullptr) throw py::error_already_set();
@@ -222,7 +229,8 @@ std::unique_ptr<Column> Column::from_arrow(py::object schema_capsule, py::object
 
 void register_units(py::module_& m) {
   py::class_<Column>(m, "Column", "A column of unit ids prepared for the kernels (internal).")
-      .def_static("from_numpy", &Column::from_numpy, py::arg("values"), py::arg("missing") = py::none())
+      .def_static("from_numpy", &Column::from_numpy, py::arg("values"),
+                  py::arg("missing") = py::none())
       .def_static("from_arrow", &Column::from_arrow, py::arg("schema"), py::arg("array"))
       .def("__len__", &Column::size);
 }

@@ -293,8 +293,8 @@ void assign_range(const CompiledExperiment& e, const Reader& reader, const Batch
 }
 
 template <typename Reader>
-void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n, const BatchContext& time,
-                const BatchOutput& out, unsigned threads) {
+void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n,
+                const BatchContext& time, const BatchOutput& out, unsigned threads) {
   FirstBad bad;
   const bool default_buckets = e.buckets() == 10000;
   parallel_ranges(n, threads, [&](size_t begin, size_t end) {
@@ -310,8 +310,8 @@ void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n, con
 }
 
 template <typename Reader>
-void run_hash(const Hasher& hasher, const Reader& reader, size_t n, uint64_t* out,
-              uint8_t* missing, unsigned threads) {
+void run_hash(const Hasher& hasher, const Reader& reader, size_t n, uint64_t* out, uint8_t* missing,
+              unsigned threads) {
   FirstBad bad;
   parallel_ranges(n, threads, [&](size_t begin, size_t end) {
     Scratch scratch;
@@ -409,8 +409,8 @@ void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& 
   });
 }
 
-void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader,
-                 void* context, const BatchContext& time, const BatchOutput& out) {
+void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader, void* context,
+                 const BatchContext& time, const BatchOutput& out) {
   if (time.at_us == nullptr && time.step >= static_cast<int32_t>(experiment.step_count())) {
     throw InvalidArgument("allocation step out of range");
   }
@@ -437,9 +437,9 @@ UnitColumn column_from_arrow(const ArrowSchema& schema, const ArrowArray& array)
   }
   const size_t length = static_cast<size_t>(array.length);
   const int64_t offset = array.offset;
-  const auto* validity =
-      array.n_buffers > 0 && array.null_count != 0 ? static_cast<const uint8_t*>(array.buffers[0])
-                                                   : nullptr;
+  const auto* validity = array.n_buffers > 0 && array.null_count != 0
+                             ? static_cast<const uint8_t*>(array.buffers[0])
+                             : nullptr;
   auto int_column = [&](IntKind kind, size_t width) {
     IntColumn c;
     c.kind = kind;

@@ -2,8 +2,8 @@
 
 #include <cstring>
 
-#include "trafficsplit/errors.hpp"
 #include "hash_impl.hpp"
+#include "trafficsplit/errors.hpp"
 
 namespace trafficsplit {
 
@@ -27,9 +27,13 @@ uint32_t murmur3_x86_32(const void* data, size_t len, uint32_t seed) noexcept {
   return detail::murmur3_inline(data, len, seed);
 }
 
-size_t format_decimal(uint64_t v, char* out) noexcept { return detail::format_decimal_inline(v, out); }
+size_t format_decimal(uint64_t v, char* out) noexcept {
+  return detail::format_decimal_inline(v, out);
+}
 
-size_t format_decimal(int64_t v, char* out) noexcept { return detail::format_decimal_inline(v, out); }
+size_t format_decimal(int64_t v, char* out) noexcept {
+  return detail::format_decimal_inline(v, out);
+}
 
 Hasher::Hasher(Algorithm algorithm, std::string_view salt) : algorithm_(algorithm) {
   if (algorithm == Algorithm::xxh3) {

@@ -65,7 +65,8 @@ inline uint32_t murmur3_inline(const void* data, size_t len, uint32_t seed) noex
 // Eight decimal digits of n < 10^8 as byte values 0..9, most significant first in memory
 // (little-endian), by multiply-and-shift in one register (no division loop).
 inline uint64_t eight_digit_values(uint32_t n) noexcept {
-  const uint64_t merged = static_cast<uint64_t>(n / 10000) | (static_cast<uint64_t>(n % 10000) << 32);
+  const uint64_t merged =
+      static_cast<uint64_t>(n / 10000) | (static_cast<uint64_t>(n % 10000) << 32);
   const uint64_t top = ((merged * 10486) >> 20) & ((uint64_t{0x7F} << 32) | 0x7F);  // / 100
   const uint64_t bottom = merged - 100 * top;
   const uint64_t hundreds = (bottom << 16) + top;
@@ -89,7 +90,8 @@ inline char* format_decimal_right(uint64_t v, char* out) noexcept {
     return end - 8 + (__builtin_ctzll(block) >> 3);
   }
   const uint64_t high = v / 100000000;
-  const uint64_t low = eight_digit_values(static_cast<uint32_t>(v - high * 100000000)) + kAsciiZeros;
+  const uint64_t low =
+      eight_digit_values(static_cast<uint32_t>(v - high * 100000000)) + kAsciiZeros;
   std::memcpy(end - 8, &low, 8);
   if (high < 100000000) {
     const uint64_t block = eight_digit_values(static_cast<uint32_t>(high));

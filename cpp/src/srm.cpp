@@ -18,7 +18,8 @@ double chi2_sf(double x, double df) {
   return boost::math::cdf(boost::math::complement(dist, x));
 }
 
-ChiSquareResult srm_chi_square(const std::vector<double>& counts, const std::vector<double>& weights) {
+ChiSquareResult srm_chi_square(const std::vector<double>& counts,
+                               const std::vector<double>& weights) {
   if (counts.size() != weights.size()) {
     throw InvalidArgument("srm: " + std::to_string(counts.size()) + " counts but " +
                           std::to_string(weights.size()) + " weights");

@@ -1,9 +1,6 @@
 // Lexer, parser, type checker, printer and evaluators of targeting expressions.
 #include "trafficsplit/targeting/targeting.hpp"
 
-#include "hash_impl.hpp"
-#include "trafficsplit/errors.hpp"
-
 #include <re2/re2.h>
 
 #include <algorithm>
@@ -16,13 +13,17 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "hash_impl.hpp"
+#include "trafficsplit/errors.hpp"
+
 namespace trafficsplit::targeting {
 
 // The comparison kernels are compiled for AVX-512, AVX2 and the baseline, picked at load time
 // (GCC function multi-versioning): packing 8-byte comparisons into bytes is what the wider
 // registers speed up, and the build stays portable.
 #if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-#define TRAFFICSPLIT_MULTIVERSION __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define TRAFFICSPLIT_MULTIVERSION \
+  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define TRAFFICSPLIT_MULTIVERSION
 #endif
@@ -33,8 +34,29 @@ namespace {
 // Tokens
 
 enum class Tok : uint8_t {
-  end, ident, backquoted, string, integer, real, lparen, rparen, lbracket, rbracket, comma, dot,
-  eq, ne, lt, le, gt, ge, amp, pipe, tilde, minus, list_ref
+  end,
+  ident,
+  backquoted,
+  string,
+  integer,
+  real,
+  lparen,
+  rparen,
+  lbracket,
+  rbracket,
+  comma,
+  dot,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,
+  amp,
+  pipe,
+  tilde,
+  minus,
+  list_ref
 };
 
 struct Token {
@@ -114,8 +136,8 @@ std::vector<Token> lex(const std::string& src) {
   };
   auto is_ident = [&](char c) { return is_ident_start(c) || (c >= '0' && c <= '9'); };
   while (true) {
-    while (i < n && (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r' ||
-                     src[i] == '#')) {
+    while (i < n &&
+           (src[i] == ' ' || src[i] == '\t' || src[i] == '\n' || src[i] == '\r' || src[i] == '#')) {
       if (src[i] == '#') {
         while (i < n && src[i] != '\n') ++i;
       } else {
@@ -322,7 +344,17 @@ std::vector<Token> lex(const std::string& src) {
 
 enum class Kind : uint8_t { any, all, negate, compare, in_list, is_null, call, attribute, literal };
 enum class Fn : uint8_t {
-  lower, upper, len, startswith, endswith, contains, matches, semver, hour, weekday, between
+  lower,
+  upper,
+  len,
+  startswith,
+  endswith,
+  contains,
+  matches,
+  semver,
+  hour,
+  weekday,
+  between
 };
 enum class SType : uint8_t { boolean, number, string, version, timestamp, null, dynamic };
 
@@ -353,10 +385,10 @@ struct FnInfo {
 };
 
 const FnInfo kFunctions[] = {
-    {"between", Fn::between, 3},  {"contains", Fn::contains, 2},     {"endswith", Fn::endswith, 2},
-    {"hour", Fn::hour, 1},        {"len", Fn::len, 1},               {"lower", Fn::lower, 1},
-    {"matches", Fn::matches, 2},  {"semver", Fn::semver, 1},         {"startswith", Fn::startswith, 2},
-    {"upper", Fn::upper, 1},      {"weekday", Fn::weekday, 1},
+    {"between", Fn::between, 3}, {"contains", Fn::contains, 2}, {"endswith", Fn::endswith, 2},
+    {"hour", Fn::hour, 1},       {"len", Fn::len, 1},           {"lower", Fn::lower, 1},
+    {"matches", Fn::matches, 2}, {"semver", Fn::semver, 1},     {"startswith", Fn::startswith, 2},
+    {"upper", Fn::upper, 1},     {"weekday", Fn::weekday, 1},
 };
 
 // Open-addressing set of strings (views into the program's literal storage), hashed with
@@ -438,8 +470,8 @@ struct InSet {
           }
         }
         break;
-      case ValueType::integer:
-        found = integers.count(v.integer) > 0 || reals.count(static_cast<double>(v.integer)) > 0;
+      case ValueType::integer:  // `reals` holds no integral value below 2^63: ints match only here
+        found = integers.count(v.integer) > 0;
         same_type = number_items;
         break;
       case ValueType::real: {
@@ -543,7 +575,9 @@ class Parser {
   std::vector<Token> toks_;
   size_t at_ = 0;
 
-  const Token& peek(size_t ahead = 0) const { return toks_[std::min(at_ + ahead, toks_.size() - 1)]; }
+  const Token& peek(size_t ahead = 0) const {
+    return toks_[std::min(at_ + ahead, toks_.size() - 1)];
+  }
   const Token& next() { return toks_[at_ < toks_.size() - 1 ? at_++ : at_]; }
   bool is_word(const Token& t, const char* w) const { return t.kind == Tok::ident && t.text == w; }
 
@@ -571,8 +605,7 @@ class Parser {
 
   void check_depth(size_t depth) {
     if (depth > kMaxDepth) {
-      fail(p_.source, peek().pos,
-           "nesting is deeper than " + std::to_string(kMaxDepth) + " levels",
+      fail(p_.source, peek().pos, "nesting is deeper than " + std::to_string(kMaxDepth) + " levels",
            "a flatter expression");
     }
   }
@@ -646,20 +679,23 @@ class Parser {
   static bool comparable(SType a, SType b) {
     if (a == SType::dynamic || b == SType::dynamic) return true;
     if (a == b) return true;
-    return (a == SType::version && b == SType::string) || (a == SType::string && b == SType::version);
+    return (a == SType::version && b == SType::string) ||
+           (a == SType::string && b == SType::version);
   }
 
   // A string literal compared with a version becomes a version literal (checked now).
   void versionise(size_t literal_id, size_t other_id) {
     Node& lit = p_.nodes[literal_id];
-    if (!(lit.is_literal && lit.stype == SType::string && p_.nodes[other_id].stype == SType::version)) {
+    if (!(lit.is_literal && lit.stype == SType::string &&
+          p_.nodes[other_id].stype == SType::version)) {
       return;
     }
     Version v;
     if (!parse_semver(lit.literal.text, v)) {
-      fail(p_.source, lit.pos,
-           "\"" + std::string(lit.literal.text) + "\" is not a semantic version (MAJOR.MINOR.PATCH)",
-           "a version such as \"2.3.0\"");
+      fail(
+          p_.source, lit.pos,
+          "\"" + std::string(lit.literal.text) + "\" is not a semantic version (MAJOR.MINOR.PATCH)",
+          "a version such as \"2.3.0\"");
     }
     lit.literal.type = ValueType::version;
     lit.literal.version = v;
@@ -708,9 +744,11 @@ class Parser {
     }
     if (!comparable(ls, rs)) {
       fail(p_.source, op_token.pos,
-           std::string("cannot compare ") + stype_name(ls) + " with " + stype_name(rs), "operands of one type");
+           std::string("cannot compare ") + stype_name(ls) + " with " + stype_name(rs),
+           "operands of one type");
     }
-    if (ls == SType::boolean && rs == SType::boolean && op != CompareOp::eq && op != CompareOp::ne) {
+    if (ls == SType::boolean && rs == SType::boolean && op != CompareOp::eq &&
+        op != CompareOp::ne) {
       fail(p_.source, op_token.pos, "bools can only be compared with == and !=", "'==' or '!='");
     }
     versionise(left, right);
@@ -783,7 +821,8 @@ class Parser {
         return Value::null();
       }
     }
-    fail(p_.source, t.pos, "expected a literal (string, number, true, false or null), found " + token_text(t),
+    fail(p_.source, t.pos,
+         "expected a literal (string, number, true, false or null), found " + token_text(t),
          "a literal");
   }
 
@@ -800,7 +839,8 @@ class Parser {
       }
       if (named == nullptr) {
         std::string known;
-        for (const auto& entry : p_.lists) known += std::string(known.empty() ? "" : ", ") + "@" + entry.first;
+        for (const auto& entry : p_.lists)
+          known += std::string(known.empty() ? "" : ", ") + "@" + entry.first;
         fail(p_.source, ref.pos, "unknown list '@" + ref.text + "'",
              known.empty() ? "a list passed with lists={...}" : "one of " + known);
       }
@@ -848,12 +888,14 @@ class Parser {
           if (peek().kind != Tok::integer && peek().kind != Tok::real) expected("a number", "'-'");
         }
         item = next();
-        if (item.kind == Tok::lbracket) fail(p_.source, item.pos, "lists cannot be nested", "a literal");
+        if (item.kind == Tok::lbracket)
+          fail(p_.source, item.pos, "lists cannot be nested", "a literal");
         v = parse_literal_value(item, negative, st);
       }
       if (++set->total > kMaxListItems) {
         fail(p_.source, item.pos,
-             "an 'in' list holds at most " + std::to_string(kMaxListItems) + " items", "a shorter list");
+             "an 'in' list holds at most " + std::to_string(kMaxListItems) + " items",
+             "a shorter list");
       }
       if (ls == SType::version && st == SType::string) {
         Version ver;
@@ -909,8 +951,8 @@ class Parser {
       }
     }
     if (!n.list_items.empty() && !any_comparable && ls != SType::dynamic) {
-      fail(p_.source, in_token.pos,
-           std::string("no item of the list can equal ") + stype_name(ls), "items of one type with the operand");
+      fail(p_.source, in_token.pos, std::string("no item of the list can equal ") + stype_name(ls),
+           "items of one type with the operand");
     }
     n.set = std::move(set);
     return add(std::move(n));
@@ -930,8 +972,9 @@ class Parser {
   size_t add_attribute(size_t pos, const std::vector<std::string>& parts) {
     std::string name;
     for (size_t i = 0; i < parts.size(); ++i) name += (i ? "." : "") + parts[i];
+    // One slot per path: `a.b` (nested) and `` `a.b` `` (one key) read different things.
     size_t slot = 0;
-    while (slot < p_.attributes.size() && p_.attributes[slot] != name) ++slot;
+    while (slot < p_.paths.size() && p_.paths[slot] != parts) ++slot;
     if (slot == p_.attributes.size()) {
       p_.attributes.push_back(name);
       p_.paths.push_back(parts);
@@ -971,7 +1014,8 @@ class Parser {
     const Node& n = p_.nodes[id];
     if (!(n.is_literal && n.stype == SType::string)) {
       fail(p_.source, n.pos,
-           std::string(f.name) + "() needs a string literal as argument " + std::to_string(index + 1),
+           std::string(f.name) + "() needs a string literal as argument " +
+               std::to_string(index + 1),
            "a string literal");
     }
   }
@@ -1032,8 +1076,8 @@ class Parser {
         const Node& pattern = p_.nodes[n.kids[1]];
         RE2::Options options;
         options.set_log_errors(false);
-        auto re = std::make_shared<RE2>(re2::StringPiece(pattern.literal.text.data(), pattern.literal.text.size()),
-                                        options);
+        auto re = std::make_shared<RE2>(
+            re2::StringPiece(pattern.literal.text.data(), pattern.literal.text.size()), options);
         if (!re->ok()) {
           fail(p_.source, pattern.pos, "invalid regular expression: " + re->error(),
                "an RE2 pattern");
@@ -1056,16 +1100,19 @@ class Parser {
         for (size_t k = 1; k < 3; ++k) {
           const Node& b = p_.nodes[n.kids[k]];
           if (!b.is_literal || b.stype == SType::null) {
-            fail(p_.source, b.pos, "between() needs literal bounds (a string or a number)", "a literal");
+            fail(p_.source, b.pos, "between() needs literal bounds (a string or a number)",
+                 "a literal");
           }
           if (!comparable(xs, b.stype) && !(xs == SType::version && b.stype == SType::string)) {
             fail(p_.source, b.pos,
-                 std::string("between() cannot compare ") + stype_name(xs) + " with " + stype_name(b.stype),
+                 std::string("between() cannot compare ") + stype_name(xs) + " with " +
+                     stype_name(b.stype),
                  "bounds of the value's type");
           }
         }
         if (!comparable(p_.nodes[n.kids[1]].stype, p_.nodes[n.kids[2]].stype)) {
-          fail(p_.source, p_.nodes[n.kids[2]].pos, "between() bounds must have one type", "bounds of one type");
+          fail(p_.source, p_.nodes[n.kids[2]].pos, "between() bounds must have one type",
+               "bounds of one type");
         }
         versionise(n.kids[1], n.kids[0]);
         versionise(n.kids[2], n.kids[0]);
@@ -1193,7 +1240,8 @@ Value text_value(const UnitColumn& column, size_t i) {
     if (!bit_valid(c->validity, c->validity_offset, i)) return Value::null();
     if (c->large_offsets) {
       const auto* o = static_cast<const int64_t*>(c->offsets);
-      return Value::of_string(std::string_view(c->data + o[i], static_cast<size_t>(o[i + 1] - o[i])));
+      return Value::of_string(
+          std::string_view(c->data + o[i], static_cast<size_t>(o[i + 1] - o[i])));
     }
     const auto* o = static_cast<const int32_t*>(c->offsets);
     return Value::of_string(std::string_view(c->data + o[i], static_cast<size_t>(o[i + 1] - o[i])));
@@ -1204,12 +1252,14 @@ Value text_value(const UnitColumn& column, size_t i) {
     int32_t size;
     std::memcpy(&size, view, 4);
     if (size < 0) return Value::of_other();
-    if (size <= 12) return Value::of_string(std::string_view(reinterpret_cast<const char*>(view + 4), size));
+    if (size <= 12)
+      return Value::of_string(std::string_view(reinterpret_cast<const char*>(view + 4), size));
     int32_t buffer, offset;
     std::memcpy(&buffer, view + 8, 4);
     std::memcpy(&offset, view + 12, 4);
     if (buffer < 0 || static_cast<size_t>(buffer) >= c->buffer_count) return Value::of_other();
-    return Value::of_string(std::string_view(c->buffers[buffer] + offset, static_cast<size_t>(size)));
+    return Value::of_string(
+        std::string_view(c->buffers[buffer] + offset, static_cast<size_t>(size)));
   }
   return Value::of_other();
 }
@@ -1270,7 +1320,7 @@ bool epoch_seconds(const Value& v, int64_t& out) {
     out = v.integer;
     return true;
   }
-  if (v.type == ValueType::real && std::isfinite(v.real) && std::fabs(v.real) < 9.0e15) {
+  if (v.type == ValueType::real && std::isfinite(v.real) && std::fabs(v.real) < 9.2e18) {
     out = static_cast<int64_t>(std::floor(v.real));
     return true;
   }
@@ -1280,7 +1330,8 @@ bool epoch_seconds(const Value& v, int64_t& out) {
 template <typename Row>
 class Evaluator {
  public:
-  Evaluator(const Program& p, const Row& row, Scratch& scratch) : p_(p), row_(row), scratch_(scratch) {}
+  Evaluator(const Program& p, const Row& row, Scratch& scratch)
+      : p_(p), row_(row), scratch_(scratch) {}
 
   Truth truth(size_t id) const {
     const Node& n = p_.nodes[id];
@@ -1411,9 +1462,11 @@ class Evaluator {
       case Fn::weekday: {
         int64_t seconds;
         if (!epoch_seconds(x, seconds)) return Value::null();
+        // Floor remainders, without multiplying back (no overflow at the int64 extremes).
+        const int64_t second_of_day = ((seconds % 86400) + 86400) % 86400;
+        if (n.fn == Fn::hour) return Value::of_int(second_of_day / 3600);
         const int64_t days = floor_div(seconds, 86400);
-        if (n.fn == Fn::hour) return Value::of_int((seconds - days * 86400) / 3600);
-        return Value::of_int(((days + 3) % 7 + 7) % 7);  // 1970-01-01 was a Thursday (3)
+        return Value::of_int(((days % 7) + 7 + 3) % 7);  // 1970-01-01 was a Thursday (3)
       }
       default:
         return Value::null();
@@ -1455,7 +1508,8 @@ void apply_nulls(const AttributeColumn& c, size_t begin, size_t len, uint8_t* ou
   }
   for (size_t i = 0; i < len; ++i) {
     const size_t r = begin + i;
-    if ((c.null_mask != nullptr && c.null_mask[r]) || !bit_valid(c.validity, c.validity_offset, r)) {
+    if ((c.null_mask != nullptr && c.null_mask[r]) ||
+        !bit_valid(c.validity, c.validity_offset, r)) {
       out[i] = kUnknown;
     }
   }
@@ -1481,7 +1535,6 @@ void compare_loop(const T* x, L lit, size_t len, uint8_t* out) {
     out[i] = t;
   }
 }
-
 
 template <typename T, typename L>
 inline void compare_dispatch(const T* x, L lit, CompareOp op, size_t len, uint8_t* out) {
@@ -1596,9 +1649,7 @@ bool exact_double_literal(const Value& lit, double& out) {
   return false;
 }
 
-bool integer_kind_exact_in_double(IntKind k) {
-  return k != IntKind::i64 && k != IntKind::u64;
-}
+bool integer_kind_exact_in_double(IntKind k) { return k != IntKind::i64 && k != IntKind::u64; }
 
 class BlockEvaluator {
  public:
@@ -1668,7 +1719,8 @@ class BlockEvaluator {
         if (const auto* t = std::get_if<OffsetStringColumn>(&c.text_column)) {
           // Strings straight from the Arrow buffers: a miss is false only when every item
           // is a string (InSet::contains gives the same for string values).
-          const uint8_t miss = n.set->string_items == n.set->total && !n.set->has_null ? kFalse : kUnknown;
+          const uint8_t miss =
+              n.set->string_items == n.set->total && !n.set->has_null ? kFalse : kUnknown;
           auto run = [&](const auto* offsets) {
             for (size_t i = 0; i < len; ++i) {
               const size_t r = begin + i;
@@ -1677,7 +1729,8 @@ class BlockEvaluator {
                 out[i] = kUnknown;
                 continue;
               }
-              const std::string_view v(t->data + offsets[r], static_cast<size_t>(offsets[r + 1] - offsets[r]));
+              const std::string_view v(t->data + offsets[r],
+                                       static_cast<size_t>(offsets[r + 1] - offsets[r]));
               const uint8_t hit = n.set->strings.contains(v) ? kTrue : miss;
               out[i] = n.negated ? static_cast<uint8_t>(2 - hit) : hit;
             }
@@ -1785,12 +1838,14 @@ class BlockEvaluator {
             return false;
         }
       }
-      if (c.kind == K::integer && c.int_kind == IntKind::i64 && b->literal.type == ValueType::integer) {
+      if (c.kind == K::integer && c.int_kind == IntKind::i64 &&
+          b->literal.type == ValueType::integer) {
         compare_column<int64_t, int64_t>(c, b->literal.integer, op, begin, len, out);
         return true;
       }
     }
-    for (size_t i = 0; i < len; ++i) out[i] = compare_values(column_value(c, begin + i), b->literal, op);
+    for (size_t i = 0; i < len; ++i)
+      out[i] = compare_values(column_value(c, begin + i), b->literal, op);
     return true;
   }
 };
@@ -1917,25 +1972,15 @@ class Printer {
 
   std::string value_text(const Node& n) const {
     if (n.kind == Kind::literal) {
-      return literal_text(n.literal, n.literal.type == ValueType::version ? original(n) : "");
+      return literal_text(n.literal, n.literal.text);
     }
     return print(static_cast<size_t>(&n - p_.nodes.data()), 5);
-  }
-
-  // The text of a version literal as written.
-  std::string original(const Node& n) const {
-    const std::string& src = p_.source;
-    const char q = src[n.pos];
-    size_t end = n.pos + 1;
-    while (end < src.size() && src[end] != q) end += src[end] == '\\' ? 2 : 1;
-    const std::string raw = src.substr(n.pos + 1, end - n.pos - 1);
-    return raw;
   }
 
   std::string attribute_text(size_t slot) const {
     const auto& parts = p_.paths[slot];
     bool plain = true;
-    for (const auto& part : parts) plain &= plain_name(part);
+    for (const auto& part : parts) plain &= plain_name(part);  // a dot inside a part: not plain
     if (plain) return p_.attributes[slot];
     return "`" + p_.attributes[slot] + "`";
   }
@@ -1991,7 +2036,7 @@ class Printer {
       case Kind::attribute:
         return attribute_text(n.slot);
       case Kind::literal:
-        return literal_text(n.literal, n.literal.type == ValueType::version ? original(n) : "");
+        return literal_text(n.literal, n.literal.text);
     }
     return "?";
   }
@@ -2003,7 +2048,8 @@ class Printer {
   }
 
   static std::string version_text(const Version& v) {
-    std::string s = std::to_string(v.major) + "." + std::to_string(v.minor) + "." + std::to_string(v.patch);
+    std::string s =
+        std::to_string(v.major) + "." + std::to_string(v.minor) + "." + std::to_string(v.patch);
     if (!v.pre.empty()) s += "-" + std::string(v.pre);
     return s;
   }
@@ -2031,7 +2077,8 @@ CompiledTargeting::CompiledTargeting(const std::string& expression, const NamedL
   }
   if (expression.size() > kMaxExpressionBytes) {
     throw SyntaxError("targeting: the expression is " + std::to_string(expression.size()) +
-                          " bytes long; the limit is " + std::to_string(kMaxExpressionBytes) + " (64 KiB)",
+                          " bytes long; the limit is " + std::to_string(kMaxExpressionBytes) +
+                          " (64 KiB)",
                       1, 1, "a shorter expression", "");
   }
   program_->source = expression;
@@ -2042,13 +2089,17 @@ CompiledTargeting::CompiledTargeting(const std::string& expression, const NamedL
 
 CompiledTargeting::~CompiledTargeting() = default;
 
-const std::vector<std::string>& CompiledTargeting::attributes() const { return program_->attributes; }
+const std::vector<std::string>& CompiledTargeting::attributes() const {
+  return program_->attributes;
+}
 
 const std::vector<std::vector<std::string>>& CompiledTargeting::attribute_paths() const {
   return program_->paths;
 }
 
-std::string CompiledTargeting::canonical() const { return Printer(*program_).print(program_->root, 0); }
+std::string CompiledTargeting::canonical() const {
+  return Printer(*program_).print(program_->root, 0);
+}
 
 Truth CompiledTargeting::evaluate(const Value* attribute_values) const {
   Scratch scratch;
@@ -2061,8 +2112,8 @@ void CompiledTargeting::mask(const AttributeColumn* columns, size_t rows, uint8_
   for (size_t a = 0; a < program_->attributes.size(); ++a) {
     if (columns[a].kind != AttributeColumn::Kind::missing && columns[a].length != rows) {
       throw InvalidArgument("column '" + program_->attributes[a] + "' has " +
-                                  std::to_string(columns[a].length) + " rows, expected " +
-                                  std::to_string(rows));
+                            std::to_string(columns[a].length) + " rows, expected " +
+                            std::to_string(rows));
     }
   }
   parallel_blocks(rows, threads, [&](size_t begin, size_t end) {

@@ -65,6 +65,16 @@ int compare_identifier(std::string_view a, std::string_view b) {
 
 }  // namespace
 
+int compare_int_real(int64_t i, double d) {
+  if (d >= 9223372036854775808.0) return -1;  // 2^63: above every int64
+  if (d < -9223372036854775808.0) return 1;   // below -2^63
+  const double whole = std::trunc(d);
+  const auto t = static_cast<int64_t>(whole);  // exact: |whole| < 2^63
+  if (i != t) return i < t ? -1 : 1;
+  const double fraction = d - whole;
+  return fraction > 0 ? -1 : (fraction < 0 ? 1 : 0);
+}
+
 bool parse_semver(std::string_view text, Version& out) {
   if (!text.empty() && text[0] == 'v') text.remove_prefix(1);
   const size_t plus = text.find('+');
@@ -122,9 +132,13 @@ Truth compare_values(const Value& a, const Value& b, CompareOp op) {
     if (a.type == ValueType::integer && b.type == ValueType::integer) {
       return truth_of_order(three_way(a.integer, b.integer), op);
     }
-    const double x = a.type == ValueType::integer ? static_cast<double>(a.integer) : a.real;
-    const double y = b.type == ValueType::integer ? static_cast<double>(b.integer) : b.real;
-    return truth_of_order(three_way(x, y), op);
+    if (a.type == ValueType::real && b.type == ValueType::real) {
+      return truth_of_order(three_way(a.real, b.real), op);
+    }
+    // An integer against a double, exactly (no rounding of the integer to a double).
+    if (a.type == ValueType::integer)
+      return truth_of_order(compare_int_real(a.integer, b.real), op);
+    return truth_of_order(-compare_int_real(b.integer, a.real), op);
   }
   if (a.type == ValueType::string && b.type == ValueType::string) {
     return truth_of_order(three_way(a.text.compare(b.text), 0), op);

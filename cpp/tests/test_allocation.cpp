@@ -56,7 +56,7 @@ TEST(Exposure, Threshold) {
   EXPECT_EQ(ts::exposure_threshold(1.0, 10000), 10000u);
   EXPECT_EQ(ts::exposure_threshold(0.5, 10000), 5000u);
   EXPECT_EQ(ts::exposure_threshold(0.00005, 10000), 1u);  // floor(0.5 + 0.5)
-  EXPECT_EQ(ts::exposure_threshold(0.62, 997), 618u);    // 618.14
+  EXPECT_EQ(ts::exposure_threshold(0.62, 997), 618u);     // 618.14
   EXPECT_THROW(ts::exposure_threshold(1.01, 100), ts::InvalidArgument);
   EXPECT_THROW(ts::exposure_threshold(std::numeric_limits<double>::quiet_NaN(), 100),
                ts::InvalidArgument);

@@ -136,7 +136,8 @@ TEST(Batch, Utf32AndArrowStringsAgreeWithUtf8Bytes) {
   const auto r = exp.assign(utf8.data(), utf8.size(), 0);
   EXPECT_EQ(a.bucket[0], r.bucket);
 
-  const int32_t offsets[3] = {0, static_cast<int32_t>(utf8.size()), static_cast<int32_t>(utf8.size())};
+  const int32_t offsets[3] = {0, static_cast<int32_t>(utf8.size()),
+                              static_cast<int32_t>(utf8.size())};
   ts::OffsetStringColumn strings;
   strings.offsets = offsets;
   strings.data = utf8.data();

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _time
 from .config import ExperimentConfig, LayerConfig, Snapshot
 
 __all__ = [
@@ -43,8 +44,6 @@ __all__ = [
     "Plan",
     "plan",
 ]
-
-_HOLDOUT_BUCKETS = 10_000
 
 
 @dataclass(frozen=True)
@@ -200,11 +199,11 @@ def _gates(snapshot: Snapshot, e: ExperimentConfig) -> _Gates:
     gates: _Gates = {}
     for h in e.holdouts:
         hold = snapshot.holdouts[h]
-        ident = ("holdout", hold.salt, _HOLDOUT_BUCKETS)
+        ident = ("holdout", hold.salt, hold.buckets)
         lo = hold.threshold
         if ident in gates:  # the same salt: held out below the larger threshold
             lo = max(lo, gates[ident][0])
-        gates[ident] = (lo, _HOLDOUT_BUCKETS, _HOLDOUT_BUCKETS)
+        gates[ident] = (lo, hold.buckets, hold.buckets)
     if e.layer is not None:
         layer = snapshot.layers[e.layer]
         lo, hi = layer.ranges.get(e.key, (0, 0))
@@ -246,8 +245,6 @@ def _arm_text(e: ExperimentConfig) -> str:
 def _when(us: int | None) -> str:
     if us is None:
         return "none"
-    from . import _time
-
     return _time.from_micros(us).isoformat().replace("+00:00", "Z")
 
 
@@ -321,8 +318,9 @@ def _notes(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentConfi
             1 for k in set(a.overrides) & set(b.overrides) if a.overrides[k] != b.overrides[k]
         )
         notes.append(f"overrides: {added} units added, {gone} removed, {moved} forced elsewhere")
-    if _history(ea) != _history(eb):
-        notes.append("allocation history changed: replays with at= before the change differ")
+    steps_a, steps_b = _steps(ea), _steps(eb)
+    if len(steps_a) > 1 and steps_b[: len(steps_a)] != steps_a:
+        notes.append("allocation history rewritten: replays (at=) of past times change")
     return notes
 
 
@@ -331,8 +329,8 @@ def _lists(exp: Any) -> Any:
     return None if t is None else t._lists
 
 
-def _history(exp: Any) -> list[Any]:
-    return [(dict(s.weights), s.exposure, s.effective) for s in exp.steps[:-1]]
+def _steps(exp: Any) -> list[Any]:
+    return [(dict(s.weights), s.exposure, s.effective) for s in exp.steps]
 
 
 def _compare(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentConfig) -> Any:
@@ -353,6 +351,17 @@ def _compare(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentCon
     arms_b = names_b[b.experiment.bucket_map()]
     differ = int(np.count_nonzero(arms_a != arms_b))
     moved = both * Fraction(differ, a.experiment.buckets)
+    # The fewest arm buckets any re-allocation to these weights could move.
+    fewest = sum(
+        max(0, int(np.count_nonzero(arms_a == name)) - int(np.count_nonzero(arms_b == name)))
+        for name in set(names_a.tolist())
+    )
+    if differ > fewest:
+        share = a.experiment.buckets
+        notes.append(
+            f"{_pct(differ / share)} of arm buckets change arm where "
+            f"{_pct(fewest / share)} would do: keep the old weights as a history entry"
+        )
     entered, left = after - both, before - both
     change = "changed" if (notes or moved or entered or left) else "unchanged"
     return ExperimentPlan(
@@ -479,13 +488,13 @@ def _render(p: Plan) -> str:
     extra: list[list[str]] = []
     for e in p.experiments:
         if e.rerandomised:
-            figures = ["every unit re-randomised", "", ""]
+            figures = ["re-randomised", "–", "–"]
         else:
             figures = [_pct(e.moved), _pct(e.entered), _pct(e.left)]
         rows.append([e.key, e.change, _pct(e.exposed_before), _pct(e.exposed_after), *figures])
         lines = []
         if e.rerandomised:
-            lines.append(f"re-randomised: {', '.join(e.rerandomised_because)}")
+            lines.append(f"every unit is re-randomised: {', '.join(e.rerandomised_because)}")
         lines += list(e.notes)
         extra.append(lines)
     header = ["experiment", "change", "exposed before", "exposed after", "moved", "entered", "left"]

@@ -72,7 +72,7 @@ class Targeting:
     @property
     def attributes(self) -> tuple[str, ...]:
         """The attribute names the expression reads, in order of first use."""
-        return tuple(self._compiled.attributes)
+        return tuple(dict.fromkeys(self._compiled.attributes))
 
     def matches(self, attributes: Mapping[str, Any] | None = None) -> bool:
         """True when the expression is true for one request's attributes.
@@ -97,7 +97,7 @@ class Targeting:
         nthreads = check_threads(threads)
         rows, lookup = _table(data)
         columns = []
-        for name in self.attributes:
+        for name in self._compiled.attributes:  # one column per slot (`a.b` may be two)
             values = lookup(name)
             columns.append(_Column.missing(rows) if values is None else _column(values, rows, name))
         return self._compiled.mask(columns, rows, nthreads)

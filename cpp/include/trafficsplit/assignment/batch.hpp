@@ -77,8 +77,8 @@ struct BatchOutput {
 // Per-call and per-row inputs besides the unit ids: which allocation step applies (a fixed
 // one, or a time per row) and, when targeting ran first, which rows are eligible.
 struct BatchContext {
-  int32_t step = 0;                 // used when at_us is null; -1 means not started
-  const int64_t* at_us = nullptr;   // microseconds since the epoch, per row
+  int32_t step = 0;                   // used when at_us is null; -1 means not started
+  const int64_t* at_us = nullptr;     // microseconds since the epoch, per row
   const uint8_t* eligible = nullptr;  // per row: 0 = outside the targeted cohort
 };
 
@@ -93,8 +93,8 @@ void assign_batch(const CompiledExperiment& experiment, const UnitColumn& units,
 // (the outputs are the caller's).
 using RowReader = bool (*)(void* context, size_t row, const char** data, size_t* len);
 
-void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader,
-                 void* context, const BatchContext& time, const BatchOutput& out);
+void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader, void* context,
+                 const BatchContext& time, const BatchOutput& out);
 
 void hash_rows(Algorithm algorithm, const std::string& salt, size_t rows, RowReader reader,
                void* context, uint64_t* out, uint8_t* missing);

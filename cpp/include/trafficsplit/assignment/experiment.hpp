@@ -62,7 +62,8 @@ class CompiledExperiment {
 
   // One unit's bytes under a given step (-1: not started); `eligible` is false for a unit
   // outside the targeted cohort.
-  ScalarResult assign(const char* unit, size_t len, int32_t step, bool eligible = true) const noexcept;
+  ScalarResult assign(const char* unit, size_t len, int32_t step,
+                      bool eligible = true) const noexcept;
 
   uint32_t buckets() const noexcept { return buckets_; }
   uint32_t threshold(int32_t step) const { return thresholds_.at(step); }

@@ -19,6 +19,7 @@ double chi2_sf(double x, double df);
 
 // counts: observed units per arm; weights: any non-negative scale (normalised here).
 // Arms with zero weight must have zero count (else the p-value is 0).
-ChiSquareResult srm_chi_square(const std::vector<double>& counts, const std::vector<double>& weights);
+ChiSquareResult srm_chi_square(const std::vector<double>& counts,
+                               const std::vector<double>& weights);
 
 }  // namespace trafficsplit::stats

@@ -23,8 +23,11 @@ class SyntaxError : public std::invalid_argument {
  public:
   SyntaxError(const std::string& message, size_t line, size_t column, std::string expected,
               std::string excerpt)
-      : std::invalid_argument(message), line_(line), column_(column),
-        expected_(std::move(expected)), excerpt_(std::move(excerpt)) {}
+      : std::invalid_argument(message),
+        line_(line),
+        column_(column),
+        expected_(std::move(expected)),
+        excerpt_(std::move(excerpt)) {}
   size_t line() const noexcept { return line_; }
   size_t column() const noexcept { return column_; }
   const std::string& expected() const noexcept { return expected_; }
@@ -37,7 +40,17 @@ class SyntaxError : public std::invalid_argument {
 
 // One attribute as a column of rows. Exactly one representation is set, by `kind`.
 struct AttributeColumn {
-  enum class Kind : uint8_t { missing, values, boolean, integer, real32, real64, timestamp, text, dictionary };
+  enum class Kind : uint8_t {
+    missing,
+    values,
+    boolean,
+    integer,
+    real32,
+    real64,
+    timestamp,
+    text,
+    dictionary
+  };
   Kind kind = Kind::missing;
   size_t length = 0;
   // values: one Value per row (the per-request form and mixed-type columns).

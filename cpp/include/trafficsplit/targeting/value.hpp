@@ -79,6 +79,9 @@ struct Value {
 
 enum class CompareOp : uint8_t { eq, ne, lt, le, gt, ge };
 
+// -1, 0 or 1 comparing an integer with a (non-NaN) double exactly.
+int compare_int_real(int64_t i, double d);
+
 // a OP b under the three-valued rules: unknown for nulls and types that do not compare.
 Truth compare_values(const Value& a, const Value& b, CompareOp op);
 
