@@ -139,7 +139,16 @@ class Snapshot:
 
 
 def _read_file(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigValidationError(
+            [ConfigIssue(str(path), "", f"not UTF-8 text (byte {exc.start} is invalid)")]
+        ) from None
+    except OSError as exc:
+        raise ConfigValidationError(
+            [ConfigIssue(str(path), "", f"cannot be read: {exc}")]
+        ) from None
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
@@ -253,12 +262,16 @@ class _Checker:
         return value
 
     def number(self, value: Any, path: str, lo: float, hi: float, what: str) -> float | None:
-        if (
-            not isinstance(value, numbers.Real)
-            or isinstance(value, bool)
-            or not math.isfinite(float(value))
-            or not lo <= float(value) <= hi
-        ):
+        try:
+            ok = (
+                isinstance(value, numbers.Real)
+                and not isinstance(value, bool)
+                and math.isfinite(float(value))
+                and lo <= float(value) <= hi
+            )
+        except (OverflowError, ValueError):
+            ok = False
+        if not ok:
             self.add(path, f"expected {what}, got {_kind(value)}")
             return None
         return float(value)
@@ -393,13 +406,18 @@ def _compile(documents: list[tuple[str, Any]]) -> Snapshot:
             for p, item in _items(checker, top.get(section), section):
                 merged[section].append((source, p, item))
 
-    layers = _layers(checker, merged["layers"])
-    holdouts = _holdouts(checker, merged["holdouts"])
-    experiments = _experiments(
-        checker, merged["experiments"] + merged["rollouts"], layers, holdouts
-    )
-    layers = _layer_ranges(checker, layers, experiments, merged["experiments"])
-    flags = _flags(checker, merged["flags"])
+    try:
+        layers = _layers(checker, merged["layers"])
+        holdouts = _holdouts(checker, merged["holdouts"])
+        experiments = _experiments(
+            checker, merged["experiments"] + merged["rollouts"], layers, holdouts
+        )
+        layers = _layer_ranges(checker, layers, experiments, merged["experiments"])
+        flags = _flags(checker, merged["flags"])
+    except (ConfigError, TypeError, ValueError, OverflowError, KeyError) as exc:
+        # A shape no check above anticipated: still a report, never a traceback.
+        checker.add("", f"could not be validated ({type(exc).__name__}: {exc})")
+        raise ConfigValidationError(checker.issues) from exc
     if checker.issues:
         raise ConfigValidationError(checker.issues)
     raw = {"documents": [{"source": s, "data": d} for s, d in documents]}
@@ -474,9 +492,20 @@ def _holdouts(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str,
             m.get("percent"), _join(path, "percent"), 0, 100, "a percentage between 0 and 100"
         )
         salt = m.get("salt", key)
+        buckets = m.get("buckets", 10_000)
+        if (
+            not isinstance(buckets, int)
+            or isinstance(buckets, bool)
+            or not 1 <= buckets <= 1_000_000
+        ):
+            checker.add(
+                _join(path, "buckets"),
+                f"expected an integer from 1 to 1,000,000, got {_kind(buckets)}",
+            )
+            continue
         if percent is None or checker.key(salt, _join(path, "salt")) is None:
             continue
-        out[key] = HoldoutConfig(key, percent, salt, 10_000)
+        out[key] = HoldoutConfig(key, percent, salt, buckets)
     return out
 
 
@@ -550,7 +579,11 @@ def _experiments(
             compiled = None
         layer = m.get("layer")
         share = None
-        if layer is not None:
+        if layer is not None and not isinstance(layer, str):
+            checker.add(_join(path, "layer"), f"expected a layer key, got {_kind(layer)}")
+            layer = None
+            compiled = None
+        elif layer is not None:
             if layer not in layers:
                 checker.add(
                     _join(path, "layer"),
@@ -627,10 +660,10 @@ def _experiment(checker: _Checker, m: Mapping[str, Any], path: str, key: str) ->
         checker.add(
             path, "allocated_at is required with history: when did the current weights take effect?"
         )
-    lists = m.get("lists")
+    lists = _lists(checker, m.get("lists"), _join(path, "lists"))
     targeting = checker.targeting(m.get("targeting"), _join(path, "targeting"), lists)
     version = m.get("bucket_version", 1)
-    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version < 2**32:
         checker.add(
             _join(path, "bucket_version"), f"expected an integer >= 1, got {_kind(version)}"
         )
@@ -655,19 +688,39 @@ def _experiment(checker: _Checker, m: Mapping[str, Any], path: str, key: str) ->
         return None
 
 
+def _lists(checker: _Checker, value: Any, path: str) -> dict[str, list[Any]] | None:
+    """Named lists for `@name` in targeting: a mapping of name to a list of values."""
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        checker.add(
+            path, f"expected a mapping of list name to a list of values, got {_kind(value)}"
+        )
+        return None
+    out = {}
+    for name, items in value.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            checker.add(_join(path, str(name)), "list names must be identifiers")
+        elif not isinstance(items, list):
+            checker.add(_join(path, name), f"expected a list of values, got {_kind(items)}")
+        else:
+            out[name] = items
+    return out
+
+
 def _parse_duration(value: Any) -> _dt.timedelta | None:
     """'90s', '15m', '2h', '1d', or a number of seconds."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and value >= 0:
-        return _dt.timedelta(seconds=float(value))
-    if isinstance(value, str) and len(value) >= 2 and value[-1] in "smhd":
+    seconds = None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and len(value) >= 2 and value[-1] in "smhd":
         try:
-            amount = float(value[:-1])
+            seconds = float(value[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[value[-1]]
         except ValueError:
             return None
-        if amount < 0:
-            return None
-        return _dt.timedelta(seconds=amount * {"s": 1, "m": 60, "h": 3600, "d": 86400}[value[-1]])
-    return None
+    if seconds is None or not math.isfinite(seconds) or not 0 <= seconds <= 100 * 365 * 86400:
+        return None  # negative, NaN, infinite or beyond a century
+    return _dt.timedelta(seconds=seconds)
 
 
 def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Experiment | None:
@@ -685,7 +738,22 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
         )
         return None
     (old, old_payload), (new, new_payload) = list(arms_spec.items())
-    lists = m.get("lists")
+    for name in (old, new):
+        if not isinstance(name, str) or not name:
+            checker.add(
+                _join(path, "arms"), f"arm names must be non-empty strings, got {_kind(name)}"
+            )
+            return None
+    salt = m.get("salt")
+    if salt is not None and checker.key(salt, _join(path, "salt")) is None:
+        return None
+    try:
+        old_payload = freeze(old_payload, _join(_join(path, "arms"), old))
+        new_payload = freeze(new_payload, _join(_join(path, "arms"), new))
+    except ConfigError as exc:
+        checker.add(_join(path, "arms"), str(exc))
+        return None
+    lists = _lists(checker, m.get("lists"), _join(path, "lists"))
     targeting = checker.targeting(m.get("targeting"), _join(path, "targeting"), lists)
     if kind == "blue_green":
         active = m.get("active", old)
@@ -695,10 +763,7 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
         weights = {old: 100.0 if active == old else 0.0, new: 100.0 if active == new else 0.0}
         return Experiment(
             key,
-            [
-                Arm(old, weights[old], freeze(old_payload, path)),
-                Arm(new, weights[new], freeze(new_payload, path)),
-            ],
+            [Arm(old, weights[old], old_payload), Arm(new, weights[new], new_payload)],
             salt=m.get("salt"),
             targeting=targeting,
         )
@@ -745,7 +810,7 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
     t, p = steps[-1]
     return Experiment(
         key,
-        [Arm(old, 100 - p, freeze(old_payload, path)), Arm(new, p, freeze(new_payload, path))],
+        [Arm(old, 100 - p, old_payload), Arm(new, p, new_payload)],
         salt=m.get("salt"),
         history=history,
         allocated_at=t,
@@ -885,7 +950,9 @@ def _flags(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, Fl
             ok = False
         rules = []
         lists = m.get("lists")
-        for p, rule in _items(checker, m.get("rules"), _join(path, "rules")):
+        for rule_index, (p, rule) in enumerate(
+            _items(checker, m.get("rules"), _join(path, "rules"))
+        ):
             r = checker.mapping(rule, p)
             if r is None:
                 ok = False
@@ -929,9 +996,13 @@ def _flags(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, Fl
             if ok and values and abs(math.fsum(weights) - 100) > 1e-9:
                 checker.add(rp, f"rollout weights must sum to 100, got {math.fsum(weights):g}")
                 ok = False
+            if not values:
+                checker.add(rp, "a rollout needs at least one value with a weight")
+                ok = False
             if ok and values:
+                # Named by the rule's position in the configuration (docs/assignment-spec.md).
                 exp = Experiment(
-                    f"{key}/rule{len(rules)}", {f"v{i}": w for i, w in enumerate(weights)}
+                    f"{key}/rule{rule_index}", {f"v{i}": w for i, w in enumerate(weights)}
                 )
                 rules.append(FlagRule(when, None, exp, tuple(freeze(v, rp) for v in values)))
         prereqs = []
@@ -939,6 +1010,10 @@ def _flags(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, Fl
             pm = checker.mapping(pre, p)
             if pm is None or "flag" not in pm or "value" not in pm:
                 checker.add(p, "expected {flag: <key>, value: <value>}")
+                ok = False
+                continue
+            if not isinstance(pm["flag"], str):
+                checker.add(_join(p, "flag"), f"expected a flag key, got {_kind(pm['flag'])}")
                 ok = False
                 continue
             prereqs.append((pm["flag"], pm["value"]))

@@ -144,7 +144,7 @@ class Splitter:
             self._stamps = self._current_stamps()
             try:
                 snapshot = load_config(*self._paths)
-            except (ConfigError, OSError) as exc:
+            except Exception as exc:  # a server keeps serving whatever the files hold
                 self.reload_errors += 1
                 log.error(
                     "trafficsplit: configuration not reloaded, still serving %s: %s",
@@ -236,7 +236,8 @@ class Splitter:
         compiled = plan.compiled
         if unit is None:
             return compiled.assign_step(None, 0)
-        at_us = None if at is None else _time.to_micros(at)
+        # Online, "now" decides: scheduled steps (canaries) and start/end take effect on time.
+        at_us = _now_us() if at is None else _time.to_micros(at)
         if plan.overrides:
             try:
                 forced = plan.overrides.get(unit_key(unit))
@@ -302,8 +303,13 @@ class Splitter:
         keys = list(snapshot.experiments) if experiments is None else list(experiments)
         out = df.copy()
         units = df[unit_column]
-        at = None if at_column is None else df[at_column]
-        at_us = None if at is None else _time.micros_array(at, len(df))
+        if at_column is None:
+            now = _now_us()
+            at = _time.from_micros(now)
+            at_us = np.full(len(df), now, np.int64)
+        else:
+            at = df[at_column]
+            at_us = _time.micros_array(at, len(df))
         store = sticky if sticky is not None else self._sticky
         for key in keys:
             e = self._experiment(snapshot, key)
@@ -334,7 +340,9 @@ class Splitter:
         )
         arm = b.arm_index.copy()
         reason = b.reason.copy()
-        present = reason != _CODE["missing_unit"]
+        # Holdouts and layers apply to rows still in play: missing units and rows before the
+        # first allocation keep their reason (the precedence of Splitter.assign).
+        present = (reason != _CODE["missing_unit"]) & (reason != _CODE["not_started"])
         if e.layer is not None:
             layer = snapshot.layers[e.layer]
             lo, hi = layer.ranges.get(e.key, (0, 0))
@@ -351,12 +359,12 @@ class Splitter:
             held = present & (hb < hold.threshold)
             arm[held], reason[held] = -1, _CODE["holdout"]
         if e.start_us is not None and at_us is not None:
-            early = present & (at_us < e.start_us)
+            early = (reason != _CODE["missing_unit"]) & (at_us < e.start_us)
             arm[early], reason[early] = -1, _CODE["not_started"]
         stopped = np.full(len(arm), e.status != "running")
         if e.end_us is not None and at_us is not None:
             stopped |= at_us >= e.end_us
-        stopped &= present
+        stopped &= reason != _CODE["missing_unit"]
         arm[stopped], reason[stopped] = -1, _CODE["stopped"]
         if e.overrides:
             keys = [None if u is None or u is pd_na() else _safe_key(u) for u in units.tolist()]
@@ -455,6 +463,13 @@ class Splitter:
 
 
 _OVERRIDE = _CODE["override"]
+_now_ns = __import__("time").time_ns
+
+
+def _now_us() -> int:
+    return _now_ns() // 1000
+
+
 _STOPPED = _CODE["stopped"]
 _NOT_STARTED = _CODE["not_started"]
 
