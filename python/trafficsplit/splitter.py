@@ -311,9 +311,10 @@ class Splitter:
             at = df[at_column]
             at_us = _time.micros_array(at, len(df))
         store = sticky if sticky is not None else self._sticky
+        hashes: dict[str, np.ndarray] = {}  # per salt: experiments sharing a layer hash it once
         for key in keys:
             e = self._experiment(snapshot, key)
-            arm, reason = self._frame_one(snapshot, e, units, df, at, at_us, store, threads)
+            arm, reason = self._frame_one(snapshot, e, units, df, at, at_us, store, threads, hashes)
             names = list(e.experiment.arm_names)
             out[key] = pd.Categorical.from_codes(arm.astype(np.int64), categories=names)
             out[f"{key}_reason"] = pd.Categorical.from_codes(
@@ -331,10 +332,18 @@ class Splitter:
         at_us: np.ndarray | None,
         store: Any,
         threads: int | None,
+        hashes: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         from .hashing import hash64_batch
 
         exp = e.experiment
+        cache = {} if hashes is None else hashes
+
+        def salt_hash(salt: str) -> np.ndarray:
+            if salt not in cache:
+                cache[salt] = hash64_batch(units, salt, threads=threads).filled(0)
+            return cache[salt]
+
         b = exp.assign_batch(
             units, at=at, threads=threads, attributes=df if exp._targeting is not None else None
         )
@@ -346,16 +355,12 @@ class Splitter:
         if e.layer is not None:
             layer = snapshot.layers[e.layer]
             lo, hi = layer.ranges.get(e.key, (0, 0))
-            lb = hash64_batch(units, layer.salt + "/layer", threads=threads).filled(0) % np.uint64(
-                layer.buckets
-            )
+            lb = salt_hash(layer.salt + "/layer") % np.uint64(layer.buckets)
             other = present & ~((lb >= lo) & (lb < hi))
             arm[other], reason[other] = -1, _CODE["layer_other"]
         for h in e.holdouts:
             hold = snapshot.holdouts[h]
-            hb = hash64_batch(units, hold.salt + "/holdout", threads=threads).filled(0) % np.uint64(
-                hold.buckets
-            )
+            hb = salt_hash(hold.salt + "/holdout") % np.uint64(hold.buckets)
             held = present & (hb < hold.threshold)
             arm[held], reason[held] = -1, _CODE["holdout"]
         if e.start_us is not None and at_us is not None:
