@@ -13,24 +13,15 @@ section between the ``bench_assign`` markers in PATH and leaves the rest of the 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import ctypes
 import datetime as dt
 import gc
-import importlib.metadata
-import os
-import platform
-import shlex
-import statistics
-import subprocess
 import sys
 import time
-import timeit
 import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import mmh3
@@ -40,21 +31,30 @@ import pyarrow as pa
 import xxhash
 
 import trafficsplit as ts
+from _common import (
+    Rate,
+    add_load_average,
+    command_line,
+    dist_version,
+    environment_lines,
+    machine_info,
+    mark,
+    parse_args,
+    print_environment,
+    publish,
+    scalar_latency,
+    table,
+    targets_table,
+    time_interleaved,
+)
 
 KEY = "ranker-v2"
 ARMS = {"control": 34, "a": 33, "b": 33}
 BUCKETS = 10_000
 SEED = 20_240_601
 
-MARK_START = "<!-- bench_assign:start -->"
-MARK_END = "<!-- bench_assign:end -->"
+SECTION = "bench_assign"
 SECTION_TITLE = "## Assignment (issue: core)"
-DOC_INTRO = (
-    "# Benchmarks\n\n"
-    "Every figure on this page is produced by a script in `benchmarks/`, run with the command "
-    "shown in its section, on the machine shown there. Re-run the command to refresh a "
-    "section; the other sections are left as they are.\n"
-)
 
 TARGET_SCALAR_NS = 1_000
 TARGET_INT_MPS = 100
@@ -88,59 +88,7 @@ QUICK = Sizes(
 )
 
 
-# -- measuring ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Rate:
-    rows: int
-    seconds: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        return self.rows / min(self.seconds) / 1e6
-
-    @property
-    def median(self) -> float:
-        return self.rows / statistics.median(self.seconds) / 1e6
-
-
-def time_interleaved(fns: list[Callable[[], Any]], reps: int) -> list[list[float]]:
-    """Wall times in seconds of each ``fn()``, ``reps`` rounds after one warm-up round.
-
-    Each round runs every function once, so that a burst of load from another process
-    lands on one repetition of many cases rather than on every repetition of one case.
-    """
-    for fn in fns:
-        fn()  # warm up: page in the input, first-call imports, allocator pools
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, seconds in zip(fns, times, strict=True):
-            gc.collect()
-            t0 = time.perf_counter()
-            fn()
-            seconds.append(time.perf_counter() - t0)
-    return times
-
-
-def scalar_latency(
-    statements: list[str], namespace: dict[str, Any], batches: int, per_batch: int = 1_000
-) -> list[tuple[float, float]]:
-    """Median and p99 (ns) of the per-call average over ``batches`` batches of ``per_batch``
-    executions of each statement (compiled into a bare loop by timeit, so no extra Python
-    call wraps the one measured); batches of the different statements alternate."""
-    timers = [timeit.Timer(stmt, globals=namespace) for stmt in statements]
-    for timer in timers:
-        timer.timeit(per_batch)
-    averages: list[list[float]] = [[] for _ in timers]
-    for _ in range(batches):
-        for timer, avg in zip(timers, averages, strict=True):
-            avg.append(timer.timeit(per_batch) / per_batch * 1e9)
-    out = []
-    for avg in averages:
-        avg.sort()
-        out.append((statistics.median(avg), avg[round(0.99 * (len(avg) - 1))]))
-    return out
+# -- measuring memory ---------------------------------------------------------------------------
 
 
 def _out_nbytes(result: Any) -> int:
@@ -311,71 +259,6 @@ class Results:
     split: list[tuple[str, int, float, float, float, float]] = field(default_factory=list)
     scalar_batches: int = 0
     seconds: float = 0.0
-
-
-def _dist_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
-
-
-def _git_revision() -> str:
-    """`` (git <commit>)`` of the checkout the package was imported from, if it is one."""
-    root = Path(ts.__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return f" (git {head.stdout.strip()}{', with local changes' if dirty.stdout.strip() else ''})"
-
-
-def machine_info() -> dict[str, str]:
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    info = {
-        "CPU": model,
-        "cores": f"{os.cpu_count()} logical, {usable} usable by this process",
-        "OS": f"{platform.system()} {platform.release()}",
-        "Python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "pyarrow": pa.__version__,
-        "xxhash": xxhash.VERSION,
-        "mmh3": _dist_version("mmh3"),
-        "trafficsplit": f"{ts.__version__}{_git_revision()}",
-    }
-    with contextlib.suppress(OSError, AttributeError):
-        info["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return info
-
-
-def command_line() -> str:
-    exe = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        exe = exe.relative_to(Path.cwd())
-    return shlex.join([str(exe), *sys.argv])
 
 
 def bench_scalar(res: Results, sizes: Sizes) -> None:
@@ -585,19 +468,6 @@ def sanity_check(data: Data) -> None:
 # -- reporting ----------------------------------------------------------------------------------
 
 
-def mark(ok: bool | None) -> str:
-    return "" if ok is None else ("✓" if ok else "✗")
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
-    ]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
-
-
 def _fmt_bytes_per_row(b: int | None, rows: int) -> str:
     if b is None:
         return "n/a"
@@ -606,15 +476,7 @@ def _fmt_bytes_per_row(b: int | None, rows: int) -> str:
 
 
 def report(res: Results) -> list[str]:
-    out: list[str] = []
-    out.append("Command:")
-    out.append("")
-    out.append(f"    {res.command}")
-    out.append("")
-    out.append("Machine:")
-    out.append("")
-    out += [f"- {k}: {v}" for k, v in res.machine.items()]
-    out.append("")
+    out = environment_lines(res.command, res.machine)
     out += targets_summary(res)
 
     out.append("### Scalar `Experiment.assign` from Python (ns per call)")
@@ -791,10 +653,7 @@ def targets_summary(res: Results) -> list[str]:
                     mark(worst <= TARGET_MEM_CONSTANT),
                 ]
             )
-    met = sum(r[-1] == "✓" for r in rows)
-    out = [f"### Targets: {met} of {len(rows)} met", ""]
-    out += table(["target", "goal", "measured", "met"], rows)
-    out.append("")
+    out = targets_table(rows)
     out.append(
         "Batch targets are judged at exposure 1 with one thread; the tables below mark "
         "the exposure 0.5 rows against the same goals."
@@ -810,36 +669,16 @@ def _batch_rate(res: Results, prefix: str, exposure: float) -> float:
     return float("nan")
 
 
-def write_markdown(path: Path, body: list[str]) -> None:
-    section = "\n".join([MARK_START, SECTION_TITLE, "", *body, MARK_END]) + "\n"
-    text = path.read_text() if path.exists() else DOC_INTRO
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        tail = text[end + len(MARK_END) :].lstrip("\n")
-        text = text[:start] + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    parser.add_argument(
-        "--markdown",
-        type=Path,
-        metavar="PATH",
-        help="write/replace the bench_assign section of this markdown file",
-    )
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
-    res = Results(machine=machine_info(), command=command_line())
-    print(f"command: {res.command}")
-    for k, v in res.machine.items():
-        print(f"{k}: {v}")
+    res = Results(
+        machine=machine_info({"xxhash": xxhash.VERSION, "mmh3": dist_version("mmh3")}),
+        command=command_line(),
+    )
+    print_environment(res.command, res.machine)
     print("generating data ...", flush=True)
     t0 = time.perf_counter()
     data = make_data(sizes)
@@ -852,16 +691,10 @@ def main(argv: list[str] | None = None) -> int:
     bench_split(res, data, sizes)
     fresh_large_allocations()  # last: it changes the allocator for the rest of the process
     bench_memory(res, data)
-    with contextlib.suppress(OSError, AttributeError):
-        res.machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    add_load_average(res.machine, "end")
     res.seconds = time.perf_counter() - started
 
-    body = report(res)
-    print()
-    print("\n".join(body))
-    if args.markdown:
-        write_markdown(args.markdown, body)
-        print(f"\nwrote the bench_assign section of {args.markdown}")
+    publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
 
 

@@ -17,28 +17,32 @@ rest of the file alone.
 
 from __future__ import annotations
 
-import argparse
-import contextlib
-import gc
-import importlib.metadata
-import os
-import platform
-import shlex
 import statistics
-import subprocess
 import sys
 import time
-import timeit
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 import trafficsplit as ts
+from _common import (
+    add_load_average,
+    command_line,
+    dist_version,
+    environment_lines,
+    machine_info,
+    mark,
+    parse_args,
+    print_environment,
+    publish,
+    scalar_latency,
+    table,
+    targets_table,
+    time_interleaved,
+)
 
 try:
     import growthbook
@@ -46,15 +50,8 @@ except ImportError:  # the peer is optional: its rows are skipped
     growthbook = None
 
 SEED = 20_261_126
-MARK_START = "<!-- bench_splitter:start -->"
-MARK_END = "<!-- bench_splitter:end -->"
+SECTION = "bench_splitter"
 SECTION_TITLE = "## Splitter: requests, frames and GrowthBook"
-DOC_INTRO = (
-    "# Benchmarks\n\n"
-    "Every figure on this page is produced by a script in `benchmarks/`, run with the command "
-    "shown in its section, on the machine shown there. Re-run the command to refresh a "
-    "section; the other sections are left as they are.\n"
-)
 
 TARGET_ASSIGN_NS = 2_000
 TARGET_ALL_NS = 10_000
@@ -175,43 +172,6 @@ def frame_data(rows: int) -> pd.DataFrame:
     )
 
 
-# -- measuring ----------------------------------------------------------------------------------
-
-
-def scalar_latency(
-    statements: list[str], namespace: dict[str, Any], batches: int, per_batch: int = 1_000
-) -> list[tuple[float, float]]:
-    """Median and p99 (ns) of the per-call average over ``batches`` batches of ``per_batch``
-    executions of each statement (a bare timeit loop); batches of the statements alternate."""
-    timers = [timeit.Timer(stmt, globals=namespace) for stmt in statements]
-    for timer in timers:
-        timer.timeit(per_batch)
-    averages: list[list[float]] = [[] for _ in timers]
-    for _ in range(batches):
-        for timer, avg in zip(timers, averages, strict=True):
-            avg.append(timer.timeit(per_batch) / per_batch * 1e9)
-    out = []
-    for avg in averages:
-        avg.sort()
-        out.append((statistics.median(avg), avg[round(0.99 * (len(avg) - 1))]))
-    return out
-
-
-def time_interleaved(fns: list[Callable[[], Any]], reps: int) -> list[list[float]]:
-    """Wall times (s) of each ``fn()`` over ``reps`` rounds after a warm-up round; each round
-    runs every function once, so a burst of load lands on one repetition of many cases."""
-    for fn in fns:
-        fn()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, seconds in zip(fns, times, strict=True):
-            gc.collect()
-            t0 = time.perf_counter()
-            fn()
-            seconds.append(time.perf_counter() - t0)
-    return times
-
-
 # -- results ------------------------------------------------------------------------------------
 
 
@@ -247,72 +207,6 @@ class Results:
 
     def find(self, statement: str) -> Latency | None:
         return next((x for x in self.latency if x.statement == statement), None)
-
-
-# -- machine ------------------------------------------------------------------------------------
-
-
-def _dist_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def _git_revision() -> str:
-    root = Path(ts.__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
-        dirty = subprocess.run(
-            ["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return f" (git {head.stdout.strip()}{', with local changes' if dirty.stdout.strip() else ''})"
-
-
-def machine_info() -> dict[str, str]:
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    info = {
-        "CPU": model,
-        "cores": f"{os.cpu_count()} logical, {usable} usable by this process",
-        "OS": f"{platform.system()} {platform.release()}",
-        "Python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "pyarrow": pa.__version__,
-        "growthbook": _dist_version("growthbook"),
-        "trafficsplit": f"{ts.__version__}{_git_revision()}",
-    }
-    with contextlib.suppress(OSError, AttributeError):
-        info["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return info
-
-
-def command_line() -> str:
-    exe = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        exe = exe.relative_to(Path.cwd())
-    return shlex.join([str(exe), *sys.argv])
 
 
 # -- the benchmark ------------------------------------------------------------------------------
@@ -503,19 +397,6 @@ def bench_frame(res: Results, sizes: Sizes) -> None:
 # -- reporting ----------------------------------------------------------------------------------
 
 
-def mark(ok: bool | None) -> str:
-    return "" if ok is None else ("✓" if ok else "✗")
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
-    ]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
-
-
 def _kernel_sum(rows: list[FrameRow]) -> tuple[float, float]:
     return sum(r.best for r in rows), sum(r.median for r in rows)
 
@@ -567,17 +448,11 @@ def targets_summary(res: Results) -> list[str]:
         )
     elif growthbook is None:
         rows.append(["GrowthBook `gb.run(Experiment)` ÷ `sp.assign`", "≥ 1×", "not run", "✗"])
-    met = sum(r[-1] == "✓" for r in rows)
-    out = [f"### Targets: {met} of {len(rows)} met", ""]
-    out += table(["target", "goal", "measured", "met"], rows)
-    out.append("")
-    return out
+    return targets_table(rows)
 
 
 def report(res: Results) -> list[str]:
-    out = ["Command:", "", f"    {res.command}", "", "Machine:", ""]
-    out += [f"- {k}: {v}" for k, v in res.machine.items()]
-    out.append("")
+    out = environment_lines(res.command, res.machine)
     out += targets_summary(res)
 
     out.append("### Per request, from Python (ns per call)")
@@ -691,36 +566,16 @@ def report(res: Results) -> list[str]:
     return out
 
 
-def write_markdown(path: Path, body: list[str]) -> None:
-    section = "\n".join([MARK_START, SECTION_TITLE, "", *body, MARK_END]) + "\n"
-    text = path.read_text() if path.exists() else DOC_INTRO
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        tail = text[end + len(MARK_END) :].lstrip("\n")
-        text = text[:start] + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    parser.add_argument(
-        "--markdown",
-        type=Path,
-        metavar="PATH",
-        help="write/replace the bench_splitter section of this markdown file",
-    )
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
-    res = Results(machine=machine_info(), command=command_line())
-    print(f"command: {res.command}")
-    for k, v in res.machine.items():
-        print(f"{k}: {v}")
+    res = Results(
+        machine=machine_info({"growthbook": dist_version("growthbook", "not installed")}),
+        command=command_line(),
+    )
+    print_environment(res.command, res.machine)
     if growthbook is None:
         print("growthbook is not installed: its rows are skipped (pip install growthbook)")
     check_peer(res)
@@ -728,16 +583,10 @@ def main(argv: list[str] | None = None) -> int:
     bench_latency(res, sizes)
     print("frames ...", flush=True)
     bench_frame(res, sizes)
-    with contextlib.suppress(OSError, AttributeError):
-        res.machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    add_load_average(res.machine, "end")
     res.seconds = time.perf_counter() - started
 
-    body = report(res)
-    print()
-    print("\n".join(body))
-    if args.markdown:
-        write_markdown(args.markdown, body)
-        print(f"\nwrote the bench_splitter section of {args.markdown}")
+    publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
 
 

@@ -15,23 +15,15 @@ over batches of 1,000 calls. ``--markdown PATH`` writes (or replaces) the sectio
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import datetime as dt
-import gc
 import importlib.metadata
 import importlib.util
 import os
-import platform
-import shlex
-import statistics
-import subprocess
 import sys
 import time
-import timeit
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -40,18 +32,28 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 import trafficsplit as ts
+from _common import (
+    Rate,
+    add_load_average,
+    command_line,
+    dist_version,
+    environment_lines,
+    machine_info,
+    mark,
+    parse_args,
+    print_environment,
+    publish,
+    rates,
+    scalar_latency,
+    table,
+    targets_table,
+    time_interleaved,
+)
 
 SEED = 20_240_615
 
-MARK_START = "<!-- bench_targeting:start -->"
-MARK_END = "<!-- bench_targeting:end -->"
+SECTION = "bench_targeting"
 SECTION_TITLE = "## Targeting expressions"
-DOC_INTRO = (
-    "# Benchmarks\n\n"
-    "Every figure on this page is produced by a script in `benchmarks/`, run with the command "
-    "shown in its section, on the machine shown there. Re-run the command to refresh a "
-    "section; the other sections are left as they are.\n"
-)
 
 TARGET_MATCHES_NS = 1_000
 TARGET_QUERY_RATIO = 2.0  # Targeting.mask ÷ DataFrame.query, threads=1
@@ -98,76 +100,6 @@ FULL = Sizes(
     rows=10_000_000, function_rows=1_000_000, vocabulary=10_000, scalar_batches=2_000, reps=7
 )
 QUICK = Sizes(rows=1_000_000, function_rows=200_000, vocabulary=10_000, scalar_batches=400, reps=3)
-
-
-# -- measuring ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Rate:
-    rows: int
-    seconds: list[float] = field(default_factory=list)
-
-    @property
-    def best(self) -> float:
-        """Millions of rows per second of the fastest repetition."""
-        return self.rows / min(self.seconds) / 1e6
-
-    @property
-    def median(self) -> float:
-        return self.rows / statistics.median(self.seconds) / 1e6
-
-    @property
-    def best_ms(self) -> float:
-        return min(self.seconds) * 1e3
-
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.seconds) * 1e3
-
-
-def time_interleaved(fns: list[Callable[[], Any]], reps: int) -> list[list[float]]:
-    """Wall times in seconds of each ``fn()``, ``reps`` rounds after one warm-up round.
-
-    Each round runs every function once, so that a burst of load from another process
-    lands on one repetition of many cases rather than on every repetition of one case.
-    """
-    for fn in fns:
-        fn()  # warm up: page in the input, first-call imports, allocator pools
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(reps):
-        for fn, seconds in zip(fns, times, strict=True):
-            gc.collect()
-            t0 = time.perf_counter()
-            fn()
-            seconds.append(time.perf_counter() - t0)
-    return times
-
-
-def rates(cases: list[tuple[int, Callable[[], Any]]], reps: int) -> list[Rate]:
-    """One Rate per (rows, fn) case, timed interleaved."""
-    times = time_interleaved([fn for _, fn in cases], reps)
-    return [Rate(rows, seconds) for (rows, _), seconds in zip(cases, times, strict=True)]
-
-
-def scalar_latency(
-    statements: list[str], namespace: dict[str, Any], batches: int, per_batch: int = 1_000
-) -> list[tuple[float, float]]:
-    """Median and p99 (ns) of the per-call average over ``batches`` batches of ``per_batch``
-    executions of each statement (compiled into a bare loop by timeit, so no extra Python
-    call wraps the one measured); batches of the different statements alternate."""
-    timers = [timeit.Timer(stmt, globals=namespace) for stmt in statements]
-    for timer in timers:
-        timer.timeit(per_batch)
-    averages: list[list[float]] = [[] for _ in timers]
-    for _ in range(batches):
-        for timer, avg in zip(timers, averages, strict=True):
-            avg.append(timer.timeit(per_batch) / per_batch * 1e9)
-    out = []
-    for avg in averages:
-        avg.sort()
-        out.append((statistics.median(avg), avg[round(0.99 * (len(avg) - 1))]))
-    return out
 
 
 # -- data ---------------------------------------------------------------------------------------
@@ -268,36 +200,9 @@ def in_expression(items: list[str]) -> str:
 
 # -- environment --------------------------------------------------------------------------------
 
-
-def _dist_version(name: str) -> str:
-    try:
-        return importlib.metadata.version(name)
-    except importlib.metadata.PackageNotFoundError:
-        return "?"
-
-
-def _git_revision() -> str:
-    """`` (git <commit>)`` of the checkout the package was imported from, if it is one, noting
-    uncommitted changes to the package's sources (Python, C++, build files)."""
-    root = Path(ts.__file__).resolve().parent
-
-    def git(*args: str) -> str:
-        return subprocess.run(
-            ["git", "-C", str(root), *args],
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-
-    try:
-        head = git("rev-parse", "--short", "HEAD")
-        top = git("rev-parse", "--show-toplevel")
-        sources = ["python", "cpp", "CMakeLists.txt", "pyproject.toml"]
-        dirty = git("-C", top, "status", "--porcelain", "--untracked-files=no", "--", *sources)
-    except (OSError, subprocess.SubprocessError):
-        return ""
-    return f" (git {head}{', with local changes to the sources' if dirty else ''})"
+# The package's sources (Python, C++, build files): uncommitted changes to them, and only to
+# them, are noted beside the trafficsplit version.
+GIT_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
 
 
 def _extension_built() -> str:
@@ -319,43 +224,8 @@ def query_engine() -> str:
 
         installed = bool(check.NUMEXPR_INSTALLED)
     if installed:
-        return f"numexpr {_dist_version('numexpr')}"
+        return f"numexpr {dist_version('numexpr')}"
     return "python (numexpr is not installed)"
-
-
-def machine_info() -> dict[str, str]:
-    model = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count() or 0
-    info = {
-        "CPU": model,
-        "cores": f"{os.cpu_count()} logical, {usable} usable by this process",
-        "OS": f"{platform.system()} {platform.release()}",
-        "Python": platform.python_version(),
-        "numpy": np.__version__,
-        "pandas": pd.__version__,
-        "pyarrow": pa.__version__,
-        "DataFrame.query engine": query_engine(),
-        "trafficsplit": f"{ts.__version__}{_git_revision()}",
-        "trafficsplit extension built": _extension_built(),
-    }
-    with contextlib.suppress(OSError, AttributeError):
-        info["load average at start"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
-    return info
-
-
-def command_line() -> str:
-    exe = Path(sys.executable)
-    with contextlib.suppress(ValueError):
-        exe = exe.relative_to(Path.cwd())
-    return shlex.join([str(exe), *sys.argv])
 
 
 # -- the benchmark ------------------------------------------------------------------------------
@@ -458,6 +328,29 @@ TS_MASK = "trafficsplit `Targeting.mask`"
 QUERY = "pandas `DataFrame.query`"
 
 
+def time_rows(
+    what: str,
+    rows: list[Row],
+    cases: list[tuple[int, Callable[[], Any]]],
+    baselines: list[tuple[str, str, Callable[[], Any]]],
+    n: int,
+    reps: int,
+) -> None:
+    """Appends a row and an ``n``-row case per (name, input, fn) baseline, times every case
+    interleaved (``cases[i]`` is ``rows[i]``) and sets and prints each row's rate."""
+    for name, label, fn in baselines:
+        rows.append(Row(name, label, None, Rate(n)))
+        cases.append((n, fn))
+    for row, rate in zip(rows, rates(cases, reps), strict=True):
+        row.rate = rate
+        threads = "" if row.threads is None else f", threads={row.threads}"
+        print(
+            f"  {what} {row.name} on {row.input}{threads}: {rate.best:.1f} M rows/s "
+            f"(median {rate.median:.1f})",
+            flush=True,
+        )
+
+
 def bench_numeric(res: Results, data: Data, sizes: Sizes) -> None:
     t4 = ts.Targeting(EXPR_NUMERIC)
     n = data.rows
@@ -483,18 +376,7 @@ def bench_numeric(res: Results, data: Data, sizes: Sizes) -> None:
             lambda: pyarrow_numeric(data.table_nulls),
         ),
     ]
-    for name, label, fn in baselines:
-        res.numeric.append(Row(name, label, None, Rate(n)))
-        cases.append((n, fn))
-    measured = rates(cases, sizes.reps)
-    for row, rate in zip(res.numeric, measured, strict=True):
-        row.rate = rate
-        threads = "" if row.threads is None else f", threads={row.threads}"
-        print(
-            f"  numeric {row.name} on {row.input}{threads}: {rate.best:.1f} M rows/s "
-            f"(median {rate.median:.1f})",
-            flush=True,
-        )
+    time_rows("numeric", res.numeric, cases, baselines, n, sizes.reps)
 
 
 def bench_numeric_split(res: Results, data: Data, sizes: Sizes) -> None:
@@ -595,18 +477,7 @@ def bench_membership(res: Results, data: Data, sizes: Sizes) -> None:
             lambda: data.city_cat["city"].isin(items),
         ),
     ]
-    for name, label, fn in baselines:
-        res.membership.append(Row(name, label, None, Rate(n)))
-        cases.append((n, fn))
-    measured = rates(cases, sizes.reps)
-    for row, rate in zip(res.membership, measured, strict=True):
-        row.rate = rate
-        threads = "" if row.threads is None else f", threads={row.threads}"
-        print(
-            f"  in {row.name} on {row.input}{threads}: {rate.best:.1f} M rows/s "
-            f"(median {rate.median:.1f})",
-            flush=True,
-        )
+    time_rows("in", res.membership, cases, baselines, n, sizes.reps)
 
 
 def bench_membership_split(res: Results, data: Data, sizes: Sizes) -> None:
@@ -723,19 +594,6 @@ def sanity_check(res: Results, data: Data) -> None:
 # -- reporting ----------------------------------------------------------------------------------
 
 
-def mark(ok: bool | None) -> str:
-    return "" if ok is None else ("✓" if ok else "✗")
-
-
-def table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" if i == 0 else "---:" for i in range(len(header))) + "|",
-    ]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    return lines
-
-
 def _rate(rate: Rate) -> str:
     return f"{rate.best:,.1f} ({rate.median:,.1f})"
 
@@ -800,10 +658,7 @@ def targets_summary(res: Results) -> list[str]:
                     mark(r.rate.best >= TARGET_IN_MPS),
                 ]
             )
-    met = sum(r[-1] == "✓" for r in rows)
-    out = [f"### Targets: {met} of {len(rows)} met", ""]
-    out += table(["target", "goal", "measured", "met"], rows)
-    out.append("")
+    out = targets_table(rows)
     out.append(
         "Throughputs are judged on the best repetition of each case (the tables below give "
         "the median too); every ratio compares two figures from this run on the same data."
@@ -814,9 +669,7 @@ def targets_summary(res: Results) -> list[str]:
 
 def report(res: Results) -> list[str]:
     s = res.sizes
-    out: list[str] = ["Command:", "", f"    {res.command}", "", "Machine:", ""]
-    out += [f"- {k}: {v}" for k, v in res.machine.items()]
-    out.append("")
+    out = environment_lines(res.command, res.machine)
     out += targets_summary(res)
 
     out += ["### Per-request `Targeting.matches` from Python (ns per call)", ""]
@@ -1069,36 +922,18 @@ def report(res: Results) -> list[str]:
     return out
 
 
-def write_markdown(path: Path, body: list[str]) -> None:
-    section = "\n".join([MARK_START, SECTION_TITLE, "", *body, MARK_END]) + "\n"
-    text = path.read_text() if path.exists() else DOC_INTRO
-    start, end = text.find(MARK_START), text.find(MARK_END)
-    if start != -1 and end > start:
-        tail = text[end + len(MARK_END) :].lstrip("\n")
-        text = text[:start] + section + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
-    parser.add_argument(
-        "--markdown",
-        type=Path,
-        metavar="PATH",
-        help="write/replace the bench_targeting section of this markdown file",
-    )
-    args = parser.parse_args(argv)
+    args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
-    res = Results(machine=machine_info(), command=command_line(), sizes=sizes)
-    print(f"command: {res.command}")
-    for k, v in res.machine.items():
-        print(f"{k}: {v}")
+    machine = machine_info(
+        {"DataFrame.query engine": query_engine()},
+        package={"trafficsplit extension built": _extension_built()},
+        git_sources=GIT_SOURCES,
+    )
+    res = Results(machine=machine, command=command_line(), sizes=sizes)
+    print_environment(res.command, res.machine)
     print("generating data ...", flush=True)
     t0 = time.perf_counter()
     data = make_data(sizes)
@@ -1111,16 +946,10 @@ def main(argv: list[str] | None = None) -> int:
     bench_membership(res, data, sizes)
     bench_membership_split(res, data, sizes)
     bench_functions(res, data, sizes)
-    with contextlib.suppress(OSError, AttributeError):
-        res.machine["load average at end"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    add_load_average(res.machine, "end")
     res.seconds = time.perf_counter() - started
 
-    body = report(res)
-    print()
-    print("\n".join(body))
-    if args.markdown:
-        write_markdown(args.markdown, body)
-        print(f"\nwrote the bench_targeting section of {args.markdown}")
+    publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
 
 
