@@ -115,8 +115,18 @@ def test_large_batch(store: StickyStore) -> None:
 
 
 def test_unit_keys_of_every_kind(store: StickyStore) -> None:
-    ids: list[Any] = ["ユーザー-1", "", "😀", "tab\tand\nnewline", 123, -7, 2**70,
-                      np.int64(9), b"\x00\xff", b"hi"]
+    ids: list[Any] = [
+        "ユーザー-1",
+        "",
+        "😀",
+        "tab\tand\nnewline",
+        123,
+        -7,
+        2**70,
+        np.int64(9),
+        b"\x00\xff",
+        b"hi",
+    ]
     keys = [unit_key(u) for u in ids]
     assert keys[4:] == ["123", "-7", str(2**70), "9", "b:00ff", "b:6869"]
     store.put_many("exp", 1, {k: f"arm{i}" for i, k in enumerate(keys)})
@@ -180,8 +190,11 @@ def test_errors(store: StickyStore) -> None:
             store.get_many("exp", bad, ["u1"])  # type: ignore[arg-type]
         with pytest.raises(ConfigError, match=r"bucket_version must be an int between 1 and"):
             store.put_many("exp", bad, {"u1": "a"})  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"units\[2\] must be a unit key str, got int 5; "
-                                          r"convert unit ids with .*unit_key"):
+    with pytest.raises(
+        ConfigError,
+        match=r"units\[2\] must be a unit key str, got int 5; "
+        r"convert unit ids with .*unit_key",
+    ):
         store.get_many("exp", 1, ["u1", "u2", 5])  # type: ignore[list-item]
     with pytest.raises(ConfigError, match=r"units\[0\] must be a unit key str, got bytes"):
         store.get_many("exp", 1, [b"u1"])  # type: ignore[list-item]
@@ -226,8 +239,9 @@ def test_unit_key() -> None:
     assert type(unit_key(np.str_("x"))) is str
 
 
-@pytest.mark.parametrize("bad", [1.0, float("nan"), True, np.bool_(True), None, object(),
-                                 bytearray(b"x"), ["u"]])
+@pytest.mark.parametrize(
+    "bad", [1.0, float("nan"), True, np.bool_(True), None, object(), bytearray(b"x"), ["u"]]
+)
 def test_unit_key_refuses(bad: Any) -> None:
     with pytest.raises(TypeError) as info:
         unit_key(bad)
@@ -294,8 +308,13 @@ def test_sqlite_file_format(tmp_path: Path) -> None:
             "SELECT experiment, bucket_version, unit, arm FROM trafficsplit_sticky ORDER BY unit"
         ).fetchall()
         assert rows == [("exp", 2, "b:00ff", "b"), ("exp", 2, "u1", "a")]
-        pk = [r[1] for r in sorted(conn.execute("PRAGMA table_info(trafficsplit_sticky)"),
-                                   key=lambda r: r[5]) if r[5]]
+        pk = [
+            r[1]
+            for r in sorted(
+                conn.execute("PRAGMA table_info(trafficsplit_sticky)"), key=lambda r: r[5]
+            )
+            if r[5]
+        ]
         assert pk == ["experiment", "bucket_version", "unit"]
     finally:
         conn.close()
@@ -342,13 +361,16 @@ def _sqlite_writer(path: str, arm: str, units: list[str], barrier: Any, results:
         results.put((arm, store.get_many("exp", 1, units)))
 
 
-def _run_writers(path: Path, jobs: Sequence[tuple[str, list[str]]], together: bool
-                 ) -> dict[str, dict[str, str]]:
+def _run_writers(
+    path: Path, jobs: Sequence[tuple[str, list[str]]], together: bool
+) -> dict[str, dict[str, str]]:
     ctx = multiprocessing.get_context("spawn")
     results = ctx.Queue()
     barrier = ctx.Barrier(len(jobs)) if together else None
-    procs = [ctx.Process(target=_sqlite_writer, args=(str(path), arm, units, barrier, results))
-             for arm, units in jobs]
+    procs = [
+        ctx.Process(target=_sqlite_writer, args=(str(path), arm, units, barrier, results))
+        for arm, units in jobs
+    ]
     out: dict[str, dict[str, str]] = {}
     # Read each result before joining: a child flushes its queue before it can exit.
     if together:
@@ -372,10 +394,10 @@ def test_sqlite_two_processes_first_write_wins(tmp_path: Path) -> None:
     SQLiteStickyStore(path).close()
     units = [f"u{i}" for i in range(6_000)]
     # One after the other: the second process keeps the first one's arms, adds its own.
-    seen = _run_writers(path, [("first", units[:4_000]), ("second", units[2_000:])],
-                        together=False)
-    assert seen["second"] == {u: "first" if i < 2_000 else "second"
-                              for i, u in enumerate(units[2_000:])}
+    seen = _run_writers(path, [("first", units[:4_000]), ("second", units[2_000:])], together=False)
+    assert seen["second"] == {
+        u: "first" if i < 2_000 else "second" for i, u in enumerate(units[2_000:])
+    }
     # At the same time, forward and backward over the same units: every unit ends with
     # exactly one arm, and both processes read the same one.
     shared = [f"v{i}" for i in range(6_000)]
@@ -483,8 +505,9 @@ class CountingStore:
         self.inner = inner
         self.calls: list[tuple[str, int]] = []
 
-    def get_many(self, experiment: str, bucket_version: int, units: Sequence[str]
-                 ) -> dict[str, str]:
+    def get_many(
+        self, experiment: str, bucket_version: int, units: Sequence[str]
+    ) -> dict[str, str]:
         self.calls.append(("get_many", len(units)))
         return self.inner.get_many(experiment, bucket_version, units)
 
@@ -534,8 +557,7 @@ def test_assign_sticky_keeps_first_arms_across_reallocation(store: StickyStore) 
     third = assign_sticky(e3, old, store)
     assert third == e3.assign_batch(old).arm.tolist()
     assert third.count("b") / n > 0.88
-    assert store.get_many("exp", 1, old[:1000]) == dict(zip(old[:1000], first[:1000],
-                                                            strict=True))
+    assert store.get_many("exp", 1, old[:1000]) == dict(zip(old[:1000], first[:1000], strict=True))
 
 
 def test_assign_sticky_unassigned_units_are_not_stored(store: StickyStore) -> None:
@@ -563,7 +585,11 @@ def test_assign_sticky_unit_kinds_share_keys(store: StickyStore) -> None:
     assert arms == exp.assign_batch(units).arm.tolist()
     assert arms[0] == arms[1] == arms[2]
     assert store.get_many("kinds", 1, ["123", "b:6869", "ユーザー", str(2**70)]) == {
-        "123": arms[0], "b:6869": arms[3], "ユーザー": arms[4], str(2**70): arms[5]}
+        "123": arms[0],
+        "b:6869": arms[3],
+        "ユーザー": arms[4],
+        str(2**70): arms[5],
+    }
     # numpy and pandas columns work the same way; generators are read once.
     pd = pytest.importorskip("pandas")
     col = np.array([123, 7], dtype=np.int64)
@@ -579,7 +605,9 @@ def test_assign_sticky_ignores_unknown_stored_arms(store: StickyStore) -> None:
     assert assign_sticky(exp, ["u1", "u2"], store) == exp.assign_batch(["u1", "u2"]).arm.tolist()
     # The unknown entry stays as it was; the fresh unit was stored.
     assert store.get_many("stale", 1, ["u1", "u2"]) == {
-        "u1": "renamed-arm", "u2": exp.assign("u2").arm}
+        "u1": "renamed-arm",
+        "u2": exp.assign("u2").arm,
+    }
 
 
 def test_assign_sticky_refuses_bad_units_before_io(store: StickyStore) -> None:
