@@ -181,7 +181,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error("--users must be >= 1")
     except SystemExit as exc:  # --help, --version and usage errors
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    return int(args.run(args))
+    try:
+        return int(args.run(args))
+    except BrokenPipeError:  # e.g. `trafficsplit validate ... | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

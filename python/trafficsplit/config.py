@@ -165,7 +165,7 @@ def _read_file(path: Path) -> Any:
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_unique_key_loader())
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -173,6 +173,32 @@ def _read_file(path: Path) -> Any:
         raise ConfigValidationError(
             [ConfigIssue(str(path), "", f"invalid YAML{where}: {problem}")]
         ) from None
+
+
+def _unique_key_loader() -> Any:
+    """A YAML SafeLoader that refuses a key repeated within one mapping (YAML itself would
+    silently keep the last value)."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def mapping(loader: Any, node: Any, deep: bool = False) -> Any:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"key {key!r} is repeated (first at line {seen[key]})",
+                    key_node.start_mark,
+                )
+            seen[key] = key_node.start_mark.line + 1
+        return loader.construct_mapping(node, deep=deep)
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    return Loader
 
 
 def config_files(path: str | Path) -> list[Path]:
@@ -204,7 +230,12 @@ def load_config(*paths: str | Path) -> Snapshot:
     documents = []
     issues: list[ConfigIssue] = []
     for path in paths:
-        for file in config_files(path):
+        try:
+            files = config_files(path)
+        except ConfigValidationError as exc:
+            issues.extend(exc.issues)
+            continue
+        for file in files:
             try:
                 documents.append((str(file), _read_file(file)))
             except ConfigValidationError as exc:
@@ -631,9 +662,15 @@ def _experiments(
 def _experiment(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Experiment | None:
     arms = _arms(checker, m.get("arms"), _join(path, "arms"))
     exposure = m.get("exposure", 1.0)
+    hint = ""
+    if isinstance(exposure, int | float) and not isinstance(exposure, bool) and 1 < exposure <= 100:
+        hint = f"; did you mean {exposure / 100:g} ({exposure:g} percent)?"
     exposure = checker.number(
         exposure, _join(path, "exposure"), 0, 1, "an exposure between 0 and 1 (a share of units)"
     )
+    if hint:
+        last = checker.issues[-1]
+        checker.issues[-1] = ConfigIssue(last.file, last.path, last.message + hint)
     allocated = checker.time(m.get("allocated_at"), _join(path, "allocated_at"))
     history = []
     for p, step in _items(checker, m.get("history"), _join(path, "history")):

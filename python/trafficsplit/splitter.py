@@ -77,7 +77,7 @@ class Splitter:
         self._sticky = sticky
         self._paths: tuple[Path, ...] = ()
         self._watch_interval = 1.0
-        self._stamps: dict[Path, tuple[int, int]] = {}
+        self._stamps: dict[Path, tuple[int, ...]] = {}
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -119,20 +119,21 @@ class Splitter:
     def _snapshot(self) -> Snapshot:
         return self._state[0]
 
-    def _current_stamps(self) -> dict[Path, tuple[int, int]]:
+    def _current_stamps(self) -> dict[Path, tuple[int, ...]]:
         stamps = {}
         for p in self._paths:
             try:
                 files = config_files(p)
             except ConfigError:
-                stamps[p] = (-1, -1)
+                stamps[p] = (-1, -1, -1, -1)
                 continue
             for f in files:
                 try:
                     st = f.stat()
-                    stamps[f] = (st.st_mtime_ns, st.st_size)
+                    # The inode catches files swapped in by rename with an old mtime (cp -p).
+                    stamps[f] = (st.st_mtime_ns, st.st_size, st.st_ino, st.st_ctime_ns)
                 except OSError:
-                    stamps[f] = (-1, -1)
+                    stamps[f] = (-1, -1, -1, -1)
         return stamps
 
     def reload(self) -> bool:
@@ -153,6 +154,18 @@ class Splitter:
                 )
                 return False
             if snapshot.version == self._snapshot.version:
+                return False
+            current = self._snapshot
+            if not (snapshot.experiments or snapshot.flags) and (
+                current.experiments or current.flags
+            ):
+                # A file caught mid-write (truncated) reads as an empty configuration; an empty
+                # configuration never replaces one that serves something.
+                self.reload_errors += 1
+                log.error(
+                    "trafficsplit: the configuration became empty; still serving %s",
+                    current.version,
+                )
                 return False
             # One reference swap: readers see the old state or the new one, never a mix.
             self._state = (snapshot, _plans(snapshot))
