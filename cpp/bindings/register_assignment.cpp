@@ -206,8 +206,13 @@ class PyRoute {
  public:
   PyRoute(const PyExperiment& experiment, py::object owner,
           const std::vector<std::tuple<std::string, uint32_t, uint32_t>>& holdouts,
-          std::optional<std::tuple<std::string, uint32_t, uint32_t, uint32_t>> layer, bool stopped)
-      : experiment_(experiment), owner_(std::move(owner)), stopped_(stopped) {
+          std::optional<std::tuple<std::string, uint32_t, uint32_t, uint32_t>> layer, bool stopped,
+          std::optional<int64_t> start_us, std::optional<int64_t> end_us)
+      : experiment_(experiment),
+        owner_(std::move(owner)),
+        stopped_(stopped),
+        start_us_(start_us),
+        end_us_(end_us) {
     for (const auto& [salt, buckets, threshold] : holdouts) {
       if (buckets == 0) throw InvalidArgument("holdout buckets must be >= 1");
       holdouts_.push_back({Hasher(Algorithm::xxh3, salt), buckets, threshold});
@@ -227,8 +232,10 @@ class PyRoute {
     if (!unit_bytes(unit.ptr(), bytes, 0, false))
       return experiment_.assign_step(unit, step, eligible);
     Reason reason = Reason::assigned;
-    if (stopped_) {
+    if (stopped_ || (end_us_ && at_us && *at_us >= *end_us_)) {
       reason = Reason::stopped;
+    } else if (start_us_ && at_us && *at_us < *start_us_) {
+      reason = Reason::not_started;
     } else if (step >= 0) {
       for (const auto& h : holdouts_) {
         if (h.hasher(bytes.data, bytes.len) % h.buckets < h.bound) {
@@ -263,6 +270,7 @@ class PyRoute {
   std::optional<Stage> layer_;
   uint32_t layer_hi_ = 0;
   bool stopped_;
+  std::optional<int64_t> start_us_, end_us_;  // the configuration's start and end
 };
 
 py::object assignment_repr(const Assignment& a) {
@@ -365,11 +373,13 @@ void register_assignment(py::module_& m) {
       .def(py::init([](py::object experiment,
                        const std::vector<std::tuple<std::string, uint32_t, uint32_t>>& holdouts,
                        std::optional<std::tuple<std::string, uint32_t, uint32_t, uint32_t>> layer,
-                       bool stopped) {
+                       bool stopped, std::optional<int64_t> start_us,
+                       std::optional<int64_t> end_us) {
              const auto& e = experiment.cast<const PyExperiment&>();
-             return new PyRoute(e, experiment, holdouts, layer, stopped);
+             return new PyRoute(e, experiment, holdouts, layer, stopped, start_us, end_us);
            }),
-           py::arg("experiment"), py::arg("holdouts"), py::arg("layer"), py::arg("stopped"))
+           py::arg("experiment"), py::arg("holdouts"), py::arg("layer"), py::arg("stopped"),
+           py::arg("start_us") = py::none(), py::arg("end_us") = py::none())
       .def("assign", &PyRoute::assign, py::arg("unit"), py::arg("at_us") = py::none(),
            py::arg("eligible") = true);
 

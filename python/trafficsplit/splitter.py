@@ -232,25 +232,34 @@ class Splitter:
         plan = plans.get(experiment)
         if plan is None:
             self._experiment(snapshot, experiment)  # raises, naming the known keys
-        return self._assign(plan, unit, attributes, at)
+        # Online, "now" decides: scheduled steps (canaries), start and end take effect on time.
+        at_us = _now_us() if at is None else _time.to_micros(at)
+        return self._assign(plan, unit, attributes, at_us)
 
     def assign_all(
         self, unit: Any = None, attributes: Mapping[str, Any] | None = None, at: Any = None
     ) -> dict[str, Assignment]:
         """Every experiment, evaluated on one snapshot (atomically with respect to reloads)."""
         _, plans = self._state
-        return {k: self._assign(p, unit, attributes, at) for k, p in plans.items()}
+        at_us = _now_us() if at is None else _time.to_micros(at)  # one moment for all of them
+        out = {}
+        simple = unit is not None and self._sticky is None
+        for k, p in plans.items():
+            if simple and not p.overrides:  # the common case, without the general path's calls
+                t = p.targeting
+                out[k] = p.route.assign(unit, at_us, t is None or t.matches(attributes))
+            else:
+                out[k] = self._assign(p, unit, attributes, at_us)
+        return out
 
     def _assign(
-        self, plan: _Plan, unit: Any, attributes: Mapping[str, Any] | None, at: Any
+        self, plan: _Plan, unit: Any, attributes: Mapping[str, Any] | None, at_us: int
     ) -> Assignment:
         if unit is None and attributes is not None:
             unit = attributes.get(plan.unit)
         compiled = plan.compiled
         if unit is None:
             return compiled.assign_step(None, 0)
-        # Online, "now" decides: scheduled steps (canaries) and start/end take effect on time.
-        at_us = _now_us() if at is None else _time.to_micros(at)
         if plan.overrides:
             try:
                 forced = plan.overrides.get(unit_key(unit))
@@ -262,15 +271,6 @@ class Splitter:
                 return _assignment.make_assignment(
                     plan.key, forced, index, plan.payloads[index], a.bucket, _OVERRIDE
                 )
-        if at_us is not None and (
-            (plan.end_us is not None and at_us >= plan.end_us)
-            or (plan.start_us is not None and at_us < plan.start_us)
-        ):
-            reason = _STOPPED if plan.end_us is not None and at_us >= plan.end_us else _NOT_STARTED
-            if plan.stopped:
-                reason = _STOPPED
-            a = compiled.assign_step(unit, plan.step)
-            return _assignment.make_assignment(plan.key, None, -1, None, a.bucket, reason)
         targeting = plan.targeting
         eligible = targeting is None or targeting.matches(attributes)
         a = plan.route.assign(unit, at_us, eligible)
@@ -533,7 +533,9 @@ class _Plan:
             lo, hi = layer.ranges.get(e.key, (0, 0))
             self.layer = (layer.salt + "/layer", layer.buckets, lo, hi)
         # Holdouts, the layer range and the status run in C++ with the experiment itself.
-        self.route = _assignment.Route(self.compiled, list(self.holdouts), self.layer, self.stopped)
+        self.route = _assignment.Route(
+            self.compiled, list(self.holdouts), self.layer, self.stopped, self.start_us, self.end_us
+        )
 
 
 def _plans(snapshot: Snapshot) -> dict[str, _Plan]:
