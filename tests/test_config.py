@@ -399,29 +399,21 @@ def test_broken_configuration_json_and_mapping(
     _check(info.value.issues, expected, "inline")
 
 
-# Broken configurations the implementation reports imperfectly (see the reasons).
-MISSING_TWICE = pytest.mark.xfail(
-    strict=True,
-    reason="a missing required key is reported twice: 'missing required key' at the parent and "
-    "again at the key's own path ('expected ..., got nothing')",
-)
+# Broken configurations whose problems each appear once, at their own path.
 IMPERFECT = [
     pytest.param(
         {"experiments": [{"key": "e", "exposure": 0.5}]},
         [("experiments[0]", r"missing required key 'arms'")],
-        marks=MISSING_TWICE,
         id="missing-arms",
     ),
     pytest.param(
         {"holdouts": [{"key": "global"}]},
         [("holdouts[0]", r"missing required key 'percent'")],
-        marks=MISSING_TWICE,
         id="holdout-without-percent",
     ),
     pytest.param(
         {"experiments": [{"arms": {"a": 100}}]},
         [("experiments[0]", r"missing required key 'key'")],
-        marks=MISSING_TWICE,
         id="experiment-without-key",
     ),
     pytest.param(
@@ -430,21 +422,11 @@ IMPERFECT = [
             history=[{"at": "2026-11-01T00:00:00Z", "weights": {"control": 90, "treatmnt": 10}}],
         ),
         [("experiments[0].history[0].weights.treatmnt", r"unknown arm 'treatmnt'")],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="an unknown arm in history is reported twice: again at experiments[0] "
-            "by the Experiment constructor",
-        ),
         id="history-names-unknown-arm",
     ),
     pytest.param(
         _one(history=[{"at": "2026-11-01T00:00:00Z", "weights": {"control": 90, "treatment": 10}}]),
         [("experiments[0]", r"allocated_at is required")],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="history without allocated_at is reported twice at experiments[0] "
-            "(once by the checker, once by the Experiment constructor)",
-        ),
         id="history-without-allocated-at",
     ),
     pytest.param(
@@ -453,11 +435,6 @@ IMPERFECT = [
             history=[{"at": "2026-11-01T00:00:00Z", "weights": {"control": 90, "treatment": 20}}],
         ),
         [("experiments[0].history[0].weights", r"sum to 100.*110")],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="history weights not summing to 100 are reported at experiments[0], not at "
-            "experiments[0].history[0].weights",
-        ),
         id="history-weights-not-summing-to-100",
     ),
     pytest.param(
@@ -466,11 +443,6 @@ IMPERFECT = [
             ("experiments[0].salt", r"string"),
             ("experiments[0].buckets", r"1 and 1,000,000|1 to 1,000,000"),
         ],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="a bad salt or bucket count is reported at experiments[0] (the Experiment "
-            "constructor's first error only), not at .salt / .buckets, and not both",
-        ),
         id="bad-salt-and-buckets",
     ),
     pytest.param(
@@ -482,11 +454,6 @@ IMPERFECT = [
             ("rollouts[0].steps[1].percent", r"0-100.*'x'"),
             ("rollouts[0].steps[1].hold", r"duration.*'soon'"),
         ],
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="canary validation stops at the first bad step instead of reporting every "
-            "problem",
-        ),
         id="canary-several-bad-steps",
     ),
 ]
@@ -500,11 +467,6 @@ def test_broken_configuration_reported_once_at_its_path(
     _check(_issues(path), expected, str(path))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a non-JSON payload in a rollout's arms is reported once, at rollouts[0].arms and for "
-    "the first arm only, instead of at each arm's payload as for experiments",
-)
 def test_rollout_payloads_that_are_not_json_are_reported_per_arm(tmp_path: Path) -> None:
     path = tmp_path / "config.yaml"
     path.write_text(

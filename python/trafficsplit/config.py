@@ -253,6 +253,9 @@ def parse_config(data: Mapping[str, Any], source: str = "") -> Snapshot:
 # -- validation and compilation ---------------------------------------------------------------
 
 
+_ABSENT: Any = object()  # a required key that keys() already reported missing
+
+
 class _Checker:
     def __init__(self) -> None:
         self.issues: list[ConfigIssue] = []
@@ -282,6 +285,8 @@ class _Checker:
                 self.add(path, f"missing required key '{k}'")
 
     def key(self, value: Any, path: str) -> str | None:
+        if value is _ABSENT:
+            return None
         if not isinstance(value, str) or not value.strip():
             self.add(path, f"expected a non-empty string key, got {_kind(value)}")
             return None
@@ -293,6 +298,8 @@ class _Checker:
         return value
 
     def number(self, value: Any, path: str, lo: float, hi: float, what: str) -> float | None:
+        if value is _ABSENT:
+            return None
         try:
             ok = (
                 isinstance(value, numbers.Real)
@@ -364,6 +371,8 @@ def _items(checker: _Checker, value: Any, path: str) -> list[tuple[str, Any]]:
 def _arms(checker: _Checker, value: Any, path: str) -> list[Arm] | None:
     """`arms: {name: weight}` or `arms: {name: {weight, payload}}` or a list of {name, weight,
     payload}."""
+    if value is _ABSENT:
+        return None
     if isinstance(value, Mapping):
         entries = list(value.items())
         paths = [_join(path, str(k)) for k, _ in entries]
@@ -484,7 +493,7 @@ def _layers(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, L
         if m is None:
             continue
         checker.keys(m, path, ("key", "salt", "buckets", "description"), ("key",))
-        key = checker.key(m.get("key"), _join(path, "key"))
+        key = checker.key(m.get("key", _ABSENT), _join(path, "key"))
         if key is None or not _unique(checker, seen, key, _join(path, "key"), "layer"):
             continue
         salt = m.get("salt", key)
@@ -516,11 +525,15 @@ def _holdouts(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str,
         checker.keys(
             m, path, ("key", "percent", "salt", "buckets", "description"), ("key", "percent")
         )
-        key = checker.key(m.get("key"), _join(path, "key"))
+        key = checker.key(m.get("key", _ABSENT), _join(path, "key"))
         if key is None or not _unique(checker, seen, key, _join(path, "key"), "holdout"):
             continue
         percent = checker.number(
-            m.get("percent"), _join(path, "percent"), 0, 100, "a percentage between 0 and 100"
+            m.get("percent", _ABSENT),
+            _join(path, "percent"),
+            0,
+            100,
+            "a percentage between 0 and 100",
         )
         salt = m.get("salt", key)
         buckets = m.get("buckets", 10_000)
@@ -599,7 +612,7 @@ def _experiments(
             _ROLLOUT_KEYS if rollout else _EXPERIMENT_KEYS,
             ("key", "arms") if not rollout else ("key",),
         )
-        key = checker.key(m.get("key"), _join(path, "key"))
+        key = checker.key(m.get("key", _ABSENT), _join(path, "key"))
         if key is None or not _unique(checker, seen, key, _join(path, "key"), "experiment"):
             continue
         compiled = (
@@ -660,7 +673,7 @@ def _experiments(
 
 
 def _experiment(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Experiment | None:
-    arms = _arms(checker, m.get("arms"), _join(path, "arms"))
+    arms = _arms(checker, m.get("arms", _ABSENT), _join(path, "arms"))
     exposure = m.get("exposure", 1.0)
     hint = ""
     if isinstance(exposure, int | float) and not isinstance(exposure, bool) and 1 < exposure <= 100:
@@ -671,7 +684,7 @@ def _experiment(checker: _Checker, m: Mapping[str, Any], path: str, key: str) ->
     if hint:
         last = checker.issues[-1]
         checker.issues[-1] = ConfigIssue(last.file, last.path, last.message + hint)
-    allocated = checker.time(m.get("allocated_at"), _join(path, "allocated_at"))
+    checker.time(m.get("allocated_at"), _join(path, "allocated_at"))
     history = []
     for p, step in _items(checker, m.get("history"), _join(path, "history")):
         s = checker.mapping(step, p)
@@ -684,6 +697,7 @@ def _experiment(checker: _Checker, m: Mapping[str, Any], path: str, key: str) ->
                 _join(p, "weights"), f"expected a mapping of arm to weight, got {_kind(weights)}"
             )
             continue
+        before = len(checker.issues)
         if arms is not None:
             names = {a.name for a in arms}
             for name in weights:
@@ -692,8 +706,21 @@ def _experiment(checker: _Checker, m: Mapping[str, Any], path: str, key: str) ->
                         _join(_join(p, "weights"), str(name)),
                         f"unknown arm '{name}'; arms: {', '.join(sorted(names))}",
                     )
+        values = [
+            checker.number(w, _join(_join(p, "weights"), str(n)), 0, 100, "a weight in percent")
+            for n, w in weights.items()
+        ]
+        if len(checker.issues) == before and abs(math.fsum(values) - 100) > 1e-9:
+            listing = ", ".join(f"{n}={w:g}" for n, w in zip(weights, values, strict=True))
+            checker.add(
+                _join(p, "weights"),
+                f"weights must sum to 100, got {math.fsum(values):g} ({listing})",
+            )
+        if "exposure" in s:
+            checker.number(s["exposure"], _join(p, "exposure"), 0, 1, "an exposure between 0 and 1")
+        checker.time(s.get("at"), _join(p, "at"))
         history.append({k: v for k, v in s.items()})
-    if history and allocated is None and "allocated_at" not in m:
+    if history and "allocated_at" not in m:
         checker.add(
             path, "allocated_at is required with history: when did the current weights take effect?"
         )
@@ -705,6 +732,21 @@ def _experiment(checker: _Checker, m: Mapping[str, Any], path: str, key: str) ->
             _join(path, "bucket_version"), f"expected an integer >= 1, got {_kind(version)}"
         )
         return None
+    salt = m.get("salt")
+    if salt is not None:
+        checker.key(salt, _join(path, "salt"))
+    buckets = m.get("buckets", 10_000)
+    if not isinstance(buckets, int) or isinstance(buckets, bool) or not 1 <= buckets <= 1_000_000:
+        checker.add(
+            _join(path, "buckets"), f"expected an integer from 1 to 1,000,000, got {_kind(buckets)}"
+        )
+    algorithm = m.get("algorithm", "xxh3")
+    if algorithm not in ("xxh3", "murmur3"):
+        checker.add(_join(path, "algorithm"), f"expected xxh3 or murmur3, got {_kind(algorithm)}")
+    if checker.issues and any(
+        i.path.startswith(path) and i.file == checker.file for i in checker.issues
+    ):
+        return None  # reported above, each at its own path; the constructor would repeat one
     if arms is None or exposure is None or (m.get("targeting") is not None and targeting is None):
         return None
     try:
@@ -784,12 +826,16 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
     salt = m.get("salt")
     if salt is not None and checker.key(salt, _join(path, "salt")) is None:
         return None
-    try:
-        old_payload = freeze(old_payload, _join(_join(path, "arms"), old))
-        new_payload = freeze(new_payload, _join(_join(path, "arms"), new))
-    except ConfigError as exc:
-        checker.add(_join(path, "arms"), str(exc))
+    payloads = []
+    for name, payload in ((old, old_payload), (new, new_payload)):
+        where = _join(_join(path, "arms"), name)
+        try:
+            payloads.append(freeze(payload, where))
+        except ConfigError as exc:  # each arm's payload reported at its own path
+            checker.add(where, str(exc))
+    if len(payloads) != 2:
         return None
+    old_payload, new_payload = payloads
     lists = _lists(checker, m.get("lists"), _join(path, "lists"))
     targeting = checker.targeting(m.get("targeting"), _join(path, "targeting"), lists)
     if kind == "blue_green":
@@ -814,13 +860,19 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
     steps = []
     at = _time.from_micros(start)
     last = None
+    bad = False  # every step is checked before giving up, so all problems are reported
     for p, step in _items(checker, m.get("steps"), _join(path, "steps")):
         s = checker.mapping(step, p)
         if s is None:
-            return None
+            bad = True
+            continue
         checker.keys(s, p, ("percent", "hold"), ("percent",))
         pct = checker.number(
-            s.get("percent"), _join(p, "percent"), 0, 100, "the canary's percent of traffic (0-100)"
+            s.get("percent", _ABSENT),
+            _join(p, "percent"),
+            0,
+            100,
+            "the canary's percent of traffic (0-100)",
         )
         hold = _parse_duration(s.get("hold", 0))
         if hold is None:
@@ -828,9 +880,9 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
                 _join(p, "hold"),
                 f"expected a duration such as 30m, 2h or 1d, got {_kind(s.get('hold'))}",
             )
-            return None
-        if pct is None:
-            return None
+        if pct is None or hold is None:
+            bad = True
+            continue
         if last is not None and pct < last:
             checker.add(
                 _join(p, "percent"),
@@ -840,6 +892,8 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
         last = pct
         steps.append((at, pct))
         at = at + hold
+    if bad:
+        return None
     if not steps:
         checker.add(_join(path, "steps"), "a canary needs at least one step")
         return None
@@ -969,7 +1023,7 @@ def _flags(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, Fl
             ),
             ("key", "type", "default"),
         )
-        key = checker.key(m.get("key"), _join(path, "key"))
+        key = checker.key(m.get("key", _ABSENT), _join(path, "key"))
         if key is None or not _unique(checker, seen, key, _join(path, "key"), "flag"):
             continue
         paths[key] = (source, path)
