@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-from . import errors, stats
+from . import errors, stats, sticky
 from .batch import REASONS, BatchAssignment
 from .config import ConfigIssue, ConfigValidationError, Snapshot, load_config, parse_config
 from .errors import ConfigError, Error, TargetingSyntaxError, UnitTypeError, UnitValueError
@@ -47,4 +47,5 @@ __all__ = [
     "load_config",
     "parse_config",
     "stats",
+    "sticky",
 ]
