@@ -314,6 +314,12 @@ class _Checker:
             return None
         return float(value)
 
+    def buckets(self, value: Any, path: str) -> int | None:
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1_000_000:
+            self.add(path, f"expected an integer from 1 to 1,000,000, got {_kind(value)}")
+            return None
+        return value
+
     def time(self, value: Any, path: str) -> int | None:
         if value is None:
             return None
@@ -497,16 +503,8 @@ def _layers(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, L
         if key is None or not _unique(checker, seen, key, _join(path, "key"), "layer"):
             continue
         salt = m.get("salt", key)
-        buckets = m.get("buckets", 10_000)
-        if (
-            not isinstance(buckets, int)
-            or isinstance(buckets, bool)
-            or not 1 <= buckets <= 1_000_000
-        ):
-            checker.add(
-                _join(path, "buckets"),
-                f"expected an integer from 1 to 1,000,000, got {_kind(buckets)}",
-            )
+        buckets = checker.buckets(m.get("buckets", 10_000), _join(path, "buckets"))
+        if buckets is None:
             continue
         if checker.key(salt, _join(path, "salt")) is None:
             continue
@@ -536,16 +534,8 @@ def _holdouts(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str,
             "a percentage between 0 and 100",
         )
         salt = m.get("salt", key)
-        buckets = m.get("buckets", 10_000)
-        if (
-            not isinstance(buckets, int)
-            or isinstance(buckets, bool)
-            or not 1 <= buckets <= 1_000_000
-        ):
-            checker.add(
-                _join(path, "buckets"),
-                f"expected an integer from 1 to 1,000,000, got {_kind(buckets)}",
-            )
+        buckets = checker.buckets(m.get("buckets", 10_000), _join(path, "buckets"))
+        if buckets is None:
             continue
         if percent is None or checker.key(salt, _join(path, "salt")) is None:
             continue
@@ -735,11 +725,7 @@ def _experiment(checker: _Checker, m: Mapping[str, Any], path: str, key: str) ->
     salt = m.get("salt")
     if salt is not None:
         checker.key(salt, _join(path, "salt"))
-    buckets = m.get("buckets", 10_000)
-    if not isinstance(buckets, int) or isinstance(buckets, bool) or not 1 <= buckets <= 1_000_000:
-        checker.add(
-            _join(path, "buckets"), f"expected an integer from 1 to 1,000,000, got {_kind(buckets)}"
-        )
+    checker.buckets(m.get("buckets", 10_000), _join(path, "buckets"))
     algorithm = m.get("algorithm", "xxh3")
     if algorithm not in ("xxh3", "murmur3"):
         checker.add(_join(path, "algorithm"), f"expected xxh3 or murmur3, got {_kind(algorithm)}")
