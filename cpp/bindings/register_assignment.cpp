@@ -174,8 +174,6 @@ class PyExperiment {
                               " unit ids, " + std::to_string(out.at.size()) + " times");
       }
       time.at_us = out.at.data();
-    } else if (step >= static_cast<int32_t>(core_.step_count())) {
-      throw InvalidArgument("allocation step out of range");
     }
     return time;
   }
@@ -253,7 +251,7 @@ class PyRoute {
     a.experiment = experiment_.key();
     a.arm = py::none();
     a.payload = py::none();
-    a.bucket = static_cast<int32_t>(core.modulus()(core.arm_hasher()(bytes.data, bytes.len)));
+    a.bucket = core.bucket(bytes.data, bytes.len);
     a.reason = static_cast<uint8_t>(reason);
     return a;
   }

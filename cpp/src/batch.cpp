@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "arrow_read.hpp"
 #include "hash_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
@@ -24,11 +25,7 @@ struct Scratch {
   std::vector<char> buffer = std::vector<char>(64);
 };
 
-inline bool valid_bit(const uint8_t* validity, int64_t offset, size_t i) {
-  if (validity == nullptr) return true;
-  const uint64_t bit = static_cast<uint64_t>(offset) + i;
-  return (validity[bit >> 3] >> (bit & 7)) & 1;
-}
+using detail::valid_bit;
 
 template <typename T>
 struct IntReader {
@@ -69,8 +66,9 @@ struct OffsetStringReader {
   Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
     if (i + kAhead < length) __builtin_prefetch(base + offsets[i + kAhead]);
     if (!valid_bit(validity, validity_offset, i)) return Row::kMissing;
-    data = base + offsets[i];
-    len = static_cast<size_t>(offsets[i + 1] - offsets[i]);
+    const std::string_view s = detail::offset_string(offsets, base, i);
+    data = s.data();
+    len = s.size();
     return Row::kOk;
   }
 };
@@ -86,35 +84,13 @@ struct ViewStringReader {
   size_t length = 0;
 
   Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
-    if (i + kAhead < length) prefetch(i + kAhead);
+    if (i + kAhead < length) detail::prefetch_view(views, buffers, buffer_count, i + kAhead);
     if (!valid_bit(validity, validity_offset, i)) return Row::kMissing;
-    const uint8_t* view = views + 16 * i;
-    int32_t size;
-    std::memcpy(&size, view, 4);
-    if (size < 0) return Row::kBad;
-    len = static_cast<size_t>(size);
-    if (size <= 12) {
-      data = reinterpret_cast<const char*>(view + 4);
-    } else {
-      int32_t buffer, offset;
-      std::memcpy(&buffer, view + 8, 4);
-      std::memcpy(&offset, view + 12, 4);
-      if (buffer < 0 || static_cast<size_t>(buffer) >= buffer_count || offset < 0) return Row::kBad;
-      data = buffers[buffer] + offset;
-    }
+    std::string_view s;
+    if (!detail::view_string(views, buffers, buffer_count, i, s)) return Row::kBad;
+    data = s.data();
+    len = s.size();
     return Row::kOk;
-  }
-
-  void prefetch(size_t i) const {
-    const uint8_t* view = views + 16 * i;
-    int32_t size, buffer, offset;
-    std::memcpy(&size, view, 4);
-    if (size <= 12) return;
-    std::memcpy(&buffer, view + 8, 4);
-    std::memcpy(&offset, view + 12, 4);
-    if (buffer >= 0 && static_cast<size_t>(buffer) < buffer_count && offset >= 0) {
-      __builtin_prefetch(buffers[buffer] + offset);
-    }
   }
 };
 
@@ -295,6 +271,9 @@ void assign_range(const CompiledExperiment& e, const Reader& reader, const Batch
 template <typename Reader>
 void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n,
                 const BatchContext& time, const BatchOutput& out, unsigned threads) {
+  if (time.at_us == nullptr && time.step >= static_cast<int32_t>(e.step_count())) {
+    throw InvalidArgument("allocation step out of range");
+  }
   FirstBad bad;
   const bool default_buckets = e.buckets() == 10000;
   parallel_ranges(n, threads, [&](size_t begin, size_t end) {
@@ -393,9 +372,6 @@ size_t column_length(const UnitColumn& column) noexcept {
 
 void assign_batch(const CompiledExperiment& experiment, const UnitColumn& units,
                   const BatchContext& time, const BatchOutput& out, unsigned threads) {
-  if (time.at_us == nullptr && time.step >= static_cast<int32_t>(experiment.step_count())) {
-    throw InvalidArgument("allocation step out of range");
-  }
   visit_column(units, [&](const auto& reader, size_t n) {
     run_assign(experiment, reader, n, time, out, threads);
   });
@@ -411,9 +387,6 @@ void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& 
 
 void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader, void* context,
                  const BatchContext& time, const BatchOutput& out) {
-  if (time.at_us == nullptr && time.step >= static_cast<int32_t>(experiment.step_count())) {
-    throw InvalidArgument("allocation step out of range");
-  }
   run_assign(experiment, CallbackReader{reader, context}, rows, time, out, 1);
 }
 

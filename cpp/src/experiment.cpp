@@ -73,10 +73,14 @@ int32_t CompiledExperiment::step_at(int64_t at_us) const noexcept {
   return static_cast<int32_t>(it - times_.begin()) - 1;
 }
 
+int32_t CompiledExperiment::bucket(const char* unit, size_t len) const noexcept {
+  return static_cast<int32_t>(mod_(detail::hash_inline(arm_, unit, len)));
+}
+
 ScalarResult CompiledExperiment::assign(const char* unit, size_t len, int32_t step,
                                         bool eligible) const noexcept {
   ScalarResult r;
-  r.bucket = static_cast<int32_t>(mod_(detail::hash_inline(arm_, unit, len)));
+  r.bucket = bucket(unit, len);
   if (step < 0) {
     r.reason = Reason::not_started;
     return r;

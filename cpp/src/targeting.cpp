@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "arrow_read.hpp"
 #include "hash_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
@@ -1203,11 +1204,7 @@ struct Scratch {
   void reset() { used = 0; }
 };
 
-inline bool bit_valid(const uint8_t* validity, int64_t offset, size_t i) {
-  if (validity == nullptr) return true;
-  const uint64_t bit = static_cast<uint64_t>(offset) + i;
-  return (validity[bit >> 3] >> (bit & 7)) & 1;
-}
+using detail::valid_bit;
 
 int64_t read_int(const void* data, IntKind kind, size_t i, bool& too_big) {
   too_big = false;
@@ -1237,29 +1234,21 @@ int64_t read_int(const void* data, IntKind kind, size_t i, bool& too_big) {
 
 Value text_value(const UnitColumn& column, size_t i) {
   if (const auto* c = std::get_if<OffsetStringColumn>(&column)) {
-    if (!bit_valid(c->validity, c->validity_offset, i)) return Value::null();
+    if (!valid_bit(c->validity, c->validity_offset, i)) return Value::null();
     if (c->large_offsets) {
-      const auto* o = static_cast<const int64_t*>(c->offsets);
       return Value::of_string(
-          std::string_view(c->data + o[i], static_cast<size_t>(o[i + 1] - o[i])));
+          detail::offset_string(static_cast<const int64_t*>(c->offsets), c->data, i));
     }
-    const auto* o = static_cast<const int32_t*>(c->offsets);
-    return Value::of_string(std::string_view(c->data + o[i], static_cast<size_t>(o[i + 1] - o[i])));
+    return Value::of_string(
+        detail::offset_string(static_cast<const int32_t*>(c->offsets), c->data, i));
   }
   if (const auto* c = std::get_if<ViewStringColumn>(&column)) {
-    if (!bit_valid(c->validity, c->validity_offset, i)) return Value::null();
-    const uint8_t* view = c->views + 16 * i;
-    int32_t size;
-    std::memcpy(&size, view, 4);
-    if (size < 0) return Value::of_other();
-    if (size <= 12)
-      return Value::of_string(std::string_view(reinterpret_cast<const char*>(view + 4), size));
-    int32_t buffer, offset;
-    std::memcpy(&buffer, view + 8, 4);
-    std::memcpy(&offset, view + 12, 4);
-    if (buffer < 0 || static_cast<size_t>(buffer) >= c->buffer_count) return Value::of_other();
-    return Value::of_string(
-        std::string_view(c->buffers[buffer] + offset, static_cast<size_t>(size)));
+    if (!valid_bit(c->validity, c->validity_offset, i)) return Value::null();
+    std::string_view s;
+    if (!detail::view_string(c->views, c->buffers, c->buffer_count, i, s)) {
+      return Value::of_other();
+    }
+    return Value::of_string(s);
   }
   return Value::of_other();
 }
@@ -1268,7 +1257,7 @@ Value column_value(const AttributeColumn& c, size_t i) {
   using K = AttributeColumn::Kind;
   if (c.kind == K::missing) return Value::null();
   if (c.kind == K::values) return c.values[i];
-  if ((c.null_mask != nullptr && c.null_mask[i]) || !bit_valid(c.validity, c.validity_offset, i)) {
+  if ((c.null_mask != nullptr && c.null_mask[i]) || !valid_bit(c.validity, c.validity_offset, i)) {
     return Value::null();
   }
   switch (c.kind) {
@@ -1509,7 +1498,7 @@ void apply_nulls(const AttributeColumn& c, size_t begin, size_t len, uint8_t* ou
   for (size_t i = 0; i < len; ++i) {
     const size_t r = begin + i;
     if ((c.null_mask != nullptr && c.null_mask[r]) ||
-        !bit_valid(c.validity, c.validity_offset, r)) {
+        !valid_bit(c.validity, c.validity_offset, r)) {
       out[i] = kUnknown;
     }
   }
@@ -1725,12 +1714,11 @@ class BlockEvaluator {
             for (size_t i = 0; i < len; ++i) {
               const size_t r = begin + i;
               if (r + 16 < t->length) __builtin_prefetch(t->data + offsets[r + 16]);
-              if (!bit_valid(t->validity, t->validity_offset, r)) {
+              if (!valid_bit(t->validity, t->validity_offset, r)) {
                 out[i] = kUnknown;
                 continue;
               }
-              const std::string_view v(t->data + offsets[r],
-                                       static_cast<size_t>(offsets[r + 1] - offsets[r]));
+              const std::string_view v = detail::offset_string(offsets, t->data, r);
               const uint8_t hit = n.set->strings.contains(v) ? kTrue : miss;
               out[i] = n.negated ? static_cast<uint8_t>(2 - hit) : hit;
             }
@@ -1787,7 +1775,7 @@ class BlockEvaluator {
       const int64_t code = read_int(c.data, c.int_kind, r, too_big);
       const bool null = too_big || code < 0 || static_cast<size_t>(code) >= null_index ||
                         (c.null_mask != nullptr && c.null_mask[r]) ||
-                        !bit_valid(c.validity, c.validity_offset, r);
+                        !valid_bit(c.validity, c.validity_offset, r);
       out[i] = table[null ? null_index : static_cast<size_t>(code)];
     }
   }

@@ -65,6 +65,9 @@ class CompiledExperiment {
   ScalarResult assign(const char* unit, size_t len, int32_t step,
                       bool eligible = true) const noexcept;
 
+  // The unit's arm bucket (reported whatever the reason, for a present unit).
+  int32_t bucket(const char* unit, size_t len) const noexcept;
+
   uint32_t buckets() const noexcept { return buckets_; }
   uint32_t threshold(int32_t step) const { return thresholds_.at(step); }
   const std::vector<int16_t>& bucket_map(int32_t step) const { return maps_.at(step); }
