@@ -7,6 +7,7 @@ distinct ids: pandas categoricals and Arrow dictionary arrays), evaluated once p
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,16 +49,58 @@ class DictionaryChunk:
 Chunk = Column | SequenceChunk | DictionaryChunk
 
 
-def _pandas() -> Any:
-    import sys
+def dictionary_table(
+    parts: list[tuple[np.ndarray, ...]], missing: tuple[Any, ...], dtypes: tuple[Any, ...]
+) -> tuple[np.ndarray, ...]:
+    """Per-entry results of a dictionary's values, concatenated, with one sentinel row (the
+    result for a missing unit) appended last, so that `table.take(codes)` maps code -1 to it."""
+    return tuple(
+        np.concatenate([p[k] for p in parts] + [np.array([missing[k]], dtypes[k])])
+        for k in range(len(missing))
+    )
 
-    return sys.modules.get("pandas")
+
+def loaded(name: str) -> Any:
+    """The module if the program has imported it (pandas and pyarrow stay optional: an input
+    of theirs can only exist when they are loaded)."""
+    return sys.modules.get(name)
+
+
+def _pandas() -> Any:
+    return loaded("pandas")
 
 
 def _pyarrow() -> Any:
-    import sys
+    return loaded("pyarrow")
 
-    return sys.modules.get("pyarrow")
+
+def arrow_dictionary_codes(arr: Any) -> np.ndarray:
+    """The indices of an Arrow dictionary array as int64, -1 where null."""
+    indices = arr.indices
+    codes = indices.to_numpy(zero_copy_only=False)
+    if indices.null_count:
+        codes = np.where(indices.is_valid().to_numpy(zero_copy_only=False), codes, -1)
+    return np.ascontiguousarray(codes, dtype=np.int64)
+
+
+def categorical_parts(obj: Any) -> tuple[np.ndarray, Any]:
+    """(codes at their own width, -1 for missing; categories) of a categorical Series or Index."""
+    pd = _pandas()
+    if isinstance(obj, pd.Series):
+        return np.ascontiguousarray(obj.cat.codes), obj.cat.categories
+    return np.ascontiguousarray(obj.codes), obj.categories
+
+
+def arrow_storage(obj: Any) -> Any:
+    """The Arrow data behind an Arrow-backed pandas Series or Index, else None."""
+    pd = _pandas()
+    array = obj.array
+    if hasattr(array, "__arrow_array__") and (
+        isinstance(obj.dtype, pd.ArrowDtype)
+        or getattr(obj.dtype, "storage", None) in ("pyarrow", "pyarrow_numpy")
+    ):
+        return array.__arrow_array__()
+    return None
 
 
 def _refuse_dtype(dtype: Any, where: str = "unit ids") -> UnitTypeError:
@@ -93,13 +136,7 @@ def _from_arrow_array(arr: Any) -> list[Chunk]:
     pa = _pyarrow()
     typ = arr.type
     if pa.types.is_dictionary(typ):
-        indices = arr.indices
-        codes = indices.to_numpy(zero_copy_only=False)
-        if indices.null_count:
-            codes = np.where(indices.is_valid().to_numpy(zero_copy_only=False), codes, -1)
-        return [
-            DictionaryChunk(np.asarray(codes, dtype=np.int64), _from_arrow_array(arr.dictionary))
-        ]
+        return [DictionaryChunk(arrow_dictionary_codes(arr), _from_arrow_array(arr.dictionary))]
     if pa.types.is_null(typ):
         n = len(arr)
         return [Column.from_numpy(np.zeros(n, np.int64), np.ones(n, dtype=bool))]
@@ -148,18 +185,15 @@ def _from_pandas(obj: Any) -> list[Chunk]:
     pd = _pandas()
     dtype = obj.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        codes = np.asarray(obj.cat.codes if isinstance(obj, pd.Series) else obj.codes, np.int64)
-        categories = obj.cat.categories if isinstance(obj, pd.Series) else obj.categories
+        codes, categories = categorical_parts(obj)
+        codes = codes.astype(np.int64)
         if len(categories) == 0:  # every row missing; the empty categories' dtype means nothing
             return [Column.from_numpy(np.zeros(len(codes), np.int64), np.ones(len(codes), bool))]
         return [DictionaryChunk(codes, chunks_of(categories))]
+    arrow = arrow_storage(obj)
+    if arrow is not None:
+        return _from_arrow(arrow)
     array = obj.array
-    arrow_backed = hasattr(array, "__arrow_array__") and (
-        isinstance(dtype, pd.ArrowDtype)
-        or getattr(dtype, "storage", None) in ("pyarrow", "pyarrow_numpy")
-    )
-    if arrow_backed:
-        return _from_arrow(array.__arrow_array__())
     if isinstance(dtype, pd.StringDtype):
         return [SequenceChunk(obj.to_numpy(dtype=object))]
     if hasattr(array, "_data") and hasattr(array, "_mask"):  # nullable integers

@@ -419,13 +419,8 @@ class Experiment:
 
         def table(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             parts = [self._assign_chunk(c, s, None, threads) for c in chunk.values]
-            sentinel = (
-                np.array([-1], np.int16),
-                np.array([-1], np.int32),
-                np.array([_REASON_CODE["missing_unit"]], np.uint8),
-            )
-            return tuple(  # type: ignore[return-value]
-                np.concatenate([p[k] for p in parts] + [sentinel[k]]) for k in range(3)
+            return _units.dictionary_table(  # type: ignore[return-value]
+                parts, (-1, -1, _REASON_CODE["missing_unit"]), (np.int16, np.int32, np.uint8)
             )
 
         if at_us is None:

@@ -93,13 +93,8 @@ def _hash_chunk(
 ) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(chunk, _units.DictionaryChunk):
         parts = [_hash_chunk(c, salt, algorithm, threads) for c in chunk.values]
-        dv = np.concatenate([p[0] for p in parts]) if parts else np.empty(0, np.uint64)
-        dm = np.concatenate([p[1] for p in parts]) if parts else np.empty(0, bool)
-        missing = chunk.codes < 0
-        safe = np.where(missing, 0, chunk.codes)
-        if len(dv) == 0:
-            return np.zeros(len(safe), np.uint64), np.ones(len(safe), bool)
-        return np.where(missing, 0, dv[safe]).astype(np.uint64), missing | dm[safe]
+        table = _units.dictionary_table(parts, (0, True), (np.uint64, bool))
+        return table[0].take(chunk.codes), table[1].take(chunk.codes)
     if isinstance(chunk, _units.SequenceChunk):
         return _hashing.hash_sequence(chunk.values, salt, algorithm)
     return _hashing.hash_column(chunk, salt, algorithm, threads)

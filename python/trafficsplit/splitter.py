@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time as _clock
 import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -275,20 +276,19 @@ class Splitter:
         eligible = targeting is None or targeting.matches(attributes)
         a = plan.route.assign(unit, at_us, eligible)
         if self._sticky is not None and a.reason in ("assigned", "not_exposed"):
-            a = self._sticky_one(self._experiment(self._snapshot, plan.key), unit, a)
+            a = self._sticky_one(plan, unit, a)
         return a
 
-    def _sticky_one(self, e: ExperimentConfig, unit: Any, a: Assignment) -> Assignment:
-        exp = e.experiment
+    def _sticky_one(self, plan: _Plan, unit: Any, a: Assignment) -> Assignment:
         key = unit_key(unit)
-        stored = self._sticky.get_many(e.key, exp.bucket_version, [key]).get(key)
-        if stored is not None and stored in exp.arm_names:
-            index = exp.arm_names.index(stored)
+        stored = self._sticky.get_many(plan.key, plan.bucket_version, [key]).get(key)
+        if stored is not None and stored in plan.arm_names:
+            index = plan.arm_names.index(stored)
             return _assignment.make_assignment(
-                e.key, stored, index, exp.arms[index].payload, a.bucket, _CODE["sticky"]
+                plan.key, stored, index, plan.payloads[index], a.bucket, _STICKY
             )
         if a.reason == "assigned":
-            self._sticky.put_many(e.key, exp.bucket_version, {key: a.arm})
+            self._sticky.put_many(plan.key, plan.bucket_version, {key: a.arm})
         return a
 
     # -- frames ------------------------------------------------------------------------------
@@ -385,7 +385,7 @@ class Splitter:
         stopped &= reason != _CODE["missing_unit"]
         arm[stopped], reason[stopped] = -1, _CODE["stopped"]
         if e.overrides:
-            keys = [None if u is None or u is pd_na() else _safe_key(u) for u in units.tolist()]
+            keys = [_safe_key(u) for u in units.tolist()]  # None, NA, bad types: no key
             for i, k in enumerate(keys):
                 forced = None if k is None else e.overrides.get(k)
                 if forced is not None:
@@ -481,15 +481,11 @@ class Splitter:
 
 
 _OVERRIDE = _CODE["override"]
-_now_ns = __import__("time").time_ns
+_STICKY = _CODE["sticky"]
 
 
 def _now_us() -> int:
-    return _now_ns() // 1000
-
-
-_STOPPED = _CODE["stopped"]
-_NOT_STARTED = _CODE["not_started"]
+    return _clock.time_ns() // 1000
 
 
 class _Plan:
@@ -497,17 +493,13 @@ class _Plan:
 
     __slots__ = (
         "arm_names",
+        "bucket_version",
         "compiled",
-        "end_us",
-        "holdouts",
         "key",
-        "layer",
         "overrides",
         "payloads",
         "route",
-        "start_us",
         "step",
-        "stopped",
         "targeting",
         "unit",
     )
@@ -518,35 +510,31 @@ class _Plan:
         self.unit = e.unit
         self.compiled = exp._compiled
         self.step = len(exp.steps) - 1
+        self.bucket_version = exp.bucket_version
         self.arm_names = exp.arm_names
         self.payloads = tuple(a.payload for a in exp.arms)
         self.overrides = dict(e.overrides)
-        self.stopped = e.status != "running"
-        self.start_us = e.start_us
-        self.end_us = e.end_us
         self.targeting = exp._targeting
         holdouts = [snapshot.holdouts[h] for h in e.holdouts]
-        self.holdouts = tuple((h.salt + "/holdout", h.buckets, h.threshold) for h in holdouts)
-        self.layer: tuple[str, int, int, int] | None = None
+        layer = None
         if e.layer is not None:
-            layer = snapshot.layers[e.layer]
-            lo, hi = layer.ranges.get(e.key, (0, 0))
-            self.layer = (layer.salt + "/layer", layer.buckets, lo, hi)
-        # Holdouts, the layer range and the status run in C++ with the experiment itself.
+            spec = snapshot.layers[e.layer]
+            lo, hi = spec.ranges.get(e.key, (0, 0))
+            layer = (spec.salt + "/layer", spec.buckets, lo, hi)
+        # Holdouts, the layer range, the status and the time window run in C++ with the
+        # experiment itself: one call per request.
         self.route = _assignment.Route(
-            self.compiled, list(self.holdouts), self.layer, self.stopped, self.start_us, self.end_us
+            self.compiled,
+            [(h.salt + "/holdout", h.buckets, h.threshold) for h in holdouts],
+            layer,
+            e.status != "running",
+            e.start_us,
+            e.end_us,
         )
 
 
 def _plans(snapshot: Snapshot) -> dict[str, _Plan]:
     return {k: _Plan(snapshot, e) for k, e in snapshot.experiments.items()}
-
-
-def pd_na() -> Any:
-    import sys
-
-    pd = sys.modules.get("pandas")
-    return None if pd is None else pd.NA
 
 
 def _safe_key(unit: Any) -> str | None:

@@ -3,13 +3,13 @@ with :meth:`Targeting.matches` or over whole tables with :meth:`Targeting.mask`.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
 
 from ._core import targeting as _targeting
+from ._units import arrow_dictionary_codes, arrow_storage, categorical_parts, loaded
 from .errors import ConfigError, TargetingSyntaxError
 from .hashing import check_threads
 
@@ -142,13 +142,9 @@ def _hashable(value: Any) -> Any:
 # -- tables and columns ----------------------------------------------------------------------
 
 
-def _module(name: str) -> Any:
-    return sys.modules.get(name)
-
-
 def _table(data: Any) -> tuple[int, Any]:
     """(row count, name -> column or None) for the kinds of tables mask() accepts."""
-    pd, pa = _module("pandas"), _module("pyarrow")
+    pd, pa = loaded("pandas"), loaded("pyarrow")
     if pd is not None and isinstance(data, pd.DataFrame):
         return len(data), lambda name: data[name] if name in data.columns else None
     if pa is not None and isinstance(data, pa.Table | pa.RecordBatch):
@@ -176,7 +172,7 @@ def _table(data: Any) -> tuple[int, Any]:
 
 
 def _column(values: Any, rows: int, name: str) -> Any:
-    pd, pa = _module("pandas"), _module("pyarrow")
+    pd, pa = loaded("pandas"), loaded("pyarrow")
     if pd is not None and isinstance(values, pd.Series | pd.Index):
         col = _pandas_column(values)
     elif pa is not None and isinstance(values, pa.Array | pa.ChunkedArray):
@@ -208,7 +204,7 @@ def _numpy_column(arr: np.ndarray, nulls: np.ndarray | None = None) -> Any:
                 nulls = None
         return _Column.from_numpy(arr, nulls)
     if kind in "US":
-        pa = _module("pyarrow")
+        pa = loaded("pyarrow")
         if pa is not None:
             return _arrow_column(pa.array(arr))
         return _Column.from_objects(arr.tolist())
@@ -218,7 +214,7 @@ def _numpy_column(arr: np.ndarray, nulls: np.ndarray | None = None) -> Any:
 
 
 def _object_column(arr: np.ndarray) -> Any:
-    pa, pd = _module("pyarrow"), _module("pandas")
+    pa, pd = loaded("pyarrow"), loaded("pandas")
     if pa is not None and pd is not None and len(arr):
         inferred = pd.api.types.infer_dtype(arr, skipna=True)
         if inferred in ("string", "bytes"):
@@ -231,17 +227,13 @@ def _object_column(arr: np.ndarray) -> Any:
 
 
 def _arrow_column(values: Any) -> Any:
-    pa = _module("pyarrow")
+    pa = loaded("pyarrow")
     if isinstance(values, pa.ChunkedArray):
         values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
     typ = values.type
     if pa.types.is_dictionary(typ):
-        indices = values.indices
-        codes = indices.to_numpy(zero_copy_only=False)
-        if indices.null_count:
-            codes = np.where(indices.is_valid().to_numpy(zero_copy_only=False), codes, -1)
         return _Column.from_dictionary(
-            np.ascontiguousarray(codes, dtype=np.int64), _arrow_column(values.dictionary)
+            arrow_dictionary_codes(values), _arrow_column(values.dictionary)
         )
     if pa.types.is_null(typ):
         return _Column.missing(len(values))
@@ -270,24 +262,19 @@ def _arrow_column(values: Any) -> Any:
 
 
 def _pandas_column(series: Any) -> Any:
-    pd = _module("pandas")
+    pd = loaded("pandas")
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
-        codes = np.asarray(series.cat.codes if isinstance(series, pd.Series) else series.codes)
-        categories = series.cat.categories if isinstance(series, pd.Series) else series.categories
         # The codes are passed at their own width (int8/int16/...): no widening copy.
-        return _Column.from_dictionary(
-            np.ascontiguousarray(codes), _pandas_column(pd.Series(categories))
-        )
-    array = series.array
+        codes, categories = categorical_parts(series)
+        return _Column.from_dictionary(codes, _pandas_column(pd.Series(categories)))
     if isinstance(dtype, pd.DatetimeTZDtype):
         naive = pd.Series(series).dt.tz_convert("UTC").dt.tz_localize(None)
         return _numpy_column(naive.to_numpy(dtype="datetime64[ns]"))
-    if hasattr(array, "__arrow_array__") and (
-        isinstance(dtype, pd.ArrowDtype)
-        or getattr(dtype, "storage", None) in ("pyarrow", "pyarrow_numpy")
-    ):
-        return _arrow_column(array.__arrow_array__())
+    arrow = arrow_storage(series)
+    if arrow is not None:
+        return _arrow_column(arrow)
+    array = series.array
     if hasattr(array, "_data") and hasattr(array, "_mask"):  # nullable Int64, Float64, boolean
         return _numpy_column(np.asarray(array._data), np.asarray(array._mask))
     if isinstance(dtype, pd.StringDtype):
