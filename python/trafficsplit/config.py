@@ -9,7 +9,7 @@ import hashlib
 import json
 import math
 import numbers
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -490,18 +490,32 @@ def _unique(checker: _Checker, seen: dict[str, str], key: str, path: str, what: 
     return True
 
 
-def _layers(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, LayerConfig]:
-    out: dict[str, LayerConfig] = {}
+def _entries(
+    checker: _Checker,
+    items: list[tuple[str, str, Any]],
+    what: str,
+    keys: Callable[[str], tuple[Sequence[str], Sequence[str]]],
+) -> Iterator[tuple[str, Mapping[str, Any], str]]:
+    """(path, entry, key) for each entry of a section that is a mapping with a valid key not
+    used before; `keys(path)` gives the allowed and required keys. Sets the checker's file."""
     seen: dict[str, str] = {}
     for source, path, item in items:
         checker.file = source
         m = checker.mapping(item, path)
         if m is None:
             continue
-        checker.keys(m, path, ("key", "salt", "buckets", "description"), ("key",))
+        allowed, required = keys(path)
+        checker.keys(m, path, allowed, required)
         key = checker.key(m.get("key", _ABSENT), _join(path, "key"))
-        if key is None or not _unique(checker, seen, key, _join(path, "key"), "layer"):
+        if key is None or not _unique(checker, seen, key, _join(path, "key"), what):
             continue
+        yield path, m, key
+
+
+def _layers(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, LayerConfig]:
+    out: dict[str, LayerConfig] = {}
+    allowed = ("key", "salt", "buckets", "description"), ("key",)
+    for path, m, key in _entries(checker, items, "layer", lambda _: allowed):
         salt = m.get("salt", key)
         buckets = checker.buckets(m.get("buckets", 10_000), _join(path, "buckets"))
         if buckets is None:
@@ -514,18 +528,8 @@ def _layers(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, L
 
 def _holdouts(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, HoldoutConfig]:
     out: dict[str, HoldoutConfig] = {}
-    seen: dict[str, str] = {}
-    for source, path, item in items:
-        checker.file = source
-        m = checker.mapping(item, path)
-        if m is None:
-            continue
-        checker.keys(
-            m, path, ("key", "percent", "salt", "buckets", "description"), ("key", "percent")
-        )
-        key = checker.key(m.get("key", _ABSENT), _join(path, "key"))
-        if key is None or not _unique(checker, seen, key, _join(path, "key"), "holdout"):
-            continue
+    allowed = ("key", "percent", "salt", "buckets", "description"), ("key", "percent")
+    for path, m, key in _entries(checker, items, "holdout", lambda _: allowed):
         percent = checker.number(
             m.get("percent", _ABSENT),
             _join(path, "percent"),
@@ -589,22 +593,14 @@ def _experiments(
     holdouts: Mapping[str, HoldoutConfig],
 ) -> dict[str, ExperimentConfig]:
     out: dict[str, ExperimentConfig] = {}
-    seen: dict[str, str] = {}
-    for source, path, item in items:
-        checker.file = source
-        m = checker.mapping(item, path)
-        if m is None:
-            continue
+
+    def keys(path: str) -> tuple[Sequence[str], Sequence[str]]:
+        if path.startswith("rollouts"):
+            return _ROLLOUT_KEYS, ("key",)
+        return _EXPERIMENT_KEYS, ("key", "arms")
+
+    for path, m, key in _entries(checker, items, "experiment", keys):
         rollout = path.startswith("rollouts")
-        checker.keys(
-            m,
-            path,
-            _ROLLOUT_KEYS if rollout else _EXPERIMENT_KEYS,
-            ("key", "arms") if not rollout else ("key",),
-        )
-        key = checker.key(m.get("key", _ABSENT), _join(path, "key"))
-        if key is None or not _unique(checker, seen, key, _join(path, "key"), "experiment"):
-            continue
         compiled = (
             _rollout(checker, m, path, key) if rollout else _experiment(checker, m, path, key)
         )
@@ -986,33 +982,23 @@ def _flag_value(checker: _Checker, typ: str, value: Any, path: str) -> bool:
 
 def _flags(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, FlagConfig]:
     out: dict[str, FlagConfig] = {}
-    seen: dict[str, str] = {}
     paths: dict[str, tuple[str, str]] = {}
-    for source, path, item in items:
-        checker.file = source
-        m = checker.mapping(item, path)
-        if m is None:
-            continue
-        checker.keys(
-            m,
-            path,
-            (
-                "key",
-                "type",
-                "default",
-                "enabled",
-                "rules",
-                "prerequisites",
-                "unit",
-                "lists",
-                "description",
-            ),
-            ("key", "type", "default"),
-        )
-        key = checker.key(m.get("key", _ABSENT), _join(path, "key"))
-        if key is None or not _unique(checker, seen, key, _join(path, "key"), "flag"):
-            continue
-        paths[key] = (source, path)
+    allowed = (
+        (
+            "key",
+            "type",
+            "default",
+            "enabled",
+            "rules",
+            "prerequisites",
+            "unit",
+            "lists",
+            "description",
+        ),
+        ("key", "type", "default"),
+    )
+    for path, m, key in _entries(checker, items, "flag", lambda _: allowed):
+        paths[key] = (checker.file, path)
         typ = m.get("type")
         if typ not in FLAG_TYPES:
             checker.add(
@@ -1104,7 +1090,7 @@ def _flags(checker: _Checker, items: list[tuple[str, str, Any]]) -> dict[str, Fl
         source, path = paths[key]
         checker.file = source
         for i, (other, _) in enumerate(flag.prerequisites):
-            if other not in out and other not in seen:
+            if other not in out and other not in paths:
                 checker.add(_join(_join(path, "prerequisites"), i), f"unknown flag '{other}'")
     state: dict[str, int] = {}
 
