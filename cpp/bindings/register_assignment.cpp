@@ -399,6 +399,16 @@ void register_assignment(py::module_& m) {
            py::arg("at_us") = py::none(), py::arg("out") = py::none(),
            py::arg("eligible") = py::none())
       .def("step_at", [](const PyExperiment& e, int64_t at_us) { return e.core().step_at(at_us); })
+      .def(
+          "steps_at",
+          [](const PyExperiment& e, py::array_t<int64_t, py::array::c_style> at_us) {
+            py::array_t<int32_t> out(at_us.size());
+            const int64_t* in = at_us.data();
+            int32_t* o = out.mutable_data();
+            for (py::ssize_t i = 0; i < at_us.size(); ++i) o[i] = e.core().step_at(in[i]);
+            return out;
+          },
+          py::arg("at_us"), "The allocation step in force at each time (-1 before the first).")
       .def_property_readonly("current_step",
                              [](const PyExperiment& e) { return e.core().current_step(); })
       .def_property_readonly("step_count",

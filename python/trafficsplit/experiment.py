@@ -28,7 +28,6 @@ ALGORITHMS = ("xxh3", "murmur3")
 MAX_BUCKETS: int = _hashing.MAX_BUCKETS
 MAX_ARMS: int = _hashing.MAX_ARMS
 
-_INT64_MIN = -(2**63)
 
 
 @dataclass(frozen=True)
@@ -191,7 +190,6 @@ class Experiment:
         "_compiled",
         "_key",
         "_salt",
-        "_step_times",
         "_steps",
         "_targeting",
     )
@@ -285,9 +283,6 @@ class Experiment:
         self._bucket_version = int(bucket_version)
         self._arms = tuple(parsed_arms)
         self._steps = tuple(steps)
-        self._step_times = np.array(
-            [_INT64_MIN if s._effective_us is None else s._effective_us for s in steps], np.int64
-        )
         self._compiled = _assignment.CompiledExperiment(
             key,
             salt,
@@ -425,7 +420,7 @@ class Experiment:
 
         if at_us is None:
             return tuple(t.take(codes) for t in table(step))  # type: ignore[return-value]
-        steps = np.searchsorted(self._step_times, at_us, side="right") - 1
+        steps = self._compiled.steps_at(at_us)
         arm = np.empty(len(codes), np.int16)
         bucket = np.empty(len(codes), np.int32)
         reason = np.empty(len(codes), np.uint8)
