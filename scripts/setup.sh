@@ -63,7 +63,9 @@ ensure_venv() {
 }
 
 ensure_build() {
-  local want; want="$(hash_of CMakeLists.txt pyproject.toml cpp)"
+  # The editable install maps each Python file by name: a new or removed file needs a reinstall.
+  local names; names="$(cd "$ROOT" && find python -name '*.py' -o -name '*.pyi' -o -name '*.json' | sort | sha1sum)"
+  local want; want="$(hash_of CMakeLists.txt pyproject.toml cpp)${names:0:12}"
   if [ "$(cat "$STAMPS/build" 2>/dev/null)" != "$want" ] || ! "$VENV/bin/python" -c 'import trafficsplit._core' 2>/dev/null; then
     log "building the extension (incremental)"
     (cd "$ROOT" && "$VENV/bin/python" -m pip install -q --no-build-isolation --no-deps -e .)

@@ -9,6 +9,10 @@ void register_hashing(py::module_& m);
 void register_assignment(py::module_& m);
 void register_stats(py::module_& m);
 void register_targeting(py::module_& m);
+void register_moments(py::module_& m);
+void register_sequential(py::module_& m);
+void register_bandit(py::module_& m);
+void register_telemetry(py::module_& m);
 }  // namespace trafficsplit::bindings
 
 PYBIND11_MODULE(_core, m) {
@@ -21,6 +25,12 @@ PYBIND11_MODULE(_core, m) {
   register_assignment(assignment);
   auto stats = m.def_submodule("stats", "Statistics kernels");
   register_stats(stats);
+  register_moments(stats);
+  register_sequential(stats);
   auto targeting = m.def_submodule("targeting", "Targeting expressions");
   register_targeting(targeting);
+  auto bandit = m.def_submodule("bandit", "Bandit policies");
+  register_bandit(bandit);
+  auto telemetry = m.def_submodule("telemetry", "Per-arm metric recorder");
+  register_telemetry(telemetry);
 }

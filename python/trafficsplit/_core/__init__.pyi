@@ -4,3 +4,5 @@ from . import assignment as assignment
 from . import hashing as hashing
 from . import stats as stats
 from . import targeting as targeting
+from . import bandit as bandit
+from . import telemetry as telemetry

@@ -1,5 +1,4 @@
-"""Statistics for experiments. This module grows with the analysis API; today it holds the
-sample-ratio-mismatch check used everywhere assignments are counted."""
+"""Sample-ratio mismatch: chi-square goodness of fit of arm counts against configured weights."""
 
 from __future__ import annotations
 
@@ -8,8 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._core import stats as _stats
-from .errors import ConfigError
+from .._core import stats as _stats
+from ..errors import ConfigError
 
 __all__ = ["SRMResult", "srm"]
 

@@ -1,0 +1,10 @@
+// trafficsplit._core: moments bindings (filled in by the area).
+#include <pybind11/pybind11.h>
+
+namespace trafficsplit::bindings {
+
+namespace py = pybind11;
+
+void register_moments(py::module_& m) { (void)m; }
+
+}  // namespace trafficsplit::bindings

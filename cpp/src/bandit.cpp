@@ -1,0 +1,2 @@
+// bandit: filled in by its area.
+namespace trafficsplit {}  // namespace trafficsplit

@@ -1,0 +1,2 @@
+// bayes: filled in by its area.
+namespace trafficsplit {}  // namespace trafficsplit

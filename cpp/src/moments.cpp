@@ -1,0 +1,2 @@
+// moments: filled in by its area.
+namespace trafficsplit {}  // namespace trafficsplit

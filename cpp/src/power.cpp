@@ -1,0 +1,2 @@
+// power: filled in by its area.
+namespace trafficsplit {}  // namespace trafficsplit

@@ -1,0 +1,2 @@
+// recorder: filled in by its area.
+namespace trafficsplit {}  // namespace trafficsplit

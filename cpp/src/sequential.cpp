@@ -1,0 +1,2 @@
+// sequential: filled in by its area.
+namespace trafficsplit {}  // namespace trafficsplit

@@ -1,0 +1,2 @@
+// stats_tests: filled in by its area.
+namespace trafficsplit {}  // namespace trafficsplit

@@ -1,0 +1,2 @@
+// GoogleTest: bandit (filled in by its area).
+#include <gtest/gtest.h>

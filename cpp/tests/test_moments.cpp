@@ -1,0 +1,2 @@
+// GoogleTest: moments (filled in by its area).
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+// GoogleTest: recorder (filled in by its area).
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+// GoogleTest: sequential (filled in by its area).
+#include <gtest/gtest.h>

@@ -1,0 +1,1 @@
+"""trafficsplit._core.bandit: bandit policies."""

@@ -1,0 +1,1 @@
+"""trafficsplit._core.telemetry: per-arm metric recorder."""

@@ -1,0 +1,5 @@
+"""_multiple: filled in by its area."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

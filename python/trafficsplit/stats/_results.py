@@ -1,0 +1,38 @@
+"""Result objects shared by the statistical tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["TestResult"]
+
+ALTERNATIVES = ("two-sided", "larger", "smaller")
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """The outcome of one test or interval estimate.
+
+    ``estimate`` is the effect on the scale the test names (a difference of means, a relative
+    lift, a ratio, ...); ``ci`` is the ``(low, high)`` confidence interval at level ``1 - alpha``
+    for the same ``alternative`` (one-sided intervals have an infinite end); ``se`` the standard
+    error of ``estimate``; ``statistic`` the test statistic (t or z); ``df`` the degrees of
+    freedom when the reference distribution is Student's t, else ``None``.
+    """
+
+    __test__ = False  # not a pytest class
+
+    estimate: float
+    ci: tuple[float, float]
+    pvalue: float
+    statistic: float
+    se: float
+    df: float | None = None
+    alpha: float = 0.05
+    alternative: str = "two-sided"
+    method: str = ""
+
+    @property
+    def significant(self) -> bool:
+        """True when ``pvalue < alpha``."""
+        return self.pvalue < self.alpha

@@ -1,0 +1,5 @@
+"""_sequential: filled in by its area."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
