@@ -314,6 +314,10 @@ BROKEN: dict[str, tuple[dict[str, Any], Expected]] = {
         ),
         [("rollouts[0].steps[2].percent", r"only go up \(5 after 50\)")],
     ),
+    "canary-step-after-roll-back": (
+        _canary(steps=[{"percent": 10, "hold": "1h"}, {"percent": 0, "hold": "1h"}, {"percent": 5}]),
+        [("rollouts[0].steps[2]", r"nothing may follow the roll-back step at .*steps\[1\]")],
+    ),
     "canary-without-start": (
         _canary(start=None),
         [("rollouts[0]", r"canary needs a start time")],
@@ -871,3 +875,14 @@ def test_canary_compiles_to_a_history_of_steps() -> None:
         "2026-11-20T01:16:30+00:00",
         "2026-11-21T01:16:30+00:00",
     ]
+
+
+def test_canary_roll_back_returns_every_unit_to_stable() -> None:
+    snap = parse_config(_canary(steps=[{"percent": 10, "hold": "1h"}, {"percent": 0}]))
+    e = snap.experiments["r"].experiment
+    assert [s.weights["canary"] for s in e.steps] == [10, 0]
+    units = [f"u{i}" for i in range(2000)]
+    during = [e.assign(u, at="2026-11-20T00:30:00Z").arm for u in units]
+    after = [e.assign(u, at="2026-11-20T02:00:00Z").arm for u in units]
+    assert 100 < during.count("canary") < 300
+    assert set(after) == {"stable"}

@@ -842,6 +842,7 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
     steps = []
     at = _time.from_micros(start)
     last = None
+    rolled_back: str | None = None
     bad = False  # every step is checked before giving up, so all problems are reported
     for p, step in _items(checker, m.get("steps"), _join(path, "steps")):
         s = checker.mapping(step, p)
@@ -865,12 +866,19 @@ def _rollout(checker: _Checker, m: Mapping[str, Any], path: str, key: str) -> Ex
         if pct is None or hold is None:
             bad = True
             continue
-        if last is not None and pct < last:
+        if rolled_back is not None:
             checker.add(
-                _join(p, "percent"),
-                f"canary steps only go up ({pct:g} after {last:g}); "
-                "roll back by editing the schedule",
+                p, f"nothing may follow the roll-back step at {rolled_back} (percent 0 after >0)"
             )
+        elif last is not None and pct < last:
+            if pct == 0:
+                rolled_back = _join(p, "percent")  # a roll-back: allowed as the last step
+            else:
+                checker.add(
+                    _join(p, "percent"),
+                    f"canary steps only go up ({pct:g} after {last:g}); "
+                    "roll back with a last step of percent 0, or edit the schedule",
+                )
         last = pct
         steps.append((at, pct))
         at = at + hold

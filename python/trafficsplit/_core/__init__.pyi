@@ -1,8 +1,8 @@
 """Type stubs of trafficsplit's private C++ extension (import trafficsplit instead)."""
 
 from . import assignment as assignment
+from . import bandit as bandit
 from . import hashing as hashing
 from . import stats as stats
 from . import targeting as targeting
-from . import bandit as bandit
 from . import telemetry as telemetry
