@@ -141,10 +141,21 @@ void register_sequential(py::module_& m) {
           d = stats::decide(z, fractions, alpha, sides, f, grid);
         }
         return py::make_tuple(to_array(d.bounds), to_array(d.cumulative_alpha),
-                              to_array(d.nominal_alpha), d.crossed, d.direction, d.final);
+                              to_array(d.nominal_alpha), to_array(d.nominal_pvalue), d.crossed,
+                              d.direction, d.final);
       },
       py::arg("z"), py::arg("fractions"), py::arg("alpha"), py::arg("sides"), py::arg("family"),
       py::arg("parameter"), py::arg("grid"));
+
+  m.def(
+      "sequential_crossing",
+      [](const Vec& z, const Vec& bounds, int sides) {
+        stats::SequentialDecision d;
+        d.bounds = bounds;
+        stats::mark_crossing(z, sides, d);
+        return py::make_tuple(to_array(d.nominal_pvalue), d.crossed, d.direction);
+      },
+      py::arg("z"), py::arg("bounds"), py::arg("sides"));
 
   m.def(
       "msprt_path",
@@ -164,7 +175,7 @@ void register_sequential(py::module_& m) {
   m.def("one_sided_cs_half_width", &stats::one_sided_cs_half_width, py::arg("variance"),
         py::arg("n"), py::arg("alpha"), py::arg("tuning"));
   m.def("one_sided_cs_pvalue", &stats::one_sided_cs_pvalue, py::arg("distance"),
-        py::arg("variance"), py::arg("n"), py::arg("tuning"));
+        py::arg("variance"), py::arg("n"), py::arg("alpha"), py::arg("tuning"));
 }
 
 }  // namespace trafficsplit::bindings

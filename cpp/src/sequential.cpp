@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <boost/math/distributions/normal.hpp>
-#include <boost/math/tools/minima.hpp>
 #include <boost/math/tools/toms748_solve.hpp>
 #include <cmath>
 #include <cstdint>
@@ -481,17 +480,32 @@ SequentialDecision decide(const std::vector<double>& z, const std::vector<double
     out.bounds.push_back(b.upper[j]);
     out.cumulative_alpha.push_back(b.cumulative_alpha[j]);
     out.nominal_alpha.push_back(b.nominal_alpha[j]);
-    if (out.crossed < 0) {
-      if (z[k] >= b.upper[j]) {
-        out.crossed = static_cast<int64_t>(k);
-        out.direction = 1;
-      } else if (sides == 2 && z[k] <= -b.upper[j]) {
-        out.crossed = static_cast<int64_t>(k);
-        out.direction = -1;
-      }
+  }
+  mark_crossing(z, sides, out);
+  return out;
+}
+
+void mark_crossing(const std::vector<double>& z, int sides, SequentialDecision& d) {
+  check_sides(sides);
+  if (z.size() != d.bounds.size()) {
+    throw InvalidArgument("got " + std::to_string(z.size()) + " z statistics for " +
+                          std::to_string(d.bounds.size()) + " bounds");
+  }
+  d.crossed = -1;
+  d.direction = 0;
+  d.nominal_pvalue.clear();
+  for (size_t k = 0; k < z.size(); ++k) {
+    if (std::isnan(z[k])) throw InvalidArgument("z at look " + std::to_string(k) + " is NaN");
+    d.nominal_pvalue.push_back(sides == 2 ? 2.0 * norm_sf(std::fabs(z[k])) : norm_sf(z[k]));
+    if (d.crossed >= 0) continue;
+    if (z[k] >= d.bounds[k]) {
+      d.crossed = static_cast<int64_t>(k);
+      d.direction = 1;
+    } else if (sides == 2 && z[k] <= -d.bounds[k]) {
+      d.crossed = static_cast<int64_t>(k);
+      d.direction = -1;
     }
   }
-  return out;
 }
 
 // --- always-valid inference --------------------------------------------------------------------
@@ -573,20 +587,16 @@ double one_sided_cs_half_width(double variance, double n, double alpha, double t
                    std::log1p(std::sqrt(nr + 1.0) / (2.0 * alpha)));
 }
 
-double one_sided_cs_pvalue(double distance, double variance, double n, double tuning) {
+double one_sided_cs_pvalue(double distance, double variance, double n, double alpha,
+                           double tuning) {
   if (std::isnan(distance)) throw InvalidArgument("confidence sequence: distance is NaN");
+  one_sided_cs_half_width(variance, n, alpha, tuning);  // validates the inputs
   if (!(distance > 0)) return 1.0;
-  // The half-width is not monotone in alpha over (0, 0.5) (rho -> 0 as alpha -> 0.5): find its
-  // minimum on the log-alpha scale, then the smallest alpha below it that excludes `distance`.
-  auto hw = [&](double log_a) {
-    return one_sided_cs_half_width(variance, n, std::exp(log_a), tuning);
-  };
-  const double lo = std::log(1e-300), top = std::log(0.5) - 1e-9;
-  const auto m = boost::math::tools::brent_find_minima(hw, lo, top, 40);
-  if (m.second > distance) return 1.0;
-  if (hw(lo) <= distance) return 0.0;
-  const double x = solve_root([&](double la) { return hw(la) - distance; }, lo, m.first);
-  return std::exp(x);
+  // rho stays the one of the design level alpha; solve half-width(a) = distance for a.
+  const double rho2 = confidence_sequence_rho2(alpha, tuning, 1);
+  const double nr = n * rho2;
+  const double l = distance * distance * n * rho2 / (2.0 * variance * (nr + 1.0));
+  return std::min(1.0, std::sqrt(nr + 1.0) / (2.0 * std::expm1(l)));
 }
 
 }  // namespace trafficsplit::stats

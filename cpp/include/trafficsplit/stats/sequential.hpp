@@ -113,6 +113,7 @@ struct SequentialDecision {
   std::vector<double> bounds;            // bound used at each look (repeated looks share one)
   std::vector<double> cumulative_alpha;  // per side, spent up to each look
   std::vector<double> nominal_alpha;     // per side, 1 - Phi(bound)
+  std::vector<double> nominal_pvalue;    // fixed-sample p of z: 1 - Phi(z) or 2(1 - Phi(|z|))
   int64_t crossed = -1;                  // first look whose |z| (or z) reached its bound
   int direction = 0;                     // +1 upper, -1 lower crossing, 0 none
   bool final = false;                    // the last look is at fraction >= 1
@@ -124,6 +125,9 @@ struct SequentialDecision {
 SequentialDecision decide(const std::vector<double>& z, const std::vector<double>& fractions,
                           double alpha, int sides, const SpendingFunction& spending,
                           int grid = kDefaultGridPoints);
+
+// Fills crossed, direction and nominal_pvalue of `d` for z against d.bounds (same length).
+void mark_crossing(const std::vector<double>& z, int sides, SequentialDecision& d);
 
 // --- always-valid inference -------------------------------------------------------------------
 
@@ -149,8 +153,9 @@ double confidence_sequence_rho2(double alpha, double tuning, int sides);
 // One-sided asymptotic CS half-width s sqrt(2(n rho^2+1)/(n^2 rho^2) ln(1 + sqrt(n rho^2+1)/(2a)))
 // at level alpha for sigma^2 = s^2 = n * variance (n = total units).
 double one_sided_cs_half_width(double variance, double n, double alpha, double tuning);
-// Smallest alpha in (0, 0.5) at which the one-sided CS excludes `distance` >= 0 (the estimate's
-// distance from the null in the tested direction); 1 when none does.
-double one_sided_cs_pvalue(double distance, double variance, double n, double tuning);
+// The level a at which that half-width (rho kept at the design level alpha) equals `distance`
+// (the estimate's distance from the null in the tested direction), capped at 1: the one-sided
+// CS at level alpha excludes the null exactly when this p-value is below alpha.
+double one_sided_cs_pvalue(double distance, double variance, double n, double alpha, double tuning);
 
 }  // namespace trafficsplit::stats
