@@ -64,7 +64,7 @@ def _check_level(alpha: float, where: str, upper: float = 0.5) -> float:
         raise ConfigError(f"{where}: alpha must be a number, got {alpha!r}")
     a = float(alpha)
     if not 0 < a < upper:
-        raise ConfigError(f"{where}: alpha must be in (0, {upper}), got {alpha!r}")
+        raise ConfigError(f"{where}: alpha must be in (0, {upper:g}), got {alpha!r}")
     return a
 
 
