@@ -122,3 +122,35 @@ TEST(AlwaysValid, MsprtMatchesClosedForm) {
   EXPECT_THROW(st::msprt_path({0.1}, {0.0}, {0.01}, 0.05, 0.0), InvalidArgument);
   EXPECT_THROW(st::msprt_path({0.1}, {0.1}, {0.01, 0.02}, 0.05, 0.0), InvalidArgument);
 }
+
+// Under the null the first-crossing probabilities of the bounds add up to what was spent.
+TEST(GroupSequential, CrossingProbabilitiesReproduceTheSpending) {
+  const std::vector<double> t{0.1, 0.25, 0.5, 0.8, 1.0};
+  const st::SpendingFunction hsd{st::SpendingFamily::kHwangShihDeCani, -2.0};
+  const auto b = st::spending_boundaries(t, 0.025, 2, hsd);
+  const auto p = st::crossing_probabilities(t, b.upper, 2, 0.0);
+  double cum = 0;
+  for (size_t k = 0; k < t.size(); ++k) {
+    EXPECT_NEAR(p.upper[k], p.lower[k], 1e-12);  // symmetric under the null
+    cum += p.upper[k];
+    EXPECT_NEAR(cum, hsd.cumulative(t[k], 0.025), 1e-9) << "look " << k;
+  }
+}
+
+// Notes 3c: GrowthBook N* = 5000 multiplier at n = N* (3.0352) and Eppo's at t = 1000 (3.8551).
+TEST(AlwaysValid, ConfidenceSequenceTuning) {
+  const double rho2 = st::confidence_sequence_rho2(0.05, 5000, 2);
+  EXPECT_NEAR(rho2, (-2 * std::log(0.05) + std::log(1 - 2 * std::log(0.05))) / 5000, 1e-15);
+  const double n = 5000, v = 1.0 / n;  // sigma = 1
+  const auto p = st::msprt_path({0.0}, {v}, {n * v * rho2}, 0.05, 0.0);
+  EXPECT_NEAR(p.half_width[0] * std::sqrt(n), 3.0352, 1e-4);
+  const double rho_eppo = st::confidence_sequence_rho2(0.05, 10000, 2);
+  const auto e = st::msprt_path({0.0}, {1e-3}, {1000 * 1e-3 * rho_eppo}, 0.05, 0.0);
+  EXPECT_NEAR(e.half_width[0] * std::sqrt(1000.0), 3.8551, 1e-4);
+  // One-sided: the p-value crosses alpha where the bound reaches the null.
+  const double hw = st::one_sided_cs_half_width(0.01, 5000, 0.05, 5000);
+  EXPECT_NEAR(st::one_sided_cs_pvalue(hw, 0.01, 5000, 0.05, 5000), 0.05, 1e-12);
+  EXPECT_EQ(st::one_sided_cs_pvalue(-0.1, 0.01, 5000, 0.05, 5000), 1.0);
+  EXPECT_THROW(st::confidence_sequence_rho2(0.05, 0.0, 2), InvalidArgument);
+  EXPECT_THROW(st::confidence_sequence_rho2(0.5, 5000, 1), InvalidArgument);
+}
