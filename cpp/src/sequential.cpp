@@ -236,12 +236,17 @@ void SequentialRecursion::advance(double t, double bound) {
     const double scale = kInvSqrt2Pi * st * inv_sd;
     std::vector<double> m(nodes_.size());
     for (size_t i = 0; i < nodes_.size(); ++i) m[i] = nodes_[i] * sprev + drift_ * dt;
+    // Nodes and x are increasing: only the old nodes within 9 kernel sds of x matter (e^-40.5
+    // relative), a window that slides with x.
+    const double reach = 9.0 * std::sqrt(dt);
+    size_t first = 0;
     for (size_t j = 0; j < z.size(); ++j) {
       const double x = z[j] * st;
+      while (first < m.size() && m[first] < x - reach) ++first;
       double s = 0;
-      for (size_t i = 0; i < m.size(); ++i) {
+      for (size_t i = first; i < m.size() && m[i] <= x + reach; ++i) {
         const double d = (x - m[i]) * inv_sd;
-        if (d * d < 1400.0) s += weighted_[i] * std::exp(-0.5 * d * d);
+        s += weighted_[i] * std::exp(-0.5 * d * d);
       }
       f[j] = s * scale;
     }
@@ -257,6 +262,67 @@ std::pair<double, double> SequentialRecursion::add_look(double t, double bound) 
   const auto c = crossing(t, bound);
   advance(t, bound);
   return c;
+}
+
+std::pair<double, double> SequentialRecursion::crossing_with_slope(double t, double b) const {
+  // Total crossing probability (both sides) at bound b and its derivative in b.
+  if (looks_ == 0) {
+    const double mu = drift_ * std::sqrt(t);
+    double c = norm_sf(b - mu), d = -kInvSqrt2Pi * std::exp(-0.5 * (b - mu) * (b - mu));
+    if (sides_ == 2) {
+      c += norm_cdf(-b - mu);
+      d -= kInvSqrt2Pi * std::exp(-0.5 * (b + mu) * (b + mu));
+    }
+    return {c, d};
+  }
+  const double dt = t - t_;
+  const double inv_sd = 1.0 / std::sqrt(dt);
+  const double st = std::sqrt(t), sprev = std::sqrt(t_);
+  double c = 0, d = 0;
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    const double m = nodes_[i] * sprev + drift_ * dt;
+    const double u = (b * st - m) * inv_sd;
+    if (u < 38.5) {
+      c += weighted_[i] * norm_sf(u);
+      d -= weighted_[i] * std::exp(-0.5 * u * u);
+    }
+    if (sides_ == 2) {
+      const double l = (-b * st - m) * inv_sd;
+      if (l > -38.5) {
+        c += weighted_[i] * norm_cdf(l);
+        d -= weighted_[i] * std::exp(-0.5 * l * l);
+      }
+    }
+  }
+  return {c, d * kInvSqrt2Pi * st * inv_sd};
+}
+
+double SequentialRecursion::solve_bound(double t, double target, double guess) const {
+  // Newton on log(crossing) - log(target) (the crossing probability is close to a normal tail,
+  // whose log is nearly quadratic), kept inside a bracket that shrinks by bisection when a step
+  // leaves it.
+  double lo = sides_ == 2 ? 0.0 : -12.0, hi = 40.0;
+  if (!(crossing_with_slope(t, hi).first < target)) return kInf;  // too little to spend
+  double b = std::isfinite(guess) ? std::min(std::max(guess, lo), hi) : 0.5 * (lo + hi);
+  const double log_target = std::log(target);
+  for (int iter = 0; iter < 200; ++iter) {
+    const auto [c, dc] = crossing_with_slope(t, b);
+    if (c > target) {
+      lo = b;
+    } else {
+      hi = b;
+    }
+    if (c == target) return b;
+    double next = 0.5 * (lo + hi);
+    if (c > 0 && dc < 0) {
+      const double step = (std::log(c) - log_target) * c / dc;
+      if (std::fabs(step) <= 1e-13 * std::max(1.0, std::fabs(b))) return b - step;
+      if (b - step > lo && b - step < hi) next = b - step;
+    }
+    if (hi - lo < 1e-13 * std::max(1.0, std::fabs(b))) return next;
+    b = next;
+  }
+  return b;
 }
 
 double SequentialRecursion::add_look_spending(double t, double increment) {
@@ -276,12 +342,7 @@ double SequentialRecursion::add_look_spending(double t, double increment) {
     if (looks_ == 0 && sides_ == 1 && drift_ == 0) {
       bound = norm_isf(increment);
     } else {
-      auto g = [&](double b) {
-        const auto c = crossing(t, b);
-        return (c.first + c.second) - target;
-      };
-      double lo = sides_ == 2 ? 0.0 : -12.0, hi = 40.0;
-      if (g(hi) < 0) bound = solve_root(g, lo, hi);
+      bound = solve_bound(t, target, norm_isf(increment));
     }
   }
   advance(t, bound);

@@ -67,6 +67,8 @@ class SequentialRecursion {
 
  private:
   void advance(double t, double bound);
+  std::pair<double, double> crossing_with_slope(double t, double bound) const;
+  double solve_bound(double t, double target, double guess) const;
 
   int sides_;
   double drift_;
