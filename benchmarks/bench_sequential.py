@@ -276,8 +276,10 @@ def main(argv: list[str] | None = None) -> int:
         f"Median and best of {reps} interleaved repetitions. `GroupSequential(...)` computes the "
         "bounds at construction (J&T grid r = 18, Simpson rule, root finding per look). "
         f"Unplanned looks: information fractions {UNPLANNED.tolist()} (the last one > 1 is the "
-        "final look). The peer rows run spotify-confidence's ldbounds port on the same power "
-        "family design (alpha t^2, two-sided 0.05, truncation at 8)."
+        "final look). Peers: the same one-sided O'Brien–Fleming-type design assembled from the "
+        "PyPI package gsdesign (numpy port of gsDesign's grid and density update) with scipy's "
+        "brentq; spotify-confidence's ldbounds port on the power-family design (alpha t^2, "
+        "two-sided 0.05, truncation at 8), when it runs."
     )
     out.append("")
     pairs = {
