@@ -602,3 +602,49 @@ def test_aa_continuous_monitoring_large() -> None:
     se = math.sqrt(alpha * (1 - alpha) / runs)
     assert av <= alpha + 3 * se
     assert naive > 0.2
+
+
+# -- properties ---------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def designs(draw: st.DrawFn) -> GroupSequential:
+    k = draw(st.integers(1, 8))
+    gaps = draw(st.lists(st.floats(0.02, 1.0), min_size=k, max_size=k))
+    timing = np.cumsum(gaps) / np.sum(gaps)
+    if k > 1 and np.min(np.diff(timing)) < 0.01:
+        timing = np.arange(1, k + 1) / k
+    spending = draw(st.sampled_from(["obrien-fleming", "pocock", "hsd", "kim-demets"]))
+    gamma = draw(st.floats(-6, 4)) if spending == "hsd" else None
+    rho = draw(st.floats(0.5, 4)) if spending == "kim-demets" else None
+    alpha = draw(st.floats(0.001, 0.1))
+    sides = draw(st.sampled_from([1, 2]))
+    return GroupSequential(
+        k, alpha=alpha, sides=sides, spending=spending, timing=timing, gamma=gamma, rho=rho
+    )
+
+
+@settings(max_examples=60, deadline=None)
+@given(designs())
+def test_bounds_spend_exactly_alpha_under_the_null(design: GroupSequential) -> None:
+    """The upper-crossing probability of the bounds (the recursion run forwards, with no root
+    finding) is the alpha the spending function allows, at every look."""
+    spent = design.spending_function(design.timing)
+    np.testing.assert_allclose(design.alpha_spent(), spent, rtol=1e-9)
+    assert design.power(0.0) == pytest.approx(design.alpha, rel=1e-6)
+    # more drift, more power; the bounds never fall below the fixed-sample bound of the
+    # increment spent
+    assert design.power(1.0) > design.power(0.5) > design.alpha
+    nominal = design.nominal_alpha()
+    assert np.all(nominal <= design.alpha + 1e-15)
+
+
+def test_zero_spending_gives_an_infinite_bound() -> None:
+    design = GroupSequential(3, spending="user", cumulative_alpha=[0.0, 0.01, 0.025])
+    assert design.boundaries()[0] == math.inf and design.nominal_alpha()[0] == 0.0
+    d = design.decide([50.0, 0.0])
+    assert not d.reject  # nothing was spent at the first look
+    assert design.power(0.0) == pytest.approx(0.025, rel=1e-7)

@@ -68,7 +68,7 @@ def _check_level(alpha: float, where: str, upper: float = 0.5) -> float:
     return a
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SequentialDecision:
     """What a group-sequential design says about the looks observed so far.
 
@@ -175,6 +175,8 @@ class GroupSequential:
                     f"GroupSequential: timing has {self._timing.size} fractions for "
                     f"{self._looks} looks"
                 )
+            # n_k / N computed in floating point may end a hair above 1.
+            self._timing[(self._timing > 1) & (self._timing <= 1 + 1e-9)] = 1.0
             if not np.all(np.isfinite(self._timing)) or not (
                 np.all(self._timing > 0) and np.all(self._timing <= 1)
             ):
@@ -505,7 +507,7 @@ class AlwaysValidResult(TestResult):
     tuning: float | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class AlwaysValidPath:
     """The mSPRT over a sequence of looks (one entry per look in each array).
 
