@@ -354,6 +354,28 @@ def test_power_simulation_matches_inflation_small() -> None:
     assert abs(rate - 0.8) <= 3 * math.sqrt(0.8 * 0.2 / runs)
 
 
+def test_expected_information_matches_simulation() -> None:
+    design = GroupSequential(5, sides=2, spending="pocock")
+    theta = design.drift(0.8)
+    up, low = design.crossing_probabilities(theta)
+    assert up.sum() == pytest.approx(0.8, abs=1e-9)
+    runs = 40_000
+    z = brownian_z(np.random.default_rng(21), design.timing, runs, drift=theta)
+    crossed = np.abs(z) >= design.boundaries()
+    stop = np.where(crossed.any(axis=1), crossed.argmax(axis=1), design.looks - 1)
+    t_stop = design.timing[stop]
+    se = t_stop.std() / math.sqrt(runs)
+    assert abs(t_stop.mean() - design.expected_information(theta)) <= 3 * se
+    # per-look stopping frequencies
+    freq = np.bincount(stop[crossed.any(axis=1)], minlength=design.looks) / runs
+    np.testing.assert_allclose(freq, up + low, atol=4 * math.sqrt(0.25 / runs))
+    # under the null the stopping probabilities are the alpha increments, both sides
+    spent = np.diff(design.alpha_spent(total=True), prepend=0.0)
+    t = design.timing
+    expected = 1.0 - np.sum(spent[:-1] * (1.0 - t[:-1]))
+    assert design.expected_information(0.0) == pytest.approx(expected, rel=1e-9)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("k", [3, 5, 10, 20])
 @pytest.mark.parametrize("spending", ["obrien-fleming", "pocock", "hsd"])

@@ -429,6 +429,22 @@ class GroupSequential:
         )
         return float(np.sum(up))
 
+    def crossing_probabilities(self, drift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Per-look probabilities of stopping at that look by crossing the upper bound and the
+        lower one (zeros when one-sided) when E[Z_k] = drift * sqrt(t_k)."""
+        up, low = _stats.crossing_probabilities(
+            self._timing.tolist(), self._bounds.tolist(), self._sides, float(drift), self._grid
+        )
+        return np.asarray(up), np.asarray(low)
+
+    def expected_information(self, drift: float = 0.0) -> float:
+        """Expected information fraction at stopping (the average sample size as a fraction
+        of the maximum) when the design stops at the first crossing."""
+        up, low = self.crossing_probabilities(drift)
+        stop = (up + low)[:-1]
+        t = self._timing
+        return float(np.sum(stop * t[:-1]) + (1.0 - np.sum(stop)) * t[-1])
+
     def drift(self, power: float = 0.8) -> float:
         """The drift (expected z at full information) at which :meth:`power` is ``power``."""
         return float(
