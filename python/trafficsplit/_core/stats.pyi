@@ -15,4 +15,64 @@ def srm_chi_square(
 
 # --- sequential designs and always-valid inference --------------------------------------------
 
+import numpy as np  # noqa: E402  (kept in this section to leave the others untouched)
+from numpy.typing import NDArray  # noqa: E402
+
+_F = NDArray[np.float64]
+
+def spending_cumulative(
+    family: str, parameter: float, fractions: Sequence[float], alpha: float
+) -> _F: ...
+def spending_boundaries(
+    fractions: Sequence[float], alpha: float, sides: int, family: str, parameter: float, grid: int
+) -> tuple[_F, _F, _F]: ...
+def cumulative_alpha_boundaries(
+    fractions: Sequence[float],
+    cumulative_alpha: Sequence[float],
+    sides: int,
+    grid: int,
+    fixed: Sequence[float] = ...,
+) -> tuple[_F, _F, _F]: ...
+def wang_tsiatis_boundaries(
+    fractions: Sequence[float], alpha: float, sides: int, shape: float, grid: int
+) -> tuple[_F, _F, _F]: ...
+def crossing_probabilities(
+    fractions: Sequence[float], upper: Sequence[float], sides: int, drift: float, grid: int
+) -> tuple[_F, _F]: ...
+def drift_for_power(
+    fractions: Sequence[float], upper: Sequence[float], sides: int, power: float, grid: int
+) -> float: ...
+def inflation_factor(
+    fractions: Sequence[float],
+    upper: Sequence[float],
+    alpha: float,
+    sides: int,
+    power: float,
+    grid: int,
+) -> float: ...
+def sequential_decide(
+    z: Sequence[float],
+    fractions: Sequence[float],
+    alpha: float,
+    sides: int,
+    family: str,
+    parameter: float,
+    grid: int,
+) -> tuple[_F, _F, _F, _F, int, int, bool]: ...
+def sequential_crossing(
+    z: Sequence[float], bounds: Sequence[float], sides: int
+) -> tuple[_F, int, int]: ...
+def msprt_path(
+    estimate: Sequence[float],
+    variance: Sequence[float],
+    tau2: Sequence[float],
+    alpha: float,
+    null: float,
+) -> tuple[_F, _F, _F, _F, _F]: ...
+def confidence_sequence_rho2(alpha: float, tuning: float, sides: int) -> float: ...
+def one_sided_cs_half_width(variance: float, n: float, alpha: float, tuning: float) -> float: ...
+def one_sided_cs_pvalue(
+    distance: float, variance: float, n: float, alpha: float, tuning: float
+) -> float: ...
+
 

@@ -1,5 +1,836 @@
-"""_sequential: filled in by its area."""
+"""Sequential testing: group-sequential designs with alpha spending, and always-valid inference
+for continuous monitoring (mSPRT p-values and asymptotic confidence sequences).
+
+Conventions (the ldbounds / gsDesign / rpact ones): ``alpha`` is the one-sided level of one
+boundary. A one-sided design (``sides=1``) has level ``alpha``; a symmetric two-sided design
+(``sides=2``) spends ``alpha`` on each side, so its total level is ``2 * alpha``
+(:attr:`GroupSequential.total_alpha`). ``GroupSequential(5, alpha=0.025, sides=2)`` is the usual
+"two-sided 5 %" design with bounds 4.877, 3.357, 2.680, 2.290, 2.031. The formulas, the grid and
+the sources are in ``docs/statistics-sequential.md``.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .._core import stats as _stats
+from ..errors import ConfigError
+from ._moments import Moments, as_moments
+from ._results import TestResult
+
+__all__ = [
+    "AlwaysValidPath",
+    "AlwaysValidResult",
+    "GroupSequential",
+    "SequentialDecision",
+    "confidence_sequence",
+    "confidence_sequence_from_estimate",
+    "msprt",
+    "msprt_path",
+    "msprt_path_from_estimates",
+]
+
+#: Spending functions (Lan–DeMets) and their parameter keyword.
+SPENDING_FUNCTIONS = ("obrien-fleming", "pocock", "hsd", "kim-demets")
+#: Boundaries fixed for the planned looks (no unplanned looks).
+CLASSIC_BOUNDARIES = (
+    "classic-obrien-fleming",
+    "classic-pocock",
+    "wang-tsiatis",
+    "haybittle-peto",
+    "user",
+)
+_ALIASES = {"power": "kim-demets", "hwang-shih-decani": "hsd", "of": "obrien-fleming"}
+
+DEFAULT_GRID = 18
+DEFAULT_TUNING = 5000.0
+
+
+def _fraction_array(values: Any, what: str) -> np.ndarray:
+    try:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a sequence of numbers, got {values!r}") from None
+    return arr
+
+
+def _check_level(alpha: float, where: str, upper: float = 0.5) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
+        raise ConfigError(f"{where}: alpha must be a number, got {alpha!r}")
+    a = float(alpha)
+    if not 0 < a < upper:
+        raise ConfigError(f"{where}: alpha must be in (0, {upper:g}), got {alpha!r}")
+    return a
+
+
+@dataclass(frozen=True, eq=False)
+class SequentialDecision:
+    """What a group-sequential design says about the looks observed so far.
+
+    Arrays have one entry per look. ``boundaries`` are the z bounds used at each look (computed
+    for the observed information fractions); ``alpha_spent`` is the cumulative alpha per side.
+    ``nominal_pvalue`` is the fixed-sample p-value of each ``z`` and ``nominal_alpha`` the level
+    its bound corresponds to, both on the scale of the test (two-sided values when
+    ``sides == 2``), so a look rejects exactly when ``nominal_pvalue <= nominal_alpha``.
+    ``look`` is the index (0-based) of the first look that crossed its bound, or of the last
+    look when none did; ``reject`` says whether one did; ``stop`` is true after a rejection or at
+    the final look (information fraction >= 1); ``direction`` is +1 (upper), -1 (lower) or 0.
+    """
+
+    z: np.ndarray
+    information: np.ndarray
+    boundaries: np.ndarray
+    alpha_spent: np.ndarray
+    nominal_alpha: np.ndarray
+    nominal_pvalue: np.ndarray
+    look: int
+    reject: bool
+    stop: bool
+    final: bool
+    direction: int
+    sides: int
+    alpha: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain Python values (lists for the arrays), e.g. for JSON."""
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            v = getattr(self, name)
+            out[name] = v.tolist() if isinstance(v, np.ndarray) else v
+        return out
+
+
+class GroupSequential:
+    """A group-sequential design: efficacy bounds on the z scale for ``looks`` analyses.
+
+    ``spending`` picks the boundary family:
+
+    - Lan–DeMets spending functions, which also give bounds at looks not planned in advance
+      (see :meth:`decide`): ``"obrien-fleming"`` (2 - 2 Phi(z_{1-alpha/2} / sqrt(t))),
+      ``"pocock"`` (alpha ln(1 + (e - 1) t)), ``"hsd"`` (Hwang–Shih–DeCani, needs ``gamma``:
+      alpha (1 - e^{-gamma t}) / (1 - e^{-gamma})) and ``"kim-demets"`` (alias ``"power"``:
+      alpha t^rho, ``rho`` defaults to 2);
+    - classic boundaries for the planned looks only: ``"classic-obrien-fleming"`` and
+      ``"classic-pocock"`` (Wang–Tsiatis ``C t^(shape - 1/2)`` with shape 0 and 1/2,
+      ``"wang-tsiatis"`` with ``shape``), ``"haybittle-peto"`` (``interim_bound`` at every
+      interim, the final bound spending the rest) and ``"user"`` (``cumulative_alpha`` per look).
+
+    ``alpha`` is the one-sided level per boundary: ``sides=2`` gives a symmetric two-sided test
+    of total level ``2 * alpha`` (:attr:`total_alpha`). ``timing`` holds the planned information
+    fractions (default ``k / looks``); ``grid`` is the grid parameter r of the numerical
+    integration (about 12r points per look; 18 as in gsDesign).
+
+    >>> design = GroupSequential(5, alpha=0.025, sides=2)
+    >>> design.boundaries().round(3).tolist()
+    [4.877, 3.357, 2.68, 2.29, 2.031]
+    >>> design.total_alpha
+    0.05
+    """
+
+    def __init__(
+        self,
+        looks: int,
+        alpha: float = 0.025,
+        sides: int = 1,
+        spending: str = "obrien-fleming",
+        timing: Sequence[float] | np.ndarray | None = None,
+        gamma: float | None = None,
+        *,
+        rho: float | None = None,
+        shape: float | None = None,
+        interim_bound: float = 3.0,
+        cumulative_alpha: Sequence[float] | np.ndarray | None = None,
+        grid: int = DEFAULT_GRID,
+    ) -> None:
+        if isinstance(looks, bool) or not isinstance(looks, (int, np.integer)) or looks < 1:
+            raise ConfigError(f"GroupSequential: looks must be an integer >= 1, got {looks!r}")
+        self._looks = int(looks)
+        self._alpha = _check_level(alpha, "GroupSequential")
+        if isinstance(sides, bool) or sides not in (1, 2):
+            raise ConfigError(f"GroupSequential: sides must be 1 or 2, got {sides!r}")
+        self._sides = int(sides)
+        if not isinstance(spending, str):
+            raise ConfigError(f"GroupSequential: spending must be a name, got {spending!r}")
+        name = _ALIASES.get(spending.lower(), spending.lower())
+        if name not in SPENDING_FUNCTIONS + CLASSIC_BOUNDARIES:
+            raise ConfigError(
+                f"GroupSequential: unknown spending {spending!r}; expected one of "
+                f"{', '.join(SPENDING_FUNCTIONS + CLASSIC_BOUNDARIES)}"
+            )
+        self._spending = name
+        if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 1:
+            raise ConfigError(f"GroupSequential: grid must be an integer >= 1, got {grid!r}")
+        self._grid = int(grid)
+        if timing is None:
+            self._timing = np.arange(1, self._looks + 1, dtype=np.float64) / self._looks
+        else:
+            self._timing = _fraction_array(timing, "GroupSequential: timing")
+            if self._timing.size != self._looks:
+                raise ConfigError(
+                    f"GroupSequential: timing has {self._timing.size} fractions for "
+                    f"{self._looks} looks"
+                )
+            # n_k / N computed in floating point may end a hair above 1.
+            self._timing[(self._timing > 1) & (self._timing <= 1 + 1e-9)] = 1.0
+            if not np.all(np.isfinite(self._timing)) or not (
+                np.all(self._timing > 0) and np.all(self._timing <= 1)
+            ):
+                raise ConfigError(
+                    f"GroupSequential: timing must be fractions in (0, 1], got "
+                    f"{self._timing.tolist()}"
+                )
+            if np.any(np.diff(self._timing) <= 0):
+                raise ConfigError(
+                    f"GroupSequential: timing must be strictly increasing, got "
+                    f"{self._timing.tolist()}"
+                )
+        self._parameter = 0.0
+        self._gamma = None if gamma is None else float(gamma)
+        self._rho: float | None = None
+        self._shape: float | None = None
+        self._interim_bound: float | None = None
+        self._cumulative: np.ndarray | None = None
+        if name == "hsd":
+            if gamma is None:
+                raise ConfigError("GroupSequential: spending='hsd' needs gamma (e.g. -4)")
+            self._parameter = float(gamma)
+        elif gamma is not None:
+            raise ConfigError(f"GroupSequential: gamma applies to spending='hsd', not {name!r}")
+        if name == "kim-demets":
+            self._rho = 2.0 if rho is None else float(rho)
+            self._parameter = self._rho
+        elif rho is not None:
+            raise ConfigError(
+                f"GroupSequential: rho applies to spending='kim-demets', not {name!r}"
+            )
+        if name == "wang-tsiatis":
+            if shape is None:
+                raise ConfigError("GroupSequential: spending='wang-tsiatis' needs shape")
+            self._shape = float(shape)
+        elif name == "classic-obrien-fleming":
+            self._shape = 0.0
+        elif name == "classic-pocock":
+            self._shape = 0.5
+        elif shape is not None:
+            raise ConfigError(
+                f"GroupSequential: shape applies to spending='wang-tsiatis', not {name!r}"
+            )
+        if name == "haybittle-peto":
+            self._interim_bound = float(interim_bound)
+        if name == "user":
+            if cumulative_alpha is None:
+                raise ConfigError(
+                    "GroupSequential: spending='user' needs cumulative_alpha (one per look)"
+                )
+            self._cumulative = _fraction_array(cumulative_alpha, "cumulative_alpha")
+            if self._cumulative.size != self._looks:
+                raise ConfigError(
+                    f"GroupSequential: cumulative_alpha has {self._cumulative.size} values for "
+                    f"{self._looks} looks"
+                )
+        elif cumulative_alpha is not None:
+            raise ConfigError("GroupSequential: cumulative_alpha applies to spending='user'")
+        self._bounds, self._spent, self._nominal = self._compute(self._timing)
+
+    # -- construction helpers ------------------------------------------------------------------
+    def _compute(self, fractions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = fractions.tolist()
+        name = self._spending
+        if name in SPENDING_FUNCTIONS:
+            b, c, n = _stats.spending_boundaries(
+                t, self._alpha, self._sides, name, self._parameter, self._grid
+            )
+        elif self._shape is not None:
+            b, c, n = _stats.wang_tsiatis_boundaries(
+                t, self._alpha, self._sides, self._shape, self._grid
+            )
+        elif name == "haybittle-peto":
+            k = len(t)
+            fixed = [self._interim_bound] * (k - 1) + [math.nan]
+            cum = [0.0] * (k - 1) + [self._alpha]
+            b, c, n = _stats.cumulative_alpha_boundaries(t, cum, self._sides, self._grid, fixed)
+            if k > 1 and c[-2] >= self._alpha:
+                raise ConfigError(
+                    f"GroupSequential: interim bound {self._interim_bound} spends "
+                    f"{c[-2]:.6g} >= alpha {self._alpha} before the final look"
+                )
+        else:
+            assert self._cumulative is not None
+            if abs(self._cumulative[-1] - self._alpha) > 1e-12:
+                raise ConfigError(
+                    f"GroupSequential: cumulative_alpha must end at alpha={self._alpha}, got "
+                    f"{self._cumulative[-1]!r}"
+                )
+            b, c, n = _stats.cumulative_alpha_boundaries(
+                t, self._cumulative.tolist(), self._sides, self._grid
+            )
+        return np.asarray(b), np.asarray(c), np.asarray(n)
+
+    # -- the design ----------------------------------------------------------------------------
+    @property
+    def looks(self) -> int:
+        return self._looks
+
+    @property
+    def alpha(self) -> float:
+        """One-sided level per boundary side."""
+        return self._alpha
+
+    @property
+    def sides(self) -> int:
+        return self._sides
+
+    @property
+    def total_alpha(self) -> float:
+        """Total type I error: ``alpha`` one-sided, ``2 * alpha`` for a symmetric two-sided test."""
+        return self._alpha * self._sides
+
+    @property
+    def spending(self) -> str:
+        return self._spending
+
+    @property
+    def timing(self) -> np.ndarray:
+        """Planned information fractions."""
+        return self._timing.copy()
+
+    @property
+    def gamma(self) -> float | None:
+        return self._gamma
+
+    @property
+    def rho(self) -> float | None:
+        return self._rho
+
+    @property
+    def spends_alpha(self) -> bool:
+        """True for Lan–DeMets spending functions, which allow unplanned looks."""
+        return self._spending in SPENDING_FUNCTIONS
+
+    def boundaries(self) -> np.ndarray:
+        """z-scale efficacy bounds at the planned looks (reject when z >= b, or |z| >= b)."""
+        return self._bounds.copy()
+
+    def alpha_spent(self, total: bool = False) -> np.ndarray:
+        """Cumulative alpha spent up to each planned look, per side (``total=True``: times
+        ``sides``)."""
+        return self._spent * (self._sides if total else 1)
+
+    def nominal_alpha(self, total: bool = False) -> np.ndarray:
+        """Per-look nominal level ``1 - Phi(b_k)`` per side (``total=True``: times ``sides``):
+        the fixed-sample p-value that the bound corresponds to."""
+        return self._nominal * (self._sides if total else 1)
+
+    def spending_function(self, t: float | Sequence[float] | np.ndarray) -> np.ndarray:
+        """Cumulative alpha per side that the spending function allows at fractions ``t``."""
+        if not self.spends_alpha:
+            raise ConfigError(f"GroupSequential: {self._spending!r} has no spending function")
+        return _stats.spending_cumulative(
+            self._spending, self._parameter, _fraction_array(t, "t").tolist(), self._alpha
+        )
+
+    def boundaries_at(self, information: Sequence[float] | np.ndarray) -> np.ndarray:
+        """Bounds for looks at the given (strictly increasing) information fractions, spending
+        alpha(t) at each; the last fraction may exceed 1 (final look, spends the rest)."""
+        if not self.spends_alpha:
+            raise ConfigError(
+                f"GroupSequential: {self._spending!r} bounds exist only at the planned looks"
+            )
+        return self._compute(_fraction_array(information, "information"))[0]
+
+    def decide(
+        self,
+        z: Sequence[float] | np.ndarray,
+        information: Sequence[float] | np.ndarray | None = None,
+        *,
+        max_information: float | None = None,
+    ) -> SequentialDecision:
+        """Decision after the looks so far: ``z`` are the observed z statistics (treatment minus
+        control over its standard error) and ``information`` the matching information fractions
+        (default: the planned ones). With ``max_information`` the information is absolute
+        (e.g. ``1 / se**2``) and divided by it.
+
+        Fractions may differ from the plan: the bounds are recomputed for the observed fractions,
+        spending alpha(t) at each observed t. A fraction >= 1 is the final look and spends the
+        rest; a repeated fraction reuses the previous bound. Classic boundaries accept only the
+        planned fractions.
+        """
+        zs = _fraction_array(z, "decide: z")
+        if zs.size == 0:
+            raise ConfigError("decide: no looks (z is empty)")
+        if information is None:
+            if zs.size > self._looks:
+                raise ConfigError(
+                    f"decide: {zs.size} z statistics for a design of {self._looks} looks; "
+                    "pass information for looks beyond the plan"
+                )
+            info = self._timing[: zs.size].copy()
+        else:
+            info = _fraction_array(information, "decide: information")
+        if max_information is not None:
+            if not float(max_information) > 0:
+                raise ConfigError(f"decide: max_information must be > 0, got {max_information!r}")
+            info = info / float(max_information)
+        if info.size != zs.size:
+            raise ConfigError(
+                f"decide: {zs.size} z statistics but {info.size} information fractions"
+            )
+        if self.spends_alpha:
+            b, spent, nominal, pvalue, crossed, direction, final = _stats.sequential_decide(
+                zs.tolist(),
+                info.tolist(),
+                self._alpha,
+                self._sides,
+                self._spending,
+                self._parameter,
+                self._grid,
+            )
+            bounds, spent, nominal = np.asarray(b), np.asarray(spent), np.asarray(nominal)
+        else:
+            k = info.size
+            if k > self._looks or not np.allclose(info, self._timing[:k], rtol=0, atol=1e-9):
+                raise ConfigError(
+                    f"decide: {self._spending!r} bounds exist only at the planned fractions "
+                    f"{self._timing.tolist()}; use a spending function for unplanned looks"
+                )
+            bounds, spent, nominal = self._bounds[:k], self._spent[:k], self._nominal[:k]
+            pvalue, crossed, direction = _stats.sequential_crossing(
+                zs.tolist(), bounds.tolist(), self._sides
+            )
+            final = bool(k == self._looks)
+        reject = crossed >= 0
+        return SequentialDecision(
+            z=zs,
+            information=info,
+            boundaries=bounds,
+            alpha_spent=spent,
+            nominal_alpha=nominal * self._sides,
+            nominal_pvalue=np.asarray(pvalue),
+            look=int(crossed) if reject else int(zs.size - 1),
+            reject=bool(reject),
+            stop=bool(reject or final),
+            final=bool(final),
+            direction=int(direction),
+            sides=self._sides,
+            alpha=self._alpha,
+        )
+
+    # -- power -----------------------------------------------------------------------------------
+    def power(self, drift: float) -> float:
+        """Probability of crossing an upper bound when E[Z_k] = drift * sqrt(t_k) (drift is the
+        expected z at full information)."""
+        up, _ = _stats.crossing_probabilities(
+            self._timing.tolist(), self._bounds.tolist(), self._sides, float(drift), self._grid
+        )
+        return float(np.sum(up))
+
+    def crossing_probabilities(self, drift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Per-look probabilities of stopping at that look by crossing the upper bound and the
+        lower one (zeros when one-sided) when E[Z_k] = drift * sqrt(t_k)."""
+        up, low = _stats.crossing_probabilities(
+            self._timing.tolist(), self._bounds.tolist(), self._sides, float(drift), self._grid
+        )
+        return np.asarray(up), np.asarray(low)
+
+    def expected_information(self, drift: float = 0.0) -> float:
+        """Expected information fraction at stopping (the average sample size as a fraction
+        of the maximum) when the design stops at the first crossing."""
+        up, low = self.crossing_probabilities(drift)
+        stop = (up + low)[:-1]
+        t = self._timing
+        return float(np.sum(stop * t[:-1]) + (1.0 - np.sum(stop)) * t[-1])
+
+    def drift(self, power: float = 0.8) -> float:
+        """The drift (expected z at full information) at which :meth:`power` is ``power``."""
+        return float(
+            _stats.drift_for_power(
+                self._timing.tolist(), self._bounds.tolist(), self._sides, power, self._grid
+            )
+        )
+
+    def inflation(self, power: float = 0.8) -> float:
+        """Maximum-information inflation I_max / I_fixed for ``power``: the design reaches
+        ``power`` at drift theta, the fixed-sample test (one-sided level ``alpha``) at
+        z_{1-alpha} + z_{power}, and the ratio is (theta / (z_{1-alpha} + z_{power}))^2.
+        Multiply a fixed-sample size by it to get the design's maximum sample size."""
+        return float(
+            _stats.inflation_factor(
+                self._timing.tolist(),
+                self._bounds.tolist(),
+                self._alpha,
+                self._sides,
+                power,
+                self._grid,
+            )
+        )
+
+    # -- presentation --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The design and its bounds as plain Python values."""
+        return {
+            "looks": self._looks,
+            "alpha": self._alpha,
+            "sides": self._sides,
+            "total_alpha": self.total_alpha,
+            "spending": self._spending,
+            "gamma": self._gamma,
+            "rho": self._rho,
+            "shape": self._shape,
+            "interim_bound": self._interim_bound,
+            "timing": self._timing.tolist(),
+            "boundaries": self._bounds.tolist(),
+            "alpha_spent": self._spent.tolist(),
+            "nominal_alpha": self._nominal.tolist(),
+            "grid": self._grid,
+        }
+
+    def __repr__(self) -> str:
+        extra = ""
+        if self._gamma is not None:
+            extra += f", gamma={self._gamma:g}"
+        if self._rho is not None:
+            extra += f", rho={self._rho:g}"
+        if self._spending == "wang-tsiatis":
+            extra += f", shape={self._shape:g}"
+        bounds = ", ".join(f"{b:.4f}" for b in self._bounds)
+        return (
+            f"GroupSequential(looks={self._looks}, alpha={self._alpha:g}, sides={self._sides}, "
+            f"spending={self._spending!r}{extra}, timing={self._timing.round(4).tolist()}, "
+            f"boundaries=[{bounds}])"
+        )
+
+
+# -- always-valid inference ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AlwaysValidResult(TestResult):
+    """A :class:`TestResult` that stays valid under continuous monitoring.
+
+    ``pvalue`` is always valid (P(ever <= alpha) <= alpha under the null, however often one
+    looks) and ``ci`` is one look of a confidence sequence. ``likelihood_ratio`` is the mixture
+    likelihood ratio (the e-value) Lambda of the look, ``tau2`` the mixing variance used and
+    ``tuning`` the N* it came from (``None`` when ``tau2`` was given).
+    """
+
+    likelihood_ratio: float | None = None
+    tau2: float | None = None
+    tuning: float | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class AlwaysValidPath:
+    """The mSPRT over a sequence of looks (one entry per look in each array).
+
+    ``pvalue`` is the running always-valid p-value p_n = min(p_{n-1}, 1/Lambda_n) and
+    ``ci_low``/``ci_high`` the running intersection of the always-valid intervals;
+    ``likelihood_ratio`` is Lambda_n (``inf`` where it overflows; ``log_likelihood_ratio`` is
+    exact).
+    """
+
+    estimate: np.ndarray
+    se: np.ndarray
+    tau2: np.ndarray
+    log_likelihood_ratio: np.ndarray
+    pvalue: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    alpha: float
+    null: float
+
+    @property
+    def likelihood_ratio(self) -> np.ndarray:
+        with np.errstate(over="ignore"):
+            return np.exp(self.log_likelihood_ratio)
+
+    @property
+    def reject(self) -> bool:
+        """True once the always-valid p-value has fallen to ``alpha`` or below."""
+        return bool(self.pvalue.size and self.pvalue[-1] <= self.alpha)
+
+    @property
+    def first_rejection(self) -> int | None:
+        """Index of the first look with p <= alpha, or ``None``."""
+        hits = np.flatnonzero(self.pvalue <= self.alpha)
+        return int(hits[0]) if hits.size else None
+
+
+def _two_arms(control: Any, treatment: Any, where: str) -> tuple[Moments, Moments]:
+    c, t = as_moments(control), as_moments(treatment)
+    for name, m in (("control", c), ("treatment", t)):
+        if m.n < 2:
+            raise ConfigError(f"{where}: {name} needs at least 2 observations, has {m.n}")
+        if not (math.isfinite(m.var) and m.var >= 0):
+            raise ConfigError(f"{where}: {name} variance is not finite ({m.var!r})")
+    return c, t
+
+
+def _difference(c: Moments, t: Moments, where: str) -> tuple[float, float, float]:
+    """(estimate, variance of the estimate, total n) of mean(treatment) - mean(control)."""
+    var = c.var / c.n + t.var / t.n
+    if not var > 0:
+        raise ConfigError(f"{where}: both arms have zero variance; the test is undefined")
+    return t.mean - c.mean, var, float(c.n + t.n)
+
+
+def _mixing_variance(
+    tau2: float | None,
+    effect: float | None,
+    tuning: float | None,
+    alpha: float,
+    variance: float,
+    n: float,
+    where: str,
+) -> tuple[float, float | None]:
+    """The mSPRT mixing variance and the N* behind it (None when given directly)."""
+    if tau2 is not None:
+        if effect is not None:
+            raise ConfigError(f"{where}: give tau2 or effect, not both")
+        t2 = float(tau2)
+        if not (t2 > 0 and math.isfinite(t2)):
+            raise ConfigError(f"{where}: tau2 must be finite and > 0, got {tau2!r}")
+        return t2, None
+    if effect is not None:
+        e = float(effect)
+        if not (e != 0 and math.isfinite(e)):
+            raise ConfigError(f"{where}: effect must be finite and non-zero, got {effect!r}")
+        return e * e, None
+    nstar = DEFAULT_TUNING if tuning is None else float(tuning)
+    rho2 = _stats.confidence_sequence_rho2(alpha, nstar, 2)
+    return n * variance * rho2, nstar
+
+
+def msprt(
+    control: Any,
+    treatment: Any,
+    tau2: float | None = None,
+    alpha: float = 0.05,
+    null: float = 0.0,
+    *,
+    effect: float | None = None,
+    tuning: float | None = None,
+) -> AlwaysValidResult:
+    """Mixture sequential probability ratio test (Johari et al. 2017/2022) of
+    mean(treatment) - mean(control), two-sided, for normal (or large-sample) data.
+
+    With the difference estimate D ~ N(theta, v), v = var_T/n_T + var_C/n_C, and the mixing
+    distribution theta ~ N(null, tau2),
+    ``Lambda = sqrt(v/(v+tau2)) exp(tau2 (D - null)^2 / (2 v (v + tau2)))``; the always-valid
+    p-value is ``min(1, 1/Lambda)`` and the interval ``D ± sqrt(2v(v+tau2)/tau2 ·
+    ln(sqrt((v+tau2)/v)/alpha))``. With n units per arm and V = var_C + var_T, v = V/n gives
+    Johari's formula.
+
+    Choosing ``tau2`` (the mixing variance, on the squared scale of the effect): the test has
+    most power against effects near sqrt(tau2) at the sample size of interest. Either
+
+    - ``tau2=`` directly;
+    - ``effect=``: the effect you expect or care about, tau2 = effect**2 (Johari et al.'s
+      heuristic); or
+    - by default the GrowthBook/Eppo tuning: tau2 = rho^2 · n · v with n = n_C + n_T and
+      rho^2 = (-2 ln alpha + ln(1 - 2 ln alpha)) / N*, ``tuning`` = N* = 5000 total units,
+      which makes the result identical to :func:`confidence_sequence` with the same N* (the
+      interval is tightest near n = N*: set N* to the sample size you expect to stop at).
+
+    >>> control, treatment = [0.0, 1.0, 2.0, 3.0] * 50, [0.2, 1.2, 2.2, 3.2] * 50
+    >>> r = msprt(control, treatment, tau2=0.1)
+    >>> round(r.statistic, 2), round(r.pvalue, 4)  # z = 1.78 is not enough when peeking
+    (1.78, 0.7276)
+    """
+    where = "msprt"
+    a = _check_level(alpha, where, 1.0)
+    c, t = _two_arms(control, treatment, where)
+    est, var, n = _difference(c, t, where)
+    t2, nstar = _mixing_variance(tau2, effect, tuning, a, var, n, where)
+    log_lr, p, lo, hi, _ = _stats.msprt_path([est], [var], [t2], a, float(null))
+    se = math.sqrt(var)
+    return AlwaysValidResult(
+        estimate=est,
+        ci=(float(lo[0]), float(hi[0])),
+        pvalue=float(p[0]),
+        statistic=(est - float(null)) / se,
+        se=se,
+        df=None,
+        alpha=a,
+        alternative="two-sided",
+        method="mSPRT (normal mixture)",
+        likelihood_ratio=_exp(float(log_lr[0])),
+        tau2=t2,
+        tuning=nstar,
+    )
+
+
+def _exp(x: float) -> float:
+    return math.exp(x) if x < 709.0 else math.inf
+
+
+def msprt_path_from_estimates(
+    estimate: Sequence[float] | np.ndarray,
+    variance: Sequence[float] | np.ndarray,
+    tau2: float | Sequence[float] | np.ndarray,
+    alpha: float = 0.05,
+    null: float = 0.0,
+) -> AlwaysValidPath:
+    """mSPRT over looks given the effect estimate and its variance (se**2) at each look;
+    ``tau2`` is one mixing variance for all looks (the usual choice) or one per look."""
+    a = _check_level(alpha, "msprt_path", 1.0)
+    est = _fraction_array(estimate, "msprt_path: estimate")
+    var = _fraction_array(variance, "msprt_path: variance")
+    t2 = _fraction_array(tau2, "msprt_path: tau2")
+    log_lr, p, lo, hi, _ = _stats.msprt_path(est.tolist(), var.tolist(), t2.tolist(), a, null)
+    return AlwaysValidPath(
+        estimate=est,
+        se=np.sqrt(var),
+        tau2=np.broadcast_to(t2, est.shape).copy() if t2.size == 1 else t2,
+        log_likelihood_ratio=np.asarray(log_lr),
+        pvalue=np.asarray(p),
+        ci_low=np.asarray(lo),
+        ci_high=np.asarray(hi),
+        alpha=a,
+        null=float(null),
+    )
+
+
+def msprt_path(
+    controls: Sequence[Any],
+    treatments: Sequence[Any],
+    tau2: float | None = None,
+    alpha: float = 0.05,
+    null: float = 0.0,
+    *,
+    effect: float | None = None,
+    tuning: float | None = None,
+) -> AlwaysValidPath:
+    """mSPRT at each look of a monitored experiment: ``controls[k]`` and ``treatments[k]`` are
+    the *cumulative* data (``Moments`` or raw values) up to look k. The p-value is the running
+    p_n = min(p_{n-1}, 1/Lambda_n), the interval the running intersection.
+
+    ``tau2`` and ``effect`` fix the mixing variance for every look, as the theory asks. With
+    neither, each look uses the N* rule of :func:`msprt` on that look's variance estimate (the
+    asymptotic confidence sequence of Waudby-Smith et al., whose validity is asymptotic too).
+    """
+    if len(controls) != len(treatments):
+        raise ConfigError(
+            f"msprt_path: {len(controls)} control looks but {len(treatments)} treatment looks"
+        )
+    if len(controls) == 0:
+        raise ConfigError("msprt_path: no looks")
+    a = _check_level(alpha, "msprt_path", 1.0)
+    ests, vars_, taus = [], [], []
+    for k, (ctl, trt) in enumerate(zip(controls, treatments, strict=True)):
+        where = f"msprt_path (look {k})"
+        c, t = _two_arms(ctl, trt, where)
+        est, var, n = _difference(c, t, where)
+        t2, _ = _mixing_variance(tau2, effect, tuning, a, var, n, where)
+        ests.append(est)
+        vars_.append(var)
+        taus.append(t2)
+    return msprt_path_from_estimates(ests, vars_, taus, a, null)
+
+
+def confidence_sequence_from_estimate(
+    estimate: float,
+    se: float,
+    n: float,
+    alpha: float = 0.05,
+    tuning: float = DEFAULT_TUNING,
+    sides: int = 2,
+    null: float = 0.0,
+    alternative: str | None = None,
+) -> AlwaysValidResult:
+    """Asymptotic confidence sequence (Waudby-Smith et al. 2024, as in GrowthBook) for any
+    asymptotically normal estimate with standard error ``se`` from ``n`` units in total (e.g. a
+    relative lift by the delta method). See :func:`confidence_sequence`."""
+    a = _check_level(alpha, "confidence_sequence", 1.0 if sides == 2 else 0.5)
+    if isinstance(sides, bool) or sides not in (1, 2):
+        raise ConfigError(f"confidence_sequence: sides must be 1 or 2, got {sides!r}")
+    est, s = float(estimate), float(se)
+    if not (math.isfinite(est) and math.isfinite(s) and s > 0):
+        raise ConfigError(
+            f"confidence_sequence: need a finite estimate and se > 0, got {estimate!r}, {se!r}"
+        )
+    nn = float(n)
+    if not (nn > 0 and math.isfinite(nn)):
+        raise ConfigError(f"confidence_sequence: n must be finite and > 0, got {n!r}")
+    nstar = float(tuning)
+    var = s * s
+    if sides == 2:
+        if alternative not in (None, "two-sided"):
+            raise ConfigError("confidence_sequence: sides=2 is the two-sided alternative")
+        t2 = nn * var * _stats.confidence_sequence_rho2(a, nstar, 2)
+        log_lr, p, lo, hi, _ = _stats.msprt_path([est], [var], [t2], a, float(null))
+        return AlwaysValidResult(
+            estimate=est,
+            ci=(float(lo[0]), float(hi[0])),
+            pvalue=float(p[0]),
+            statistic=(est - float(null)) / s,
+            se=s,
+            alpha=a,
+            alternative="two-sided",
+            method="asymptotic confidence sequence",
+            likelihood_ratio=_exp(float(log_lr[0])),
+            tau2=t2,
+            tuning=nstar,
+        )
+    alt = "larger" if alternative is None else alternative
+    if alt not in ("larger", "smaller"):
+        raise ConfigError(
+            f"confidence_sequence: one-sided alternative must be 'larger' or 'smaller', "
+            f"got {alternative!r}"
+        )
+    hw = _stats.one_sided_cs_half_width(var, nn, a, nstar)
+    distance = est - float(null) if alt == "larger" else float(null) - est
+    p1 = _stats.one_sided_cs_pvalue(distance, var, nn, a, nstar)
+    ci = (est - hw, math.inf) if alt == "larger" else (-math.inf, est + hw)
+    return AlwaysValidResult(
+        estimate=est,
+        ci=ci,
+        pvalue=float(p1),
+        statistic=(est - float(null)) / s,
+        se=s,
+        alpha=a,
+        alternative=alt,
+        method="asymptotic confidence sequence",
+        likelihood_ratio=None,
+        tau2=None,
+        tuning=nstar,
+    )
+
+
+def confidence_sequence(
+    control: Any,
+    treatment: Any,
+    alpha: float = 0.05,
+    tuning: float = DEFAULT_TUNING,
+    sides: int = 2,
+    null: float = 0.0,
+    alternative: str | None = None,
+) -> AlwaysValidResult:
+    """Asymptotic confidence sequence for mean(treatment) - mean(control) (Waudby-Smith,
+    Arbour, Sinha, Kennedy, Ramdas 2024; GrowthBook's sequential test, Eppo's with N* = 10000).
+
+    With n = n_C + n_T, se the standard error of the difference, s^2 = n se^2 and
+    rho^2 = (-2 ln alpha + ln(1 - 2 ln alpha)) / N* (``tuning`` = N*), the two-sided half-width
+    is ``s sqrt(2 (n rho^2 + 1) / (n^2 rho^2) ln(sqrt(n rho^2 + 1) / alpha))`` and the p-value
+    min(1, 1/E) with E the mSPRT likelihood ratio for tau2 = s^2 rho^2 (the same object as
+    :func:`msprt`). The interval is tightest near n = N*: set N* to the total number of units
+    you expect when you stop. ``sides=1`` uses the one-sided bound
+    ``s sqrt(2 (n rho^2 + 1)/(n^2 rho^2) ln(1 + sqrt(n rho^2 + 1)/(2 alpha)))`` (rho from
+    2 alpha), ``alternative`` "larger" (default) or "smaller".
+
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(1)
+    >>> r = confidence_sequence(rng.normal(0, 1, 2000), rng.normal(0.3, 1, 2000))
+    >>> r.ci[0] > 0
+    True
+    """
+    where = "confidence_sequence"
+    c, t = _two_arms(control, treatment, where)
+    est, var, n = _difference(c, t, where)
+    return confidence_sequence_from_estimate(
+        est, math.sqrt(var), n, alpha, tuning, sides, null, alternative
+    )
