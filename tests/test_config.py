@@ -315,7 +315,9 @@ BROKEN: dict[str, tuple[dict[str, Any], Expected]] = {
         [("rollouts[0].steps[2].percent", r"only go up \(5 after 50\)")],
     ),
     "canary-step-after-roll-back": (
-        _canary(steps=[{"percent": 10, "hold": "1h"}, {"percent": 0, "hold": "1h"}, {"percent": 5}]),
+        _canary(
+            steps=[{"percent": 10, "hold": "1h"}, {"percent": 0, "hold": "1h"}, {"percent": 5}]
+        ),
         [("rollouts[0].steps[2]", r"nothing may follow the roll-back step at .*steps\[1\]")],
     ),
     "canary-without-start": (

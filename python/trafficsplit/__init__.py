@@ -9,11 +9,13 @@ True
 from __future__ import annotations
 
 from . import errors, stats, sticky
+from .analysis import Analysis, Guardrail, analyze, sufficient_statistics
 from .batch import REASONS, BatchAssignment
 from .config import ConfigIssue, ConfigValidationError, Snapshot, load_config, parse_config
 from .errors import ConfigError, Error, TargetingSyntaxError, UnitTypeError, UnitValueError
 from .experiment import AllocationStep, Arm, Assignment, Experiment
 from .hashing import bucket, hash64, hash64_batch
+from .rollout import RolloutController, RolloutDecision, RolloutPolicy
 from .splitter import FlagEvaluation, Splitter
 from .targeting import Targeting
 
@@ -25,6 +27,7 @@ __all__ = [
     "CONTRACT_VERSION",
     "REASONS",
     "AllocationStep",
+    "Analysis",
     "Arm",
     "Assignment",
     "BatchAssignment",
@@ -34,12 +37,17 @@ __all__ = [
     "Error",
     "Experiment",
     "FlagEvaluation",
+    "Guardrail",
+    "RolloutController",
+    "RolloutDecision",
+    "RolloutPolicy",
     "Snapshot",
     "Splitter",
     "Targeting",
     "TargetingSyntaxError",
     "UnitTypeError",
     "UnitValueError",
+    "analyze",
     "bucket",
     "errors",
     "hash64",
@@ -48,4 +56,5 @@ __all__ = [
     "parse_config",
     "stats",
     "sticky",
+    "sufficient_statistics",
 ]
