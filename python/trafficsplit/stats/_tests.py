@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .._core import stats as _core
 from ..errors import ConfigError
 from ._moments import Moments, as_moments
@@ -223,11 +225,15 @@ def relative_lift(
     )
 
 
+def _is_pair_of_arrays(x: Any) -> bool:
+    return isinstance(x, (tuple, list)) and len(x) == 2 and all(np.ndim(v) == 1 for v in x)
+
+
 # -- ratio metrics ----------------------------------------------------------------------------
 def _ratio_moments(fn: str, name: str, x: Any) -> Moments:
     if isinstance(x, Moments):
         m = x
-    elif isinstance(x, (tuple, list)) and len(x) == 2:
+    elif _is_pair_of_arrays(x):
         m = Moments.from_values(x[0], x[1])
     else:
         raise ConfigError(
@@ -298,7 +304,7 @@ def ratio_test(
 def _cuped_summary(fn: str, name: str, x: Any, covariate: int | str) -> tuple[float, ...]:
     if isinstance(x, Moments):
         m = x
-    elif isinstance(x, (tuple, list)) and len(x) == 2:
+    elif _is_pair_of_arrays(x):
         m = Moments.from_values(x[0], x[1])
         covariate = 1
     else:
