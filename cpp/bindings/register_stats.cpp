@@ -1,12 +1,51 @@
-// trafficsplit._core.stats: statistics kernels.
+// trafficsplit._core.stats: statistics kernels (SRM, tests and intervals, power, Bayesian).
+// Every kernel here is a handful of closed-form or quadrature evaluations on scalars: far
+// cheaper than a GIL release, so none is released.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "trafficsplit/errors.hpp"
+#include "trafficsplit/stats/bayes.hpp"
+#include "trafficsplit/stats/power.hpp"
 #include "trafficsplit/stats/srm.hpp"
+#include "trafficsplit/stats/tests.hpp"
 
 namespace trafficsplit::bindings {
 
 namespace py = pybind11;
+
+namespace {
+
+using Six = std::tuple<double, double, double, double, double, double>;
+
+py::dict to_dict(const stats::TestStat& r) {
+  py::dict d;
+  d["estimate"] = r.estimate;
+  d["se"] = r.se;
+  d["statistic"] = r.statistic;
+  d["df"] = r.df;
+  d["pvalue"] = r.pvalue;
+  d["ci_low"] = r.ci_low;
+  d["ci_high"] = r.ci_high;
+  d["bounded"] = r.bounded;
+  return d;
+}
+
+stats::RatioSummary ratio_summary(const Six& s) {
+  const auto& [n, mx, my, vx, vy, c] = s;
+  return {n, mx, my, vx, vy, c};
+}
+
+stats::CupedSummary cuped_summary(const Six& s) {
+  const auto& [n, my, mx, vy, vx, c] = s;
+  return {n, my, mx, vy, vx, c};
+}
+
+}  // namespace
 
 void register_stats(py::module_& m) {
   m.def("chi2_sf", &stats::chi2_sf, py::arg("x"), py::arg("df"));
@@ -17,6 +56,154 @@ void register_stats(py::module_& m) {
         return py::make_tuple(r.statistic, r.pvalue, r.df, r.expected);
       },
       py::arg("counts"), py::arg("weights"));
+
+  // --- tests and intervals -------------------------------------------------------------------
+  using stats::Summary;
+  const auto two_means = [](auto kernel) {
+    return [kernel](double nc, double mc, double vc, double nt, double mt, double vt, double alpha,
+                    const std::string& alternative, double null) {
+      return to_dict(kernel(Summary{nc, mc, vc}, Summary{nt, mt, vt}, alpha,
+                            stats::parse_alternative(alternative), null));
+    };
+  };
+  m.def("welch_ttest", two_means(&stats::welch_ttest), py::arg("n_c"), py::arg("mean_c"),
+        py::arg("var_c"), py::arg("n_t"), py::arg("mean_t"), py::arg("var_t"), py::arg("alpha"),
+        py::arg("alternative"), py::arg("null"));
+  m.def("ztest_means", two_means(&stats::ztest_means), py::arg("n_c"), py::arg("mean_c"),
+        py::arg("var_c"), py::arg("n_t"), py::arg("mean_t"), py::arg("var_t"), py::arg("alpha"),
+        py::arg("alternative"), py::arg("null"));
+  m.def(
+      "proportions_ztest",
+      [](double xc, double nc, double xt, double nt, bool pooled, double alpha,
+         const std::string& alternative, double null) {
+        return to_dict(stats::proportions_ztest(xc, nc, xt, nt, pooled, alpha,
+                                                stats::parse_alternative(alternative), null));
+      },
+      py::arg("successes_c"), py::arg("trials_c"), py::arg("successes_t"), py::arg("trials_t"),
+      py::arg("pooled"), py::arg("alpha"), py::arg("alternative"), py::arg("null"));
+  m.def(
+      "relative_lift",
+      [](double nc, double mc, double vc, double nt, double mt, double vt, double alpha,
+         const std::string& method, const std::string& alternative, bool use_t, double null) {
+        return to_dict(stats::relative_lift(Summary{nc, mc, vc}, Summary{nt, mt, vt}, alpha,
+                                            stats::parse_lift_method(method),
+                                            stats::parse_alternative(alternative), use_t, null));
+      },
+      py::arg("n_c"), py::arg("mean_c"), py::arg("var_c"), py::arg("n_t"), py::arg("mean_t"),
+      py::arg("var_t"), py::arg("alpha"), py::arg("method"), py::arg("alternative"),
+      py::arg("use_t"), py::arg("null"));
+  m.def(
+      "ratio_metric",
+      [](const Six& s) {
+        const auto [r, se] = stats::ratio_metric(ratio_summary(s));
+        return py::make_tuple(r, se);
+      },
+      py::arg("summary"));
+  m.def(
+      "ratio_test",
+      [](const Six& c, const Six& t, bool relative, double alpha, const std::string& alternative) {
+        return to_dict(stats::ratio_test(ratio_summary(c), ratio_summary(t), relative, alpha,
+                                         stats::parse_alternative(alternative)));
+      },
+      py::arg("control"), py::arg("treatment"), py::arg("relative"), py::arg("alpha"),
+      py::arg("alternative"));
+  m.def(
+      "cuped",
+      [](const Six& c, const Six& t, double alpha, bool relative, const std::string& alternative) {
+        const auto r = stats::cuped(cuped_summary(c), cuped_summary(t), alpha, relative,
+                                    stats::parse_alternative(alternative));
+        py::dict d;
+        d["adjusted"] = to_dict(r.adjusted);
+        d["unadjusted"] = to_dict(r.unadjusted);
+        d["theta"] = r.theta;
+        d["variance_reduction"] = r.variance_reduction;
+        return d;
+      },
+      py::arg("control"), py::arg("treatment"), py::arg("alpha"), py::arg("relative"),
+      py::arg("alternative"));
+  m.def(
+      "adjust_pvalues",
+      [](const std::vector<double>& p, const std::string& method) {
+        return stats::adjust_pvalues(p, stats::parse_adjust_method(method));
+      },
+      py::arg("pvalues"), py::arg("method"));
+
+  // --- power ---------------------------------------------------------------------------------
+  const auto sizes = [](const stats::ArmSizes& s) {
+    return py::make_tuple(s.control, s.treatment);
+  };
+  m.def(
+      "sample_size_proportions",
+      [sizes](double baseline, double diff, double alpha, double power, int sides, double ratio) {
+        return sizes(stats::sample_size_proportions(baseline, diff, alpha, power, sides, ratio));
+      },
+      py::arg("baseline"), py::arg("diff"), py::arg("alpha"), py::arg("power"), py::arg("sides"),
+      py::arg("ratio"));
+  m.def(
+      "sample_size_means",
+      [sizes](double sd, double diff, double alpha, double power, int sides, double ratio) {
+        return sizes(stats::sample_size_means(sd, diff, alpha, power, sides, ratio));
+      },
+      py::arg("sd"), py::arg("diff"), py::arg("alpha"), py::arg("power"), py::arg("sides"),
+      py::arg("ratio"));
+  m.def("power_proportions", &stats::power_proportions, py::arg("baseline"), py::arg("diff"),
+        py::arg("n_control"), py::arg("alpha"), py::arg("sides"), py::arg("ratio"));
+  m.def("power_means", &stats::power_means, py::arg("sd"), py::arg("diff"), py::arg("n_control"),
+        py::arg("alpha"), py::arg("sides"), py::arg("ratio"));
+  m.def("mde_proportions", &stats::mde_proportions, py::arg("baseline"), py::arg("n_control"),
+        py::arg("alpha"), py::arg("power"), py::arg("sides"), py::arg("ratio"));
+  m.def("mde_means", &stats::mde_means, py::arg("sd"), py::arg("n_control"), py::arg("alpha"),
+        py::arg("power"), py::arg("sides"), py::arg("ratio"));
+
+  // --- Bayesian ------------------------------------------------------------------------------
+  using stats::BetaArm;
+  m.def(
+      "beta_prob_greater",
+      [](double at, double bt, double ac, double bc, const std::string& method) {
+        if (method == "sum") return stats::beta_prob_greater_sum({at, bt}, {ac, bc});
+        if (method == "quadrature") return stats::beta_prob_greater_quadrature({at, bt}, {ac, bc});
+        if (method == "auto") return stats::beta_prob_greater({at, bt}, {ac, bc});
+        throw InvalidArgument("method must be 'auto', 'sum' or 'quadrature', got '" + method + "'");
+      },
+      py::arg("a_t"), py::arg("b_t"), py::arg("a_c"), py::arg("b_c"), py::arg("method") = "auto");
+  m.def(
+      "beta_prob_best",
+      [](const std::vector<std::pair<double, double>>& arms) {
+        std::vector<BetaArm> a;
+        for (const auto& [x, y] : arms) a.push_back({x, y});
+        return stats::beta_prob_best(a);
+      },
+      py::arg("arms"));
+  m.def(
+      "beta_expected_loss",
+      [](double at, double bt, double ac, double bc) {
+        const auto [ship, keep] = stats::beta_expected_loss({at, bt}, {ac, bc});
+        return py::make_tuple(ship, keep);
+      },
+      py::arg("a_t"), py::arg("b_t"), py::arg("a_c"), py::arg("b_c"));
+  m.def(
+      "beta_interval",
+      [](double a, double b, double alpha) {
+        const auto [lo, hi] = stats::beta_interval({a, b}, alpha);
+        return py::make_tuple(lo, hi);
+      },
+      py::arg("a"), py::arg("b"), py::arg("alpha"));
+  m.def(
+      "normal_effect_posterior",
+      [](double estimate, double se, double prior_mean, double prior_sd, double alpha) {
+        const auto p = stats::normal_effect_posterior(estimate, se, prior_mean, prior_sd, alpha);
+        py::dict d;
+        d["mean"] = p.mean;
+        d["sd"] = p.sd;
+        d["prob_positive"] = p.prob_positive;
+        d["loss_treatment"] = p.loss_treatment;
+        d["loss_control"] = p.loss_control;
+        d["ci_low"] = p.ci_low;
+        d["ci_high"] = p.ci_high;
+        return d;
+      },
+      py::arg("estimate"), py::arg("se"), py::arg("prior_mean"), py::arg("prior_sd"),
+      py::arg("alpha"));
 }
 
 }  // namespace trafficsplit::bindings
