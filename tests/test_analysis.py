@@ -166,8 +166,8 @@ def test_summary_html_and_plot() -> None:
     assert page.count("<tr") == len(s) + 1 and "Sample ratio" in page
     fig = res.plot()
     ax = fig.axes[0]
-    xs = np.sort(ax.collections[-1].get_offsets()[:, 0])
-    expected = np.sort([r.relative.estimate * 100 for r in res.results])
+    xs = np.sort(np.asarray(ax.collections[-1].get_offsets())[:, 0]).tolist()
+    expected = sorted(r.relative.estimate * 100 for r in res.results)
     assert xs == pytest.approx(expected)
 
 

@@ -816,7 +816,11 @@ def _sequential(
         )
     if not (isinstance(information, float | int) and information > 0):
         raise ConfigError(f"analyze: information must be > 0, got {information!r}")
-    looks = [lk for p in previous for lk in p.looks[-1:]]
+    looks: list[_Look] = []  # earlier analyses carry their own paths: keep each look once
+    for p in previous:
+        for lk in p.looks:
+            if not looks or lk.information > looks[-1].information:
+                looks.append(lk)
     now = _Look(
         float(information),
         {(r["metric"], r["arm"]): r["statistic"] for r in results if r["kind"] != "guardrail"},

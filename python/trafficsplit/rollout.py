@@ -79,9 +79,11 @@ class RolloutController:
     """Drives one canary rollout (``rollouts:``) or experiment exposure (``experiments:``) in a
     configuration file or folder by its guardrails.
 
-    >>> ctl = RolloutController("config/", "reranker-canary", policy)   # doctest: +SKIP
-    >>> ctl.step(recorder)      # reads guardrail moments, decides, writes the file
-    RolloutDecision(action='advance', reason='all guardrails non-inferior', ...)
+    ::
+
+        ctl = RolloutController("config/", "reranker-canary", policy)
+        ctl.step(recorder)   # reads guardrail moments, decides, writes the file
+        # RolloutDecision(action='advance', reason='all guardrails non-inferior', ...)
 
     ``step(data)`` takes per-arm guardrail statistics as a metrics recorder (anything with a
     ``moments()`` method returning ``{(metric, arm): Moments}``), a mapping of that shape or
@@ -329,7 +331,7 @@ def _canary_starts(entry: Mapping[str, Any]) -> list[tuple[_dt.datetime, Mapping
     at = start
     for step in entry.get("steps") or []:
         out.append((at, step))
-        hold = _parse_duration(step.get("hold", 0)) or 0
+        hold = _parse_duration(step.get("hold", 0)) or _dt.timedelta(0)
         at = at + hold
     return out
 

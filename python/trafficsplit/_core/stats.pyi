@@ -28,7 +28,6 @@ def grouped_moments(
 
 # --- sequential designs and always-valid inference --------------------------------------------
 
-import numpy as np  # noqa: E402  (kept in this section to leave the others untouched)
 from numpy.typing import NDArray  # noqa: E402
 
 _F = NDArray[np.float64]
