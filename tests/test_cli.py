@@ -228,6 +228,10 @@ def test_demo_still_works(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     assert "sample-ratio check" in out
     assert "one request: exp.assign('user-42')" in out
+    rows = {line.split()[0] + " " + line.split()[1]: line for line in out.splitlines()[-8:]}
+    # at 20,000 users the 8 % slower challenger-b is already clearly worse on latency
+    assert rows["latency_ms challenger-b"].endswith("harm")
+    assert "CUPED: variance -" in rows["minutes challenger-a"]
     code, _, err = _main(capsys, "demo", "--users", "0")
     assert code == 2
     assert "--users must be >= 1" in err
