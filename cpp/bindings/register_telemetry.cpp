@@ -7,6 +7,7 @@
 #include <string>
 
 #include "trafficsplit/errors.hpp"
+#include "trafficsplit/telemetry/paired.hpp"
 #include "trafficsplit/telemetry/recorder.hpp"
 
 namespace trafficsplit::bindings {
@@ -53,6 +54,34 @@ void register_telemetry(py::module_& m) {
           },
           "[(metric, arm, n, mean, m2, skipped)] per series, merged over the shards.")
       .def("reset", &Recorder::reset, "Zeroes every series (ids are kept).");
+
+  m.def(
+      "paired_difference",
+      [](py::array_t<double, py::array::c_style | py::array::forcecast> a,
+         py::array_t<double, py::array::c_style | py::array::forcecast> b, double confidence) {
+        if (a.ndim() != 1 || b.ndim() != 1 || a.shape(0) != b.shape(0)) {
+          throw InvalidArgument("paired_difference needs two 1-d arrays of equal length");
+        }
+        telemetry::PairedDifference r;
+        {
+          // Both arrays are held by this frame and only read.
+          std::optional<py::gil_scoped_release> release;
+          if (a.shape(0) >= 4096) release.emplace();
+          r = telemetry::paired_difference(a.data(), b.data(), static_cast<size_t>(a.shape(0)),
+                                           confidence);
+        }
+        return py::make_tuple(r.n, r.mean, r.sd, r.t, r.p_value, r.ci_low, r.ci_high);
+      },
+      py::arg("a"), py::arg("b"), py::arg("confidence") = 0.95,
+      "(n, mean, sd, t, p_value, ci_low, ci_high) of b - a over finite pairs.");
+  m.def(
+      "wilson_interval",
+      [](uint64_t k, uint64_t n, double confidence) {
+        const auto p = telemetry::wilson_interval(k, n, confidence);
+        return py::make_tuple(p.estimate, p.low, p.high);
+      },
+      py::arg("k"), py::arg("n"), py::arg("confidence") = 0.95,
+      "(estimate, low, high): the Wilson score interval of k successes in n trials.");
 }
 
 }  // namespace trafficsplit::bindings

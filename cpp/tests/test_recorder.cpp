@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "trafficsplit/errors.hpp"
+#include "trafficsplit/telemetry/paired.hpp"
 #include "trafficsplit/telemetry/recorder.hpp"
 
 using trafficsplit::InvalidArgument;
@@ -143,4 +144,53 @@ TEST(Recorder, ConcurrentWritersLoseNothing) {
   r.reset();
   EXPECT_EQ(r.snapshot()[0].moments.n, 0u);
   EXPECT_EQ(r.series_count(), 2u);
+}
+
+// -- paired comparisons (reference values from scipy.stats.ttest_rel and
+// statsmodels.stats.proportion.proportion_confint(method="wilson")) -----------------------
+
+using trafficsplit::telemetry::paired_difference;
+using trafficsplit::telemetry::wilson_interval;
+
+TEST(PairedDifference, MatchesScipyTtestRel) {
+  const double a[] = {1, 2, 3, 4, 5};
+  const double b[] = {2, 4, 5, 4, 8};
+  const auto r = paired_difference(a, b, 5, 0.95);
+  EXPECT_EQ(r.n, 5u);
+  EXPECT_DOUBLE_EQ(r.mean, 1.6);
+  EXPECT_NEAR(r.sd, std::sqrt(1.3), 1e-14);
+  EXPECT_NEAR(r.t, 3.1378581622109443, 1e-12);
+  EXPECT_NEAR(r.p_value, 0.03491970667453904, 1e-12);
+  EXPECT_NEAR(r.ci_low, 0.18428522301772787, 1e-12);
+  EXPECT_NEAR(r.ci_high, 3.0157147769822723, 1e-12);
+}
+
+TEST(PairedDifference, SkipsNonFinitePairsAndDegenerateCases) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double a[] = {1, nan, 2, 3, 4, 5};
+  const double b[] = {2, 9, 4, 5, 4, 8};
+  const auto r = paired_difference(a, b, 6, 0.95);
+  EXPECT_EQ(r.n, 5u);
+  EXPECT_NEAR(r.t, 3.1378581622109443, 1e-12);
+  const double c[] = {1, 2, 3};
+  const double d[] = {2, 3, 4};
+  const auto constant = paired_difference(c, d, 3, 0.95);
+  EXPECT_DOUBLE_EQ(constant.mean, 1.0);
+  EXPECT_DOUBLE_EQ(constant.sd, 0.0);
+  EXPECT_TRUE(std::isnan(constant.t));
+  EXPECT_TRUE(std::isnan(constant.p_value));
+  EXPECT_TRUE(std::isnan(paired_difference(c, d, 1, 0.95).t));
+  EXPECT_THROW(paired_difference(c, d, 3, 1.0), InvalidArgument);
+}
+
+TEST(WilsonInterval, MatchesStatsmodels) {
+  const auto p = wilson_interval(8, 10, 0.95);
+  EXPECT_DOUBLE_EQ(p.estimate, 0.8);
+  EXPECT_NEAR(p.low, 0.49016247153664183, 1e-12);
+  EXPECT_NEAR(p.high, 0.9433178485456247, 1e-12);
+  const auto zero = wilson_interval(0, 7, 0.90);
+  EXPECT_DOUBLE_EQ(zero.low, 0.0);
+  EXPECT_NEAR(zero.high, 0.27876269545254223, 1e-12);
+  EXPECT_TRUE(std::isnan(wilson_interval(0, 0, 0.95).estimate));
+  EXPECT_THROW(wilson_interval(3, 2, 0.95), InvalidArgument);
 }
