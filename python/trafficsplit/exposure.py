@@ -30,7 +30,7 @@ import threading
 import time
 import weakref
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPOSURE_FIELDS",
     "CallableSink",
+    "ExposureBatch",
     "ExposureCounters",
     "ExposureLogger",
     "ExposureRecord",
@@ -117,6 +118,89 @@ class ExposureCounters(NamedTuple):
     queued: int  # items waiting in the queue now
 
 
+class ExposureBatch(Sequence[ExposureRecord]):
+    """The records of one flush, as sinks receive them: a sequence of :class:`ExposureRecord`
+    (built on first access) that the file sinks read column-wise instead."""
+
+    __slots__ = ("_records", "_rows")
+
+    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
+        # Rows are ExposureRecord fields with the time as int microseconds since the epoch.
+        self._rows = rows
+        self._records: list[ExposureRecord] | None = None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def _all(self) -> list[ExposureRecord]:
+        if self._records is None:
+            new = tuple.__new__
+            self._records = [
+                new(ExposureRecord, (_EPOCH + _dt.timedelta(microseconds=r[0]), *r[1:]))
+                for r in self._rows
+            ]
+        return self._records
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._all()[i]
+
+    def __iter__(self) -> Iterator[ExposureRecord]:
+        return iter(self._all())
+
+    def jsonl(self) -> str:
+        """The records as JSON Lines, with constant parts encoded once per batch."""
+        rows = self._rows
+        if not rows:
+            return ""
+        stamps = np.datetime_as_string(
+            np.fromiter((r[0] for r in rows), np.int64, len(rows)).view("datetime64[us]"),
+            unit="us",
+        ).tolist()
+        heads: dict[tuple[str, str], str] = {}
+        middles: dict[tuple[str, str, float], str] = {}
+        plain_tail = '"request_id":null,"evaluated_arm":null,"mismatch":false}\n'
+        out = []
+        for r, stamp in zip(rows, stamps, strict=True):
+            _, unit, key, arm, bucket, reason, version, p, attrs, rid, evaluated, mismatch = r
+            head = heads.get((key, arm))
+            if head is None:
+                head = heads[(key, arm)] = f'"experiment":{_esc(key)},"arm":{_esc(arm)},"bucket":'
+            middle = middles.get((reason, version, p))
+            if middle is None:
+                middle = middles[(reason, version, p)] = (
+                    f',"reason":"{reason}","version":{_esc(version)},"probability":{p!r},'
+                    '"attributes":'
+                )
+            if rid is None and evaluated is None and not mismatch:
+                tail = plain_tail
+            else:
+                tail = (
+                    f'"request_id":{_json_value(rid)},"evaluated_arm":{_json_value(evaluated)},'
+                    f'"mismatch":{"true" if mismatch else "false"}}}\n'
+                )
+            out.append(
+                f'{{"timestamp":"{stamp}+00:00","unit":{"null" if unit is None else _esc(unit)},'
+                f"{head}{bucket}{middle}{'null' if attrs is None else _json_value(attrs)},{tail}"
+            )
+        return "".join(out)
+
+    def table(self) -> pa.Table:
+        """The records as an Arrow table with :func:`exposure_schema`."""
+        import pyarrow as pa
+
+        schema = exposure_schema()
+        cols = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(schema)
+        arrays = [pa.array(np.asarray(cols[0], np.int64)).cast(schema.field(0).type)]
+        for i, field in enumerate(schema):
+            if i == 0:
+                continue
+            values = cols[i]
+            if field.name == "attributes":
+                values = [_attributes_text(a) for a in values]
+            arrays.append(pa.array(values, type=field.type))
+        return pa.Table.from_arrays(arrays, schema=schema)
+
+
 # -- the probability of an arm ---------------------------------------------------------------
 
 
@@ -124,7 +208,7 @@ class ExposureInfo:
     """What the writer needs of one experiment of one snapshot: key, arm names, version and,
     per allocation step, the probability of each arm (computed on first use)."""
 
-    __slots__ = ("_compiled", "_probs", "_starts", "arm_names", "key", "version")
+    __slots__ = ("_compiled", "_only", "_probs", "_starts", "arm_names", "key", "version")
 
     def __init__(self, key: str, version: str, experiment: Any) -> None:
         self.key = key
@@ -135,6 +219,7 @@ class ExposureInfo:
             _NO_STEP if s._effective_us is None else s._effective_us for s in experiment.steps
         ]
         self._probs: np.ndarray | None = None
+        self._only: list[float] | None = None  # the one step's row, for most experiments
 
     def table(self) -> np.ndarray:
         """probabilities[step, arm]: (exposed traffic buckets / B) x (arm buckets / B)."""
@@ -155,8 +240,15 @@ class ExposureInfo:
     def probability(self, at_us: int, arm_index: int, reason: str) -> float:
         if reason == "override":
             return 1.0
+        only = self._only
+        if only is not None:
+            return only[arm_index]
+        table = self.table()
+        if len(self._starts) == 1:
+            self._only = table[0].tolist()
+            return self._only[arm_index]
         step = max(bisect.bisect_right(self._starts, at_us) - 1, 0)
-        return float(self.table()[step, arm_index])
+        return float(table[step, arm_index])
 
     def probabilities(self, at_us: np.ndarray, arm_index: np.ndarray) -> np.ndarray:
         table = self.table()
@@ -222,7 +314,7 @@ class LoggingSink(ExposureSink):
         if not lg.isEnabledFor(level):
             return
         for r in records:
-            lg.log(level, "%s", _json_line(r), extra={"exposure": r})
+            lg.log(level, "%s", _json_line(r).rstrip("\n"), extra={"exposure": r})
 
 
 _OTEL_REASON = {
@@ -356,20 +448,24 @@ class JsonlSink(_RotatingFiles):
         self.files.append(path)
         return self._file
 
-    def _lines(self, lines: list[str]) -> None:
+    def _text(self, text: str) -> None:
         f = self._file if self._file is not None else self._open()
-        f.write("".join(lines))
+        f.write(text)
         if self._due(f.tell()):
             f.close()
             self._file = None
 
     def write(self, records: Sequence[ExposureRecord]) -> None:
-        if records:
-            self._lines([_json_line(r) + "\n" for r in records])
+        if isinstance(records, ExposureBatch):
+            text = records.jsonl()
+        else:
+            text = "".join(_json_line(r) for r in records)
+        if text:
+            self._text(text)
 
     def write_table(self, table: pa.Table) -> None:
         if table.num_rows:
-            self._lines([_json_line(r) + "\n" for r in _records_from_table(table)])
+            self._text(_batch_from_table(table).jsonl())
 
     def flush(self) -> None:
         if self._file is not None:
@@ -411,8 +507,10 @@ class ParquetSink(_RotatingFiles):
         self._path: Path | None = None
 
     def write(self, records: Sequence[ExposureRecord]) -> None:
-        if records:
-            self.write_table(_table_from_records(records))
+        if isinstance(records, ExposureBatch):
+            self.write_table(records.table())
+        elif records:
+            self.write_table(ExposureBatch([_row(r) for r in records]).table())
 
     def write_table(self, table: pa.Table) -> None:
         import pyarrow.parquet as pq
@@ -510,7 +608,7 @@ def _json_line(r: ExposureRecord) -> str:
         f'"probability":{p!r},"attributes":{_json_value(r.attributes)},'
         f'"request_id":{_json_value(r.request_id)},'
         f'"evaluated_arm":{_json_value(r.evaluated_arm)},'
-        f'"mismatch":{"true" if r.mismatch else "false"}}}'
+        f'"mismatch":{"true" if r.mismatch else "false"}}}\n'
     )
 
 
@@ -518,18 +616,10 @@ def _attributes_text(a: Any) -> str | None:
     return None if a is None else json.dumps(a, default=str, ensure_ascii=False, sort_keys=True)
 
 
-def _table_from_records(records: Sequence[ExposureRecord]) -> pa.Table:
-    import pyarrow as pa
-
-    schema = exposure_schema()
-    cols = list(zip(*records, strict=True))
-    arrays = []
-    for i, field in enumerate(schema):
-        values = list(cols[i])
-        if field.name == "attributes":
-            values = [_attributes_text(a) for a in values]
-        arrays.append(pa.array(values, type=field.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
+def _row(r: ExposureRecord) -> tuple[Any, ...]:
+    t = r.timestamp
+    us = (t - _EPOCH) // _dt.timedelta(microseconds=1)
+    return (us, *r[1:])
 
 
 def _table_from_json_rows(rows: list[dict[str, Any]]) -> pa.Table:
@@ -547,11 +637,16 @@ def _table_from_json_rows(rows: list[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
-def _records_from_table(table: pa.Table) -> list[ExposureRecord]:
-    cols = [table.column(f).to_pylist() for f in EXPOSURE_FIELDS]
-    at = EXPOSURE_FIELDS.index("attributes")
+def _batch_from_table(table: pa.Table) -> ExposureBatch:
+    cols: list[Any] = [table.column(f).to_pylist() for f in EXPOSURE_FIELDS[1:]]
+    at = EXPOSURE_FIELDS.index("attributes") - 1
     cols[at] = [None if a is None else json.loads(a) for a in cols[at]]
-    return [ExposureRecord(*row) for row in zip(*cols, strict=True)]
+    us = table.column("timestamp").cast("int64").to_numpy(zero_copy_only=False).tolist()
+    return ExposureBatch(list(zip(us, *cols, strict=True)))
+
+
+def _records_from_table(table: pa.Table) -> list[ExposureRecord]:
+    return list(_batch_from_table(table))
 
 
 # -- the logger ------------------------------------------------------------------------------
@@ -764,14 +859,15 @@ class ExposureLogger:
 
     def _run(self) -> None:
         q = self._queue
-        pending: list[ExposureRecord] = []
+        pending: list[tuple[Any, ...]] = []
         first = 0.0
         drained = 0
         while True:
+            now = time.monotonic()
             while q:
                 item = q.popleft()
                 if type(item) is tuple:
-                    rec = self._record(item)
+                    rec = self._record(item, now)
                     if rec is not None:
                         if not pending:
                             first = time.monotonic()
@@ -790,6 +886,7 @@ class ExposureLogger:
                     item.done.set()
                 drained += 1
                 if drained % 1024 == 0:  # wake blocked producers while still draining
+                    now = time.monotonic()
                     with self._room:
                         self._room.notify_all()
             if pending and (self._stopping or time.monotonic() - first >= self.flush_interval):
@@ -804,26 +901,32 @@ class ExposureLogger:
             self._wake.wait(self._poll)
             self._wake.clear()
 
-    def _record(self, item: tuple[Any, ...]) -> ExposureRecord | None:
+    def _record(self, item: tuple[Any, ...], now: float) -> tuple[Any, ...] | None:
+        """A queued decision as an ExposureBatch row, or None (no arm, or a repeat)."""
         at_us, unit, info, a, attributes, request_id, evaluated = item
         arm = a.arm
         if arm is None:
             return None
-        try:
-            text = None if unit is None else unit_key(unit)
-        except (TypeError, ValueError):
+        if type(unit) is str:
+            text = unit
+        elif unit is None:
             text = None
+        else:
+            try:
+                text = unit_key(unit)
+            except (TypeError, ValueError):
+                text = None
         if self.dedup_keys:
             key = (text, info.key, arm, info.version)
-            now = time.monotonic()
             seen = self._seen
             last = seen.get(key)
             if last is not None and now - last < self.dedup_ttl:
                 seen.move_to_end(key)
                 self.deduplicated += 1
                 return None
+            if last is not None:
+                del seen[key]
             seen[key] = now
-            seen.move_to_end(key)
             if len(seen) > self.dedup_keys:
                 seen.popitem(last=False)
         reason = a.reason
@@ -832,8 +935,8 @@ class ExposureLogger:
         if evaluated is not None:
             evaluated_arm = evaluated.arm
             mismatch = evaluated_arm != arm
-        return ExposureRecord(
-            _EPOCH + _dt.timedelta(microseconds=at_us),
+        return (
+            at_us,
             text,
             info.key,
             arm,
@@ -868,9 +971,10 @@ class ExposureLogger:
                 )
             return False
 
-    def _emit(self, records: list[ExposureRecord]) -> None:
-        if not records:
+    def _emit(self, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
             return
+        records = ExposureBatch(rows)
         with self._sink_lock:
             ok = all([self._call(s, "write", len(records), records) for s in self.sinks])
         if ok:
