@@ -239,8 +239,8 @@ def test_jsonl_files_rotate_by_age(tmp_path):
     sink = ts.JsonlSink(tmp_path, prefix="age", rotate_bytes=None, rotate_seconds=0.05)
     lg = ts.ExposureLogger(sink, dedup_keys=0)
     sp = ts.Splitter(CONFIG, exposures=lg)
-    for round_ in range(3):
-        for i in range(20):
+    for _round in range(3):
+        for _i in range(20):
             sp.assign("history", "vip")
         lg.flush(10)
         time.sleep(0.08)
@@ -556,7 +556,7 @@ def test_fork_leaves_the_parents_parquet_file_intact(tmp_path):
     sink = ts.ParquetSink(tmp_path)
     lg = ts.ExposureLogger(sink, batch_size=10, dedup_keys=0)
     sp = ts.Splitter(CONFIG, exposures=lg)
-    for i in range(30):
+    for _i in range(30):
         sp.assign("history", "vip")
     lg.flush(10)  # three row groups in an open file
     pid = os.fork()
@@ -573,7 +573,7 @@ def test_fork_leaves_the_parents_parquet_file_intact(tmp_path):
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
-    for i in range(5):
+    for _i in range(5):
         sp.assign("history", "vip")
     lg.close()
     files = sorted(tmp_path.glob("*.parquet"))
