@@ -84,20 +84,25 @@ class ExposureRecord(NamedTuple):
 EXPOSURE_FIELDS: tuple[str, ...] = ExposureRecord._fields
 
 
+_DICTIONARY_COLUMNS = ("experiment", "arm", "reason", "version")
+
+
 def exposure_schema() -> pa.Schema:
-    """The Arrow schema of exposure tables (Parquet files, bulk batches); ``attributes`` is
-    a JSON object in text."""
+    """The Arrow schema of exposure tables (Parquet files, bulk batches): experiment, arm,
+    reason and version are dictionary-encoded strings; ``attributes`` is a JSON object in
+    text."""
     import pyarrow as pa
 
+    names = pa.dictionary(pa.int32(), pa.string())
     return pa.schema(
         [
             ("timestamp", pa.timestamp("us", tz="UTC")),
             ("unit", pa.string()),
-            ("experiment", pa.string()),
-            ("arm", pa.string()),
+            ("experiment", names),
+            ("arm", names),
             ("bucket", pa.int32()),
-            ("reason", pa.string()),
-            ("version", pa.string()),
+            ("reason", names),
+            ("version", names),
             ("probability", pa.float64()),
             ("attributes", pa.string()),
             ("request_id", pa.string()),
@@ -197,7 +202,10 @@ class ExposureBatch(Sequence[ExposureRecord]):
             values = cols[i]
             if field.name == "attributes":
                 values = [_attributes_text(a) for a in values]
-            arrays.append(pa.array(values, type=field.type))
+            if pa.types.is_dictionary(field.type):
+                arrays.append(_dictionary(pa.array(values, pa.string())))
+            else:
+                arrays.append(pa.array(values, type=field.type))
         return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -253,7 +261,7 @@ class ExposureInfo:
     def probabilities(self, at_us: np.ndarray, arm_index: np.ndarray) -> np.ndarray:
         table = self.table()
         if len(self._starts) == 1:
-            steps = np.zeros(len(at_us), np.intp)
+            return table[0].take(arm_index)
         else:
             steps = np.maximum(self._compiled.steps_at(np.ascontiguousarray(at_us, np.int64)), 0)
         return table[steps, arm_index]
@@ -520,8 +528,12 @@ class ParquetSink(_RotatingFiles):
         if self._writer is None:
             self._path = self._next_path()
             self._file = open(str(self._path) + ".inprogress", "wb")  # noqa: SIM115
+            # High-cardinality columns (unit, time, request id) skip the dictionary attempt.
             self._writer = pq.ParquetWriter(
-                self._file, exposure_schema(), compression=self.compression
+                self._file,
+                exposure_schema(),
+                compression=self.compression,
+                use_dictionary=[*_DICTIONARY_COLUMNS, "probability", "attributes", "evaluated_arm"],
             )
             self._opened = time.monotonic()
         self._writer.write_table(table, row_group_size=table.num_rows)
@@ -578,7 +590,15 @@ def read_exposures(path: str | os.PathLike[str]) -> Any:
             tables.append(_table_from_json_rows(rows))
     if not tables:
         return exposure_schema().empty_table().to_pandas()
-    table = pa.concat_tables(tables)
+    table = pa.concat_tables(tables, promote_options="permissive")
+    table = table.cast(
+        pa.schema(
+            [
+                pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
+                for f in table.schema
+            ]
+        )
+    )
     attributes = [None if a is None else json.loads(a) for a in table["attributes"].to_pylist()]
     df = table.drop_columns(["attributes"]).to_pandas()
     at = EXPOSURE_FIELDS.index("attributes")
@@ -616,6 +636,13 @@ def _attributes_text(a: Any) -> str | None:
     return None if a is None else json.dumps(a, default=str, ensure_ascii=False, sort_keys=True)
 
 
+def _dictionary(values: pa.Array) -> pa.Array:
+    import pyarrow as pa
+
+    d = values.dictionary_encode()
+    return pa.DictionaryArray.from_arrays(d.indices.cast(pa.int32()), d.dictionary)
+
+
 def _row(r: ExposureRecord) -> tuple[Any, ...]:
     t = r.timestamp
     us = (t - _EPOCH) // _dt.timedelta(microseconds=1)
@@ -633,7 +660,10 @@ def _table_from_json_rows(rows: list[dict[str, Any]]) -> pa.Table:
             values = [_dt.datetime.fromisoformat(v) for v in values]
         elif field.name == "attributes":
             values = [_attributes_text(a) for a in values]
-        arrays.append(pa.array(values, type=field.type))
+        if pa.types.is_dictionary(field.type):
+            arrays.append(_dictionary(pa.array(values, pa.string())))
+        else:
+            arrays.append(pa.array(values, type=field.type))
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -1037,32 +1067,30 @@ def bulk_table(
 
     n = len(rows)
     schema = exposure_schema()
-    take = pa.array(rows)
-    arm_rows = arm[rows].astype(np.int32)
-    reason_rows = reason[rows].astype(np.int32)
-    at_rows = at_us[rows]
+    every = n == len(arm)  # no row left out: no gathers
+    take = None if every else pa.array(rows)
+    arm_rows = (arm if every else arm[rows]).astype(np.int32)
+    reason_rows = (reason if every else reason[rows]).astype(np.int32)
+    at_rows = np.ascontiguousarray(at_us if every else at_us[rows], np.int64)
     probability = info.probabilities(at_rows, arm_rows)
     override = reason_names.index("override")
     if (reason_rows == override).any():
         probability = np.where(reason_rows == override, 1.0, probability)
+    zeros = pa.array(np.zeros(n, np.int32))
 
     def constant(value: str) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(
-            pa.array(np.zeros(n, np.int32)), pa.array([value])
-        ).cast(pa.string())
+        return pa.DictionaryArray.from_arrays(zeros, pa.array([value]))
 
     def coded(codes: np.ndarray, names: Sequence[str]) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(list(names))).cast(
-            pa.string()
-        )
+        return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(list(names)))
 
     nulls = pa.nulls(n, pa.string())
     columns = [
-        pa.array(at_rows.astype(np.int64), pa.int64()).cast(schema.field("timestamp").type),
+        pa.array(at_rows).cast(schema.field("timestamp").type),
         _unit_texts(units, take),
         constant(info.key),
         coded(arm_rows, info.arm_names),
-        pa.array(bucket[rows].astype(np.int32)),
+        pa.array(np.ascontiguousarray(bucket if every else bucket[rows], np.int32)),
         coded(reason_rows, reason_names),
         constant(info.version),
         pa.array(probability, pa.float64()),
@@ -1074,7 +1102,7 @@ def bulk_table(
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _unit_texts(units: Any, take: pa.Array) -> pa.Array:
+def _unit_texts(units: Any, take: pa.Array | None) -> pa.Array:
     """Canonical unit text for the taken rows: str as is, integers as decimal text, bytes as
     ``b:<hex>``; one object per row only for mixed or binary columns."""
     import pyarrow as pa
@@ -1084,7 +1112,8 @@ def _unit_texts(units: Any, take: pa.Array) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         arr = None
     if arr is not None:
-        arr = arr.take(take)
+        if take is not None:
+            arr = arr.take(take)
         t = arr.type
         if pa.types.is_dictionary(t):
             arr = arr.dictionary_decode()
@@ -1093,7 +1122,7 @@ def _unit_texts(units: Any, take: pa.Array) -> pa.Array:
             return arr.cast(pa.string())
     values = np.asarray(units.to_numpy(dtype=object) if hasattr(units, "to_numpy") else units)
     out = []
-    for v in values[take.to_numpy()]:
+    for v in values if take is None else values[take.to_numpy()]:
         try:
             out.append(unit_key(v))
         except (TypeError, ValueError):
