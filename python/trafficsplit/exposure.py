@@ -777,10 +777,20 @@ class ExposureLogger:
         self._closed = False
         self._stopping = False
         self.written = self.deduplicated = self.dropped = self.errors = self.failed = 0
+        self._spawn()
+
+    def _spawn(self) -> None:
+        self._stopping = False
         self._thread = threading.Thread(
             target=self._run, name="trafficsplit-exposures", daemon=True
         )
         self._thread.start()
+
+    def _pause(self) -> None:
+        """Stops the writer thread, keeping the queue (benchmarks fill it, then ``_spawn``)."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()
 
     # -- the request path ----------------------------------------------------------------
 
