@@ -764,7 +764,8 @@ class ExposureLogger:
         self.flush_interval = float(flush_interval)
         self._poll = min(0.01, self.flush_interval)
         self._seen: OrderedDict[tuple[Any, ...], float] = OrderedDict()
-        self._sink_lock = threading.Lock()  # held while a sink runs; taken around fork()
+        # Held while a sink runs and taken around fork(); re-entrant for a sink that forks.
+        self._sink_lock = threading.RLock()
         self._last_error_log = 0.0
         self._start()
         _LOGGERS.add(self)
@@ -856,10 +857,10 @@ class ExposureLogger:
         """Writes everything queued, stops the writer and closes the sinks. Idempotent."""
         if self._closed:
             return
+        self._closed = True  # from here on, new records are refused (and counted)
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
-        self._closed = True
         with self._room:
             self._room.notify_all()
         with self._sink_lock:
@@ -1047,7 +1048,7 @@ class ExposureLogger:
     def _after_fork_in_child(self) -> None:
         # The writer thread does not exist here and the parent's queued records stay the
         # parent's: start empty, with fresh locks and a writer of our own.
-        self._sink_lock = threading.Lock()
+        self._sink_lock = threading.RLock()
         for s in self.sinks:
             try:
                 s.after_fork_in_child()
