@@ -593,3 +593,22 @@ for i in range(5000):
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=60)
     df = ts.read_exposures(tmp_path)
     assert sorted(df["unit"].astype(int)) == list(range(5000))
+
+
+def test_splitter_exposures_argument(tmp_path):
+    with pytest.raises(ts.ConfigError, match="exposures must be"):
+        ts.Splitter(CONFIG, exposures=42)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(CONFIG))
+    sp = ts.Splitter.from_file(path, exposures=ts.JsonlSink(tmp_path / "out"))
+    assert isinstance(sp.exposures, ts.ExposureLogger) and not sp.exposures.closed
+    sp.assign("history", "vip")
+    sp.close()
+    assert sp.exposures.closed  # the logger it made is closed with it
+    assert ts.read_exposures(tmp_path / "out")["unit"].tolist() == ["vip"]
+    lg = ts.ExposureLogger(Memory())
+    with ts.Splitter(CONFIG, exposures=lg) as sp:
+        sp.assign("history", "vip")
+    assert not lg.closed and lg.counters().written == 1  # a logger passed in is flushed
+    lg.close()
+    assert ts.Splitter(CONFIG).exposures is None
