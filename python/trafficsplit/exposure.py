@@ -3,7 +3,7 @@ analysis needs, deduplicated in bounded memory and written off the request path
 (docs/telemetry.md).
 
 The request path only builds a tuple and appends it to a bounded queue; a background thread
-turns tuples into :class:`ExposureRecord` objects, drops duplicates and hands batches to the
+turns tuples into records (:class:`ExposureRecord`), drops duplicates and hands batches to the
 sinks. Batch calls (``Splitter.assign_frame(..., log_exposures=True)``) enqueue one Arrow table
 per call instead of one object per row.
 
@@ -262,8 +262,7 @@ class ExposureInfo:
         table = self.table()
         if len(self._starts) == 1:
             return table[0].take(arm_index)
-        else:
-            steps = np.maximum(self._compiled.steps_at(np.ascontiguousarray(at_us, np.int64)), 0)
+        steps = np.maximum(self._compiled.steps_at(np.ascontiguousarray(at_us, np.int64)), 0)
         return table[steps, arm_index]
 
 
