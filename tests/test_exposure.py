@@ -612,3 +612,55 @@ def test_splitter_exposures_argument(tmp_path):
     assert not lg.closed and lg.counters().written == 1  # a logger passed in is flushed
     lg.close()
     assert ts.Splitter(CONFIG).exposures is None
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_forks_while_a_thread_logs_keep_every_record_exactly_once(tmp_path):
+    lg = ts.ExposureLogger(
+        [ts.JsonlSink(tmp_path), ts.ParquetSink(tmp_path)],
+        dedup_keys=0,
+        batch_size=100,
+        flush_interval=0.01,
+    )
+    sp = ts.Splitter({"experiments": [{"key": "e", "arms": {"a": 100}}]}, exposures=lg)
+    stop = threading.Event()
+    produced = []
+
+    def producer() -> None:
+        i = 0
+        while not stop.is_set():
+            sp.assign("e", f"p-{i}")
+            i += 1
+            if i % 50 == 0:
+                time.sleep(0.001)  # bursts: forks land mid-batch, the files stay small
+        produced.append(i)
+
+    t = threading.Thread(target=producer)
+    t.start()
+    children = []
+    for k in range(8):
+        time.sleep(0.02)
+        pid = os.fork()
+        if pid == 0:
+            code = 1
+            try:
+                for i in range(25):
+                    sp.assign("e", f"c{k}-{i}")
+                lg.close()
+                code = 0
+            finally:
+                os._exit(code)
+        children.append(pid)
+    for pid in children:
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    stop.set()
+    t.join()
+    lg.close()
+    df = ts.read_exposures(tmp_path)
+    counts = df["unit"].value_counts()
+    expected = {f"p-{i}" for i in range(produced[0])} | {
+        f"c{k}-{i}" for k in range(8) for i in range(25)
+    }
+    assert set(counts.index) == expected
+    assert (counts == 2).all()  # once in JSONL and once in Parquet, never repeated

@@ -509,6 +509,14 @@ class ParquetSink(_RotatingFiles):
     ) -> None:
         super().__init__(directory, prefix, rotate_bytes, rotate_seconds)
         self.compression = compression
+        # pyarrow imports modules lazily (pyarrow.compute, pandas) on first use: run that here,
+        # in the constructing thread, not on the writer thread where an import can race with
+        # os.fork() (the at-fork handlers such imports register would be half applied).
+        import pyarrow.parquet  # noqa: F401
+
+        ExposureBatch(
+            [(0, "u", "e", "a", 0, "assigned", "v", 1.0, None, None, None, False)]
+        ).table()
         self._writer: Any = None
         self._file: Any = None
         self._path: Path | None = None
