@@ -907,96 +907,112 @@ class ExposureLogger:
 
     def _run(self) -> None:
         q = self._queue
+        pop = q.popleft
         pending: list[tuple[Any, ...]] = []
         first = 0.0
-        drained = 0
+        batch = self.batch_size
         while True:
-            now = time.monotonic()
             while q:
-                item = q.popleft()
-                if type(item) is tuple:
-                    rec = self._record(item, now)
-                    if rec is not None:
-                        if not pending:
-                            first = time.monotonic()
-                        pending.append(rec)
-                        if len(pending) >= self.batch_size:
-                            self._emit(pending)
-                            pending = []
-                elif type(item) is _Bulk:
+                # Consecutive decisions are turned into rows a chunk at a time; a bulk table
+                # or a flush marker ends the chunk, so the order of the queue is kept.
+                chunk = []
+                special = None
+                while q and len(chunk) < 4096:
+                    item = pop()
+                    if type(item) is tuple:
+                        chunk.append(item)
+                    else:
+                        special = item
+                        break
+                rows = self._rows(chunk, time.monotonic()) if chunk else []
+                if rows:
+                    if not pending:
+                        first = time.monotonic()
+                    pending += rows
+                    while len(pending) >= batch:
+                        self._emit(pending[:batch])
+                        pending = pending[batch:]
+                if special is not None:
                     self._emit(pending)
                     pending = []
-                    self._emit_table(item.table)
-                else:  # a flush marker
-                    self._emit(pending)
-                    pending = []
-                    self._flush_sinks()
-                    item.done.set()
-                drained += 1
-                if drained % 1024 == 0:  # wake blocked producers while still draining
-                    now = time.monotonic()
-                    with self._room:
-                        self._room.notify_all()
+                    if type(special) is _Bulk:
+                        self._emit_table(special.table)
+                    else:  # a flush marker
+                        self._flush_sinks()
+                        special.done.set()
+                with self._room:  # wake producers waiting for room
+                    self._room.notify_all()
             if pending and (self._stopping or time.monotonic() - first >= self.flush_interval):
                 self._emit(pending)
                 pending = []
                 self._flush_sinks()
-            with self._room:
-                self._room.notify_all()
             if self._stopping and not q:
                 self._flush_sinks()
                 return
             self._wake.wait(self._poll)
             self._wake.clear()
 
-    def _record(self, item: tuple[Any, ...], now: float) -> tuple[Any, ...] | None:
-        """A queued decision as an ExposureBatch row, or None (no arm, or a repeat)."""
-        at_us, unit, info, a, attributes, request_id, evaluated = item
-        arm = a.arm
-        if arm is None:
-            return None
-        if type(unit) is str:
-            text = unit
-        elif unit is None:
-            text = None
-        else:
-            try:
-                text = unit_key(unit)
-            except (TypeError, ValueError):
+    def _rows(self, items: list[tuple[Any, ...]], now: float) -> list[tuple[Any, ...]]:
+        """Queued decisions as ExposureBatch rows, leaving out those without an arm and
+        repeats within the TTL."""
+        out: list[tuple[Any, ...]] = []
+        append = out.append
+        dedup = self.dedup_keys
+        seen = self._seen
+        ttl = self.dedup_ttl
+        repeats = 0
+        for at_us, unit, info, a, attributes, request_id, evaluated in items:
+            arm = a.arm
+            if arm is None:
+                continue
+            if type(unit) is str:
+                text = unit
+            elif type(unit) is int:
+                text = str(unit)
+            elif unit is None:
                 text = None
-        if self.dedup_keys:
-            key = (text, info.key, arm, info.version)
-            seen = self._seen
-            last = seen.get(key)
-            if last is not None and now - last < self.dedup_ttl:
-                seen.move_to_end(key)
-                self.deduplicated += 1
-                return None
-            if last is not None:
-                del seen[key]
-            seen[key] = now
-            if len(seen) > self.dedup_keys:
-                seen.popitem(last=False)
-        reason = a.reason
-        evaluated_arm = None
-        mismatch = False
-        if evaluated is not None:
-            evaluated_arm = evaluated.arm
-            mismatch = evaluated_arm != arm
-        return (
-            at_us,
-            text,
-            info.key,
-            arm,
-            a.bucket,
-            reason,
-            info.version,
-            info.probability(at_us, a.arm_index, reason),
-            attributes,
-            request_id,
-            evaluated_arm,
-            mismatch,
-        )
+            else:
+                try:
+                    text = unit_key(unit)
+                except (TypeError, ValueError):
+                    text = None
+            if dedup:
+                key = (text, info.key, arm, info.version)
+                last = seen.get(key)
+                if last is not None:
+                    if now - last < ttl:
+                        seen.move_to_end(key)
+                        repeats += 1
+                        continue
+                    del seen[key]
+                seen[key] = now
+                if len(seen) > dedup:
+                    seen.popitem(last=False)
+            reason = a.reason
+            if evaluated is None:
+                evaluated_arm = None
+                mismatch = False
+            else:
+                evaluated_arm = evaluated.arm
+                mismatch = evaluated_arm != arm
+            append(
+                (
+                    at_us,
+                    text,
+                    info.key,
+                    arm,
+                    a.bucket,
+                    reason,
+                    info.version,
+                    info.probability(at_us, a.arm_index, reason),
+                    attributes,
+                    request_id,
+                    evaluated_arm,
+                    mismatch,
+                )
+            )
+        self.deduplicated += repeats
+        return out
 
     def _call(self, sink: ExposureSink, method: str, rows: int, *args: Any) -> bool:
         try:
