@@ -472,6 +472,25 @@ def test_full_queue_blocks_until_room_with_on_full_block():
     assert gate.count == 101 and lg.counters().dropped == 0
 
 
+def test_block_timeout_bounds_the_wait_then_drops():
+    gate = Gate()
+    lg = ts.ExposureLogger(gate, max_queue=5, block_timeout=0.05, batch_size=1, dedup_keys=0)
+    sp = ts.Splitter(CONFIG, exposures=lg)
+    sp.assign("history", "vip")
+    assert gate.entered.wait(10)
+    t0 = time.perf_counter()
+    for _ in range(8):
+        sp.assign("history", "vip")
+    waited = time.perf_counter() - t0
+    assert 0.1 <= waited < 5  # three calls waited 0.05 s each, none for long
+    assert lg.counters().dropped == 3
+    gate.open.set()
+    lg.close()
+    assert gate.count == 6
+    with pytest.raises(ts.ConfigError):
+        ts.ExposureLogger(gate, block_timeout=-1)
+
+
 def test_records_after_close_are_dropped_and_counted():
     sp, lg, sink = memory_splitter()
     lg.close()

@@ -712,7 +712,7 @@ class ExposureLogger:
     ``attributes``: the names of request attributes to copy into each record.
     ``max_queue``: items the queue holds (a bulk table is one item); when full, ``on_full``
     ``"block"`` makes the caller wait for room and ``"drop"`` refuses the record (counted in
-    ``dropped``).
+    ``dropped``); ``block_timeout`` bounds the wait (then the record is dropped and counted).
     ``dedup_keys`` / ``dedup_ttl``: a record repeating (unit, experiment, arm, config version)
     within ``dedup_ttl`` seconds of the one written is left out (``deduplicated``); at most
     ``dedup_keys`` keys are remembered, least recently seen first out. ``dedup_keys=0``
@@ -732,6 +732,7 @@ class ExposureLogger:
         attributes: Iterable[str] = (),
         max_queue: int = 100_000,
         on_full: str = "block",
+        block_timeout: float | None = None,
         dedup_keys: int = 100_000,
         dedup_ttl: float = 3600.0,
         batch_size: int = 10_000,
@@ -753,6 +754,8 @@ class ExposureLogger:
                 )
         if on_full not in ("block", "drop"):
             raise ConfigError(f"on_full must be 'block' or 'drop', got {on_full!r}")
+        if block_timeout is not None and not block_timeout >= 0:
+            raise ConfigError(f"block_timeout must be seconds >= 0 or None, got {block_timeout!r}")
         for name, value in (("max_queue", max_queue), ("batch_size", batch_size)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
@@ -765,6 +768,7 @@ class ExposureLogger:
         self.attributes: tuple[str, ...] = tuple(attributes)
         self.max_queue = max_queue
         self.on_full = on_full
+        self.block_timeout = None if block_timeout is None else float(block_timeout)
         self.dedup_keys = dedup_keys
         self.dedup_ttl = float(dedup_ttl)
         self.batch_size = batch_size
@@ -832,11 +836,16 @@ class ExposureLogger:
         q = self._queue
         if not self._closed and (force_check or len(q) >= self.max_queue):
             if self.on_full == "block":
+                limit = self.block_timeout
+                deadline = None if limit is None else time.monotonic() + limit
                 with self._room:
                     while len(q) >= self.max_queue and not self._closed:
                         self._wake.set()
-                        self._room.wait(0.05)
-            elif len(q) >= self.max_queue:
+                        left = 0.05 if deadline is None else deadline - time.monotonic()
+                        if left <= 0:
+                            break
+                        self._room.wait(min(left, 0.05))
+            if len(q) >= self.max_queue:
                 self._count_dropped(rows)
                 return
         if self._closed:
