@@ -333,6 +333,18 @@ void register_assignment(py::module_& m) {
             return d;
           },
           "The fields as a plain dict.")
+      .def(
+          "labels",
+          [](const Assignment& a) {
+            // Metric labels must be strings: no arm is the empty label (absent in Prometheus).
+            py::dict d;
+            d["experiment"] = a.experiment;
+            d["arm"] = a.arm.is_none() ? py::str("") : a.arm;
+            d["reason"] = a.reason_name();
+            return d;
+          },
+          "Labels for Prometheus or OpenTelemetry metrics: experiment, arm ('' when none) and "
+          "reason.")
       .def(py::pickle(
           [](const Assignment& a) {
             return py::make_tuple(a.experiment, a.arm, a.payload, a.arm_index, a.bucket, a.reason);

@@ -1,10 +1,87 @@
-// trafficsplit._core: telemetry bindings (filled in by the area).
+// trafficsplit._core.telemetry: the per-arm metric recorder.
+#include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <optional>
+#include <string>
+
+#include "trafficsplit/errors.hpp"
+#include "trafficsplit/telemetry/paired.hpp"
+#include "trafficsplit/telemetry/recorder.hpp"
 
 namespace trafficsplit::bindings {
 
 namespace py = pybind11;
+using telemetry::Recorder;
 
-void register_telemetry(py::module_& m) { (void)m; }
+void register_telemetry(py::module_& m) {
+  py::class_<Recorder>(m, "Recorder",
+                       "Count, mean and centred sum of squares per (metric, arm) series; "
+                       "thread-safe (internal: use trafficsplit.MetricsRecorder).")
+      .def(py::init<size_t>(), py::arg("shards") = 16)
+      .def("series", &Recorder::series, py::arg("metric"), py::arg("arm"),
+           "The id of a (metric, arm) series, created on first use.")
+      .def_property_readonly("series_count", &Recorder::series_count)
+      .def("record", &Recorder::record, py::arg("series"), py::arg("value"),
+           "Adds one value (NaN and infinities are counted as skipped).")
+      .def(
+          "record_many",
+          [](Recorder& r, uint32_t series, py::array_t<double, py::array::c_style> values) {
+            if (values.ndim() != 1) throw InvalidArgument("values must be one-dimensional");
+            const double* data = values.data();
+            const auto n = static_cast<size_t>(values.shape(0));
+            // The array is kept alive by the caller's reference and only read.
+            std::optional<py::gil_scoped_release> release;
+            if (n >= 4096) release.emplace();
+            r.record_many(series, data, n);
+          },
+          py::arg("series"), py::arg("values"), "Adds an array of float64 values.")
+      .def(
+          "snapshot",
+          [](const Recorder& r) {
+            std::vector<telemetry::SeriesSnapshot> snap;
+            {
+              py::gil_scoped_release release;  // waits on the shard locks only
+              snap = r.snapshot();
+            }
+            py::list out;
+            for (const auto& s : snap) {
+              out.append(py::make_tuple(s.metric, s.arm, s.moments.n, s.moments.mean, s.moments.m2,
+                                        s.moments.skipped));
+            }
+            return out;
+          },
+          "[(metric, arm, n, mean, m2, skipped)] per series, merged over the shards.")
+      .def("reset", &Recorder::reset, "Zeroes every series (ids are kept).");
+
+  m.def(
+      "paired_difference",
+      [](py::array_t<double, py::array::c_style | py::array::forcecast> a,
+         py::array_t<double, py::array::c_style | py::array::forcecast> b, double confidence) {
+        if (a.ndim() != 1 || b.ndim() != 1 || a.shape(0) != b.shape(0)) {
+          throw InvalidArgument("paired_difference needs two 1-d arrays of equal length");
+        }
+        telemetry::PairedDifference r;
+        {
+          // Both arrays are held by this frame and only read.
+          std::optional<py::gil_scoped_release> release;
+          if (a.shape(0) >= 4096) release.emplace();
+          r = telemetry::paired_difference(a.data(), b.data(), static_cast<size_t>(a.shape(0)),
+                                           confidence);
+        }
+        return py::make_tuple(r.n, r.mean, r.sd, r.t, r.p_value, r.ci_low, r.ci_high);
+      },
+      py::arg("a"), py::arg("b"), py::arg("confidence") = 0.95,
+      "(n, mean, sd, t, p_value, ci_low, ci_high) of b - a over finite pairs.");
+  m.def(
+      "wilson_interval",
+      [](uint64_t k, uint64_t n, double confidence) {
+        const auto p = telemetry::wilson_interval(k, n, confidence);
+        return py::make_tuple(p.estimate, p.low, p.high);
+      },
+      py::arg("k"), py::arg("n"), py::arg("confidence") = 0.95,
+      "(estimate, low, high): the Wilson score interval of k successes in n trials.");
+}
 
 }  // namespace trafficsplit::bindings

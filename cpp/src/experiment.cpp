@@ -31,6 +31,8 @@ const char* reason_name(Reason reason) {
       return "stopped";
     case Reason::sticky:
       return "sticky";
+    case Reason::propagated:
+      return "propagated";
   }
   return "unknown";
 }

@@ -28,6 +28,8 @@ from .config import (
 )
 from .errors import ConfigError
 from .experiment import Assignment
+from .exposure import ExposureInfo, ExposureLogger, ExposureSink, bulk_table
+from .propagation import _CURRENT, Propagated, PropagationContext, RequestContext
 from .sticky import unit_key
 
 __all__ = ["FlagEvaluation", "Splitter"]
@@ -59,10 +61,16 @@ class Splitter:
     ``config``: a mapping (as loaded from YAML/JSON), a :class:`~trafficsplit.config.Snapshot`,
     or a path. ``sticky``: a :class:`~trafficsplit.sticky.StickyStore`; a unit then keeps its
     first arm (reason ``sticky``) until the experiment's bucket version changes.
+    ``exposures``: an :class:`~trafficsplit.ExposureLogger`, or a sink (or list of sinks, or a
+    callable) to make one with default settings; every per-request decision with an arm then
+    leaves an exposure record (docs/telemetry.md).
     """
 
     def __init__(
-        self, config: Mapping[str, Any] | Snapshot | str | os.PathLike[str], sticky: Any = None
+        self,
+        config: Mapping[str, Any] | Snapshot | str | os.PathLike[str],
+        sticky: Any = None,
+        exposures: Any = None,
     ) -> None:
         if isinstance(config, Snapshot):
             snapshot = config
@@ -76,6 +84,18 @@ class Splitter:
             )
         self._state = (snapshot, _plans(snapshot))
         self._sticky = sticky
+        self._exposures: ExposureLogger | None = None
+        self._owns_exposures = False
+        if isinstance(exposures, ExposureLogger):
+            self._exposures = exposures
+        elif exposures is not None:
+            if not isinstance(exposures, ExposureSink | list | tuple) and not callable(exposures):
+                raise ConfigError(
+                    "exposures must be an ExposureLogger, a sink, a list of sinks or a "
+                    f"callable, got {type(exposures).__name__}"
+                )
+            self._exposures = ExposureLogger(exposures)
+            self._owns_exposures = True
         self._paths: tuple[Path, ...] = ()
         self._watch_interval = 1.0
         self._stamps: dict[Path, tuple[int, ...]] = {}
@@ -94,11 +114,12 @@ class Splitter:
         watch: bool = False,
         interval: float = 1.0,
         sticky: Any = None,
+        exposures: Any = None,
     ) -> Splitter:
         """Loads files or folders; with ``watch=True`` a background thread re-reads them when
         they change, swapping in a new snapshot only when it validates (the last good one
         keeps serving otherwise). The watcher restarts itself in children after ``fork()``."""
-        sp = cls(load_config(*paths), sticky)
+        sp = cls(load_config(*paths), sticky, exposures)
         sp._paths = tuple(Path(p) for p in paths)
         sp._watch_interval = interval
         sp._stamps = sp._current_stamps()
@@ -115,6 +136,11 @@ class Splitter:
     @property
     def snapshot(self) -> Snapshot:
         return self._state[0]
+
+    @property
+    def exposures(self) -> ExposureLogger | None:
+        """The exposure logger, if any (its ``counters()`` say what was written)."""
+        return self._exposures
 
     @property
     def _snapshot(self) -> Snapshot:
@@ -194,12 +220,18 @@ class Splitter:
         self._watcher.start()
 
     def close(self) -> None:
-        """Stops the watcher (if any)."""
+        """Stops the watcher (if any) and writes the queued exposure records: the logger made
+        from ``exposures=<sink>`` is closed, a logger passed in is flushed (close it yourself)."""
         self._stop.set()
         if self._watcher is not None and self._watcher is not threading.current_thread():
             self._watcher.join(timeout=5)
         self._watcher = None
         _WATCHING.discard(self)
+        if self._exposures is not None:
+            if self._owns_exposures:
+                self._exposures.close()
+            else:
+                self._exposures.flush()
 
     def __enter__(self) -> Splitter:
         return self
@@ -222,12 +254,23 @@ class Splitter:
         unit: Any = None,
         attributes: Mapping[str, Any] | None = None,
         at: Any = None,
+        *,
+        context: PropagationContext | RequestContext | None = None,
+        request_id: str | None = None,
+        log_exposure: bool = True,
     ) -> Assignment:
         """Assigns one unit. ``unit`` defaults to ``attributes[<the experiment's unit>]``.
 
         Reasons, in order of precedence: missing_unit, override, stopped, not_started,
         holdout, layer_other, targeting_miss, not_exposed, assigned (sticky when a sticky
         store keeps an earlier arm).
+
+        ``context``: decisions of upstream services (:func:`trafficsplit.propagation.
+        from_headers`); an arm decided upstream that this experiment knows is served as is
+        (reason ``propagated``) and the exposure record notes whether this service's own
+        evaluation agrees. Inside a request served through the middleware the request's
+        context is used by default. ``request_id`` goes into the exposure record (default: the
+        context's). ``log_exposure=False`` leaves no exposure record for this call.
         """
         snapshot, plans = self._state
         plan = plans.get(experiment)
@@ -235,15 +278,79 @@ class Splitter:
             self._experiment(snapshot, experiment)  # raises, naming the known keys
         # Online, "now" decides: scheduled steps (canaries), start and end take effect on time.
         at_us = _now_us() if at is None else _time.to_micros(at)
-        return self._assign(plan, unit, attributes, at_us)
+        ex = self._exposures
+        req = _CURRENT.get()
+        if context is None and req is None:
+            a = self._assign(plan, unit, attributes, at_us)
+            if ex is not None and log_exposure:
+                if unit is None and attributes is not None:
+                    unit = attributes.get(plan.unit)
+                ex.log(at_us, unit, plan.exposure, a, attributes, request_id)
+            return a
+        return self._decide(
+            plan, unit, attributes, at_us, context, req, request_id, ex if log_exposure else None
+        )
+
+    def _decide(
+        self,
+        plan: _Plan,
+        unit: Any,
+        attributes: Mapping[str, Any] | None,
+        at_us: int,
+        context: PropagationContext | RequestContext | None,
+        req: RequestContext | None,
+        request_id: str | None,
+        ex: ExposureLogger | None,
+    ) -> Assignment:
+        """One decision with propagation: an upstream arm first, this service's own
+        evaluation otherwise; noted in the request context and logged."""
+        if isinstance(context, RequestContext):
+            req, context = context, context.incoming
+        elif context is None and req is not None:
+            context = req.incoming
+        up = None if context is None else context.get(plan.key)
+        evaluated = None
+        if up is not None and up.arm in plan.arm_names:
+            # The upstream arm is served; this service's own evaluation (without touching the
+            # sticky store) is kept to flag disagreements.
+            evaluated = self._assign(plan, unit, attributes, at_us, use_sticky=False)
+            index = plan.arm_names.index(up.arm)
+            a = _assignment.make_assignment(
+                plan.key, up.arm, index, plan.payloads[index], evaluated.bucket, _PROPAGATED
+            )
+        else:
+            a = self._assign(plan, unit, attributes, at_us)
+        if req is not None and a.arm is not None:
+            req.decided[plan.key] = Propagated(plan.key, a.arm, plan.bucket_version)
+        if ex is not None:
+            if unit is None and attributes is not None:
+                unit = attributes.get(plan.unit)
+            if request_id is None and context is not None:
+                request_id = getattr(context, "request_id", None)
+            ex.log(at_us, unit, plan.exposure, a, attributes, request_id, evaluated)
+        return a
 
     def assign_all(
-        self, unit: Any = None, attributes: Mapping[str, Any] | None = None, at: Any = None
+        self,
+        unit: Any = None,
+        attributes: Mapping[str, Any] | None = None,
+        at: Any = None,
+        *,
+        context: PropagationContext | RequestContext | None = None,
+        request_id: str | None = None,
+        log_exposure: bool = True,
     ) -> dict[str, Assignment]:
-        """Every experiment, evaluated on one snapshot (atomically with respect to reloads)."""
+        """Every experiment, evaluated on one snapshot (atomically with respect to reloads).
+        ``context``, ``request_id`` and ``log_exposure`` as for :meth:`assign`."""
         _, plans = self._state
         at_us = _now_us() if at is None else _time.to_micros(at)  # one moment for all of them
         out = {}
+        ex = self._exposures if log_exposure else None
+        req = _CURRENT.get()
+        if ex is not None or context is not None or req is not None:
+            for k, p in plans.items():
+                out[k] = self._decide(p, unit, attributes, at_us, context, req, request_id, ex)
+            return out
         simple = unit is not None and self._sticky is None
         for k, p in plans.items():
             if simple and not p.overrides:  # the common case, without the general path's calls
@@ -254,7 +361,12 @@ class Splitter:
         return out
 
     def _assign(
-        self, plan: _Plan, unit: Any, attributes: Mapping[str, Any] | None, at_us: int
+        self,
+        plan: _Plan,
+        unit: Any,
+        attributes: Mapping[str, Any] | None,
+        at_us: int,
+        use_sticky: bool = True,
     ) -> Assignment:
         if unit is None and attributes is not None:
             unit = attributes.get(plan.unit)
@@ -275,7 +387,7 @@ class Splitter:
         targeting = plan.targeting
         eligible = targeting is None or targeting.matches(attributes)
         a = plan.route.assign(unit, at_us, eligible)
-        if self._sticky is not None and a.reason in ("assigned", "not_exposed"):
+        if use_sticky and self._sticky is not None and a.reason in ("assigned", "not_exposed"):
             a = self._sticky_one(plan, unit, a)
         return a
 
@@ -301,10 +413,14 @@ class Splitter:
         at_column: str | None = None,
         sticky: Any = None,
         threads: int | None = None,
+        log_exposures: bool = False,
     ) -> Any:
         """A copy of ``df`` with, per experiment, a categorical column ``<key>`` (the arm) and
         ``<key>_reason``. Targeting reads the frame's columns; ``at_column`` replays history
-        row by row. With a sticky store: one read and one write per experiment, not per row."""
+        row by row. With a sticky store: one read and one write per experiment, not per row.
+
+        ``log_exposures=True`` writes an exposure record for every row that got an arm, as one
+        Arrow table per experiment (not deduplicated: a backfill states every row)."""
         import pandas as pd
 
         if unit_column not in df.columns:
@@ -312,7 +428,10 @@ class Splitter:
                 f"unit_column '{unit_column}' is not a column of the frame; "
                 f"columns: {', '.join(map(str, df.columns))}"
             )
-        snapshot = self._snapshot
+        snapshot, plans = self._state
+        ex = self._exposures
+        if log_exposures and ex is None:
+            raise ConfigError("log_exposures=True needs a Splitter made with exposures=<sink>")
         keys = list(snapshot.experiments) if experiments is None else list(experiments)
         out = df.copy()
         units = df[unit_column]
@@ -327,7 +446,25 @@ class Splitter:
         hashes: dict[str, np.ndarray] = {}  # per salt: experiments sharing a layer hash it once
         for key in keys:
             e = self._experiment(snapshot, key)
-            arm, reason = self._frame_one(snapshot, e, units, df, at, at_us, store, threads, hashes)
+            arm, bucket, reason = self._frame_one(
+                snapshot, e, units, df, at, at_us, store, threads, hashes
+            )
+            if log_exposures and ex is not None:
+                rows = np.flatnonzero(arm >= 0)
+                ex.log_table(
+                    bulk_table(
+                        plans[key].exposure,
+                        units,
+                        rows,
+                        at_us,
+                        arm,
+                        bucket,
+                        reason,
+                        REASONS,
+                        df,
+                        ex.attributes,
+                    )
+                )
             names = list(e.experiment.arm_names)
             out[key] = pd.Categorical.from_codes(arm.astype(np.int64), categories=names)
             out[f"{key}_reason"] = pd.Categorical.from_codes(
@@ -346,7 +483,7 @@ class Splitter:
         store: Any,
         threads: int | None,
         hashes: dict[str, np.ndarray] | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         from .hashing import hash64_batch
 
         exp = e.experiment
@@ -409,7 +546,7 @@ class Splitter:
                         fresh[k] = exp.arm_names[arm[i]]
                 if fresh:
                     store.put_many(e.key, exp.bucket_version, fresh)
-        return arm, reason
+        return arm, b.bucket, reason
 
     # -- flags -------------------------------------------------------------------------------
 
@@ -482,6 +619,7 @@ class Splitter:
 
 _OVERRIDE = _CODE["override"]
 _STICKY = _CODE["sticky"]
+_PROPAGATED = _CODE["propagated"]
 
 
 def _now_us() -> int:
@@ -495,6 +633,7 @@ class _Plan:
         "arm_names",
         "bucket_version",
         "compiled",
+        "exposure",
         "key",
         "overrides",
         "payloads",
@@ -515,6 +654,7 @@ class _Plan:
         self.payloads = tuple(a.payload for a in exp.arms)
         self.overrides = dict(e.overrides)
         self.targeting = exp._targeting
+        self.exposure = ExposureInfo(e.key, snapshot.version, exp)
         holdouts = [snapshot.holdouts[h] for h in e.holdouts]
         layer = None
         if e.layer is not None:

@@ -26,8 +26,9 @@ enum class Reason : uint8_t {
   override = 7,
   stopped = 8,
   sticky = 9,
+  propagated = 10,  // the arm an upstream service chose, carried in request headers
 };
-inline constexpr size_t kReasonCount = 10;
+inline constexpr size_t kReasonCount = 11;
 const char* reason_name(Reason reason);
 
 struct AllocationStepSpec {

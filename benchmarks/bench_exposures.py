@@ -1,0 +1,338 @@
+#!/usr/bin/env python
+"""Exposure logging benchmark: what logging adds to Splitter.assign, how fast the writer thread
+turns queued decisions into files, and exposures per second into Parquet from batch calls.
+
+Run from the repository root:
+
+    .venv/bin/python benchmarks/bench_exposures.py [--quick] [--markdown docs/benchmarks.md]
+
+Latencies are the median and p99 of per-call averages over batches of 1,000 calls, the
+statements interleaved batch by batch (as in bench_splitter.py), with the logger's writer
+thread running. The baseline is what a service writes without trafficsplit's logger: a dict per
+exposure put on a ``queue.SimpleQueue`` for a thread of its own. Writer throughput is measured
+on a queue filled while the writer was paused. Bulk figures time ``assign_frame(...,
+log_exposures=True)`` plus the flush that writes the Parquet row group, best of several
+repetitions; the baseline bulk path is ``pyarrow.Table.from_pylist`` of one dict per row.
+``--markdown PATH`` writes (or replaces) the section between the ``bench_exposures`` markers.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+import trafficsplit as ts
+from _common import (
+    add_load_average,
+    command_line,
+    environment_lines,
+    machine_info,
+    mark,
+    parse_args,
+    print_environment,
+    publish,
+    scalar_latency,
+    table,
+    targets_table,
+    time_interleaved,
+)
+
+SEED = 20_261_126
+SECTION = "bench_exposures"
+SECTION_TITLE = "## Exposure logging: request path, writer and bulk Parquet"
+
+TARGET_ADDED_NS = 1_000
+TARGET_BULK_PER_S = 1_000_000
+
+UNIT = "user-12345"
+CONFIG = {"experiments": [{"key": "ranker-v2", "arms": {"control": 50, "treatment": 50}}]}
+FRAME_CONFIG = {
+    "experiments": [
+        {"key": "ranker-v2", "arms": {"control": 50, "treatment": 50}},
+        {"key": "three-arms", "arms": {"control": 34, "a": 33, "b": 33}, "exposure": 0.5},
+    ]
+}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    scalar_batches: int
+    writer_records: int
+    bulk_rows: tuple[int, ...]
+    reps: int
+
+
+FULL = Sizes(scalar_batches=600, writer_records=300_000, bulk_rows=(1_000_000, 10_000_000), reps=3)
+QUICK = Sizes(scalar_batches=40, writer_records=30_000, bulk_rows=(200_000,), reps=2)
+
+
+@dataclass
+class Results:
+    machine: dict[str, str] = field(default_factory=dict)
+    command: str = ""
+    latency: list[tuple[str, str, float, float]] = field(default_factory=list)
+    writer: list[tuple[str, float]] = field(default_factory=list)
+    bulk: list[tuple[int, int, float, float, float, float | None]] = field(default_factory=list)
+    scalar_batches: int = 0
+    reps: int = 0
+    seconds: float = 0.0
+
+
+def bench_latency(res: Results, sizes: Sizes, folder: Path) -> None:
+    plain = ts.Splitter(CONFIG)
+    logged = ts.Splitter(CONFIG, exposures=ts.ParquetSink(folder / "latency"))
+    baseline_queue: queue.SimpleQueue[dict[str, Any]] = queue.SimpleQueue()
+    counter = iter(range(10**12))
+
+    def baseline(unit: str) -> Any:
+        a = plain.assign("ranker-v2", unit)
+        if a.arm is not None:
+            baseline_queue.put(
+                {
+                    "ts": time.time(),
+                    "unit": unit,
+                    "experiment": a.experiment,
+                    "arm": a.arm,
+                    "bucket": a.bucket,
+                    "reason": a.reason,
+                }
+            )
+        return a
+
+    def drain() -> None:  # the baseline's consumer, so its queue stays short
+        while True:
+            item = baseline_queue.get()
+            if item is None:
+                return
+
+    consumer = threading.Thread(target=drain, daemon=True)
+    consumer.start()
+    ns = {
+        "plain": plain,
+        "logged": logged,
+        "baseline": baseline,
+        "UNIT": UNIT,
+        "counter": counter,
+    }
+    cases = [
+        ('plain.assign("ranker-v2", UNIT)', "no exposure logging"),
+        (
+            'logged.assign("ranker-v2", UNIT)',
+            "exposure logging (repeats deduplicated by the writer)",
+        ),
+        (
+            'plain.assign("ranker-v2", next(counter))',
+            "no exposure logging, a new int unit per call",
+        ),
+        (
+            'logged.assign("ranker-v2", next(counter))',
+            "exposure logging, a new int unit per call (every call written)",
+        ),
+        ("baseline(UNIT)", "baseline: assign, then a dict on a SimpleQueue"),
+    ]
+    figures = scalar_latency([c[0] for c in cases], ns, sizes.scalar_batches)
+    res.scalar_batches = sizes.scalar_batches
+    for (stmt, what), (median, p99) in zip(cases, figures, strict=True):
+        res.latency.append((stmt, what, median, p99))
+        print(f"  {stmt}: median {median:,.0f} ns, p99 {p99:,.0f} ns", flush=True)
+    logged.close()
+    baseline_queue.put(None)  # type: ignore[arg-type]
+    consumer.join(10)
+
+
+def bench_writer(res: Results, sizes: Sizes, folder: Path) -> None:
+    """Records per second the writer thread turns into files, from a full queue."""
+    n = sizes.writer_records
+    for name, make in (
+        ("JSONL", lambda p: ts.JsonlSink(p)),
+        ("Parquet", lambda p: ts.ParquetSink(p)),
+    ):
+        lg = ts.ExposureLogger(make(folder / f"writer-{name}"), max_queue=n + 10)
+        lg._pause()  # the queue fills first, then the writer drains it
+        sp = ts.Splitter(CONFIG, exposures=lg)
+        for i in range(n):
+            sp.assign("ranker-v2", f"user-{i}")
+        lg._spawn()
+        t0 = time.perf_counter()
+        assert lg.flush(600)
+        seconds = time.perf_counter() - t0
+        lg.close()
+        assert lg.counters().written == n
+        res.writer.append((name, n / seconds))
+        print(f"  writer into {name}: {n / seconds:,.0f} records/s", flush=True)
+
+
+def frame(rows: int) -> pd.DataFrame:
+    rng = np.random.default_rng(SEED)
+    ids = rng.integers(0, 10**12, rows)
+    return pd.DataFrame({"user_id": pd.Series(np.char.add("user-", ids.astype(str)), dtype="str")})
+
+
+def bench_bulk(res: Results, sizes: Sizes, folder: Path) -> None:
+    res.reps = sizes.reps
+    for rows in sizes.bulk_rows:
+        bench_bulk_rows(res, sizes, folder, rows)
+
+
+def bench_bulk_rows(res: Results, sizes: Sizes, folder: Path, rows: int) -> None:
+    df = frame(rows)
+    plain = ts.Splitter(FRAME_CONFIG)
+    sink = ts.ParquetSink(folder / f"bulk-{rows}", rotate_bytes=None, rotate_seconds=None)
+    lg = ts.ExposureLogger(sink)
+    logged = ts.Splitter(FRAME_CONFIG, exposures=lg)
+    exposures = int(
+        sum(plain.assign_frame(df, "user_id")[k].notna().sum() for k in ("ranker-v2", "three-arms"))
+    )
+
+    def with_logging() -> None:
+        logged.assign_frame(df, "user_id", log_exposures=True)
+        lg.flush(600)
+
+    def without() -> None:
+        plain.assign_frame(df, "user_id")
+
+    cases = [with_logging, without]
+    baseline_rows = min(rows, 1_000_000)
+    if rows == baseline_rows:
+
+        def baseline() -> None:
+            out = plain.assign_frame(df, "user_id")
+            now = pd.Timestamp.now(tz="UTC")
+            for key in ("ranker-v2", "three-arms"):
+                arm = out[key]
+                keep = arm.notna().to_numpy()
+                records = [
+                    {"timestamp": now, "unit": u, "experiment": key, "arm": a}
+                    for u, a in zip(df["user_id"][keep], arm[keep], strict=True)
+                ]
+                pq.write_table(pa.Table.from_pylist(records), folder / f"base-{key}.parquet")
+
+        cases.append(baseline)
+    times = time_interleaved(cases, sizes.reps)
+    lg.close()
+    logged_s, plain_s = min(times[0]), min(times[1])
+    base_s = min(times[2]) if len(times) > 2 else None
+    written = pq.ParquetFile(sink.files[0]).metadata.num_rows
+    assert written == exposures * (sizes.reps + 1), (written, exposures)
+    res.bulk.append((rows, exposures, logged_s, plain_s, exposures / logged_s, base_s))
+    print(
+        f"  {rows:,} rows, {exposures:,} exposures: {logged_s:.3f} s with logging "
+        f"({exposures / logged_s:,.0f}/s), {plain_s:.3f} s without"
+        + ("" if base_s is None else f", baseline {base_s:.3f} s"),
+        flush=True,
+    )
+    shutil.rmtree(folder / f"bulk-{rows}", ignore_errors=True)
+
+
+def report(res: Results) -> list[str]:
+    out = environment_lines(res.command, res.machine)
+    out += [
+        "### `Splitter.assign` with and without exposure logging",
+        "",
+        f"Median and p99 of per-call averages over {res.scalar_batches:,} batches of 1,000 "
+        "calls, statements interleaved; the logger's writer thread runs meanwhile.",
+        "",
+    ]
+    out += table(
+        ["statement", "what", "median ns", "p99 ns"],
+        [[f"`{s}`", w, f"{m:,.0f}", f"{p:,.0f}"] for s, w, m, p in res.latency],
+    )
+    by = {s: m for s, _, m, _ in res.latency}
+    added_same = by['logged.assign("ranker-v2", UNIT)'] - by['plain.assign("ranker-v2", UNIT)']
+    added_new = (
+        by['logged.assign("ranker-v2", next(counter))']
+        - by['plain.assign("ranker-v2", next(counter))']
+    )
+    out += [
+        "",
+        f"Added by logging: {added_same:,.0f} ns (repeated unit), {added_new:,.0f} ns (a new "
+        "unit per call).",
+        "",
+        "### Writer thread",
+        "",
+        "Records per second from a full queue to the files (dedup, probability, encoding, "
+        "writing); the thread shares the interpreter with the request threads.",
+        "",
+    ]
+    out += table(["sink", "records/s"], [[n, f"{r:,.0f}"] for n, r in res.writer])
+    out += [
+        "",
+        "### Bulk exposures into Parquet",
+        "",
+        "`assign_frame(df, 'user_id', log_exposures=True)` on two experiments (the second "
+        "at exposure 0.5), then the flush that writes one row group per experiment; best of "
+        f"{res.reps} repetitions. Baseline: a dict per exposure and `pyarrow.Table.from_pylist`.",
+        "",
+    ]
+    out += table(
+        ["rows", "exposures", "with logging s", "exposures/s", "without logging s", "baseline s"],
+        [
+            [
+                f"{rows:,}",
+                f"{n:,}",
+                f"{lg_s:.3f}",
+                f"{rate:,.0f}",
+                f"{pl_s:.3f}",
+                "" if base is None else f"{base:.3f}",
+            ]
+            for rows, n, lg_s, pl_s, rate, base in res.bulk
+        ],
+    )
+    out.append("")
+    worst_bulk = min(r[4] for r in res.bulk)
+    targets = [
+        [
+            "exposure logging added to `Splitter.assign` (median)",
+            f"≤ {TARGET_ADDED_NS:,} ns",
+            f"{max(added_same, added_new):,.0f} ns",
+            mark(max(added_same, added_new) <= TARGET_ADDED_NS),
+        ],
+        [
+            "exposures into Parquet from `assign_frame` (slowest size)",
+            f"≥ {TARGET_BULK_PER_S:,}/s",
+            f"{worst_bulk:,.0f}/s",
+            mark(worst_bulk >= TARGET_BULK_PER_S),
+        ],
+    ]
+    out += targets_table(targets)
+    out.append(f"Total run time: {res.seconds:.0f} s.")
+    out.append("")
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(__doc__, SECTION, argv)
+    sizes = QUICK if args.quick else FULL
+    res = Results(machine=machine_info(), command=command_line())
+    print_environment(res.command, res.machine)
+    t0 = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="bench-exposures-"))
+    try:
+        print("Splitter.assign latency:", flush=True)
+        bench_latency(res, sizes, folder)
+        print("writer thread:", flush=True)
+        bench_writer(res, sizes, folder)
+        print("bulk into Parquet:", flush=True)
+        bench_bulk(res, sizes, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    res.seconds = time.perf_counter() - t0
+    add_load_average(res.machine, "end")
+    publish(report(res), args.markdown, SECTION, SECTION_TITLE)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
