@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-from . import errors, stats, sticky
+from . import bandit, errors, stats, sticky
 from .batch import REASONS, BatchAssignment
 from .config import ConfigIssue, ConfigValidationError, Snapshot, load_config, parse_config
 from .errors import ConfigError, Error, TargetingSyntaxError, UnitTypeError, UnitValueError
@@ -40,6 +40,7 @@ __all__ = [
     "TargetingSyntaxError",
     "UnitTypeError",
     "UnitValueError",
+    "bandit",
     "bucket",
     "errors",
     "hash64",
