@@ -276,12 +276,15 @@ std::vector<double> limit_weights(const std::vector<double>& target,
     while (j < breaks.size() && g(breaks[j]) < 1) ++j;
     if (j == breaks.size()) j = breaks.size() - 1;
     const double a = breaks[j - 1], b = breaks[j];
+    // Between consecutive breaks every arm is either free (lo < lambda p < hi) or pinned;
+    // the midpoint tells which, away from the rounding of lo / p and hi / p.
+    const double mid = 0.5 * (a + b);
     double fixed = 0, slope = 0;
     for (size_t k = 0; k < n; ++k) {
-      if (p[k] > 0 && lo[k] <= a * p[k] && b * p[k] <= hi[k]) {
+      if (p[k] > 0 && lo[k] < mid * p[k] && mid * p[k] < hi[k]) {
         slope += p[k];
       } else {
-        fixed += std::clamp(0.5 * (a + b) * p[k], lo[k], hi[k]);
+        fixed += std::clamp(mid * p[k], lo[k], hi[k]);
       }
     }
     const double lambda = slope > 0 ? (1 - fixed) / slope : b;

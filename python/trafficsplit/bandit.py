@@ -1230,6 +1230,9 @@ def _reward_array(values: Any, n: int, column: str = "rewards") -> np.ndarray:
     except (TypeError, ValueError):
         raise ConfigError(f"{column} must be numbers") from None
     if out.ndim != 1 or len(out) != n:
-        raise ConfigError(f"{column} must be one-dimensional with {n} values, got {out.shape}")
+        raise ConfigError(
+            f"{column} must be one-dimensional with one value per row ({n} rows), "
+            f"got shape {out.shape}"
+        )
     return out
 
