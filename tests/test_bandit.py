@@ -153,8 +153,9 @@ def test_probability_best_student_agrees_with_numerical_integration():
     for k, d in enumerate(dists):
         others = [o for j, o in enumerate(dists) if j != k]
         exact.append(
-            integrate.quad(lambda x, d=d, o=others: d.pdf(x) * math.prod(q.cdf(x) for q in o),
-                           -np.inf, np.inf)[0]
+            integrate.quad(
+                lambda x, d=d, o=others: d.pdf(x) * math.prod(q.cdf(x) for q in o), -np.inf, np.inf
+            )[0]
         )
     mc = probability_best("student_t", loc, scale, dof, draws=20_000, seed=9)
     np.testing.assert_allclose(mc, exact, atol=0.01)

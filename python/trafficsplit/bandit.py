@@ -9,7 +9,8 @@ whose bucket changes arm and ``assign(..., at=)`` replays every epoch.
 >>> import trafficsplit as ts
 >>> from trafficsplit.bandit import BernoulliThompson
 >>> policy = BernoulliThompson(["control", "challenger"], floor=0.05, seed=7)
->>> policy.update(["control"] * 500 + ["challenger"] * 500, [0] * 480 + [1] * 20 + [0] * 460 + [1] * 40)
+>>> arms = ["control"] * 500 + ["challenger"] * 500
+>>> policy.update(arms, [0] * 480 + [1] * 20 + [0] * 460 + [1] * 40)
 >>> w = policy.weights(epoch=1)
 >>> w["challenger"] > 0.9
 True
@@ -44,6 +45,7 @@ from .experiment import Experiment
 from .hashing import check_threads
 
 __all__ = [
+    "UCB1",
     "BernoulliThompson",
     "EpsilonGreedy",
     "FeatureEncoder",
@@ -52,7 +54,6 @@ __all__ = [
     "NormalThompson",
     "Policy",
     "SimulationResult",
-    "UCB1",
     "assignment_probabilities",
     "epoch_seed",
     "ipw_estimate",
@@ -353,7 +354,9 @@ class Policy:
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({list(self._arms)}, floor={self._floor:g}, seed={self._seed})"
+        return (
+            f"{type(self).__name__}({list(self._arms)}, floor={self._floor:g}, seed={self._seed})"
+        )
 
 
 class BernoulliThompson(Policy):
@@ -586,7 +589,9 @@ def assignment_probabilities(experiment: Experiment, at: Any = None) -> dict[str
     current step): the probability an exposed unit is served that arm, for exposure logs."""
     m = experiment.bucket_map(at)
     counts = np.bincount(m[m >= 0], minlength=len(experiment.arms))
-    return {a: float(c) / experiment.buckets for a, c in zip(experiment.arm_names, counts, strict=True)}
+    return {
+        a: float(c) / experiment.buckets for a, c in zip(experiment.arm_names, counts, strict=True)
+    }
 
 
 def write_allocation(path: str | os.PathLike[str], experiment: Experiment) -> None:
@@ -665,9 +670,7 @@ class FeatureEncoder:
         numeric: Mapping[str, tuple[float, float]] | None = None,
         intercept: bool = True,
     ) -> None:
-        self._categorical = {
-            str(k): tuple(v) for k, v in (categorical or {}).items()
-        }
+        self._categorical = {str(k): tuple(v) for k, v in (categorical or {}).items()}
         for k, levels in self._categorical.items():
             if len(set(levels)) != len(levels) or not levels:
                 raise ConfigError(f"categorical[{k!r}] must list distinct levels, got {levels}")
@@ -824,6 +827,12 @@ class LinearThompson:
         ``data`` is a frame, a mapping of columns or a list of dicts; else a float matrix."""
         if isinstance(data, np.ndarray) and data.dtype != object:
             x = np.asarray(data, dtype=float)
+        elif (
+            self._encoder is not None
+            and isinstance(data, Mapping)
+            and all(np.ndim(v) == 0 for v in data.values())
+        ):
+            x = self._encoder.encode(data)  # one request's attributes
         elif self._encoder is not None:
             x = self._encoder.encode_frame(data)
         else:
@@ -982,10 +991,7 @@ def ipw_estimate(
         except (KeyError, IndexError, TypeError):
             raise ConfigError(f"the log has no {what} column {name!r}") from None
     served = np.asarray(cols["arm"])
-    if arms is None:
-        names = sorted({str(a) for a in served.tolist()})
-    else:
-        names = list(_check_arms(arms))
+    names = sorted({str(a) for a in served.tolist()}) if arms is None else list(_check_arms(arms))
     index = {a: i for i, a in enumerate(names)}
     codes = _arm_codes(served, index, column=arm)
     rewards = _reward_array(cols["reward"], len(codes), column=reward)
@@ -1235,4 +1241,3 @@ def _reward_array(values: Any, n: int, column: str = "rewards") -> np.ndarray:
             f"got shape {out.shape}"
         )
     return out
-
