@@ -25,6 +25,8 @@ replica that holds the same statistics computes the same weights.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
 import math
 import numbers
@@ -990,8 +992,8 @@ def ipw_estimate(
             cols[what] = log[name]
         except (KeyError, IndexError, TypeError):
             raise ConfigError(f"the log has no {what} column {name!r}") from None
-    served = np.asarray(cols["arm"])
-    names = sorted({str(a) for a in served.tolist()}) if arms is None else list(_check_arms(arms))
+    served = cols["arm"]
+    names = _log_arms(served, arms)
     index = {a: i for i, a in enumerate(names)}
     codes = _arm_codes(served, index, column=arm)
     rewards = _reward_array(cols["reward"], len(codes), column=reward)
@@ -1134,6 +1136,18 @@ def _missing(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v)) or type(v).__name__ == "NAType"
 
 
+@functools.cache
+def _has_pandas() -> bool:
+    """pandas is optional; with it, arm columns are factorised by hashing."""
+    return importlib.util.find_spec("pandas") is not None
+
+
+def _log_arms(served: Any, arms: Sequence[str] | None) -> list[str]:
+    if arms is not None:
+        return list(_check_arms(arms))
+    return sorted({str(a) for a in _distinct(served)})
+
+
 def _check_arms(arms: Any) -> tuple[str, ...]:
     if isinstance(arms, str | bytes) or not isinstance(arms, Iterable):
         raise ConfigError(f"arms must be a list of arm names, got {type(arms).__name__}")
@@ -1204,10 +1218,16 @@ def _aggregate(agg: Any, path: str) -> tuple[float, float, float]:
 
 
 def _arm_codes(arms: Any, index: Mapping[str, int], column: str = "arms") -> np.ndarray:
-    values = np.asarray(arms.to_numpy() if hasattr(arms, "to_numpy") else arms)
-    if values.ndim != 1:
+    """Arm indexes of a column of arm names (or of integer indexes), checked."""
+    series = hasattr(arms, "to_numpy") and _has_pandas()
+    kind = getattr(getattr(arms, "dtype", None), "kind", "") if series else ""
+    if series and kind not in ("i", "u"):
+        values: Any = arms
+    else:
+        values = np.asarray(arms.to_numpy() if hasattr(arms, "to_numpy") else arms)
+    if np.ndim(values) != 1:
         raise ConfigError(f"{column} must be one-dimensional")
-    if values.dtype.kind in "iu":
+    if isinstance(values, np.ndarray) and values.dtype.kind in "iu":
         codes = values.astype(np.int64)
         bad = np.flatnonzero((codes < 0) | (codes >= len(index)))
         if len(bad):
@@ -1217,16 +1237,34 @@ def _arm_codes(arms: Any, index: Mapping[str, int], column: str = "arms") -> np.
         return codes
     if len(values) == 0:
         return np.zeros(0, np.int64)
-    uniques, inverse = np.unique(values.astype(object).astype(str), return_inverse=True)
+    if _has_pandas():
+        import pandas as pd
+
+        # Hashing, no sort; a Series (categorical included) is factorised without copying.
+        inverse, uniques = pd.factorize(values if series else np.asarray(values, dtype=object))
+        uniques = np.asarray(uniques, dtype=object)
+    else:
+        uniques, inverse = np.unique(values.astype(object).astype(str), return_inverse=True)
+    inverse = np.asarray(inverse).ravel()
+    if (inverse < 0).any():
+        row = int(np.flatnonzero(inverse < 0)[0])
+        raise ConfigError(f"{column}[{row}] is missing; every row needs the arm served")
     lookup = np.empty(len(uniques), np.int64)
     for j, u in enumerate(uniques):
-        if u not in index:
+        if not isinstance(u, str) or u not in index:
             row = int(np.flatnonzero(inverse == j)[0])
-            raise ConfigError(
-                f"{column}[{row}] is {values[row]!r}, not among the arms {list(index)}"
-            )
+            raise ConfigError(f"{column}[{row}] is {u!r}, not among the arms {list(index)}")
         lookup[j] = index[u]
-    return lookup[inverse.ravel()]
+    return lookup[inverse]
+
+
+def _distinct(values: Any) -> list[Any]:
+    if _has_pandas():
+        import pandas as pd
+
+        unique = values.unique() if hasattr(values, "unique") else pd.unique(np.asarray(values))
+        return [v for v in unique if not _missing(v)]
+    return list(set(np.asarray(values).tolist()))
 
 
 def _reward_array(values: Any, n: int, column: str = "rewards") -> np.ndarray:
