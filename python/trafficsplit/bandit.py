@@ -77,12 +77,14 @@ def probability_best(
     *params: Sequence[float],
     draws: int = 10_000,
     seed: int = 0,
-    threads: int | None = 1,
+    threads: int | None = None,
 ) -> np.ndarray:
     """P(each arm's draw is the largest) by seeded Monte Carlo in C++.
 
     ``posterior="beta"`` with ``alpha, beta`` per arm, or ``"student_t"`` with ``loc, scale,
-    dof`` per arm (the posterior of a normal mean with unknown variance).
+    dof`` per arm (the posterior of a normal mean with unknown variance). Arm k draws from its
+    own stream ``epoch_seed(seed, k)``, so ``threads`` (None: all cores) does not change the
+    result.
 
     >>> p = probability_best("beta", [41, 61], [961, 941], seed=1)
     >>> bool(p[1] > 0.95)
@@ -278,7 +280,7 @@ class Policy:
 
     # -- allocation ----------------------------------------------------------------------------
 
-    def target(self, epoch: int = 0, threads: int | None = 1) -> dict[str, float]:
+    def target(self, epoch: int = 0, threads: int | None = None) -> dict[str, float]:
         """What the policy asks for before the floor and cap (docs/bandits.md)."""
         raw = self._core.target(_check_seed(epoch, "epoch"), check_threads(threads))
         return dict(zip(self._arms, (float(x) for x in raw), strict=True))
@@ -287,10 +289,11 @@ class Policy:
         self,
         epoch: int = 0,
         previous: Mapping[str, float] | Sequence[float] | None = None,
-        threads: int | None = 1,
+        threads: int | None = None,
     ) -> dict[str, float]:
         """The allocation (shares summing to 1) for ``epoch``: :meth:`target` with the floor
-        and, against ``previous`` (shares or percents, by arm), the cap ``max_change``."""
+        and, against ``previous`` (shares or percents, by arm), the cap ``max_change``.
+        ``threads``: for the Monte Carlo (None: all cores); the result does not depend on it."""
         prev = [] if previous is None else self._shares(previous, "previous")
         if self._max_change is None:
             prev = []
@@ -502,14 +505,14 @@ class FixedSplit(Policy):
             raise ConfigError(f"weights must be >= 0 with a positive sum, got {w}")
         self._fixed = [x / total for x in w]
 
-    def target(self, epoch: int = 0, threads: int | None = 1) -> dict[str, float]:
+    def target(self, epoch: int = 0, threads: int | None = None) -> dict[str, float]:
         return dict(zip(self._arms, self._fixed, strict=True))
 
     def weights(
         self,
         epoch: int = 0,
         previous: Mapping[str, float] | Sequence[float] | None = None,
-        threads: int | None = 1,
+        threads: int | None = None,
     ) -> dict[str, float]:
         return self.target(epoch)
 
