@@ -150,3 +150,27 @@ TEST(BanditLinear, CoefficientsAreRidgeRegression) {
   EXPECT_NEAR(out[0] + out[1], 1.0, 1e-12);
   EXPECT_GT(out[1], out[0]);
 }
+
+// The log-free acceptance bound never accepts what Marsaglia & Tsang's exact test rejects.
+TEST(BanditRandom, GammaAcceptanceBoundIsConservative) {
+  bd::Rng rng(3);
+  int disagreements = 0, checked = 0;
+  for (double shape : {1.0, 2.5, 30.0, 1e3, 1e5}) {
+    const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+    for (int i = 0; i < 20'000; ++i) {
+      const double x = 8 * rng.uniform() - 4;
+      const double t = c * x;
+      if (t <= -1) continue;
+      const double v = (1 + t) * (1 + t) * (1 + t);
+      const double exact_threshold = 0.5 * x * x + d * (1 - v + std::log(v));
+      // u spread around exp(threshold), where the decision is made.
+      const double u = std::min(1.0, std::exp(exact_threshold) * (0.999 + 0.002 * rng.uniform()));
+      if (!(u > 0) || u >= 1) continue;
+      ++checked;
+      const bool exact = bd::detail::gamma_slow(d, x * x, v, u) != 0;
+      if (bd::detail::gamma_accept(d, t, x * x, v, u) != exact) ++disagreements;
+    }
+  }
+  EXPECT_GT(checked, 50'000);
+  EXPECT_EQ(disagreements, 0);
+}

@@ -97,6 +97,22 @@ extern const Ziggurat kZiggurat;
 double normal_slow(Rng& rng, int layer, double u) noexcept;
 double gamma_slow(double d, double x, double v, double u) noexcept;
 
+// Marsaglia & Tsang's full test, log(u) < x^2/2 + d (1 - v + log v) with v = (1 + t)^3,
+// first without logarithms: log(u) <= u - 1, and for |t| < 1/2
+// log(1 + t) >= t - t^2/2 + t^3/3 - t^4/4 - |t|^5 / (5 (1 - |t|)) (the series' remainder
+// bounded by a geometric one). For large shapes the squeeze above rejects ~10 % of draws
+// that this accepts at the cost of a few multiplications; the rest go to gamma_slow.
+inline bool gamma_accept(double d, double t, double x2, double v, double u) noexcept {
+  const double a = std::fabs(t);
+  if (a < 0.5) {
+    const double t2 = t * t;
+    const double log1p_low =
+        t - 0.5 * t2 + t2 * t / 3.0 - 0.25 * t2 * t2 - t2 * t2 * a / (5.0 * (1.0 - a));
+    if (u - 1.0 < 0.5 * x2 + d * (1.0 - v + 3.0 * log1p_low)) return true;
+  }
+  return gamma_slow(d, x2, v, u) != 0;
+}
+
 }  // namespace detail
 
 double Rng::normal() noexcept {
@@ -120,7 +136,7 @@ double GammaSampler::operator()(Rng& rng) const noexcept {
     v = v * v * v;
     const double u = rng.uniform_open();
     const double x2 = x * x;
-    if (u < 1.0 - 0.0331 * x2 * x2 || detail::gamma_slow(d_, x2, v, u) != 0) {
+    if (u < 1.0 - 0.0331 * x2 * x2 || detail::gamma_accept(d_, c_ * x, x2, v, u)) {
       g = d_ * v;
       break;
     }
