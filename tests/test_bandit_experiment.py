@@ -352,3 +352,18 @@ def test_linear_thompson_refuses_bad_features():
         policy.update(np.ones((2, 4)), ["b", "c"], [0.0, 1.0])
     with pytest.raises(ts.ConfigError, match="not finite"):
         policy.update(np.array([[1.0, np.nan, 0.0]]), ["b"], [0.0])
+
+
+def test_write_allocation_from_an_experiment_without_a_start_time(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump({"experiments": [{"key": "e", "arms": {"a": 50, "b": 50}}]}))
+    sp = ts.Splitter.from_file(path)
+    policy = BernoulliThompson(["a", "b"], floor=0.1)
+    policy.update_aggregates({"a": (100, 5, 5), "b": (100, 20, 20)})
+    new = policy.next_step(sp.snapshot.experiments["e"].experiment, at="2026-11-02")
+    assert new.weights == {"a": 10.0, "b": 90.0}  # P(b best) ~ 1, a held at the floor
+    write_allocation(path, new)
+    assert sp.reload()
+    loaded = sp.snapshot.experiments["e"].experiment
+    assert loaded.weights == new.weights
+    assert loaded.steps[0].effective is None and loaded.steps[0].weights == {"a": 50, "b": 50}
