@@ -367,3 +367,19 @@ def test_write_allocation_from_an_experiment_without_a_start_time(tmp_path):
     loaded = sp.snapshot.experiments["e"].experiment
     assert loaded.weights == new.weights
     assert loaded.steps[0].effective is None and loaded.steps[0].weights == {"a": 50, "b": 50}
+
+
+def test_linear_thompson_drives_an_experiment():
+    frame, arms, rewards = contextual_data(20_000, 8)
+    policy = LinearThompson(ARMS, ENCODER, seed=2, floor=0.05, draws=1000)
+    policy.update(frame, arms, rewards)
+    exp = ts.Experiment("ctx", {"control": 34, "b": 33, "c": 33}, allocated_at=T0)
+    population = frame.sample(500, random_state=1)
+    new = policy.next_step(exp, population, at=T0 + dt.timedelta(days=1))
+    w = policy.weights(population, epoch=1)
+    for a in ARMS:
+        assert new.weights[a] == pytest.approx(100 * w[a], abs=100 / exp.buckets)
+    assert new.weights["control"] == pytest.approx(5, abs=0.5)  # never best: the floor
+    assert exp.moved_fraction(new) == pytest.approx(
+        sum(abs(new.weights[a] - exp.weights[a]) for a in ARMS) / 200
+    )
