@@ -91,6 +91,7 @@ inline constexpr double kZigguratV = 9.91256303526217e-3;
 struct Ziggurat {
   double x[kZigguratLayers + 1];
   double ratio[kZigguratLayers];
+  double density[kZigguratLayers + 1];  // exp(-x^2 / 2) at each layer's edge
   Ziggurat() noexcept;
 };
 extern const Ziggurat kZiggurat;
