@@ -441,3 +441,31 @@ def test_simulate_leaves_the_policy_alone():
     assert p.stats["a"]["count"] == 0
     with pytest.raises(ts.ConfigError, match="true_means"):
         simulate(p, [0.1, 0.2], 2_000, 500)
+
+
+def test_regret_ordering_holds_across_seeds():
+    means = [0.04, 0.05, 0.07]
+    for seed in range(8):
+        equal = simulate(FixedSplit(ARMS), means, 100_000, 1_000, seed=seed).total_regret
+        thompson = simulate(BernoulliThompson(ARMS, seed=seed), means, 100_000, 1_000, seed=seed)
+        assert thompson.total_regret < 0.25 * equal, seed
+        assert simulate(UCB1(ARMS), means, 100_000, 1_000, seed=seed).total_regret < equal
+        assert simulate(EpsilonGreedy(ARMS), means, 100_000, 1_000, seed=seed).total_regret < equal
+
+
+def test_merge_order_gives_the_same_bernoulli_weights():
+    parts = []
+    for seed in range(3):
+        p = BernoulliThompson(ARMS, seed=11)
+        p.update(*observations(seed, 1000))
+        parts.append(p)
+    one = parts[0].merge(parts[1], parts[2])
+    other = parts[2].merge(parts[0], parts[1])
+    for a in ARMS:  # counts and sums of 0/1 rewards are exact in any order
+        assert (
+            one.stats[a]["count"]
+            == other.stats[a]["count"]
+            == sum(p.stats[a]["count"] for p in parts)
+        )
+        assert one.stats[a]["sum"] == other.stats[a]["sum"]
+    assert one.weights(epoch=4) == other.weights(epoch=4)  # Beta posteriors use count and sum
