@@ -469,3 +469,18 @@ def test_merge_order_gives_the_same_bernoulli_weights():
         )
         assert one.stats[a]["sum"] == other.stats[a]["sum"]
     assert one.weights(epoch=4) == other.weights(epoch=4)  # Beta posteriors use count and sum
+
+
+def test_parameters_are_checked():
+    with pytest.raises(ts.ConfigError, match="prior_alpha must be positive"):
+        BernoulliThompson(ARMS, prior_alpha=0)
+    with pytest.raises(ts.ConfigError, match="epsilon must be a finite number"):
+        EpsilonGreedy(ARMS, epsilon="x")
+    with pytest.raises(ts.ConfigError, match="epsilon must be between 0 and 1"):
+        EpsilonGreedy(ARMS, epsilon=1.5)
+    with pytest.raises(ts.ConfigError, match="max_change"):
+        BernoulliThompson(ARMS, max_change=0)
+    with pytest.raises(ts.ConfigError, match="unique"):
+        BernoulliThompson(["a", "a"])
+    with pytest.raises(TypeError, match="base class"):
+        bandit.Policy(ARMS)

@@ -156,7 +156,6 @@ class Policy:
     """
 
     kind: ClassVar[str] = ""
-    _param_names: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -168,15 +167,20 @@ class Policy:
         draws: int = 10_000,
         **params: float,
     ) -> None:
+        if not self.kind:
+            raise TypeError(
+                "Policy is the base class; use BernoulliThompson, NormalThompson, UCB1, "
+                "EpsilonGreedy or FixedSplit"
+            )
         self._arms = _check_arms(arms)
         self._floor = _check_share(floor, "floor")
         self._max_change = None if max_change is None else _max_change(max_change)
         self._seed = _check_seed(seed, "seed")
         self._draws = _check_count(draws, "draws")
-        self._params = {k: float(v) for k, v in params.items()}
-        for name, value in self._params.items():
+        for name, value in params.items():
             if not _is_real(value) or not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}")
+        self._params = {k: float(v) for k, v in params.items()}
         self._core = _bandit.Policy(
             self.kind,
             len(self._arms),
