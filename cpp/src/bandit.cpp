@@ -105,12 +105,14 @@ std::vector<double> probability_best(size_t k_arms, uint64_t draws, uint64_t see
     uint32_t* a = arg[t].data();
     for (size_t k = first; k < last; ++k) {
       Rng rng(epoch_seed(seed, k));
+      const auto arm = static_cast<uint32_t>(k);
       for (uint64_t s = 0; s < draws; ++s) {
         const double v = draw(k, rng);
-        if (v > b[s] || k == first) {
-          b[s] = v;
-          a[s] = static_cast<uint32_t>(k);
-        }
+        // Branch-free: which arm leads is a coin toss when arms are close, and a mispredicted
+        // branch per draw would cost more than the select.
+        const bool better = v > b[s];
+        b[s] = better ? v : b[s];
+        a[s] = better ? arm : a[s];
       }
     }
   };
