@@ -85,6 +85,13 @@ std::vector<ArmStats> batch_stats(size_t n_arms, const int64_t* arms, const doub
 
 namespace {
 
+// A draw as num / den with den > 0: comparing two draws by cross-multiplication spares the
+// division (Beta: X / (X + Y)) that would otherwise sit on every draw's critical path.
+struct Fraction {
+  double num;
+  double den;
+};
+
 // P(best) from per-arm streams: arm k's draws come from Rng(epoch_seed(seed, k)), so the
 // result does not depend on how arms are spread over threads. `draw(k, rng)` samples arm k.
 // Each thread keeps the running maximum over its (contiguous, ascending) arms; the maxima are
@@ -96,22 +103,25 @@ std::vector<double> probability_best(size_t k_arms, uint64_t draws, uint64_t see
   size_t n_threads = threads == 0 ? std::max(1u, std::thread::hardware_concurrency()) : threads;
   n_threads = std::min(n_threads, k_arms);
   if (k_arms * draws < 20'000) n_threads = 1;  // below this a thread costs more than it saves
-  std::vector<std::vector<double>> best(
+  std::vector<std::vector<double>> num(
       n_threads, std::vector<double>(draws, -std::numeric_limits<double>::infinity()));
+  std::vector<std::vector<double>> den(n_threads, std::vector<double>(draws, 1.0));
   std::vector<std::vector<uint32_t>> arg(n_threads, std::vector<uint32_t>(draws, 0));
   auto run = [&](size_t t) {
     const size_t first = k_arms * t / n_threads, last = k_arms * (t + 1) / n_threads;
-    double* b = best[t].data();
+    double* bn = num[t].data();
+    double* bd = den[t].data();
     uint32_t* a = arg[t].data();
     for (size_t k = first; k < last; ++k) {
       Rng rng(epoch_seed(seed, k));
       const auto arm = static_cast<uint32_t>(k);
       for (uint64_t s = 0; s < draws; ++s) {
-        const double v = draw(k, rng);
+        const Fraction v = draw(k, rng);
         // Branch-free: which arm leads is a coin toss when arms are close, and a mispredicted
-        // branch per draw would cost more than the select.
-        const bool better = v > b[s];
-        b[s] = better ? v : b[s];
+        // branch per draw would cost more than the selects.
+        const bool better = v.num * bd[s] > bn[s] * v.den;
+        bn[s] = better ? v.num : bn[s];
+        bd[s] = better ? v.den : bd[s];
         a[s] = better ? arm : a[s];
       }
     }
@@ -123,10 +133,11 @@ std::vector<double> probability_best(size_t k_arms, uint64_t draws, uint64_t see
   std::vector<double> wins(k_arms, 0.0);
   for (uint64_t s = 0; s < draws; ++s) {
     size_t winner = arg[0][s];
-    double top = best[0][s];
+    double top_num = num[0][s], top_den = den[0][s];
     for (size_t t = 1; t < n_threads; ++t) {
-      if (best[t][s] > top) {
-        top = best[t][s];
+      if (num[t][s] * top_den > top_num * den[t][s]) {
+        top_num = num[t][s];
+        top_den = den[t][s];
         winner = arg[t][s];
       }
     }
@@ -160,7 +171,8 @@ std::vector<double> probability_best_beta(const std::vector<double>& alpha,
     const double x = ga[k](rng);
     const double y = gb[k](rng);
     const double sum = x + y;
-    return sum > 0 ? x / sum : mean[k];  // both underflowed (tiny shapes): the mean
+    // X / (X + Y); both underflowed (tiny shapes): the mean.
+    return sum > 0 ? Fraction{x, sum} : Fraction{mean[k], 1.0};
   });
 }
 
@@ -174,7 +186,7 @@ std::vector<double> probability_best_student(const std::vector<double>& loc,
   }
   check_draws(draws);
   std::vector<GammaSampler> g;
-  std::vector<double> half(k_arms);
+  std::vector<double> half(k_arms), spread(k_arms);
   for (size_t k = 0; k < k_arms; ++k) {
     if (!std::isfinite(loc[k]) || !(scale[k] > 0) || !std::isfinite(scale[k]) || !(dof[k] > 0) ||
         !std::isfinite(dof[k])) {
@@ -184,10 +196,18 @@ std::vector<double> probability_best_student(const std::vector<double>& loc,
     }
     half[k] = 0.5 * dof[k];
     g.emplace_back(half[k]);
+    spread[k] = scale[k] * std::sqrt(half[k]);
   }
   return probability_best(k_arms, draws, seed, threads, [&](size_t k, Rng& rng) {
+    // loc + scale Z / sqrt(G / h) = (loc sqrt(G) + scale sqrt(h) Z) / sqrt(G)
     const double z = rng.normal();
-    return loc[k] + scale[k] * (z / std::sqrt(g[k](rng) / half[k]));
+    const double r = std::sqrt(g[k](rng));
+    if (!(r > 0)) {  // G underflowed (dof near 0): the t draw is infinite
+      return Fraction{z < 0 ? -std::numeric_limits<double>::infinity()
+                            : std::numeric_limits<double>::infinity(),
+                      1.0};
+    }
+    return Fraction{loc[k] * r + spread[k] * z, r};
   });
 }
 
