@@ -1051,3 +1051,11 @@ def test_hash64_batch_names_itself_in_errors() -> None:
         r"got a single str; use hash64\(\) for one unit",
     ):
         ts.hash64_batch("abc", "s")
+
+
+def test_core_apportion_is_callable_from_python() -> None:
+    # every binding file sees the same std::vector converter (an ODR hazard otherwise)
+    from trafficsplit import _core
+
+    assert _core.hashing.apportion([50.0, 30.0, 20.0], 10_000) == [5000, 3000, 2000]
+    assert sum(_core.hashing.apportion([100 / 3] * 3, 10_000)) == 10_000

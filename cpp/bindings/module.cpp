@@ -1,5 +1,6 @@
 // trafficsplit._core: creates the submodules; each area registers itself.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>  // in every binding file: one std::vector caster for the module (ODR)
 
 namespace py = pybind11;
 

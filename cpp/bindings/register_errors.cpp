@@ -1,5 +1,6 @@
 // The one map from core exceptions to trafficsplit's Python exceptions.
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>  // in every binding file: one std::vector caster for the module (ODR)
 
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/targeting/targeting.hpp"

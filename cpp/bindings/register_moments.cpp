@@ -1,6 +1,7 @@
 // trafficsplit._core.stats: grouped moments over numpy columns.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>  // in every binding file: one std::vector caster for the module (ODR)
 
 #include <algorithm>
 #include <optional>

@@ -3,6 +3,7 @@
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>  // in every binding file: one std::vector caster for the module (ODR)
 
 #include <memory>
 #include <string>

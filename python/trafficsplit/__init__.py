@@ -8,7 +8,7 @@ True
 
 from __future__ import annotations
 
-from . import errors, middleware, propagation, stats, sticky
+from . import bandit, errors, middleware, propagation, stats, sticky
 from .analysis import Analysis, Guardrail, analyze, sufficient_statistics
 from .batch import REASONS, BatchAssignment
 from .config import ConfigIssue, ConfigValidationError, Snapshot, load_config, parse_config
@@ -72,6 +72,7 @@ __all__ = [
     "UnitTypeError",
     "UnitValueError",
     "analyze",
+    "bandit",
     "bucket",
     "compare_shadow",
     "errors",
