@@ -209,3 +209,24 @@ def test_unknown_key_and_blue_green(tmp_path: Path) -> None:
     (tmp_path / "bg.yaml").write_text(yaml.safe_dump(doc))
     with pytest.raises(ts.ConfigError, match=r"only canary rollouts and experiments"):
         ts.RolloutController(tmp_path / "bg.yaml", "bg", POLICY)
+
+
+def test_a_metrics_recorder_feeds_the_controller(tmp_path: Path) -> None:
+    """The server-side loop: requests record latency per arm, the controller reads it."""
+    path = _canary_file(tmp_path, [{"percent": 5}])
+    sp = ts.Splitter.from_file(path, watch=False)
+    rec = ts.MetricsRecorder()
+    rng = np.random.default_rng(4)
+    now = START + dt.timedelta(hours=1)
+    for i in range(20_000):
+        a = sp.assign("reranker", f"user-{i}", at=now)
+        slow = 1.3 if a.arm == "canary" else 1.0
+        rec.record("latency", a, float(rng.normal(100 * slow, 20)))
+    moments = rec.moments()
+    assert moments[("latency", "canary")].n + moments[("latency", "stable")].n == 20_000
+    ctl = ts.RolloutController(path, "reranker", POLICY)
+    d = ctl.step(rec, now=now)
+    assert d.action == "rollback" and d.written
+    assert sp.reload()
+    later = now + dt.timedelta(seconds=1)
+    assert {sp.assign("reranker", f"user-{i}", at=later).arm for i in range(300)} == {"stable"}
