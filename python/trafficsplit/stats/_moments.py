@@ -442,7 +442,7 @@ def _group_codes(groups: Any) -> tuple[np.ndarray, list[Any]]:
     if isinstance(groups, (pd.Series, pd.Index)):
         if isinstance(groups.dtype, pd.CategoricalDtype):
             cat = groups.array
-            return np.ascontiguousarray(cat.codes), list(cat.categories)
+            return np.ascontiguousarray(cat.codes), [_plain(c) for c in cat.categories]
         if isinstance(groups.dtype, np.dtype) and groups.dtype.kind in "iu":
             return _int_codes(groups.to_numpy())
         return _factorize(groups)
