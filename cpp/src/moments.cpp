@@ -6,8 +6,6 @@
 #include "trafficsplit/stats/moments.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <cstring>
 #include <exception>
 #include <limits>
 #include <string>
@@ -112,7 +110,7 @@ struct NoCodes {
 
 constexpr size_t triangle(size_t k) { return k * (k + 1) / 2; }
 
-// Doubles per accumulator slot: the count, k sums, k(k+1)/2 products, padded to PAD so that
+// Doubles per accumulator slot: the count, k sums, k(k+1)/2 products, padded to kSlotAlign so
 // paired (16-byte) stores of one row never straddle a slot boundary.
 constexpr size_t kSlotAlign = 4;
 constexpr size_t slot_width(size_t k) {
