@@ -88,6 +88,7 @@ class Data:
     y: np.ndarray
     x: np.ndarray
     den: np.ndarray  # the denominator of a ratio metric (numerator: y)
+    y_nan: np.ndarray  # y with 1% NaN
     frame: pd.DataFrame  # arm (int8), y
     frame_cat: pd.DataFrame  # arm (categorical of "a".."d"), y
     cat: pd.Series
@@ -113,11 +114,13 @@ def make_data(sizes: Sizes) -> Data:
     x = rng.standard_normal(n)
     x += y
     den = rng.uniform(1.0, 3.0, n)
+    y_nan = y.copy()
+    y_nan[rng.random(n) < 0.01] = np.nan
     names = pd.Categorical.from_codes(arm, categories=["a", "b", "c", "d"])
     cat = pd.Series(names, name="arm")
     frame = pd.DataFrame({"arm": arm, "y": y}, copy=False)
     frame_cat = pd.DataFrame({"arm": cat, "y": y}, copy=False)
-    return Data(arm, y, x, den, frame, frame_cat, cat)
+    return Data(arm, y, x, den, y_nan, frame, frame_cat, cat)
 
 
 def sanity_check(res: Results, d: Data) -> None:
@@ -190,6 +193,13 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
             1,
             None,
             lambda: (np.bincount(d.arm, y, ARMS), np.bincount(d.arm, y * y, ARMS)),
+        ),
+        (
+            "ts.stats.grouped_moments(arm, y_nan, threads=1) (1% NaN)",
+            "more",
+            1,
+            1,
+            lambda: tss.grouped_moments(d.arm, d.y_nan, threads=1),
         ),
         (
             "ts.stats.grouped_moments(arm, y, x, threads=1) (covariate)",
@@ -265,7 +275,8 @@ def report(res: Results) -> list[str]:
     out.append(
         "`y` float64 (normal, mean 10 + 0.1 × arm, sd 2), `arm` int8 codes 0..3 uniform (a "
         "pandas categorical of 'a'..'d' for the categorical rows), `x` float64 correlated "
-        "with `y`, `den` float64 uniform in [1, 3) (a ratio metric's denominator). "
+        "with `y`, `den` float64 uniform in [1, 3) (a ratio metric's denominator), `y_nan` "
+        "`y` with 1% of the rows NaN at random. "
         "trafficsplit returns per arm n, means, centred co-moments and NaN counts "
         "(`MomentsByGroup`); pandas returns count, sum and var; `np.bincount` only the raw "
         "sums Σy and Σy² (numerically unstable variance, shown for scale). GB/s = 8 bytes × "

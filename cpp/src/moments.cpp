@@ -6,8 +6,7 @@
 #include "trafficsplit/stats/moments.hpp"
 
 #include <algorithm>
-#include <atomic>
-#include <cstring>
+#include <exception>
 #include <limits>
 #include <string>
 #include <thread>
@@ -111,7 +110,7 @@ struct NoCodes {
 
 constexpr size_t triangle(size_t k) { return k * (k + 1) / 2; }
 
-// Doubles per accumulator slot: the count, k sums, k(k+1)/2 products, padded to PAD so that
+// Doubles per accumulator slot: the count, k sums, k(k+1)/2 products, padded to kSlotAlign so
 // paired (16-byte) stores of one row never straddle a slot boundary.
 constexpr size_t kSlotAlign = 4;
 constexpr size_t slot_width(size_t k) {
@@ -433,23 +432,32 @@ GroupedMoments run_threads(const Code& codes, size_t rows, const std::vector<Val
   const size_t chunk = (rows + workers - 1) / std::max<size_t>(workers, 1);
   std::vector<Partial> parts(workers);
   std::vector<size_t> wrong(workers, RangeKernel<Code>::kNone);
+  std::vector<std::exception_ptr> failed(workers);
+  // A worker's exception (e.g. bad_alloc) is carried to the calling thread, not terminate().
   auto work = [&](size_t w) {
-    const size_t begin = std::min(rows, w * chunk);
-    const size_t end = std::min(rows, begin + chunk);
-    RangeKernel<Code> kernel(codes, columns, groups);
-    wrong[w] = kernel.run(begin, end);
-    parts[w] = kernel.take();
+    try {
+      const size_t begin = std::min(rows, w * chunk);
+      const size_t end = std::min(rows, begin + chunk);
+      RangeKernel<Code> kernel(codes, columns, groups);
+      wrong[w] = kernel.run(begin, end);
+      parts[w] = kernel.take();
+    } catch (...) {
+      failed[w] = std::current_exception();
+    }
   };
   std::vector<std::thread> pool;
   pool.reserve(workers - 1);
   try {
     for (size_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
-    work(0);
-  } catch (...) {
+  } catch (...) {  // no thread could be started: join those that were
     for (auto& t : pool) t.join();
     throw;
   }
+  work(0);
   for (auto& t : pool) t.join();
+  for (const auto& e : failed) {
+    if (e) std::rethrow_exception(e);
+  }
   for (size_t w = 0; w < workers; ++w) {
     if (wrong[w] != RangeKernel<Code>::kNone) {
       throw InvalidArgument("group code " + std::to_string(codes[wrong[w]]) + " at row " +

@@ -20,9 +20,10 @@ from ..hashing import check_threads
 
 __all__ = ["Moments", "MomentsByGroup", "grouped_moments"]
 
-# Integer group labels up to this bound (and below twice the row count) index the kernel's
-# groups directly; larger or negative ones are factorised first.
-_DIRECT_CODES_LIMIT = 1 << 16
+# Non-negative integer labels below this bound index the kernel's groups directly (arm indices,
+# small ids); larger or negative ones are factorised first, so that sparse labels do not make
+# the kernel carry many empty groups.
+_DIRECT_CODES_LIMIT = 1 << 12
 
 
 @dataclass(frozen=True, eq=False)
@@ -442,7 +443,7 @@ def _group_codes(groups: Any) -> tuple[np.ndarray, list[Any]]:
     if isinstance(groups, (pd.Series, pd.Index)):
         if isinstance(groups.dtype, pd.CategoricalDtype):
             cat = groups.array
-            return np.ascontiguousarray(cat.codes), list(cat.categories)
+            return np.ascontiguousarray(cat.codes), [_plain(c) for c in cat.categories]
         if isinstance(groups.dtype, np.dtype) and groups.dtype.kind in "iu":
             return _int_codes(groups.to_numpy())
         return _factorize(groups)
@@ -464,7 +465,7 @@ def _int_codes(arr: np.ndarray) -> tuple[np.ndarray, list[Any]]:
     if arr.size == 0:
         return np.zeros(0, dtype=np.int8), []
     lo, hi = int(arr.min()), int(arr.max())
-    if lo < 0 or hi >= max(_DIRECT_CODES_LIMIT, 2 * arr.size) or hi >= 2**31 - 1:
+    if lo < 0 or hi >= _DIRECT_CODES_LIMIT:
         return _factorize(arr)
     if arr.dtype.kind == "u":
         arr = arr.astype(np.min_scalar_type(-hi - 1))  # a signed type that holds hi
