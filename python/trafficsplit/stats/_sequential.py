@@ -646,6 +646,13 @@ def msprt(
     c, t = _two_arms(control, treatment, where)
     est, var, n = _difference(c, t, where)
     t2, nstar = _mixing_variance(tau2, effect, tuning, a, var, n, where)
+    return _two_sided_mixture(est, var, t2, a, null, "mSPRT (normal mixture)", nstar)
+
+
+def _two_sided_mixture(
+    est: float, var: float, t2: float, a: float, null: float, method: str, nstar: float | None
+) -> AlwaysValidResult:
+    """The normal-mixture likelihood ratio, always-valid p-value and interval at one look."""
     log_lr, p, lo, hi, _ = _stats.msprt_path([est], [var], [t2], a, float(null))
     se = math.sqrt(var)
     return AlwaysValidResult(
@@ -657,7 +664,7 @@ def msprt(
         df=None,
         alpha=a,
         alternative="two-sided",
-        method="mSPRT (normal mixture)",
+        method=method,
         likelihood_ratio=_exp(float(log_lr[0])),
         tau2=t2,
         tuning=nstar,
@@ -762,20 +769,7 @@ def confidence_sequence_from_estimate(
         if alternative not in (None, "two-sided"):
             raise ConfigError("confidence_sequence: sides=2 is the two-sided alternative")
         t2 = nn * var * _stats.confidence_sequence_rho2(a, nstar, 2)
-        log_lr, p, lo, hi, _ = _stats.msprt_path([est], [var], [t2], a, float(null))
-        return AlwaysValidResult(
-            estimate=est,
-            ci=(float(lo[0]), float(hi[0])),
-            pvalue=float(p[0]),
-            statistic=(est - float(null)) / s,
-            se=s,
-            alpha=a,
-            alternative="two-sided",
-            method="asymptotic confidence sequence",
-            likelihood_ratio=_exp(float(log_lr[0])),
-            tau2=t2,
-            tuning=nstar,
-        )
+        return _two_sided_mixture(est, var, t2, a, null, "asymptotic confidence sequence", nstar)
     alt = "larger" if alternative is None else alternative
     if alt not in ("larger", "smaller"):
         raise ConfigError(
