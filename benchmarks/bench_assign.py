@@ -54,7 +54,7 @@ BUCKETS = 10_000
 SEED = 20_240_601
 
 SECTION = "bench_assign"
-SECTION_TITLE = "## Assignment (issue: core)"
+SECTION_TITLE = "## Assignment"
 
 TARGET_SCALAR_NS = 1_000
 TARGET_INT_MPS = 100

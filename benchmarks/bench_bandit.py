@@ -38,7 +38,7 @@ from _common import (
 from trafficsplit import bandit
 
 SECTION = "bench_bandit"
-SECTION_TITLE = "## Bandits (issue: multi-armed bandits)"
+SECTION_TITLE = "## Bandits: probability best, updates, IPW"
 TARGET_PBEST_MS = 1.0
 ARMS = 10
 DRAWS = 10_000

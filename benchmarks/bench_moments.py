@@ -44,7 +44,7 @@ from _common import (
 from trafficsplit._core import stats as core
 
 SECTION = "bench_moments"
-SECTION_TITLE = "## Grouped moments (issue: statistics)"
+SECTION_TITLE = "## Grouped moments"
 GIT_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
 SEED = 20_240_607
 ARMS = 4

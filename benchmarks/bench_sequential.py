@@ -47,7 +47,7 @@ from _common import (
 from trafficsplit.stats import GroupSequential
 
 SECTION = "bench_sequential"
-SECTION_TITLE = "## Sequential designs (issue: sequential testing)"
+SECTION_TITLE = "## Sequential designs"
 GIT_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
 
 TARGET_MS = 10.0  # "boundaries for K = 10 in under 10 ms"

@@ -394,7 +394,7 @@ def test_update_refuses_bad_rows():
     assert p.stats["a"]["count"] == 0  # nothing half-applied
 
 
-# -- regret (the test) -----------------------------------------------------------------
+# -- regret against the equal split ------------------------------------------------------
 
 
 def test_regret_against_the_equal_split():
