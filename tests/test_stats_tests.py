@@ -456,3 +456,45 @@ def test_aa_false_positive_rate_large():
     bound = 3.5 * math.sqrt(0.05 * 0.95 / reps) * reps
     assert abs(welch - 0.05 * reps) < bound
     assert abs(rel - 0.05 * reps) < bound
+
+
+# -- interval coverage ------------------------------------------------------------------------
+def _coverage(reps: int, seed: int) -> dict[str, int]:
+    """How often each interval covers the true relative lift 0.05 (CUPED, delta, Fieller) and
+    the true difference of ratio metrics."""
+    rng = np.random.default_rng(seed)
+    hits = {"cuped": 0, "delta": 0, "fieller": 0, "ratio": 0}
+    n = 400
+    for _ in range(reps):
+        xc, xt = rng.gamma(2, 5, n), rng.gamma(2, 5, n)
+        yc = 0.7 * xc + rng.gamma(2, 2, n)
+        yt = 1.05 * (0.7 * xt + rng.gamma(2, 2, n))
+        lo, hi = ts.cuped((yc, xc), (yt, xt), relative=True).ci
+        hits["cuped"] += lo <= 0.05 <= hi
+        lo, hi = ts.relative_lift(yc, yt).ci
+        hits["delta"] += lo <= 0.05 <= hi
+        lo, hi = ts.relative_lift(yc, yt, method="fieller").ci
+        hits["fieller"] += lo <= 0.05 <= hi
+        dc, dt = rng.poisson(3, n) + 1.0, rng.poisson(3, n) + 1.0
+        mc = ts.Moments.from_values(rng.binomial(dc.astype(int), 0.2).astype(float), dc)
+        mt = ts.Moments.from_values(rng.binomial(dt.astype(int), 0.2).astype(float), dt)
+        lo, hi = ts.ratio_test(mc, mt).ci
+        hits["ratio"] += lo <= 0.0 <= hi
+    return hits
+
+
+def test_interval_coverage():
+    reps = 2000
+    hits = _coverage(reps, 99)
+    bound = 3.5 * math.sqrt(0.05 * 0.95 / reps) * reps
+    for name, h in hits.items():
+        assert abs(h - 0.95 * reps) < bound, (name, h)
+
+
+@pytest.mark.slow
+def test_interval_coverage_large():
+    reps = 50000
+    hits = _coverage(reps, 123)
+    bound = 3.5 * math.sqrt(0.05 * 0.95 / reps) * reps
+    for name, h in hits.items():
+        assert abs(h - 0.95 * reps) < bound, (name, h)
