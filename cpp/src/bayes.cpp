@@ -17,7 +17,12 @@ namespace trafficsplit::stats {
 
 namespace {
 
-using boost::math::beta_distribution;
+// Inside the integrals a root finder that stops short (ibeta_inv for a shape parameter below 1
+// at u ≈ 1) returns its best estimate instead of throwing: the panel error is far below the
+// tolerance, and a quadrature must not fail on one node.
+using Policy = boost::math::policies::policy<
+    boost::math::policies::evaluation_error<boost::math::policies::ignore_error>>;
+using Beta = boost::math::beta_distribution<double, Policy>;
 
 void check_arm(const BetaArm& arm, const char* what) {
   if (!std::isfinite(arm.a) || !std::isfinite(arm.b) || !(arm.a > 0) || !(arm.b > 0)) {
@@ -36,9 +41,10 @@ std::vector<double> u_points(const BetaArm& base, const std::vector<BetaArm>& ot
   std::vector<double> points = {0.0, 1.0};
   for (double level : kLevels) points.push_back(level);
   for (const auto& other : others) {
-    const beta_distribution<double> d(other.a, other.b);
+    const Beta d(other.a, other.b);
     for (double level : kLevels) {
-      points.push_back(boost::math::ibeta(base.a, base.b, boost::math::quantile(d, level)));
+      points.push_back(
+          boost::math::ibeta(base.a, base.b, boost::math::quantile(d, level), Policy()));
     }
   }
   std::sort(points.begin(), points.end());
@@ -64,7 +70,7 @@ double adaptive(const F& f, double a, double b, double tol, int depth) {
 template <class G>
 double expect(const BetaArm& base, const std::vector<BetaArm>& others, const G& g) {
   const auto points = u_points(base, others);
-  const auto f = [&](double u) { return g(boost::math::ibeta_inv(base.a, base.b, u)); };
+  const auto f = [&](double u) { return g(boost::math::ibeta_inv(base.a, base.b, u, Policy())); };
   double total = 0;
   for (size_t i = 0; i + 1 < points.size(); ++i) {
     total += adaptive(f, points[i], points[i + 1], 1e-12, 10);
@@ -78,7 +84,7 @@ double beta_prob_greater_quadrature(const BetaArm& treatment, const BetaArm& con
   check_arm(treatment, "beta_prob_greater: treatment");
   check_arm(control, "beta_prob_greater: control");
   const double p = expect(control, {treatment}, [&](double x) {
-    return boost::math::ibetac(treatment.a, treatment.b, x);
+    return boost::math::ibetac(treatment.a, treatment.b, x, Policy());
   });
   return std::clamp(p, 0.0, 1.0);
 }
@@ -128,7 +134,7 @@ std::vector<double> beta_prob_best(const std::vector<BetaArm>& arms) {
     }
     const auto all_below = [&](double x) {
       double v = 1;
-      for (const auto& o : others) v *= boost::math::ibeta(o.a, o.b, x);
+      for (const auto& o : others) v *= boost::math::ibeta(o.a, o.b, x, Policy());
       return v;
     };
     out[i] = std::max(expect(arms[i], others, all_below), 0.0);
@@ -147,7 +153,8 @@ std::pair<double, double> beta_expected_loss(const BetaArm& treatment, const Bet
   // E[(Y − x)+] = E[Y]·(1 − I_x(a+1, b)) − x·(1 − I_x(a, b)) for Y ~ Beta(a, b).
   const auto excess = [](const BetaArm& y, double x) {
     const double m = y.a / (y.a + y.b);
-    return std::max(m * boost::math::ibetac(y.a + 1, y.b, x) - x * boost::math::ibetac(y.a, y.b, x),
+    return std::max(m * boost::math::ibetac(y.a + 1, y.b, x, Policy()) -
+                        x * boost::math::ibetac(y.a, y.b, x, Policy()),
                     0.0);
   };
   const double ship = expect(treatment, {control}, [&](double x) { return excess(control, x); });
@@ -160,7 +167,7 @@ std::pair<double, double> beta_interval(const BetaArm& arm, double alpha) {
   if (!(alpha > 0 && alpha < 1)) {
     throw InvalidArgument("alpha must be in (0, 1), got " + format_number(alpha));
   }
-  const beta_distribution<double> d(arm.a, arm.b);
+  const Beta d(arm.a, arm.b);
   return {boost::math::quantile(d, alpha / 2), boost::math::quantile(d, 1 - alpha / 2)};
 }
 
