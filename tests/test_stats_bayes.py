@@ -169,3 +169,30 @@ def test_prob_beat_control_against_monte_carlo():
         t = rng.beta(0.5 + x[1], 0.5 + n[1] - x[1], draws)
         mc = (t > c).mean()
         assert abs(p - mc) < 4 * math.sqrt(p * (1 - p) / draws) + 1e-9
+
+
+@pytest.mark.parametrize(
+    ("successes", "trials", "prior"),
+    [
+        ([0, 3, 1, 1], [1, 4, 5, 6], (0.01, 1.0)),  # quantiles below double range
+        ([65166, 12807, 195019, 31446], [87577, 72265, 502541, 499972], (1.0, 1.0)),  # far apart
+        ([2, 9, 53, 7], [56, 47, 91, 26], (0.5, 0.5)),
+        ([0, 0], [0, 0], (1.0, 1.0)),  # no data: the prior
+    ],
+)
+def test_extreme_posteriors_stay_consistent(successes, trials, prior):
+    r = ts.beta_binomial(successes, trials, prior=prior)
+    assert sum(r.prob_best) == pytest.approx(1.0, abs=1e-12)
+    assert all(0 <= p <= 1 for p in r.prob_beat_control)
+    a0, b0 = prior
+    post = [stats.beta(a0 + x, b0 + n - x) for x, n in zip(successes, trials, strict=True)]
+    for i in range(1, len(post)):
+        # keep − ship = E[p_i] − E[p_0]; both losses are >= 0.
+        assert r.expected_loss_control[i - 1] - r.expected_loss[i - 1] == pytest.approx(
+            post[i].mean() - post[0].mean(), abs=1e-12
+        )
+        assert min(r.expected_loss[i - 1], r.expected_loss_control[i - 1]) >= 0
+        if a0 >= 0.5:  # scipy's quad itself fails on the shape-0.01 densities
+            assert r.prob_beat_control[i - 1] == pytest.approx(
+                _scipy_prob_greater(*post[i].args, *post[0].args), abs=1e-7
+            )
