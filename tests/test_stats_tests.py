@@ -196,8 +196,6 @@ def test_relative_lift_reference_values():
     assert f.ci == pytest.approx((0.006041, 0.095977), abs=1e-6) and f.bounded
     lg = ts.relative_lift(c, t, method="log", use_t=False)
     assert lg.ci == pytest.approx((0.006013, 0.095911), abs=1e-6)
-    # log-ratio CI = statsmodels' ratio interval of two proportions with method='log' (shape).
-    assert lg.ci[0] < d.ci[0] + 0.01
 
 
 def test_relative_lift_gbstats_fixture():
@@ -212,17 +210,19 @@ def test_relative_lift_gbstats_fixture():
 
 
 def test_relative_lift_of_proportions_matches_log_ratio_interval():
-    # 0/1 data: the log method is the Katz log interval of the risk ratio minus 1 (normal,
-    # variance p(1-p)/n with the n-1 sample variance corrected to n).
+    # Proportions as means with variance p(1-p) (SE² = p(1-p)/n): the log method is statsmodels'
+    # Katz log interval of the risk ratio, minus 1.
     nc = nt = 10000
+
+    def arm(n, p):
+        return Moments(n, np.array([p]), np.array([[p * (1 - p) * (n - 1)]]))
+
+    r = ts.relative_lift(arm(nc, 0.1), arm(nt, 0.11), method="log", use_t=False)
+    lo, hi = smp.confint_proportions_2indep(1100, nt, 1000, nc, compare="ratio", method="log")
+    assert (r.ci[0] + 1, r.ci[1] + 1) == pytest.approx((lo, hi), rel=1e-9)
+    assert (lo, hi) == pytest.approx((1.0143854989, 1.1928403958), rel=1e-9)
     c = np.r_[np.ones(1000), np.zeros(nc - 1000)]
     t = np.r_[np.ones(1100), np.zeros(nt - 1100)]
-    mc = Moments(nc, np.array([0.1]), np.array([[0.1 * 0.9 * nc]]))
-    mt = Moments(nt, np.array([0.11]), np.array([[0.11 * 0.89 * nt]]))
-    r = ts.relative_lift(mc, mt, method="log", use_t=False)
-    # statsmodels 'log' ratio CI uses (1-p)/x per arm = p(1-p)/(n p²): the same with var·n/(n-1)
-    lo, hi = smp.confint_proportions_2indep(1100, nt, 1000, nc, compare="ratio", method="log")
-    assert (r.ci[0] + 1, r.ci[1] + 1) == pytest.approx((lo, hi), rel=1e-3)
     assert ts.relative_lift(c, t).estimate == pytest.approx(0.1, rel=1e-12)
 
 
@@ -456,3 +456,45 @@ def test_aa_false_positive_rate_large():
     bound = 3.5 * math.sqrt(0.05 * 0.95 / reps) * reps
     assert abs(welch - 0.05 * reps) < bound
     assert abs(rel - 0.05 * reps) < bound
+
+
+# -- interval coverage ------------------------------------------------------------------------
+def _coverage(reps: int, seed: int) -> dict[str, int]:
+    """How often each interval covers the true relative lift 0.05 (CUPED, delta, Fieller) and
+    the true difference of ratio metrics."""
+    rng = np.random.default_rng(seed)
+    hits = {"cuped": 0, "delta": 0, "fieller": 0, "ratio": 0}
+    n = 400
+    for _ in range(reps):
+        xc, xt = rng.gamma(2, 5, n), rng.gamma(2, 5, n)
+        yc = 0.7 * xc + rng.gamma(2, 2, n)
+        yt = 1.05 * (0.7 * xt + rng.gamma(2, 2, n))
+        lo, hi = ts.cuped((yc, xc), (yt, xt), relative=True).ci
+        hits["cuped"] += lo <= 0.05 <= hi
+        lo, hi = ts.relative_lift(yc, yt).ci
+        hits["delta"] += lo <= 0.05 <= hi
+        lo, hi = ts.relative_lift(yc, yt, method="fieller").ci
+        hits["fieller"] += lo <= 0.05 <= hi
+        dc, dt = rng.poisson(3, n) + 1.0, rng.poisson(3, n) + 1.0
+        mc = ts.Moments.from_values(rng.binomial(dc.astype(int), 0.2).astype(float), dc)
+        mt = ts.Moments.from_values(rng.binomial(dt.astype(int), 0.2).astype(float), dt)
+        lo, hi = ts.ratio_test(mc, mt).ci
+        hits["ratio"] += lo <= 0.0 <= hi
+    return hits
+
+
+def test_interval_coverage():
+    reps = 2000
+    hits = _coverage(reps, 99)
+    bound = 3.5 * math.sqrt(0.05 * 0.95 / reps) * reps
+    for name, h in hits.items():
+        assert abs(h - 0.95 * reps) < bound, (name, h)
+
+
+@pytest.mark.slow
+def test_interval_coverage_large():
+    reps = 50000
+    hits = _coverage(reps, 123)
+    bound = 3.5 * math.sqrt(0.05 * 0.95 / reps) * reps
+    for name, h in hits.items():
+        assert abs(h - 0.95 * reps) < bound, (name, h)

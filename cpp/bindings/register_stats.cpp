@@ -1,6 +1,7 @@
 // trafficsplit._core.stats: statistics kernels (SRM, tests and intervals, power, Bayesian).
-// Every kernel here is a handful of closed-form or quadrature evaluations on scalars: far
-// cheaper than a GIL release, so none is released.
+// The closed-form kernels take microseconds, less than a GIL round trip, so they keep the GIL.
+// The beta-posterior integrals (milliseconds) release it: their arguments are converted to C++
+// values first and their results are cast back after the guard is gone.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -165,7 +166,8 @@ void register_stats(py::module_& m) {
         if (method == "auto") return stats::beta_prob_greater({at, bt}, {ac, bc});
         throw InvalidArgument("method must be 'auto', 'sum' or 'quadrature', got '" + method + "'");
       },
-      py::arg("a_t"), py::arg("b_t"), py::arg("a_c"), py::arg("b_c"), py::arg("method") = "auto");
+      py::arg("a_t"), py::arg("b_t"), py::arg("a_c"), py::arg("b_c"), py::arg("method") = "auto",
+      py::call_guard<py::gil_scoped_release>());
   m.def(
       "beta_prob_best",
       [](const std::vector<std::pair<double, double>>& arms) {
@@ -173,14 +175,14 @@ void register_stats(py::module_& m) {
         for (const auto& [x, y] : arms) a.push_back({x, y});
         return stats::beta_prob_best(a);
       },
-      py::arg("arms"));
+      py::arg("arms"), py::call_guard<py::gil_scoped_release>());
   m.def(
       "beta_expected_loss",
       [](double at, double bt, double ac, double bc) {
-        const auto [ship, keep] = stats::beta_expected_loss({at, bt}, {ac, bc});
-        return py::make_tuple(ship, keep);
+        return stats::beta_expected_loss({at, bt}, {ac, bc});
       },
-      py::arg("a_t"), py::arg("b_t"), py::arg("a_c"), py::arg("b_c"));
+      py::arg("a_t"), py::arg("b_t"), py::arg("a_c"), py::arg("b_c"),
+      py::call_guard<py::gil_scoped_release>());
   m.def(
       "beta_interval",
       [](double a, double b, double alpha) {

@@ -17,7 +17,15 @@ namespace trafficsplit::stats {
 
 namespace {
 
-using boost::math::beta_distribution;
+// Inside the integrals a root finder that stops short (ibeta_inv for a shape parameter below 1
+// at u ≈ 1) returns its best estimate instead of throwing: the panel error is far below the
+// tolerance, and a quadrature must not fail on one node.
+// Double precision throughout (no long-double promotion): quadrature nodes need speed more than
+// the last bits.
+using Policy = boost::math::policies::policy<
+    boost::math::policies::evaluation_error<boost::math::policies::ignore_error>,
+    boost::math::policies::promote_double<false>>;
+using Beta = boost::math::beta_distribution<double, Policy>;
 
 void check_arm(const BetaArm& arm, const char* what) {
   if (!std::isfinite(arm.a) || !std::isfinite(arm.b) || !(arm.a > 0) || !(arm.b > 0)) {
@@ -26,40 +34,64 @@ void check_arm(const BetaArm& arm, const char* what) {
   }
 }
 
-// Break points that put quadrature panels where the posteriors hold their mass: quantiles of
-// every arm from 1e-15 to 1 − 1e-15 (the mass left outside is below 1e-14).
-std::vector<double> break_points(const std::vector<BetaArm>& arms) {
-  static const double kLevels[] = {1e-15, 1e-9, 1e-5, 1e-3,  0.02,     0.1,      0.25,     0.5,
-                                   0.75,  0.9,  0.98, 0.999, 1 - 1e-5, 1 - 1e-9, 1 - 1e-15};
-  std::vector<double> points;
-  double lo = 1, hi = 0;
-  for (const auto& arm : arms) {
-    const beta_distribution<double> d(arm.a, arm.b);
-    for (double level : kLevels) points.push_back(boost::math::quantile(d, level));
-    lo = std::min(lo, boost::math::quantile(d, kLevels[0]));
-    hi = std::max(hi, boost::math::quantile(d, 1 - 1e-15));
+// Integrals over a posterior f_base are taken in its probability scale u = F_base(x):
+// ∫ f_base(x) g(x) dx = ∫_0^1 g(Q_base(u)) du, a bounded integrand without the density's
+// endpoint singularities. Panels break at quantile levels of the base arm and at the images
+// u = F_base(Q_other(level)) of the other arms' quantiles, where g changes fastest.
+std::vector<double> u_points(const BetaArm& base, const std::vector<BetaArm>& others) {
+  static const double kLevels[] = {1e-12, 1e-8, 1e-5, 1e-3,  0.02,     0.1,      0.25,     0.5,
+                                   0.75,  0.9,  0.98, 0.999, 1 - 1e-5, 1 - 1e-8, 1 - 1e-12};
+  std::vector<double> points = {0.0, 1.0};
+  for (double level : kLevels) points.push_back(level);
+  for (const auto& other : others) {
+    const Beta d(other.a, other.b);
+    for (double level : kLevels) {
+      try {
+        points.push_back(
+            boost::math::ibeta(base.a, base.b, boost::math::quantile(d, level), Policy()));
+      } catch (const std::exception&) {
+        // A quantile beyond double range (shape ≪ 1): that break point is not needed.
+      }
+    }
   }
   std::sort(points.begin(), points.end());
-  std::vector<double> out;
-  for (double p : points) {
-    if (p < lo || p > hi) continue;
-    if (out.empty() || p > out.back()) out.push_back(p);
-  }
-  return out;
+  points.erase(std::unique(points.begin(), points.end()), points.end());
+  return points;
 }
 
+// Gauss–Kronrod (15/31 points) on [a, b], halved until |Kronrod − Gauss| is below an absolute
+// tolerance on every piece: the integrands are probabilities, so absolute error is the measure
+// (a relative criterion never stops where the integrand is ~0). The Kronrod value returned is
+// far more accurate than that estimate of the Gauss value's error.
 template <class F>
-double integrate(F f, const std::vector<double>& points) {
+double adaptive(const F& f, double a, double b, double tol, int depth) {
+  double error = 0;
+  const double v =
+      boost::math::quadrature::gauss_kronrod<double, 31>::integrate(f, a, b, 0, 0.0, &error);
+  if (error <= tol || depth == 0) return v;
+  const double mid = a + (b - a) / 2;
+  return adaptive(f, a, mid, tol, depth - 1) + adaptive(f, mid, b, tol, depth - 1);
+}
+
+// ∫ g(x) f_base(x) dx.
+template <class G>
+double expect(const BetaArm& base, const std::vector<BetaArm>& others, const G& g) {
+  const auto points = u_points(base, others);
+  const auto f = [&](double u) {
+    double x;
+    try {
+      x = boost::math::ibeta_inv(base.a, base.b, u, Policy());
+    } catch (const std::exception&) {
+      // Newton's method finds no root when the quantile underflows (shape ≪ 1, u → 0).
+      x = u < 0.5 ? 0.0 : 1.0;
+    }
+    return g(x);
+  };
   double total = 0;
   for (size_t i = 0; i + 1 < points.size(); ++i) {
-    total += boost::math::quadrature::gauss_kronrod<double, 61>::integrate(
-        f, points[i], points[i + 1], 2, 1e-12);
+    total += adaptive(f, points[i], points[i + 1], 1e-11, 8);
   }
   return total;
-}
-
-double pdf(const BetaArm& arm, double x) {
-  return boost::math::pdf(beta_distribution<double>(arm.a, arm.b), x);
 }
 
 }  // namespace
@@ -67,10 +99,10 @@ double pdf(const BetaArm& arm, double x) {
 double beta_prob_greater_quadrature(const BetaArm& treatment, const BetaArm& control) {
   check_arm(treatment, "beta_prob_greater: treatment");
   check_arm(control, "beta_prob_greater: control");
-  const auto f = [&](double x) {
-    return pdf(control, x) * boost::math::ibetac(treatment.a, treatment.b, x);
-  };
-  return std::clamp(integrate(f, break_points({treatment, control})), 0.0, 1.0);
+  const double p = expect(control, {treatment}, [&](double x) {
+    return boost::math::ibetac(treatment.a, treatment.b, x, Policy());
+  });
+  return std::clamp(p, 0.0, 1.0);
 }
 
 double beta_prob_greater_sum(const BetaArm& treatment, const BetaArm& control) {
@@ -109,18 +141,19 @@ double beta_prob_greater(const BetaArm& treatment, const BetaArm& control) {
 std::vector<double> beta_prob_best(const std::vector<BetaArm>& arms) {
   if (arms.size() < 2) throw InvalidArgument("beta_prob_best: needs at least two arms");
   for (const auto& arm : arms) check_arm(arm, "beta_prob_best");
-  const auto points = break_points(arms);
   std::vector<double> out(arms.size());
   double total = 0;
   for (size_t i = 0; i < arms.size(); ++i) {
-    const auto f = [&](double x) {
-      double v = pdf(arms[i], x);
-      for (size_t j = 0; j < arms.size() && v > 0; ++j) {
-        if (j != i) v *= boost::math::ibeta(arms[j].a, arms[j].b, x);
-      }
+    std::vector<BetaArm> others;
+    for (size_t j = 0; j < arms.size(); ++j) {
+      if (j != i) others.push_back(arms[j]);
+    }
+    const auto all_below = [&](double x) {
+      double v = 1;
+      for (const auto& o : others) v *= boost::math::ibeta(o.a, o.b, x, Policy());
       return v;
     };
-    out[i] = std::max(integrate(f, points), 0.0);
+    out[i] = std::max(expect(arms[i], others, all_below), 0.0);
     total += out[i];
   }
   // The probabilities sum to 1 up to quadrature error; normalise that error away.
@@ -136,15 +169,21 @@ std::pair<double, double> beta_expected_loss(const BetaArm& treatment, const Bet
   // E[(Y − x)+] = E[Y]·(1 − I_x(a+1, b)) − x·(1 − I_x(a, b)) for Y ~ Beta(a, b).
   const auto excess = [](const BetaArm& y, double x) {
     const double m = y.a / (y.a + y.b);
-    return std::max(m * boost::math::ibetac(y.a + 1, y.b, x) - x * boost::math::ibetac(y.a, y.b, x),
+    return std::max(m * boost::math::ibetac(y.a + 1, y.b, x, Policy()) -
+                        x * boost::math::ibetac(y.a, y.b, x, Policy()),
                     0.0);
   };
-  const auto points = break_points({treatment, control});
-  const double ship =
-      integrate([&](double x) { return pdf(treatment, x) * excess(control, x); }, points);
-  const double keep =
-      integrate([&](double x) { return pdf(control, x) * excess(treatment, x); }, points);
-  return {ship, keep};
+  // Integrate only the smaller loss (its integrand is ~0 where the arms do not overlap, which
+  // keeps the quadrature cheap and its error absolute); the other follows from
+  // keep − ship = E[p_t] − E[p_c].
+  const double diff =
+      treatment.a / (treatment.a + treatment.b) - control.a / (control.a + control.b);
+  if (diff >= 0) {
+    const double ship = expect(treatment, {control}, [&](double x) { return excess(control, x); });
+    return {ship, ship + diff};
+  }
+  const double keep = expect(control, {treatment}, [&](double x) { return excess(treatment, x); });
+  return {std::max(keep - diff, 0.0), keep};
 }
 
 std::pair<double, double> beta_interval(const BetaArm& arm, double alpha) {
@@ -152,7 +191,7 @@ std::pair<double, double> beta_interval(const BetaArm& arm, double alpha) {
   if (!(alpha > 0 && alpha < 1)) {
     throw InvalidArgument("alpha must be in (0, 1), got " + format_number(alpha));
   }
-  const beta_distribution<double> d(arm.a, arm.b);
+  const Beta d(arm.a, arm.b);
   return {boost::math::quantile(d, alpha / 2), boost::math::quantile(d, 1 - alpha / 2)};
 }
 

@@ -73,7 +73,7 @@ def _posteriors(
             raise ConfigError(f"{fn}: trials[{i}] must be >= 0, got {ni!r}")
         if not (math.isfinite(xi) and 0 <= xi <= ni):
             raise ConfigError(f"{fn}: successes[{i}] must be in [0, trials={ni:g}], got {xi!r}")
-    return [(a0 + xi, b0 + ni - xi) for xi, ni in zip(x, n, strict=True)]
+    return [(a0 + float(xi), b0 + float(ni - xi)) for xi, ni in zip(x, n, strict=True)]
 
 
 def prob_beat_control(
@@ -132,7 +132,7 @@ def beta_binomial(
     losses = [_core.beta_expected_loss(a, b, ac, bc) for a, b in post[1:]]
     return BayesResult(
         model="beta-binomial",
-        mean=tuple(a / (a + b) for a, b in post),
+        mean=tuple(float(a / (a + b)) for a, b in post),
         ci=tuple(tuple(_core.beta_interval(a, b, alpha)) for a, b in post),
         prob_beat_control=tuple(float(p) for p in beat),
         expected_loss=tuple(float(p[0]) for p in losses),
