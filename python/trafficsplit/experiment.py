@@ -29,7 +29,6 @@ MAX_BUCKETS: int = _hashing.MAX_BUCKETS
 MAX_ARMS: int = _hashing.MAX_ARMS
 
 
-
 @dataclass(frozen=True)
 class Arm:
     """One version of the service: a unique name, a weight in percent, an optional payload.

@@ -22,7 +22,6 @@ def grouped_moments(
     [0, groups) or < 0 for a null group; columns: 1 to 16 contiguous float64/float32 arrays of
     the same length; threads: 0 for all cores."""
 
-
 # --- tests, intervals, power, Bayesian, multiple comparisons ----------------------------------
 
 # Test results are dicts with keys estimate, se, statistic, df (inf: normal reference), pvalue,
@@ -112,7 +111,6 @@ def normal_effect_posterior(
     estimate: float, se: float, prior_mean: float, prior_sd: float, alpha: float
 ) -> dict[str, float]: ...
 
-
 # --- sequential designs and always-valid inference --------------------------------------------
 
 from numpy.typing import NDArray  # noqa: E402
@@ -173,5 +171,3 @@ def one_sided_cs_half_width(variance: float, n: float, alpha: float, tuning: flo
 def one_sided_cs_pvalue(
     distance: float, variance: float, n: float, alpha: float, tuning: float
 ) -> float: ...
-
-
