@@ -15,6 +15,7 @@ markers in PATH and leaves the rest of the file alone.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -133,14 +134,16 @@ def bench_probability_best(res: Results, sizes: Sizes) -> None:
                 f"{peer_best / best:.1f}×",
             ]
         )
-        res.targets.append(
-            [
-                f"P(best) {name}, {ARMS} arms × {DRAWS:,} draws",
-                f"< {TARGET_PBEST_MS:g} ms",
-                f"{best:.2f} ms",
-                mark(best < TARGET_PBEST_MS),
-            ]
-        )
+        if name.endswith(f"threads={os.cpu_count()}"):
+            # judged as weights() runs: its default is every core
+            res.targets.append(
+                [
+                    f"P(best) {name} (all cores, the default), {ARMS} arms × {DRAWS:,} draws",
+                    f"< {TARGET_PBEST_MS:g} ms",
+                    f"{best:.2f} ms",
+                    mark(best < TARGET_PBEST_MS),
+                ]
+            )
 
 
 def bench_policy(res: Results, sizes: Sizes) -> None:
