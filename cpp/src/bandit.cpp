@@ -85,8 +85,8 @@ std::vector<ArmStats> batch_stats(size_t n_arms, const int64_t* arms, const doub
 
 namespace {
 
-// A draw as num / den with den > 0: comparing two draws by cross-multiplication spares the
-// division (Beta: X / (X + Y)) that would otherwise sit on every draw's critical path.
+// A draw as num / den with den > 0 (Beta: X / (X + Y); Student-t: the location-scaled normal
+// over the root of the scaled Gamma), divided once when the block row is written.
 struct Fraction {
   double num;
   double den;
