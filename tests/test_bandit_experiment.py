@@ -127,6 +127,24 @@ def test_assignment_probabilities_are_bucket_shares(driven):
         assert probs == pytest.approx({a: history[e].weights[a] / 100 for a in ARMS})
 
 
+def test_assignment_probabilities_equal_the_exposure_records() -> None:
+    """One definition: what the bandit helper says is what the exposure log records."""
+    exp = ts.Experiment("p", {"a": 30, "b": 70}, exposure=0.5)
+    probs = assignment_probabilities(exp)
+    assert probs == pytest.approx({"a": 0.15, "b": 0.35})
+    records: list = []
+    sp = ts.Splitter(
+        ts.parse_config(
+            {"experiments": [{"key": "p", "arms": {"a": 30, "b": 70}, "exposure": 0.5}]}
+        ),
+        exposures=records.append,
+    )
+    for i in range(200):
+        sp.assign("p", f"u{i}")
+    sp.close()
+    assert records and all(r.probability == pytest.approx(probs[r.arm]) for r in records)
+
+
 # -- the configuration -------------------------------------------------------------------------
 
 
@@ -383,3 +401,28 @@ def test_linear_thompson_drives_an_experiment():
     assert exp.moved_fraction(new) == pytest.approx(
         sum(abs(new.weights[a] - exp.weights[a]) for a in ARMS) / 200
     )
+
+
+def test_ipw_with_exposure_below_one_needs_the_units_that_reached() -> None:
+    """Records carry exposed share × arm share; unexposed units leave no record."""
+    rng = np.random.default_rng(11)
+    n = 40_000
+    exposed = rng.random(n) < 0.5
+    arm = np.where(rng.random(n) < 0.3, "a", "b")
+    true = {"a": 0.2, "b": 0.6}
+    reward = (rng.random(n) < np.where(arm == "a", true["a"], true["b"])).astype(float)
+    log = pd.DataFrame(
+        {
+            "arm": arm[exposed],
+            "reward": reward[exposed],
+            "probability": np.where(arm[exposed] == "a", 0.5 * 0.3, 0.5 * 0.7),
+        }
+    )
+    right = ipw_estimate(log, units=n)
+    wrong = ipw_estimate(log)
+    for a, mu in true.items():
+        assert abs(right.loc[a, "ipw"] - mu) < 4 * right.loc[a, "ipw_se"]
+        assert abs(right.loc[a, "hajek"] - mu) < 4 * right.loc[a, "hajek_se"]
+        assert wrong.loc[a, "ipw"] == pytest.approx(2 * right.loc[a, "ipw"], rel=0.05)
+    with pytest.raises(ts.ConfigError, match="units must be an int >="):
+        ipw_estimate(log, units=10)

@@ -594,12 +594,16 @@ def _next_step(
 
 
 def assignment_probabilities(experiment: Experiment, at: Any = None) -> dict[str, float]:
-    """Each arm's share of the arm buckets under the step in force at ``at`` (default: the
-    current step): the probability an exposed unit is served that arm, for exposure logs."""
+    """The probability that a unit reaching the experiment is served each arm under the step
+    in force at ``at`` (default: the current step): the exposed share of traffic buckets times
+    the arm's share of arm buckets, as exposure records log it (``probability``). With
+    exposure 1 these are the arms' bucket shares."""
     m = experiment.bucket_map(at)
     counts = np.bincount(m[m >= 0], minlength=len(experiment.arms))
+    exposed = experiment.exposed_buckets(at) / experiment.buckets
     return {
-        a: float(c) / experiment.buckets for a, c in zip(experiment.arm_names, counts, strict=True)
+        a: exposed * float(c) / experiment.buckets
+        for a, c in zip(experiment.arm_names, counts, strict=True)
     }
 
 
@@ -975,6 +979,7 @@ def ipw_estimate(
     probability: str = "probability",
     arms: Sequence[str] | None = None,
     confidence: float = 0.95,
+    units: int | None = None,
 ) -> Any:
     """Each arm's mean reward estimated from an exposure log by inverse propensity weighting.
 
@@ -988,6 +993,11 @@ def ipw_estimate(
 
     with normal intervals at ``confidence``. Returns a pandas DataFrame indexed by arm:
     ``rows, ipw, ipw_se, ipw_low, ipw_high, hajek, hajek_se, hajek_low, hajek_high``.
+
+    ``units``: N, the units that reached the experiment. Exposure records' probabilities
+    include the exposed share, and units that were not exposed leave no record, so with an
+    exposure below 1 the IPW form needs N from the traffic count (default: the log's rows,
+    right when every unit that reached the experiment was exposed). Hájek needs no N.
     """
     import pandas as pd
 
@@ -1007,6 +1017,13 @@ def ipw_estimate(
     probs = _reward_array(cols["probability"], len(codes), column=probability)
     sums = _bandit.propensity_sums(codes, rewards, probs, len(names))
     n = float(len(codes))
+    if units is not None:
+        if not isinstance(units, numbers.Integral) or isinstance(units, bool) or units < len(codes):
+            raise ConfigError(
+                f"units must be an int >= the log's {len(codes)} rows (the units that reached "
+                f"the experiment), got {units!r}"
+            )
+        n = float(units)
     z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
     rows = []
     for k in range(len(names)):
