@@ -237,3 +237,20 @@ def test_mapping_of_moments_is_accepted() -> None:
     b = ts.analyze(df, metrics=["revenue"]).result("revenue", "a")
     assert a.pvalue == pytest.approx(b.pvalue, rel=1e-9)
     assert a.adjusted_pvalue == pytest.approx(b.adjusted_pvalue, rel=1e-9)
+
+
+def test_edge_cases_are_named_or_handled() -> None:
+    one = pd.DataFrame({"arm": ["control", "t"], "y": [1.0, 2.0]})
+    with pytest.raises(ts.ConfigError, match=r"metric 'y', arm 't' vs 'control': .*n >= 2"):
+        ts.analyze(one, metrics=["y"])
+    inf = pd.DataFrame({"arm": ["control", "t"] * 3, "y": [1.0, np.inf, 2, 3, 4, 5]})
+    with pytest.raises(
+        ts.ConfigError, match=r"column 'y' has 1 infinite value\(s\), first at row 1"
+    ):
+        ts.analyze(inf, metrics=["y"])
+    # a zero control mean leaves the relative lift undefined, the rest is computed
+    zero = pd.DataFrame({"arm": ["control", "t"] * 4, "y": [0.0, 1, 0, 2, 0, 3, 0, 2]})
+    r = ts.analyze(zero, metrics=["y"]).result("y", "t")
+    assert r.relative is None and r.absolute.estimate == pytest.approx(2.0)
+    row = ts.analyze(zero, metrics=["y"]).summary().iloc[-1]
+    assert math.isnan(row["rel_lift"]) and row["abs_lift"] == pytest.approx(2.0)

@@ -8,10 +8,11 @@ numbers because everything is computed from mergeable :class:`~trafficsplit.stat
 
 from __future__ import annotations
 
+import contextlib
 import html
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -177,7 +178,7 @@ class Analysis:
         a0 = axes[0]
         labels, est, lo, hi = [], [], [], []
         for r in items:
-            t = (r.relative if relative else r.absolute) or r.guardrail
+            t = r.relative if relative else r.absolute
             labels.append(f"{r.metric} · {r.arm}")
             est.append(t.estimate if t else math.nan)
             lo.append(t.ci[0] if t else math.nan)
@@ -397,7 +398,15 @@ def _float_column(df: Any, name: str) -> np.ndarray:
         raise ConfigError(
             f"analyze: column {name!r} must be numeric (or boolean), got dtype {col.dtype}"
         )
-    return col.to_numpy(dtype=np.float64, na_value=np.nan)
+    out = col.to_numpy(dtype=np.float64, na_value=np.nan)
+    inf = np.isinf(out)
+    if inf.any():
+        rows = np.flatnonzero(inf)
+        raise ConfigError(
+            f"analyze: column {name!r} has {len(rows)} infinite value(s), first at row "
+            f"{int(rows[0])} ({out[rows[0]]}); use NaN for a missing value"
+        )
+    return out
 
 
 def _moments_from_units(
@@ -677,9 +686,10 @@ def analyze(
     results: list[dict[str, Any]] = []
     for name in [*metric_list, *ratios]:
         for t in treatments:
-            results.append(
-                _compare(name, t, moments[name], control, cov.get(name), name in ratios, alpha)
-            )
+            with _context(name, t, control):
+                results.append(
+                    _compare(name, t, moments[name], control, cov.get(name), name in ratios, alpha)
+                )
     # multiple comparisons across arms x metrics (guardrails excluded)
     pvals = np.array([r["pvalue"] for r in results], dtype=float)
     if len(pvals):
@@ -695,7 +705,8 @@ def analyze(
         r["decision"] = _decision(r, alpha)
     for g, spec in guards.items():
         for t in treatments:
-            results.append(_guard(g, t, moments[g], control, spec, alpha))
+            with _context(g, t, control):
+                results.append(_guard(g, t, moments[g], control, spec, alpha))
 
     looks: tuple[_Look, ...] = ()
     if sequential is not None:
@@ -714,6 +725,22 @@ def analyze(
     )
 
 
+@contextlib.contextmanager
+def _context(metric: str, arm: str, control: str) -> Iterator[None]:
+    """Names the comparison in an error raised while computing it."""
+    try:
+        yield
+    except ConfigError as exc:
+        raise ConfigError(
+            f"analyze: metric {metric!r}, arm {arm!r} vs {control!r}: {exc}"
+        ) from None
+
+
+def _relative(fn: Any, c: Moments, t: Moments, mean: float, **kw: Any) -> TestResult | None:
+    """A relative lift, or None when the control mean is 0 (undefined)."""
+    return None if mean == 0 else fn(c, t, **kw)
+
+
 def _compare(
     name: str,
     arm: str,
@@ -728,19 +755,19 @@ def _compare(
     if ratio:
         method = "ratio"
         absolute = stats.ratio_test(c, t, alpha=alpha)
-        relative = stats.ratio_test(c, t, relative=True, alpha=alpha)
         cm = c.means[0] / c.means[1] if c.means[1] else math.nan
         tm = t.means[0] / t.means[1] if t.means[1] else math.nan
+        relative = _relative(stats.ratio_test, c, t, cm, relative=True, alpha=alpha)
     elif covariate is not None:
         method = "cuped"
         absolute = stats.cuped(c, t, alpha=alpha)
-        relative = stats.cuped(c, t, relative=True, alpha=alpha)
+        relative = _relative(stats.cuped, c, t, c.mean, relative=True, alpha=alpha)
         vr = float(absolute.variance_reduction)
         cm, tm = c.mean, t.mean
     else:
         method = "welch"
         absolute = stats.welch_ttest(c, t, alpha=alpha)
-        relative = stats.relative_lift(c, t, alpha=alpha)
+        relative = _relative(stats.relative_lift, c, t, c.mean, alpha=alpha)
         cm, tm = c.mean, t.mean
     return {
         "metric": name,
@@ -774,7 +801,7 @@ def _guard(
         c, t, g.margin, relative=g.relative, higher_is_better=g.higher_is_better, alpha=alpha
     )
     absolute = stats.welch_ttest(c, t, alpha=alpha)
-    relative = stats.relative_lift(c, t, alpha=alpha)
+    relative = _relative(stats.relative_lift, c, t, c.mean, alpha=alpha)
     # harm: the arm is worse than control at all (one-sided at alpha), whatever the margin
     harm_side = "smaller" if g.higher_is_better else "larger"
     harm = stats.welch_ttest(c, t, alpha=alpha, alternative=harm_side)
