@@ -8,6 +8,10 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#endif
+
 #include "arrow_read.hpp"
 #include "hash_impl.hpp"
 #include "trafficsplit/errors.hpp"
@@ -33,6 +37,78 @@ struct Scratch {
 };
 
 using detail::valid_bit;
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Decimal text of up to four 8-digit chunks at a time: the scalar eight_digit_values in 64-bit
+// lanes. Its products never carry between the 32-bit halves (10486·x, 100·x) or the 16-bit
+// fields (103·x, 10·x) of a lane, so 32- and 16-bit lane multiplies give the same bits.
+__attribute__((target("avx2"))) inline __m256i eight_digit_values_x4(__m256i n) {
+  const __m256i q = _mm256_srli_epi64(_mm256_mul_epu32(n, _mm256_set1_epi64x(109951163)), 40);
+  const __m256i r = _mm256_sub_epi64(n, _mm256_mul_epu32(q, _mm256_set1_epi64x(10000)));
+  const __m256i merged = _mm256_or_si256(q, _mm256_slli_epi64(r, 32));  // n / 10^4, n % 10^4
+  const __m256i top =
+      _mm256_and_si256(_mm256_srli_epi64(_mm256_mullo_epi32(merged, _mm256_set1_epi32(10486)), 20),
+                       _mm256_set1_epi64x((int64_t{0x7F} << 32) | 0x7F));
+  const __m256i bottom = _mm256_sub_epi32(merged, _mm256_mullo_epi32(top, _mm256_set1_epi32(100)));
+  const __m256i hundreds = _mm256_add_epi64(_mm256_slli_epi64(bottom, 16), top);
+  __m256i tens = _mm256_srli_epi64(_mm256_mullo_epi16(hundreds, _mm256_set1_epi16(103)), 10);
+  tens = _mm256_and_si256(tens, _mm256_set1_epi64x(0x000F000F000F000FLL));
+  const __m256i units = _mm256_sub_epi16(hundreds, _mm256_mullo_epi16(tens, _mm256_set1_epi16(10)));
+  return _mm256_add_epi64(tens, _mm256_slli_epi64(units, 8));
+}
+
+// Formats `n` (at most 32) values like format_decimal_right into block rows: the divisions by
+// 10^16 and 10^8 in scalar code, the digits four chunks per instruction. The same text as the
+// scalar path (checked against it in the tests), only faster.
+template <typename T>
+__attribute__((target("avx2"))) void format_block_avx2(const T* values, size_t n, char (*block)[32],
+                                                       uint8_t* starts) {
+  alignas(32) uint64_t chunk[3][32];
+  bool negative[32];
+  for (size_t k = 0; k < n; ++k) {
+    uint64_t u;
+    if constexpr (std::is_signed_v<T>) {
+      const auto v = static_cast<int64_t>(values[k]);
+      negative[k] = v < 0;
+      u = v < 0 ? ~static_cast<uint64_t>(v) + 1 : static_cast<uint64_t>(v);
+    } else {
+      negative[k] = false;
+      u = static_cast<uint64_t>(values[k]);
+    }
+    const uint64_t top = u / 10000000000000000ULL;
+    const uint64_t rest = u - top * 10000000000000000ULL;
+    const uint64_t mid = rest / 100000000;
+    chunk[0][k] = top;
+    chunk[1][k] = mid;
+    chunk[2][k] = rest - mid * 100000000;
+  }
+  for (size_t k = n; k % 4 != 0; ++k) chunk[0][k] = chunk[1][k] = chunk[2][k] = 0;
+  for (auto& c : chunk) {
+    for (size_t k = 0; k < n; k += 4) {
+      auto* p = reinterpret_cast<__m256i*>(c + k);
+      _mm256_store_si256(p, eight_digit_values_x4(_mm256_load_si256(p)));
+    }
+  }
+  for (size_t k = 0; k < n; ++k) {
+    char* const end = block[k] + 25;
+    char* start = end - 1;  // the value 0
+    for (int c = 0; c < 3; ++c) {
+      const uint64_t digits = chunk[c][k];
+      const uint64_t ascii = digits + detail::kAsciiZeros;
+      std::memcpy(end - 24 + 8 * c, &ascii, 8);
+      if (digits != 0 && start == end - 1)
+        start = end - 24 + 8 * c + (__builtin_ctzll(digits) >> 3);
+    }
+    if (negative[k]) *--start = '-';
+    starts[k] = static_cast<uint8_t>(start - block[k]);
+  }
+}
+
+bool has_avx2() {
+  static const bool yes = __builtin_cpu_supports("avx2");
+  return yes;
+}
+#endif
 
 template <typename T>
 struct IntReader {
@@ -60,6 +136,10 @@ struct IntReader {
   // (their text is never read).
   void fill(size_t i, Scratch& scratch) const {
     const size_t n = std::min(Scratch::kIntBlock, length - i);
+    scratch.block_begin = i;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (has_avx2()) return format_block_avx2(values + i, n, scratch.block, scratch.block_start);
+#endif
     for (size_t k = 0; k < n; ++k) {
       char* out = scratch.block[k];
       char* start;
@@ -70,7 +150,6 @@ struct IntReader {
       }
       scratch.block_start[k] = static_cast<uint8_t>(start - out);
     }
-    scratch.block_begin = i;
   }
 };
 
@@ -340,8 +419,8 @@ void visit_column(const UnitColumn& column, Fn&& fn) {
   if (const auto* c = std::get_if<IntColumn>(&column)) {
     auto go = [&](auto tag) {
       using T = decltype(tag);
-      fn(IntReader<T>{static_cast<const T*>(c->values), c->missing, c->validity,
-                      c->validity_offset, c->length},
+      fn(IntReader<T>{static_cast<const T*>(c->values), c->missing, c->validity, c->validity_offset,
+                      c->length},
          c->length);
     };
     switch (c->kind) {
