@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
+import os
 import random
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -1084,3 +1085,29 @@ def test_integer_columns_of_every_length_hash_as_their_decimal_text(dtype: str) 
     assert got.tolist() == expected
     exp = ts.Experiment("ids", {"a": 50, "b": 50})
     assert exp.assign_batch(arr).bucket.tolist() == [exp.assign(int(v)).bucket for v in arr]
+
+
+def test_the_scalar_integer_path_writes_the_same_text() -> None:
+    """TRAFFICSPLIT_SCALAR=1 turns the vector formatting off: the same hashes either way."""
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, trafficsplit as ts\n"
+        "rng = np.random.default_rng(9)\n"
+        "a = np.concatenate([rng.integers(-2**63, 2**63 - 1, 20000, dtype=np.int64),\n"
+        "    np.array([0, 1, -1, 10**8, 10**16, -2**63, 2**63 - 1], dtype=np.int64)])\n"
+        "u = rng.integers(0, 2**64 - 1, 20000, dtype=np.uint64)\n"
+        "print(int(ts.hash64_batch(a, 's').sum()), int(ts.hash64_batch(u, 's').sum()))\n"
+    )
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, **extra},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for extra in ({}, {"TRAFFICSPLIT_SCALAR": "1"})
+    ]
+    assert runs[0] == runs[1] and runs[0].strip()
