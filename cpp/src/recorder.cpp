@@ -6,6 +6,7 @@
 #include <string>
 
 #include "trafficsplit/errors.hpp"
+#include "trafficsplit/stats/moments.hpp"
 
 namespace trafficsplit::telemetry {
 
@@ -22,20 +23,7 @@ void SeriesMoments::add(double x) noexcept {
 
 void SeriesMoments::merge(const SeriesMoments& other) noexcept {
   skipped += other.skipped;
-  if (other.n == 0) return;
-  if (n == 0) {
-    n = other.n;
-    mean = other.mean;
-    m2 = other.m2;
-    return;
-  }
-  const double na = static_cast<double>(n);
-  const double nb = static_cast<double>(other.n);
-  const double total = na + nb;
-  const double delta = other.mean - mean;
-  mean += delta * (nb / total);
-  m2 += other.m2 + delta * delta * (na * nb / total);
-  n += other.n;
+  stats::merge_moments(1, n, &mean, &m2, other.n, &other.mean, &other.m2);
 }
 
 Recorder::Recorder(size_t shards) {

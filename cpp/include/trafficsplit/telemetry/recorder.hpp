@@ -16,13 +16,13 @@ namespace trafficsplit::telemetry {
 
 // Sufficient statistics of one series: n values, their mean, and Σ (x - mean)².
 struct SeriesMoments {
-  uint64_t n = 0;
+  int64_t n = 0;
   double mean = 0.0;
   double m2 = 0.0;
   uint64_t skipped = 0;  // NaN or infinite values left out
 
   void add(double x) noexcept;
-  // Chan, Golub & LeVeque (1979): the moments of the union of both value sets.
+  // The moments of the union of both value sets (the statistics kernels' Chan update).
   void merge(const SeriesMoments& other) noexcept;
 };
 
