@@ -32,16 +32,15 @@ import math
 import numbers
 import os
 import statistics
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from ._core import bandit as _bandit
 from ._core import hashing as _hashing
+from .config import ConfigValidationError, edit_entry
 from .errors import ConfigError
 from .experiment import Experiment
 from .hashing import check_threads
@@ -608,55 +607,41 @@ def assignment_probabilities(experiment: Experiment, at: Any = None) -> dict[str
 
 
 def write_allocation(path: str | os.PathLike[str], experiment: Experiment) -> None:
-    """Writes ``experiment``'s arms weights, ``allocated_at`` and ``history`` into its entry
-    (found by key under ``experiments``) of the YAML or JSON configuration file ``path``, and
-    nothing else; atomically (a temporary file, then a rename), so a watching
+    """Writes ``experiment``'s arm weights, ``allocated_at`` and ``history`` into its entry
+    (found by key under ``experiments``) of the YAML or JSON configuration file or folder
+    ``path``, and nothing else, through :func:`trafficsplit.config.edit_entry`: validated with
+    the rest of the configuration and replaced atomically, so a watching
     :class:`~trafficsplit.Splitter` reloads either the old or the new file. YAML comments are
     not kept."""
-    import yaml
-
-    p = Path(path)
-    text = p.read_text()
-    is_json = p.suffix.lower() == ".json"
-    data = json.loads(text) if is_json else yaml.safe_load(text)
-    entries = data.get("experiments") if isinstance(data, Mapping) else None
-    if not isinstance(entries, list):
-        raise ConfigError(f"{p}: no 'experiments' list to write experiment {experiment.key!r} to")
-    matches = [e for e in entries if isinstance(e, Mapping) and e.get("key") == experiment.key]
-    if len(matches) != 1:
-        raise ConfigError(f"{p}: experiments has no entry with key {experiment.key!r}")
-    entry = matches[0]
     weights = experiment.weights
-    arms = entry.get("arms")
-    if isinstance(arms, Mapping):
-        for name in list(arms):
-            if name not in weights:
-                raise ConfigError(f"{p}: arm {name!r} of {experiment.key!r} is not in the policy")
-            if isinstance(arms[name], Mapping):
-                arms[name]["weight"] = weights[name]
-            else:
-                arms[name] = weights[name]
-    elif isinstance(arms, list):
-        for a in arms:
-            if not isinstance(a, Mapping) or a.get("name") not in weights:
-                raise ConfigError(f"{p}: cannot match arm entry {a!r} of {experiment.key!r}")
-            a["weight"] = weights[a["name"]]
-    else:
-        raise ConfigError(f"{p}: experiment {experiment.key!r} has no arms to update")
     d = experiment.to_dict()
-    entry["allocated_at"] = d["allocated_at"]
-    entry["history"] = d["history"]
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
+
+    def change(entry: dict[str, Any]) -> None:
+        arms = entry.get("arms")
+        if isinstance(arms, Mapping):
+            for name in list(arms):
+                if name not in weights:
+                    raise ConfigError(f"arm {name!r} of {experiment.key!r} is not in the policy")
+                if isinstance(arms[name], Mapping):
+                    arms[name]["weight"] = weights[name]
+                else:
+                    arms[name] = weights[name]
+        elif isinstance(arms, list):
+            for a in arms:
+                if not isinstance(a, Mapping) or a.get("name") not in weights:
+                    raise ConfigError(f"cannot match arm entry {a!r} of {experiment.key!r}")
+                a["weight"] = weights[a["name"]]
+        else:
+            raise ConfigError(f"experiment {experiment.key!r} has no arms to update")
+        entry["allocated_at"] = d["allocated_at"]
+        entry["history"] = d["history"]
+
     try:
-        with os.fdopen(fd, "w") as f:
-            if is_json:
-                json.dump(data, f, indent=2)
-            else:
-                yaml.safe_dump(data, f, sort_keys=False)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        edit_entry(path, experiment.key, change, ("experiments",))
+    except ConfigValidationError:
         raise
+    except ConfigError as exc:
+        raise ConfigError(f"write_allocation: {path}: {exc}") from None
 
 
 # -- contextual: linear Thompson sampling --------------------------------------------------------

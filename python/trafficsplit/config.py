@@ -220,6 +220,114 @@ def config_files(path: str | Path) -> list[Path]:
     return [p]
 
 
+_SECTION_NAMES = {"experiments": "experiment", "rollouts": "rollout"}
+
+
+def find_entry(
+    config_path: str | Path, key: str, sections: Sequence[str] = ("experiments", "rollouts")
+) -> tuple[Path, str, dict[str, Any]]:
+    """The file, section and (a copy of the) entry with ``key`` in a configuration file or
+    folder; a ConfigError when there is none or more than one."""
+    try:
+        files = config_files(config_path)
+    except ConfigValidationError as exc:
+        raise ConfigError(str(exc)) from None
+    found = []
+    for f in files:
+        doc = _read_file(f)
+        if not isinstance(doc, Mapping):
+            continue
+        for section in sections:
+            for entry in doc.get(section) or []:
+                if isinstance(entry, Mapping) and entry.get("key") == key:
+                    found.append((f, section, dict(entry)))
+    if not found:
+        what = " or ".join(_SECTION_NAMES.get(s, s) for s in sections)
+        raise ConfigError(f"no {what} {key!r} in {config_path}")
+    if len(found) > 1:
+        raise ConfigError(
+            f"{key!r} is defined more than once ({', '.join(str(f[0]) for f in found)})"
+        )
+    return found[0]
+
+
+def edit_entry(
+    config_path: str | Path,
+    key: str,
+    edit: Callable[[dict[str, Any]], None],
+    sections: Sequence[str] = ("experiments", "rollouts"),
+) -> Path:
+    """Changes the entry with ``key`` in place with ``edit(entry)`` and writes its file back:
+    under an advisory lock (``fcntl.flock`` on ``.<file>.lock``), after validating the whole
+    configuration with the change (an invalid result is refused and nothing is written), through
+    a temporary dot-file in the same folder that is fsynced and renamed over the original. YAML
+    comments are not kept. Returns the file written."""
+    import fcntl
+
+    file, section, _ = find_entry(config_path, key, sections)
+    lock = file.parent / f".{file.name}.lock"
+    with open(lock, "a+") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        try:
+            doc = _read_file(file)
+            matches = [
+                e for e in doc.get(section) or [] if isinstance(e, dict) and e.get("key") == key
+            ]
+            if len(matches) != 1:
+                raise ConfigError(f"{key!r} changed in {file} while being edited")
+            edit(matches[0])
+            documents = [
+                (str(f), doc if f == file else _read_file(f)) for f in config_files(config_path)
+            ]
+            try:
+                _compile(documents)
+            except ConfigValidationError as exc:
+                raise ConfigError(
+                    f"the change would make the configuration invalid, nothing was written: {exc}"
+                ) from None
+            _write_atomically(file, doc)
+        finally:
+            fcntl.flock(lk, fcntl.LOCK_UN)
+    return file
+
+
+def _write_atomically(path: Path, doc: Any) -> None:
+    import contextlib
+    import os
+    import tempfile
+
+    if path.suffix.lower() == ".json":
+        text = json.dumps(doc, indent=2, default=_json_default) + "\n"
+    else:
+        import yaml
+
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        with contextlib.suppress(OSError):
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def _json_default(x: Any) -> Any:
+    if isinstance(x, _dt.datetime | _dt.date):
+        return x.isoformat()
+    raise TypeError(f"cannot write {type(x).__name__} to JSON")
+
+
 def load_config(*paths: str | Path) -> Snapshot:
     """Loads, validates and compiles configuration files or folders (merged in order).
 

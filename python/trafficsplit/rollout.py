@@ -4,13 +4,9 @@ atomically so every server picks it up on hot reload."""
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
-import fcntl
 import itertools
-import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +14,7 @@ from typing import Any
 
 from . import _time
 from .analysis import Analysis, Guardrail, analyze
-from .config import ConfigValidationError, _compile, _read_file, config_files
+from .config import ConfigValidationError, edit_entry, find_entry
 from .errors import ConfigError
 
 __all__ = ["RolloutController", "RolloutDecision", "RolloutPolicy"]
@@ -120,28 +116,11 @@ class RolloutController:
     # -- reading -------------------------------------------------------------------------------
     def _locate(self) -> tuple[Path, str, dict[str, Any]]:
         try:
-            files = config_files(self.config_path)
-        except ConfigValidationError as exc:
+            return find_entry(self.config_path, self.key, ("rollouts", "experiments"))
+        except ConfigValidationError:
+            raise  # a file that does not load: its own problems, each at its place
+        except ConfigError as exc:
             raise ConfigError(f"RolloutController: {exc}") from None
-        found = []
-        for f in files:
-            doc = _read_file(f)
-            if not isinstance(doc, Mapping):
-                continue
-            for section in ("rollouts", "experiments"):
-                for entry in doc.get(section) or []:
-                    if isinstance(entry, Mapping) and entry.get("key") == self.key:
-                        found.append((f, section, dict(entry)))
-        if not found:
-            raise ConfigError(
-                f"RolloutController: no rollout or experiment {self.key!r} in {self.config_path}"
-            )
-        if len(found) > 1:
-            raise ConfigError(
-                f"RolloutController: {self.key!r} is defined more than once "
-                f"({', '.join(str(f[0]) for f in found)})"
-            )
-        return found[0]
 
     @staticmethod
     def _arm_names(entry: Mapping[str, Any]) -> list[str]:
@@ -168,12 +147,13 @@ class RolloutController:
     # -- deciding ------------------------------------------------------------------------------
     def decide(self, data: Any, now: Any = None) -> RolloutDecision:
         """The decision for ``data`` at ``now``, without writing anything."""
-        when = _when(now)
-        _, _, entry = self._locate()
+        return self._decide(data, _when(now), self._locate()[2])
+
+    def _decide(self, data: Any, when: _dt.datetime, entry: Mapping[str, Any]) -> RolloutDecision:
         before = self._percent(entry, when)
         if self.kind == "canary" and _rolled_back(entry):
             return RolloutDecision("hold", "rolled back already", before, before, None, at=when)
-        result, srm_applies = self._analysis(data)
+        result, srm_applies = self._analysis(data, entry, before)
         guards = [r for r in result.results if r.kind == "guardrail"]
         arm = self.treatment
         if arm is not None:
@@ -230,11 +210,13 @@ class RolloutController:
             "advance", "all guardrails non-inferior", before, float(nxt[0]), result, at=when
         )
 
-    def _analysis(self, data: Any) -> tuple[Analysis, bool]:
+    def _analysis(
+        self, data: Any, entry: Mapping[str, Any], percent: float
+    ) -> tuple[Analysis, bool]:
         """The guardrail analysis, and whether its sample-ratio check applies (it needs the
         configured split, which a canary at 0 % or 100 % does not have)."""
         policy = self.policy
-        expected = self._expected()
+        expected = self._expected(entry, percent)
         result = analyze(
             _as_input(data),
             metrics=(),
@@ -246,14 +228,13 @@ class RolloutController:
         )
         return result, expected is not None
 
-    def _expected(self) -> Mapping[str, float] | None:
-        """The split the data should show, for the sample-ratio check: the configured one."""
-        _, _, entry = self._locate()
+    def _expected(self, entry: Mapping[str, Any], percent: float) -> Mapping[str, float] | None:
+        """The split the data should show, for the sample-ratio check: the configured one (for
+        a canary, ``percent`` on the new version at the decision time)."""
         if self.kind == "canary":
-            p = self._percent(entry, _when(None))
-            if not 0 < p < 100 or self.treatment is None:
+            if not 0 < percent < 100 or self.treatment is None:
                 return None
-            return {self.control: 100 - p, self.treatment: p}
+            return {self.control: 100 - percent, self.treatment: percent}
         arms = entry.get("arms")
         if isinstance(arms, Mapping):
             out = {}
@@ -268,17 +249,15 @@ class RolloutController:
     # -- writing -------------------------------------------------------------------------------
     def step(self, data: Any, now: Any = None) -> RolloutDecision:
         """Decides and writes the new step (or the roll-back) into the configuration file."""
-        d = self.decide(data, now)
-        if d.action == "hold" and not (self.kind == "canary" and self._has_future(d.at)):
+        _, _, entry = self._locate()
+        d = self._decide(data, _when(now), entry)
+        has_future = self.kind == "canary" and any(t > d.at for t, _ in _canary_starts(entry))
+        if d.action == "hold" and not has_future:
             return d
         self.apply(d)
         return RolloutDecision(
             d.action, d.reason, d.percent_before, d.percent_after, d.analysis, True, d.at
         )
-
-    def _has_future(self, now: _dt.datetime) -> bool:
-        _, _, entry = self._locate()
-        return any(t > now for t, _ in _canary_starts(entry))
 
     def apply(self, decision: RolloutDecision) -> None:
         """Writes ``decision`` into the file atomically (temporary file, fsync, rename) after
@@ -286,32 +265,19 @@ class RolloutController:
         it was and the error says why."""
         if decision.action not in ACTIONS:
             raise ConfigError(f"RolloutController: unknown action {decision.action!r}")
-        lock = self._file.parent / f".{self._file.name}.lock"
-        with open(lock, "a+") as lk:
-            fcntl.flock(lk, fcntl.LOCK_EX)
-            try:
-                doc = _read_file(self._file)
-                entry = _find(doc, self.section, self.key)
-                if self.kind == "canary":
-                    _rewrite_canary(entry, decision)
-                else:
-                    entry["exposure"] = round(decision.percent_after / 100, 12)
-                self._validate(doc)
-                _atomic_write(self._file, doc)
-            finally:
-                fcntl.flock(lk, fcntl.LOCK_UN)
 
-    def _validate(self, doc: Any) -> None:
-        documents = []
-        for f in config_files(self.config_path):
-            documents.append((str(f), doc if f == self._file else _read_file(f)))
+        def change(entry: dict[str, Any]) -> None:
+            if self.kind == "canary":
+                _rewrite_canary(entry, decision)
+            else:
+                entry["exposure"] = round(decision.percent_after / 100, 12)
+
         try:
-            _compile(documents)
-        except ConfigValidationError as exc:
-            raise ConfigError(
-                f"RolloutController: the change would make the configuration invalid, nothing "
-                f"was written: {exc}"
-            ) from None
+            edit_entry(self.config_path, self.key, change, (self.section,))
+        except ConfigValidationError:
+            raise
+        except ConfigError as exc:
+            raise ConfigError(f"RolloutController: {exc}") from None
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -349,13 +315,6 @@ def _rolled_back(entry: Mapping[str, Any]) -> bool:
     return len(steps) > 1 and float(steps[-1].get("percent", 1)) == 0
 
 
-def _find(doc: Any, section: str, key: str) -> dict[str, Any]:
-    for entry in doc.get(section) or []:
-        if isinstance(entry, dict) and entry.get("key") == key:
-            return entry
-    raise ConfigError(f"RolloutController: {key!r} disappeared from the configuration file")
-
-
 def _rewrite_canary(entry: dict[str, Any], d: RolloutDecision) -> None:
     """Keeps the steps that have run, ends the current one at the decision time, drops the
     ones planned after it (the controller owns the schedule), and appends the new step."""
@@ -391,39 +350,6 @@ def _num(x: float) -> int | float:
 
 def _iso(t: _dt.datetime) -> str:
     return t.astimezone(_dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def _atomic_write(path: Path, doc: Any) -> None:
-    if path.suffix.lower() == ".json":
-        text = json.dumps(doc, indent=2, default=_json_default) + "\n"
-    else:
-        import yaml
-
-        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
-
-
-def _json_default(x: Any) -> Any:
-    if isinstance(x, _dt.datetime | _dt.date):
-        return x.isoformat()
-    raise TypeError(f"cannot write {type(x).__name__} to JSON")
 
 
 def _as_input(data: Any) -> Any:
