@@ -595,15 +595,9 @@ def _next_step(
 def assignment_probabilities(experiment: Experiment, at: Any = None) -> dict[str, float]:
     """The probability that a unit reaching the experiment is served each arm under the step
     in force at ``at`` (default: the current step): the exposed share of traffic buckets times
-    the arm's share of arm buckets, as exposure records log it (``probability``). With
-    exposure 1 these are the arms' bucket shares."""
-    m = experiment.bucket_map(at)
-    counts = np.bincount(m[m >= 0], minlength=len(experiment.arms))
-    exposed = experiment.exposed_buckets(at) / experiment.buckets
-    return {
-        a: exposed * float(c) / experiment.buckets
-        for a, c in zip(experiment.arm_names, counts, strict=True)
-    }
+    the arm's share of arm buckets, as exposure records log it (``probability``); with
+    exposure 1, the arms' bucket shares. :meth:`Experiment.assignment_probabilities`."""
+    return experiment.assignment_probabilities(at)
 
 
 def write_allocation(path: str | os.PathLike[str], experiment: Experiment) -> None:

@@ -188,6 +188,7 @@ class Experiment:
         "_buckets",
         "_compiled",
         "_key",
+        "_probabilities",
         "_salt",
         "_steps",
         "_targeting",
@@ -282,6 +283,7 @@ class Experiment:
         self._bucket_version = int(bucket_version)
         self._arms = tuple(parsed_arms)
         self._steps = tuple(steps)
+        self._probabilities: np.ndarray | None = None  # per step and arm, made on first use
         self._compiled = _assignment.CompiledExperiment(
             key,
             salt,
@@ -534,6 +536,29 @@ class Experiment:
     def exposed_buckets(self, at: Any = None) -> int:
         """How many traffic buckets enter: traffic bucket < this number means exposed."""
         return int(self._compiled.threshold(self._step_index(at)))
+
+    def probability_table(self) -> np.ndarray:
+        """``[step, arm]``: the probability that a unit reaching the experiment is served the
+        arm under the allocation step: (exposed traffic buckets / B) x (arm buckets / B). What
+        exposure records log as ``probability``. Read-only, made once."""
+        table = self._probabilities
+        if table is None:
+            c = self._compiled
+            arms = len(self._arms)
+            table = np.zeros((len(self._steps), arms))
+            for s in range(len(self._steps)):
+                m = c.bucket_map(s)
+                owned = np.bincount(m[m >= 0], minlength=arms)[:arms]
+                table[s] = (c.threshold(s) / self._buckets) * (owned / self._buckets)
+            table.flags.writeable = False
+            self._probabilities = table
+        return table
+
+    def assignment_probabilities(self, at: Any = None) -> dict[str, float]:
+        """Each arm's row of :meth:`probability_table` for the step in force at ``at`` (default:
+        the current step)."""
+        row = self.probability_table()[self._step_index(at)]
+        return dict(zip(self.arm_names, row.tolist(), strict=True))
 
     @property
     def key(self) -> str:

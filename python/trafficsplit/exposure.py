@@ -20,7 +20,6 @@ per call instead of one object per row.
 from __future__ import annotations
 
 import atexit
-import bisect
 import contextlib
 import datetime as _dt
 import json
@@ -61,7 +60,6 @@ __all__ = [
 log = logging.getLogger("trafficsplit.exposure")
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-_NO_STEP = -(2**63)
 
 
 class ExposureRecord(NamedTuple):
@@ -213,37 +211,19 @@ class ExposureBatch(Sequence[ExposureRecord]):
 
 
 class ExposureInfo:
-    """What the writer needs of one experiment of one snapshot: key, arm names, version and,
-    per allocation step, the probability of each arm (computed on first use)."""
+    """What the writer needs of one experiment of one snapshot: key, arm names, version and the
+    experiment's per-step arm probabilities (:meth:`Experiment.probability_table`)."""
 
-    __slots__ = ("_compiled", "_only", "_probs", "_starts", "arm_names", "key", "version")
+    __slots__ = ("_compiled", "_experiment", "_only", "arm_names", "key", "version")
 
     def __init__(self, key: str, version: str, experiment: Any) -> None:
         self.key = key
         self.version = version
         self.arm_names: tuple[str, ...] = tuple(experiment.arm_names)
+        self._experiment = experiment
         self._compiled = experiment._compiled
-        self._starts = [
-            _NO_STEP if s._effective_us is None else s._effective_us for s in experiment.steps
-        ]
-        self._probs: np.ndarray | None = None
-        self._only: list[float] | None = None  # the one step's row, for most experiments
-
-    def table(self) -> np.ndarray:
-        """probabilities[step, arm]: (exposed traffic buckets / B) x (arm buckets / B)."""
-        probs = self._probs
-        if probs is None:
-            c = self._compiled
-            n = len(self._starts)
-            arms = len(self.arm_names)
-            probs = np.zeros((n, arms))
-            for s in range(n):
-                m = c.bucket_map(s)
-                buckets = len(m)
-                owned = np.bincount(m[m >= 0], minlength=arms)[:arms]
-                probs[s] = (c.threshold(s) / buckets) * (owned / buckets)
-            self._probs = probs
-        return probs
+        # the one step's row, for the experiments that never changed their allocation
+        self._only: list[float] | None = None
 
     def probability(self, at_us: int, arm_index: int, reason: str) -> float:
         if reason == "override":
@@ -251,16 +231,15 @@ class ExposureInfo:
         only = self._only
         if only is not None:
             return only[arm_index]
-        table = self.table()
-        if len(self._starts) == 1:
+        table = self._experiment.probability_table()
+        if len(table) == 1:
             self._only = table[0].tolist()
             return self._only[arm_index]
-        step = max(bisect.bisect_right(self._starts, at_us) - 1, 0)
-        return float(table[step, arm_index])
+        return float(table[max(self._compiled.step_at(at_us), 0), arm_index])
 
     def probabilities(self, at_us: np.ndarray, arm_index: np.ndarray) -> np.ndarray:
-        table = self.table()
-        if len(self._starts) == 1:
+        table = self._experiment.probability_table()
+        if len(table) == 1:
             return table[0].take(arm_index)
         steps = np.maximum(self._compiled.steps_at(np.ascontiguousarray(at_us, np.int64)), 0)
         return table[steps, arm_index]
