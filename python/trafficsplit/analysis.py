@@ -435,22 +435,14 @@ def _moments_from_units(
 
 def _grouped(
     codes: np.ndarray, labels: list[str], arrays: list[np.ndarray], cols: tuple[str, ...]
-) -> dict[str, Moments]:
+) -> Mapping[str, Moments]:
     """Per-arm moments of ``arrays`` in one pass of the core kernel (negative codes: rows
-    without an arm, left out)."""
-    from ._core import stats as _core_stats
-    from .hashing import check_threads
+    without an arm, left out; arms without rows are absent)."""
+    from .stats._moments import moments_by_codes
 
-    n, means, com, skipped, _ = _core_stats.grouped_moments(
-        codes,
-        [np.ascontiguousarray(a, dtype=np.float64) for a in arrays],
-        len(labels),
-        check_threads(None),
+    return moments_by_codes(
+        codes, labels, [np.ascontiguousarray(a, dtype=np.float64) for a in arrays], cols
     )
-    return {
-        lab: Moments(int(n[g]), means[g].copy(), com[g].copy(), cols, int(skipped[g]))
-        for g, lab in enumerate(labels)
-    }
 
 
 def _moments_from_sums(
@@ -580,22 +572,23 @@ def sufficient_statistics(
                 f"sufficient_statistics: column {c!r} has {bad} missing values; fill or drop "
                 "them first (sums of incomplete rows would not be consistent)"
             )
-    table: dict[str, Any] = {arm: labels}
     per = _grouped(codes, labels, list(arrays.values()), tuple(cols))
-    table["n"] = [per[lab].n for lab in labels]
+    present = [lab for lab in labels if lab in per]  # unused categories have no row
+    # raw sums from the centred moments: Σx = n·mean, Σxy = comoment + n·mean_x·mean_y
+    sums = {lab: per[lab].n * per[lab].means for lab in present}
+    prods = {
+        lab: per[lab].comoments + per[lab].n * np.outer(per[lab].means, per[lab].means)
+        for lab in present
+    }
+    table: dict[str, Any] = {arm: present, "n": [per[lab].n for lab in present]}
     for i, c in enumerate(cols):
-        table[f"sum__{c}"] = [per[lab].means[i] * per[lab].n for lab in labels]
-        table[f"sumsq__{c}"] = [
-            per[lab].comoments[i, i] + per[lab].n * per[lab].means[i] ** 2 for lab in labels
-        ]
+        table[f"sum__{c}"] = [sums[lab][i] for lab in present]
+        table[f"sumsq__{c}"] = [prods[lab][i, i] for lab in present]
     for g in groups.values():
         for i in range(len(g)):
             for j in range(i + 1, len(g)):
                 a, b = cols.index(g[i]), cols.index(g[j])
-                table[_prod_name(g[i], g[j])] = [
-                    per[lab].comoments[a, b] + per[lab].n * per[lab].means[a] * per[lab].means[b]
-                    for lab in labels
-                ]
+                table[_prod_name(g[i], g[j])] = [prods[lab][a, b] for lab in present]
     return pd.DataFrame(table)
 
 

@@ -341,8 +341,21 @@ def grouped_moments(
     cols = [_value_column(v, name) for v, name in zip(values, names, strict=True)]
     codes, labels = _group_codes(groups)
     _check_lengths(cols, names, codes, "grouped_moments")
+    return moments_by_codes(codes, labels, cols, names, threads)
+
+
+def moments_by_codes(
+    codes: np.ndarray,
+    labels: Sequence[Any],
+    columns: Sequence[np.ndarray],
+    names: tuple[str, ...],
+    threads: int | None = None,
+) -> MomentsByGroup:
+    """The kernel pass behind :func:`grouped_moments`, for callers that already hold group
+    codes (contiguous ints, ``< 0`` for no group) and float64 columns: one entry per label with
+    at least one row."""
     n, means, com, skipped, null_rows = _core.grouped_moments(
-        codes, cols, len(labels), check_threads(threads)
+        codes, list(columns), len(labels), check_threads(threads)
     )
     present = np.flatnonzero((n + skipped) > 0)
     return MomentsByGroup(
