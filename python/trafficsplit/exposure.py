@@ -416,16 +416,7 @@ class JsonlSink(_RotatingFiles):
     ``timestamp`` in ISO 8601 with ``+00:00``), rotated by size and age."""
 
     suffix = ".jsonl"
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str],
-        prefix: str = "exposures",
-        rotate_bytes: int | None = 256 * 2**20,
-        rotate_seconds: float | None = 3600.0,
-    ) -> None:
-        super().__init__(directory, prefix, rotate_bytes, rotate_seconds)
-        self._file: Any = None
+    _file: Any = None  # the open file, after the first write
 
     def _open(self) -> Any:
         path = self._next_path()
