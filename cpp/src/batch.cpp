@@ -21,25 +21,100 @@ namespace trafficsplit {
 
 namespace {
 
-// Each reader yields one row's bytes: kOk with (data, len), kMissing, or kBad.
+// Each reader yields one row: kOk with its text, kMissing, or kBad.
 enum class Row : uint8_t { kOk, kMissing, kBad };
+
+// A row's bytes, where they already are (strings) or re-encoded in the scratch buffer.
+struct Bytes {
+  const char* data = nullptr;
+  size_t len = 0;
+};
+
+// The decimal text of an integer as three little-endian words w[0..2] of a 24-byte buffer,
+// the text being its last `len` bytes (1 to 20: up to 19 digits and a sign for int64, 20
+// digits for uint64), '0' bytes before it. The hash builds its input words from these with
+// shifts: text written with 8-byte stores and read back with loads across them stalls on
+// store forwarding, and shifts are cheaper than the detour through the cache.
+struct DigitText {
+  uint64_t w[3];
+  size_t len;
+};
+
+// The length of the text in three words: 24 bytes less the leading '0' bytes (a sign is not
+// '0'); at least 1, for the value 0.
+__attribute__((always_inline)) inline size_t text_length(const uint64_t (&w)[3]) noexcept {
+  const uint64_t x0 = w[0] ^ detail::kAsciiZeros;
+  if (x0 != 0) return 24 - (static_cast<size_t>(__builtin_ctzll(x0)) >> 3);
+  const uint64_t x1 = w[1] ^ detail::kAsciiZeros;
+  if (x1 != 0) return 16 - (static_cast<size_t>(__builtin_ctzll(x1)) >> 3);
+  const uint64_t x2 = (w[2] ^ detail::kAsciiZeros) | (uint64_t{1} << 56);
+  return 8 - (static_cast<size_t>(__builtin_ctzll(x2)) >> 3);
+}
+
+// Integers are converted kIntBlock rows ahead of hashing: split into 8-digit chunks, then the
+// chunks' digits, eight per AVX-512 or four per AVX2 instruction where the CPU has them.
+constexpr size_t kIntBlock = 32;
+
+struct DigitBlock {
+  alignas(64) uint64_t words[3][kIntBlock];
+};
 
 // Scratch space for rows that must be re-encoded (integers, UTF-32).
 struct Scratch {
-  // Integers are formatted kIntBlock rows ahead of hashing. Hashing text right after writing
-  // it loads 8 and 16 bytes across the formatter's separate 8-byte stores, which the store
-  // buffer cannot forward (a stall per load); a block's stores have reached the cache by the
-  // time it is hashed. Measured: 60 -> 77 M ids/s for 19-digit ids on one core.
-  static constexpr size_t kIntBlock = 32;
-  alignas(64) char block[kIntBlock][32];
-  uint8_t block_start[kIntBlock];
+  DigitBlock digits;
   size_t block_begin = size_t{1} << 63;  // far from every row: the first read fills
   std::vector<char> buffer = std::vector<char>(64);
 };
 
 using detail::valid_bit;
 
+// Splits n values (at most kIntBlock) into 8-digit chunks (top, middle, low). Returns bit 0
+// when some row has a top chunk, bit 1 a middle one, bit 2 a sign.
+template <typename T>
+__attribute__((always_inline)) inline unsigned split_chunks(const T* values, size_t n,
+                                                            DigitBlock& block) {
+  uint64_t any_top = 0, any_mid = 0, any_negative = 0;
+  for (size_t k = 0; k < n; ++k) {
+    uint64_t u;
+    uint64_t negative = 0;
+    if constexpr (std::is_signed_v<T>) {
+      const auto v = static_cast<int64_t>(values[k]);
+      negative = v < 0;
+      u = negative ? ~static_cast<uint64_t>(v) + 1 : static_cast<uint64_t>(v);
+    } else {
+      u = static_cast<uint64_t>(values[k]);
+    }
+    const uint64_t top = u / 10000000000000000ULL;
+    const uint64_t rest = u - top * 10000000000000000ULL;
+    const uint64_t mid = rest / 100000000;
+    block.words[0][k] = top;
+    block.words[1][k] = mid;
+    block.words[2][k] = rest - mid * 100000000;
+    any_top |= top;
+    any_mid |= mid;
+    any_negative |= negative;
+  }
+  for (size_t k = n; k < kIntBlock; ++k) {
+    block.words[0][k] = block.words[1][k] = block.words[2][k] = 0;
+  }
+  return (any_top != 0 ? 1u : 0u) | (any_mid != 0 ? 2u : 0u) | (any_negative != 0 ? 4u : 0u);
+}
+
+// Writes the signs of negative rows into the ASCII words: '-' is '0' - 3, in the byte just
+// before the first digit.
+template <typename T>
+void write_signs(const T* values, size_t n, DigitBlock& block) {
+  for (size_t k = 0; k < n; ++k) {
+    if (static_cast<int64_t>(values[k]) >= 0) continue;
+    const uint64_t w[3] = {block.words[0][k], block.words[1][k], block.words[2][k]};
+    const size_t at = 23 - text_length(w);
+    block.words[at >> 3][k] -= uint64_t{3} << (8 * (at & 7));
+  }
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TRAFFICSPLIT_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq")))
+
 // Decimal text of up to four 8-digit chunks at a time: the scalar eight_digit_values in 64-bit
 // lanes. Its products never carry between the 32-bit halves (10486·x, 100·x) or the 16-bit
 // fields (103·x, 10·x) of a lane, so 32- and 16-bit lane multiplies give the same bits.
@@ -58,107 +133,236 @@ __attribute__((target("avx2"))) inline __m256i eight_digit_values_x4(__m256i n) 
   return _mm256_add_epi64(tens, _mm256_slli_epi64(units, 8));
 }
 
-// Formats `n` (at most 32) values like format_decimal_right into block rows: the divisions by
-// 10^16 and 10^8 in scalar code, the digits four chunks per instruction. The same text as the
-// scalar path (checked against it in the tests), only faster.
+// Fills a digit block: the divisions by 10^16 and 10^8 in scalar code, the digits four
+// chunks per instruction (top and middle chunks only when some row has them). The same
+// words as the scalar path (checked against it in the tests), only faster.
 template <typename T>
-__attribute__((target("avx2"))) void format_block_avx2(const T* values, size_t n, char (*block)[32],
-                                                       uint8_t* starts) {
-  alignas(32) uint64_t chunk[3][32];
-  bool negative[32];
-  for (size_t k = 0; k < n; ++k) {
-    uint64_t u;
-    if constexpr (std::is_signed_v<T>) {
-      const auto v = static_cast<int64_t>(values[k]);
-      negative[k] = v < 0;
-      u = v < 0 ? ~static_cast<uint64_t>(v) + 1 : static_cast<uint64_t>(v);
-    } else {
-      negative[k] = false;
-      u = static_cast<uint64_t>(values[k]);
+__attribute__((target("avx2"))) void digit_block_avx2(const T* values, size_t n,
+                                                      DigitBlock& block) {
+  const unsigned present = split_chunks(values, n, block);
+  const __m256i zeros = _mm256_set1_epi64x(static_cast<int64_t>(detail::kAsciiZeros));
+  for (int c = 0; c < 3; ++c) {
+    auto* p = reinterpret_cast<__m256i*>(block.words[c]);
+    if (c < 2 && (present & (1u << c)) == 0) {  // all zero: '0' digits
+      for (size_t k = 0; k < n; k += 4) _mm256_store_si256(p + k / 4, zeros);
+      continue;
     }
-    const uint64_t top = u / 10000000000000000ULL;
-    const uint64_t rest = u - top * 10000000000000000ULL;
-    const uint64_t mid = rest / 100000000;
-    chunk[0][k] = top;
-    chunk[1][k] = mid;
-    chunk[2][k] = rest - mid * 100000000;
-  }
-  for (size_t k = n; k % 4 != 0; ++k) chunk[0][k] = chunk[1][k] = chunk[2][k] = 0;
-  for (auto& c : chunk) {
     for (size_t k = 0; k < n; k += 4) {
-      auto* p = reinterpret_cast<__m256i*>(c + k);
-      _mm256_store_si256(p, eight_digit_values_x4(_mm256_load_si256(p)));
+      const __m256i digits = eight_digit_values_x4(_mm256_load_si256(p + k / 4));
+      _mm256_store_si256(p + k / 4, _mm256_add_epi64(digits, zeros));
     }
   }
-  for (size_t k = 0; k < n; ++k) {
-    char* const end = block[k] + 25;
-    char* start = end - 1;  // the value 0
-    for (int c = 0; c < 3; ++c) {
-      const uint64_t digits = chunk[c][k];
-      const uint64_t ascii = digits + detail::kAsciiZeros;
-      std::memcpy(end - 24 + 8 * c, &ascii, 8);
-      if (digits != 0 && start == end - 1)
-        start = end - 24 + 8 * c + (__builtin_ctzll(digits) >> 3);
-    }
-    if (negative[k]) *--start = '-';
-    starts[k] = static_cast<uint8_t>(start - block[k]);
+  if constexpr (std::is_signed_v<T>) {
+    if (present & 4u) write_signs(values, n, block);
   }
 }
 
-// AVX2 where the CPU has it, unless TRAFFICSPLIT_SCALAR is set (the tests run the scalar path
-// that way too; both write the same text).
-bool has_avx2() {
-  static const bool yes =
-      __builtin_cpu_supports("avx2") && std::getenv("TRAFFICSPLIT_SCALAR") == nullptr;
-  return yes;
+// eight_digit_values_x4 in eight lanes (AVX-512BW for the 16-bit multiplies).
+TRAFFICSPLIT_AVX512 inline __m512i eight_digit_values_x8(__m512i n) {
+  const __m512i q = _mm512_srli_epi64(_mm512_mul_epu32(n, _mm512_set1_epi64(109951163)), 40);
+  const __m512i r = _mm512_sub_epi64(n, _mm512_mul_epu32(q, _mm512_set1_epi64(10000)));
+  const __m512i merged = _mm512_or_si512(q, _mm512_slli_epi64(r, 32));
+  const __m512i top =
+      _mm512_and_si512(_mm512_srli_epi64(_mm512_mullo_epi32(merged, _mm512_set1_epi32(10486)), 20),
+                       _mm512_set1_epi64((int64_t{0x7F} << 32) | 0x7F));
+  const __m512i bottom = _mm512_sub_epi32(merged, _mm512_mullo_epi32(top, _mm512_set1_epi32(100)));
+  const __m512i hundreds = _mm512_add_epi64(_mm512_slli_epi64(bottom, 16), top);
+  __m512i tens = _mm512_srli_epi64(_mm512_mullo_epi16(hundreds, _mm512_set1_epi16(103)), 10);
+  tens = _mm512_and_si512(tens, _mm512_set1_epi64(0x000F000F000F000FLL));
+  const __m512i units = _mm512_sub_epi16(hundreds, _mm512_mullo_epi16(tens, _mm512_set1_epi16(10)));
+  return _mm512_add_epi64(tens, _mm512_slli_epi64(units, 8));
+}
+
+// q and r with x = q * 10^8 + r, 0 <= r < 10^8, from the double-precision quotient: it is
+// within one of the truth (x, 10^-8 and the product are each rounded by at most 2^-53
+// relatively, and quotients stay below 1.9e11, so the error is below 10^-4), and the exact
+// remainder corrects it.
+TRAFFICSPLIT_AVX512 inline __m512i divmod_e8_x8(__m512i x, __m512i& r) {
+  const __m512i e8 = _mm512_set1_epi64(100000000);
+  const __m512i one = _mm512_set1_epi64(1);
+  __m512i q = _mm512_cvttpd_epu64(_mm512_mul_pd(_mm512_cvtepu64_pd(x), _mm512_set1_pd(1e-8)));
+  r = _mm512_sub_epi64(x, _mm512_mullo_epi64(q, e8));
+  const __mmask8 under = _mm512_cmplt_epi64_mask(r, _mm512_setzero_si512());
+  r = _mm512_mask_add_epi64(r, under, r, e8);
+  q = _mm512_mask_sub_epi64(q, under, q, one);
+  const __mmask8 over = _mm512_cmpge_epi64_mask(r, e8);
+  r = _mm512_mask_sub_epi64(r, over, r, e8);
+  return _mm512_mask_add_epi64(q, over, q, one);
+}
+
+// split_chunks for a full block of 64-bit values, eight rows per instruction.
+template <typename T>
+TRAFFICSPLIT_AVX512 unsigned split_chunks_x8(const T* values, DigitBlock& block) {
+  static_assert(sizeof(T) == 8);
+  __m512i any_top = _mm512_setzero_si512(), any_mid = any_top;
+  __mmask8 any_negative = 0;
+  for (size_t k = 0; k < kIntBlock; k += 8) {
+    __m512i u = _mm512_loadu_si512(values + k);
+    if constexpr (std::is_signed_v<T>) {
+      any_negative |= _mm512_cmplt_epi64_mask(u, _mm512_setzero_si512());
+      u = _mm512_abs_epi64(u);  // 2^63 for INT64_MIN, read as unsigned
+    }
+    __m512i low, mid;
+    const __m512i high = divmod_e8_x8(u, low);
+    const __m512i top = divmod_e8_x8(high, mid);
+    _mm512_store_si512(block.words[0] + k, top);
+    _mm512_store_si512(block.words[1] + k, mid);
+    _mm512_store_si512(block.words[2] + k, low);
+    any_top = _mm512_or_si512(any_top, top);
+    any_mid = _mm512_or_si512(any_mid, mid);
+  }
+  return (_mm512_test_epi64_mask(any_top, any_top) != 0 ? 1u : 0u) |
+         (_mm512_test_epi64_mask(any_mid, any_mid) != 0 ? 2u : 0u) | (any_negative != 0 ? 4u : 0u);
+}
+
+template <typename T>
+TRAFFICSPLIT_AVX512 void digit_block_avx512(const T* values, size_t n, DigitBlock& block) {
+  unsigned present;
+  if constexpr (sizeof(T) == 8) {
+    present = n == kIntBlock ? split_chunks_x8(values, block) : split_chunks(values, n, block);
+  } else {
+    present = split_chunks(values, n, block);
+  }
+  const __m512i zeros = _mm512_set1_epi64(static_cast<int64_t>(detail::kAsciiZeros));
+  for (int c = 0; c < 3; ++c) {
+    auto* p = reinterpret_cast<__m512i*>(block.words[c]);
+    if (c < 2 && (present & (1u << c)) == 0) {
+      for (size_t k = 0; k < n; k += 8) _mm512_store_si512(p + k / 8, zeros);
+      continue;
+    }
+    for (size_t k = 0; k < n; k += 8) {
+      const __m512i digits = eight_digit_values_x8(_mm512_load_si512(p + k / 8));
+      _mm512_store_si512(p + k / 8, _mm512_add_epi64(digits, zeros));
+    }
+  }
+  if constexpr (std::is_signed_v<T>) {
+    if (present & 4u) write_signs(values, n, block);
+  }
+}
+
+// The widest vector digits the CPU has: 2 for AVX-512BW, 1 for AVX2, 0 for the portable code.
+// TRAFFICSPLIT_SIMD=avx2 or =none (or TRAFFICSPLIT_SCALAR=1) caps it; the tests run every
+// level and compare each with the reference hashes.
+int simd_level() {
+  static const int level = [] {
+    int cpu = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                      __builtin_cpu_supports("avx512dq")
+                  ? 2
+              : __builtin_cpu_supports("avx2") ? 1
+                                               : 0;
+    const char* cap = std::getenv("TRAFFICSPLIT_SIMD");
+    if (std::getenv("TRAFFICSPLIT_SCALAR") != nullptr) cpu = 0;
+    if (cap != nullptr && std::strcmp(cap, "avx2") == 0) cpu = std::min(cpu, 1);
+    if (cap != nullptr && std::strcmp(cap, "none") == 0) cpu = 0;
+    return cpu;
+  }();
+  return level;
 }
 #endif
 
 template <typename T>
+void digit_block(const T* values, size_t n, DigitBlock& block) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  const int level = simd_level();
+  if (level == 2) return digit_block_avx512(values, n, block);
+  if (level == 1) return digit_block_avx2(values, n, block);
+#endif
+  const unsigned present = split_chunks(values, n, block);
+  for (auto& w : block.words) {
+    for (size_t k = 0; k < n; ++k) {
+      w[k] = detail::eight_digit_values(static_cast<uint32_t>(w[k])) + detail::kAsciiZeros;
+    }
+  }
+  if constexpr (std::is_signed_v<T>) {
+    if (present & 4u) write_signs(values, n, block);
+  }
+}
+
+// XXH3-64 of an integer's decimal text, read from its three words (DigitText): the input
+// words that XXH3_len_* load from memory, built here with shifts. The same arithmetic as
+// detail::xxh3_keyed on the written text; the tests compare the two on every length and sign.
+__attribute__((always_inline)) inline uint64_t xxh3_digits(const detail::Xxh3Keys& k,
+                                                           const DigitText& t) noexcept {
+  const size_t len = t.len;
+  const uint64_t w0 = t.w[0], w1 = t.w[1], w2 = t.w[2];
+  if (len > 16) {  // 17 to 20 bytes: the text starts at byte 24 - len, in w0
+    const unsigned s = static_cast<unsigned>(8 * (24 - len));  // 32 .. 56
+    const uint64_t first = (w0 >> s) | (w1 << (64 - s));
+    const uint64_t second = (w1 >> s) | (w2 << (64 - s));
+    uint64_t acc = len * XXH_PRIME64_1;
+    acc += detail::mul128_fold64(first ^ k.mix[0][0], second ^ k.mix[0][1]);
+    acc += detail::mul128_fold64(w1 ^ k.mix[1][0], w2 ^ k.mix[1][1]);  // the last 16 bytes
+    return detail::xxh3_avalanche(acc);
+  }
+  if (len > 8) {  // 9 to 16: starts at byte 16 - len of w1
+    const unsigned s = static_cast<unsigned>(8 * (16 - len));  // 0 .. 56
+    const uint64_t lo = ((w1 >> s) | ((w2 << (63 - s)) << 1)) ^ k.flip916[0];
+    const uint64_t hi = w2 ^ k.flip916[1];
+    return detail::xxh3_avalanche(len + XXH_swap64(lo) + hi + detail::mul128_fold64(lo, hi));
+  }
+  const unsigned s = static_cast<unsigned>(8 * (8 - len));  // in w2, from byte 8 - len
+  if (len >= 4) {
+    const uint64_t in = (w2 >> 32) + (((w2 >> s) & 0xFFFFFFFFULL) << 32);
+    return detail::xxh3_rrmxmx(in ^ k.flip48, len);
+  }
+  const uint32_t c1 = static_cast<uint8_t>(w2 >> s);
+  const uint32_t c2 = static_cast<uint8_t>(w2 >> (s + 8 * (len >> 1)));
+  const uint32_t c3 = static_cast<uint8_t>(w2 >> 56);
+  const uint32_t combined = (c1 << 16) | (c2 << 24) | c3 | (static_cast<uint32_t>(len) << 8);
+  return detail::xxh64_avalanche(combined ^ k.flip13);
+}
+
+// A stage's hash with the per-seed work done once per thread (detail::Xxh3Keys).
+struct RowHasher {
+  explicit RowHasher(const Hasher& h)
+      : xxh3(h.algorithm() == Algorithm::xxh3),
+        keys(h.seed()),
+        murmur_seed(static_cast<uint32_t>(h.seed())) {}
+  __attribute__((always_inline)) uint64_t operator()(const Bytes& t) const noexcept {
+    if (xxh3) return detail::xxh3_keyed(keys, t.data, t.len);
+    return detail::murmur3_inline(t.data, t.len, murmur_seed);
+  }
+  __attribute__((always_inline)) uint64_t operator()(const DigitText& t) const noexcept {
+    if (xxh3) return xxh3_digits(keys, t);
+    char text[24];
+    std::memcpy(text, t.w, 24);
+    return detail::murmur3_inline(text + 24 - t.len, t.len, murmur_seed);
+  }
+  bool xxh3;
+  detail::Xxh3Keys keys;
+  uint32_t murmur_seed;
+};
+
+template <typename T>
 struct IntReader {
+  using Text = DigitText;
   const T* values;
   const uint8_t* missing;
   const uint8_t* validity;
   int64_t validity_offset;
   size_t length = 0;
 
-  Row read(size_t i, const char*& data, size_t& len, Scratch& scratch) const {
+  Row read(size_t i, DigitText& text, Scratch& scratch) const {
     if ((missing != nullptr && missing[i]) || !valid_bit(validity, validity_offset, i)) {
       return Row::kMissing;
     }
     size_t k = i - scratch.block_begin;  // wraps around for rows before the block
-    if (k >= Scratch::kIntBlock) {
-      fill(i, scratch);
+    if (k >= kIntBlock) {
+      // Rows i .. i + kIntBlock (or the end), missing ones too (their text is never read).
+      scratch.block_begin = i;
+      digit_block(values + i, std::min(kIntBlock, length - i), scratch.digits);
       k = 0;
     }
-    data = scratch.block[k] + scratch.block_start[k];
-    len = 25 - scratch.block_start[k];
+    const DigitBlock& b = scratch.digits;
+    text = DigitText{{b.words[0][k], b.words[1][k], b.words[2][k]}, 0};
+    text.len = text_length(text.w);
     return Row::kOk;
-  }
-
-  // Formats rows i .. i + kIntBlock (or the end) into the scratch block, missing ones too
-  // (their text is never read).
-  void fill(size_t i, Scratch& scratch) const {
-    const size_t n = std::min(Scratch::kIntBlock, length - i);
-    scratch.block_begin = i;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (has_avx2()) return format_block_avx2(values + i, n, scratch.block, scratch.block_start);
-#endif
-    for (size_t k = 0; k < n; ++k) {
-      char* out = scratch.block[k];
-      char* start;
-      if constexpr (std::is_signed_v<T>) {
-        start = detail::format_decimal_right(static_cast<int64_t>(values[i + k]), out);
-      } else {
-        start = detail::format_decimal_right(static_cast<uint64_t>(values[i + k]), out);
-      }
-      scratch.block_start[k] = static_cast<uint8_t>(start - out);
-    }
   }
 };
 
 template <typename Offset>
 struct OffsetStringReader {
+  using Text = Bytes;
   const Offset* offsets;
   const char* base;
   const uint8_t* validity;
@@ -169,17 +373,17 @@ struct OffsetStringReader {
   static constexpr size_t kAhead = 32;
   size_t length = 0;
 
-  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
+  Row read(size_t i, Bytes& text, Scratch&) const {
     if (i + kAhead < length) __builtin_prefetch(base + offsets[i + kAhead]);
     if (!valid_bit(validity, validity_offset, i)) return Row::kMissing;
     const std::string_view s = detail::offset_string(offsets, base, i);
-    data = s.data();
-    len = s.size();
+    text = Bytes{s.data(), s.size()};
     return Row::kOk;
   }
 };
 
 struct ViewStringReader {
+  using Text = Bytes;
   const uint8_t* views;
   const char* const* buffers;
   size_t buffer_count;
@@ -189,46 +393,48 @@ struct ViewStringReader {
   static constexpr size_t kAhead = 32;
   size_t length = 0;
 
-  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
+  Row read(size_t i, Bytes& text, Scratch&) const {
     if (i + kAhead < length) detail::prefetch_view(views, buffers, buffer_count, i + kAhead);
     if (!valid_bit(validity, validity_offset, i)) return Row::kMissing;
     std::string_view s;
     if (!detail::view_string(views, buffers, buffer_count, i, s)) return Row::kBad;
-    data = s.data();
-    len = s.size();
+    text = Bytes{s.data(), s.size()};
     return Row::kOk;
   }
 };
 
 struct SpanReader {
+  using Text = Bytes;
   const char* const* pointers;
   const int64_t* lengths;
 
-  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
+  Row read(size_t i, Bytes& text, Scratch&) const {
     if (lengths[i] < 0) return Row::kMissing;
-    data = pointers[i];
-    len = static_cast<size_t>(lengths[i]);
+    text = Bytes{pointers[i], static_cast<size_t>(lengths[i])};
     return Row::kOk;
   }
 };
 
 struct FixedBytesReader {
+  using Text = Bytes;
   const char* base;
   size_t item_size;
 
-  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
-    data = base + i * item_size;
-    len = item_size;
+  Row read(size_t i, Bytes& text, Scratch&) const {
+    const char* data = base + i * item_size;
+    size_t len = item_size;
     while (len > 0 && data[len - 1] == '\0') --len;
+    text = Bytes{data, len};
     return Row::kOk;
   }
 };
 
 struct Utf32Reader {
+  using Text = Bytes;
   const char* base;
   size_t item_size;
 
-  Row read(size_t i, const char*& data, size_t& len, Scratch& scratch) const {
+  Row read(size_t i, Bytes& text, Scratch& scratch) const {
     const char* item = base + i * item_size;
     size_t chars = item_size / 4;
     auto code_at = [&](size_t k) {
@@ -261,18 +467,18 @@ struct Utf32Reader {
         return Row::kBad;
       }
     }
-    data = out;
-    len = n;
+    text = Bytes{out, n};
     return Row::kOk;
   }
 };
 
 struct CallbackReader {
+  using Text = Bytes;
   RowReader reader;
   void* context;
 
-  Row read(size_t i, const char*& data, size_t& len, Scratch&) const {
-    return reader(context, i, &data, &len) ? Row::kOk : Row::kMissing;
+  Row read(size_t i, Bytes& text, Scratch&) const {
+    return reader(context, i, &text.data, &text.len) ? Row::kOk : Row::kMissing;
   }
 };
 
@@ -322,20 +528,17 @@ struct DefaultBucketsMod {
   uint32_t operator()(uint64_t a) const noexcept { return static_cast<uint32_t>(a % 10000); }
 };
 
-template <typename Reader, bool kPerRowTime, typename Mod>
+// Rows with their own time (`at` per row): the step, and so the map, can change on every row.
+template <typename Reader, typename Mod>
 void assign_range(const CompiledExperiment& e, const Reader& reader, const BatchContext& time,
                   const BatchOutput& out, size_t begin, size_t end, FirstBad& bad, Mod mod) {
   Scratch scratch;
-  const Hasher arm_hasher = e.arm_hasher();
-  const Hasher traffic_hasher = e.traffic_hasher();
+  const RowHasher arm_hasher(e.arm_hasher());
+  const RowHasher traffic_hasher(e.traffic_hasher());
   const uint32_t buckets = e.buckets();
-  int32_t step = time.step;
-  const int16_t* map = step >= 0 ? e.bucket_map(step).data() : nullptr;
-  uint32_t threshold = step >= 0 ? e.threshold(step) : 0;
   for (size_t i = begin; i < end; ++i) {
-    const char* data = nullptr;
-    size_t len = 0;
-    const Row row = reader.read(i, data, len, scratch);
+    typename Reader::Text text;
+    const Row row = reader.read(i, text, scratch);
     if (row != Row::kOk) {
       if (row == Row::kBad) bad.note(i);
       out.arm[i] = -1;
@@ -343,34 +546,84 @@ void assign_range(const CompiledExperiment& e, const Reader& reader, const Batch
       out.reason[i] = static_cast<uint8_t>(Reason::missing_unit);
       continue;
     }
-    const uint32_t bucket = mod(detail::hash_inline(arm_hasher, data, len));
+    const uint32_t bucket = mod(arm_hasher(text));
     out.bucket[i] = static_cast<int32_t>(bucket);
-    if constexpr (kPerRowTime) {
-      step = e.step_at(time.at_us[i]);
-      if (step < 0) {
-        out.arm[i] = -1;
-        out.reason[i] = static_cast<uint8_t>(Reason::not_started);
+    out.arm[i] = -1;
+    const int32_t step = e.step_at(time.at_us[i]);
+    if (step < 0) {
+      out.reason[i] = static_cast<uint8_t>(Reason::not_started);
+    } else if (time.eligible != nullptr && !time.eligible[i]) {
+      out.reason[i] = static_cast<uint8_t>(Reason::targeting_miss);
+    } else if (const uint32_t threshold = e.threshold(step);
+               threshold < buckets && mod(traffic_hasher(text)) >= threshold) {
+      out.reason[i] = static_cast<uint8_t>(Reason::not_exposed);
+    } else {
+      out.arm[i] = e.bucket_map(step)[bucket];
+      out.reason[i] = static_cast<uint8_t>(Reason::assigned);
+    }
+  }
+}
+
+// The common case, one allocation step for every row: rows are hashed a block at a time, then
+// decided, which keeps each loop's state in registers.
+template <typename Reader, bool kTraffic, typename Mod>
+void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const BatchContext& time,
+                        const BatchOutput& out, size_t begin, size_t end, FirstBad& bad, Mod mod) {
+  constexpr size_t kBlock = kIntBlock;
+  Scratch scratch;
+  const RowHasher arm_hasher(e.arm_hasher());
+  const RowHasher traffic_hasher(e.traffic_hasher());
+  const int16_t* __restrict const map = time.step >= 0 ? e.bucket_map(time.step).data() : nullptr;
+  const uint32_t threshold = time.step >= 0 ? e.threshold(time.step) : 0;
+  int16_t* __restrict const arm_out = out.arm;
+  int32_t* __restrict const bucket_out = out.bucket;
+  uint8_t* __restrict const reason_out = out.reason;
+  const uint8_t* __restrict const eligible = time.eligible;
+  uint32_t arm_bucket[kBlock];
+  uint32_t traffic_bucket[kBlock];
+  Row rows[kBlock];
+  for (size_t b = begin; b < end; b += kBlock) {
+    const size_t n = std::min(kBlock, end - b);
+    bool all_ok = true;
+    for (size_t k = 0; k < n; ++k) {
+      typename Reader::Text text;
+      rows[k] = reader.read(b + k, text, scratch);
+      if (rows[k] != Row::kOk) {
+        all_ok = false;
         continue;
       }
-      map = e.bucket_map(step).data();
-      threshold = e.threshold(step);
-    } else if (map == nullptr) {
-      out.arm[i] = -1;
-      out.reason[i] = static_cast<uint8_t>(Reason::not_started);
+      arm_bucket[k] = mod(arm_hasher(text));
+      if constexpr (kTraffic) traffic_bucket[k] = mod(traffic_hasher(text));
+    }
+    if (!kTraffic && all_ok && map != nullptr && eligible == nullptr) {  // every row assigned
+      for (size_t k = 0; k < n; ++k) {
+        bucket_out[b + k] = static_cast<int32_t>(arm_bucket[k]);
+        arm_out[b + k] = map[arm_bucket[k]];
+        reason_out[b + k] = static_cast<uint8_t>(Reason::assigned);
+      }
       continue;
     }
-    if (time.eligible != nullptr && !time.eligible[i]) {
-      out.arm[i] = -1;
-      out.reason[i] = static_cast<uint8_t>(Reason::targeting_miss);
-      continue;
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = b + k;
+      if (rows[k] != Row::kOk) {
+        if (rows[k] == Row::kBad) bad.note(i);
+        arm_out[i] = -1;
+        bucket_out[i] = -1;
+        reason_out[i] = static_cast<uint8_t>(Reason::missing_unit);
+        continue;
+      }
+      bucket_out[i] = static_cast<int32_t>(arm_bucket[k]);
+      Reason reason = Reason::assigned;
+      if (map == nullptr) {
+        reason = Reason::not_started;
+      } else if (eligible != nullptr && !eligible[i]) {
+        reason = Reason::targeting_miss;
+      } else if (kTraffic && traffic_bucket[k] >= threshold) {
+        reason = Reason::not_exposed;
+      }
+      arm_out[i] = reason == Reason::assigned ? map[arm_bucket[k]] : int16_t{-1};
+      reason_out[i] = static_cast<uint8_t>(reason);
     }
-    if (threshold < buckets && mod(detail::hash_inline(traffic_hasher, data, len)) >= threshold) {
-      out.arm[i] = -1;
-      out.reason[i] = static_cast<uint8_t>(Reason::not_exposed);
-      continue;
-    }
-    out.arm[i] = map[bucket];
-    out.reason[i] = static_cast<uint8_t>(Reason::assigned);
   }
 }
 
@@ -382,13 +635,21 @@ void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n,
   }
   FirstBad bad;
   const bool default_buckets = e.buckets() == 10000;
+  const bool traffic = time.step >= 0 && e.threshold(time.step) < e.buckets();
   parallel_ranges(n, threads, [&](size_t begin, size_t end) {
+    auto fixed = [&](auto mod) {
+      if (traffic) {
+        assign_range_fixed<Reader, true>(e, reader, time, out, begin, end, bad, mod);
+      } else {
+        assign_range_fixed<Reader, false>(e, reader, time, out, begin, end, bad, mod);
+      }
+    };
     if (time.at_us != nullptr) {
-      assign_range<Reader, true>(e, reader, time, out, begin, end, bad, e.modulus());
+      assign_range<Reader>(e, reader, time, out, begin, end, bad, e.modulus());
     } else if (default_buckets) {
-      assign_range<Reader, false>(e, reader, time, out, begin, end, bad, DefaultBucketsMod{});
+      fixed(DefaultBucketsMod{});
     } else {
-      assign_range<Reader, false>(e, reader, time, out, begin, end, bad, e.modulus());
+      fixed(e.modulus());
     }
   });
   bad.raise_if_any("unit id cannot be encoded as UTF-8 (lone surrogate or invalid code point)");
@@ -400,17 +661,17 @@ void run_hash(const Hasher& hasher, const Reader& reader, size_t n, uint64_t* ou
   FirstBad bad;
   parallel_ranges(n, threads, [&](size_t begin, size_t end) {
     Scratch scratch;
+    const RowHasher row_hasher(hasher);
     for (size_t i = begin; i < end; ++i) {
-      const char* data = nullptr;
-      size_t len = 0;
-      const Row row = reader.read(i, data, len, scratch);
+      typename Reader::Text text;
+      const Row row = reader.read(i, text, scratch);
       if (row != Row::kOk) {
         if (row == Row::kBad) bad.note(i);
         out[i] = 0;
         missing[i] = 1;
         continue;
       }
-      out[i] = detail::hash_inline(hasher, data, len);
+      out[i] = row_hasher(text);
       missing[i] = 0;
     }
   });

@@ -26,6 +26,108 @@ inline uint64_t xxh3_inline(const void* data, size_t len, uint64_t seed) noexcep
   return XXH3_64bits_withSeed(data, len, seed);
 }
 
+// XXH3-64 of inputs up to 128 bytes with the seed folded into the secret once, not per row:
+// the same arithmetic as the library's XXH3_len_* functions (xxhash.h, v0.8), which the batch
+// kernels would otherwise reach through an out-of-line call that re-derives every key per
+// row. Longer inputs go to the library. Checked against the library and the `xxhash` package
+// in the tests.
+// XXH3's mixing steps, forced inline (the library leaves them to the compiler, which keeps
+// them out of line in the batch loops).
+#define TRAFFICSPLIT_ALWAYS_INLINE inline __attribute__((always_inline))
+TRAFFICSPLIT_ALWAYS_INLINE uint64_t mul128_fold64(uint64_t a, uint64_t b) noexcept {
+  const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
+  return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
+}
+TRAFFICSPLIT_ALWAYS_INLINE uint64_t xxh3_avalanche(uint64_t h) noexcept {
+  h ^= h >> 37;
+  h *= 0x165667919E3779F9ULL;
+  return h ^ (h >> 32);
+}
+TRAFFICSPLIT_ALWAYS_INLINE uint64_t xxh3_rrmxmx(uint64_t h, uint64_t len) noexcept {
+  h ^= XXH_rotl64(h, 49) ^ XXH_rotl64(h, 24);
+  h *= 0x9FB21C651E98DF25ULL;
+  h ^= (h >> 35) + len;
+  h *= 0x9FB21C651E98DF25ULL;
+  return h ^ (h >> 28);
+}
+TRAFFICSPLIT_ALWAYS_INLINE uint64_t xxh64_avalanche(uint64_t h) noexcept {
+  h ^= h >> 33;
+  h *= XXH_PRIME64_2;
+  h ^= h >> 29;
+  h *= XXH_PRIME64_3;
+  return h ^ (h >> 32);
+}
+
+struct Xxh3Keys {
+  uint64_t seed = 0;
+  uint64_t empty = 0;     // the whole hash of the empty input
+  uint64_t flip13 = 0;    // 1 to 3 bytes
+  uint64_t flip48 = 0;    // 4 to 8 bytes
+  uint64_t flip916[2]{};  // 9 to 16 bytes
+  uint64_t mix[8][2]{};   // 17 to 128 bytes: secret words plus and minus the seed
+
+  Xxh3Keys() = default;
+  explicit Xxh3Keys(uint64_t s) noexcept : seed(s) {
+    const auto* k = XXH3_kSecret;
+    empty = xxh64_avalanche(s ^ (XXH_readLE64(k + 56) ^ XXH_readLE64(k + 64)));
+    flip13 = (XXH_readLE32(k) ^ XXH_readLE32(k + 4)) + s;
+    const uint64_t s48 = s ^ (static_cast<uint64_t>(XXH_swap32(static_cast<uint32_t>(s))) << 32);
+    flip48 = (XXH_readLE64(k + 8) ^ XXH_readLE64(k + 16)) - s48;
+    flip916[0] = (XXH_readLE64(k + 24) ^ XXH_readLE64(k + 32)) + s;
+    flip916[1] = (XXH_readLE64(k + 40) ^ XXH_readLE64(k + 48)) - s;
+    for (int i = 0; i < 8; ++i) {
+      mix[i][0] = XXH_readLE64(k + 16 * i) + s;
+      mix[i][1] = XXH_readLE64(k + 16 * i + 8) - s;
+    }
+  }
+};
+
+inline uint64_t xxh3_mix16(const char* p, const uint64_t (&key)[2]) noexcept {
+  const auto* b = reinterpret_cast<const xxh_u8*>(p);
+  return mul128_fold64(XXH_readLE64(b) ^ key[0], XXH_readLE64(b + 8) ^ key[1]);
+}
+
+__attribute__((always_inline)) inline uint64_t xxh3_keyed(const Xxh3Keys& k, const char* p,
+                                                          size_t len) noexcept {
+  const auto* b = reinterpret_cast<const xxh_u8*>(p);
+  if (len <= 16) {
+    if (len > 8) {
+      const uint64_t lo = XXH_readLE64(b) ^ k.flip916[0];
+      const uint64_t hi = XXH_readLE64(b + len - 8) ^ k.flip916[1];
+      return xxh3_avalanche(len + XXH_swap64(lo) + hi + mul128_fold64(lo, hi));
+    }
+    if (len >= 4) {
+      const uint64_t in =
+          XXH_readLE32(b + len - 4) + (static_cast<uint64_t>(XXH_readLE32(b)) << 32);
+      return xxh3_rrmxmx(in ^ k.flip48, len);
+    }
+    if (len > 0) {
+      const uint32_t combined = (static_cast<uint32_t>(b[0]) << 16) |
+                                (static_cast<uint32_t>(b[len >> 1]) << 24) | b[len - 1] |
+                                (static_cast<uint32_t>(len) << 8);
+      return xxh64_avalanche(combined ^ k.flip13);
+    }
+    return k.empty;
+  }
+  if (len > 128) return XXH3_64bits_withSeed(p, len, k.seed);
+  uint64_t acc = len * XXH_PRIME64_1;
+  if (len > 32) {
+    if (len > 64) {
+      if (len > 96) {
+        acc += xxh3_mix16(p + 48, k.mix[6]);
+        acc += xxh3_mix16(p + len - 64, k.mix[7]);
+      }
+      acc += xxh3_mix16(p + 32, k.mix[4]);
+      acc += xxh3_mix16(p + len - 48, k.mix[5]);
+    }
+    acc += xxh3_mix16(p + 16, k.mix[2]);
+    acc += xxh3_mix16(p + len - 32, k.mix[3]);
+  }
+  acc += xxh3_mix16(p, k.mix[0]);
+  acc += xxh3_mix16(p + len - 16, k.mix[1]);
+  return xxh3_avalanche(acc);
+}
+
 inline uint32_t murmur3_inline(const void* data, size_t len, uint32_t seed) noexcept {
   const auto* bytes = static_cast<const uint8_t*>(data);
   const size_t nblocks = len / 4;
