@@ -68,12 +68,31 @@ struct Scratch {
 
 using detail::valid_bit;
 
-// Splits n values (at most kIntBlock) into 8-digit chunks (top, middle, low). Returns bit 0
-// when some row has a top chunk, bit 1 a middle one, bit 2 a sign.
+// The ASCII digits of 0 to 9999, four bytes each, most significant first in memory. The top
+// chunk of a 64-bit value is at most 1844, so it takes one lookup instead of a conversion.
+struct FourDigits {
+  uint32_t ascii[10000];
+  constexpr FourDigits() : ascii() {
+    for (uint32_t v = 0; v < 10000; ++v) {
+      ascii[v] = (0x30 + v / 1000) | (0x30 + v / 100 % 10) << 8 | (0x30 + v / 10 % 10) << 16 |
+                 (0x30 + v % 10) << 24;
+    }
+  }
+};
+inline constexpr FourDigits kFourDigits{};
+
+// The top chunk's ASCII word: '0000' and its four digits.
+inline uint64_t top_word(uint64_t top) noexcept {
+  return 0x30303030ULL | (uint64_t{kFourDigits.ascii[top]} << 32);
+}
+
+// Splits n values (at most kIntBlock) into 8-digit chunks: the top one (at most 1844) written
+// as ASCII, the middle and low ones as numbers. Returns bit 1 when some row has a middle
+// chunk, bit 2 when some row is negative.
 template <typename T>
 __attribute__((always_inline)) inline unsigned split_chunks(const T* values, size_t n,
                                                             DigitBlock& block) {
-  uint64_t any_top = 0, any_mid = 0, any_negative = 0;
+  uint64_t any_mid = 0, any_negative = 0;
   for (size_t k = 0; k < n; ++k) {
     uint64_t u;
     uint64_t negative = 0;
@@ -87,17 +106,16 @@ __attribute__((always_inline)) inline unsigned split_chunks(const T* values, siz
     const uint64_t top = u / 10000000000000000ULL;
     const uint64_t rest = u - top * 10000000000000000ULL;
     const uint64_t mid = rest / 100000000;
-    block.words[0][k] = top;
+    block.words[0][k] = top_word(top);
     block.words[1][k] = mid;
     block.words[2][k] = rest - mid * 100000000;
-    any_top |= top;
     any_mid |= mid;
     any_negative |= negative;
   }
   for (size_t k = n; k < kIntBlock; ++k) {
     block.words[0][k] = block.words[1][k] = block.words[2][k] = 0;
   }
-  return (any_top != 0 ? 1u : 0u) | (any_mid != 0 ? 2u : 0u) | (any_negative != 0 ? 4u : 0u);
+  return (any_mid != 0 ? 2u : 0u) | (any_negative != 0 ? 4u : 0u);
 }
 
 // Writes the signs of negative rows into the ASCII words: '-' is '0' - 3, in the byte just
@@ -141,9 +159,9 @@ __attribute__((target("avx2"))) void digit_block_avx2(const T* values, size_t n,
                                                       DigitBlock& block) {
   const unsigned present = split_chunks(values, n, block);
   const __m256i zeros = _mm256_set1_epi64x(static_cast<int64_t>(detail::kAsciiZeros));
-  for (int c = 0; c < 3; ++c) {
+  for (int c = 1; c < 3; ++c) {
     auto* p = reinterpret_cast<__m256i*>(block.words[c]);
-    if (c < 2 && (present & (1u << c)) == 0) {  // all zero: '0' digits
+    if (c == 1 && (present & 2u) == 0) {  // all zero: '0' digits
       for (size_t k = 0; k < n; k += 4) _mm256_store_si256(p + k / 4, zeros);
       continue;
     }
@@ -194,7 +212,7 @@ TRAFFICSPLIT_AVX512 inline __m512i divmod_e8_x8(__m512i x, __m512i& r) {
 template <typename T>
 TRAFFICSPLIT_AVX512 unsigned split_chunks_x8(const T* values, DigitBlock& block) {
   static_assert(sizeof(T) == 8);
-  __m512i any_top = _mm512_setzero_si512(), any_mid = any_top;
+  __m512i any_mid = _mm512_setzero_si512();
   __mmask8 any_negative = 0;
   for (size_t k = 0; k < kIntBlock; k += 8) {
     __m512i u = _mm512_loadu_si512(values + k);
@@ -205,14 +223,18 @@ TRAFFICSPLIT_AVX512 unsigned split_chunks_x8(const T* values, DigitBlock& block)
     __m512i low, mid;
     const __m512i high = divmod_e8_x8(u, low);
     const __m512i top = divmod_e8_x8(high, mid);
-    _mm512_store_si512(block.words[0] + k, top);
+    __m512i top_word = _mm512_set1_epi64(static_cast<int64_t>(detail::kAsciiZeros));
+    if (_mm512_test_epi64_mask(top, top) != 0) {  // '0000' and the digits from the table
+      const __m512i digits = _mm512_cvtepu32_epi64(
+          _mm512_i64gather_epi32(top, reinterpret_cast<const int*>(kFourDigits.ascii), 4));
+      top_word = _mm512_or_si512(_mm512_slli_epi64(digits, 32), _mm512_set1_epi64(0x30303030));
+    }
+    _mm512_store_si512(block.words[0] + k, top_word);
     _mm512_store_si512(block.words[1] + k, mid);
     _mm512_store_si512(block.words[2] + k, low);
-    any_top = _mm512_or_si512(any_top, top);
     any_mid = _mm512_or_si512(any_mid, mid);
   }
-  return (_mm512_test_epi64_mask(any_top, any_top) != 0 ? 1u : 0u) |
-         (_mm512_test_epi64_mask(any_mid, any_mid) != 0 ? 2u : 0u) | (any_negative != 0 ? 4u : 0u);
+  return (_mm512_test_epi64_mask(any_mid, any_mid) != 0 ? 2u : 0u) | (any_negative != 0 ? 4u : 0u);
 }
 
 template <typename T>
@@ -224,9 +246,9 @@ TRAFFICSPLIT_AVX512 void digit_block_avx512(const T* values, size_t n, DigitBloc
     present = split_chunks(values, n, block);
   }
   const __m512i zeros = _mm512_set1_epi64(static_cast<int64_t>(detail::kAsciiZeros));
-  for (int c = 0; c < 3; ++c) {
+  for (int c = 1; c < 3; ++c) {
     auto* p = reinterpret_cast<__m512i*>(block.words[c]);
-    if (c < 2 && (present & (1u << c)) == 0) {
+    if (c == 1 && (present & 2u) == 0) {
       for (size_t k = 0; k < n; k += 8) _mm512_store_si512(p + k / 8, zeros);
       continue;
     }
@@ -268,9 +290,10 @@ void digit_block(const T* values, size_t n, DigitBlock& block) {
   if (level == 1) return digit_block_avx2(values, n, block);
 #endif
   const unsigned present = split_chunks(values, n, block);
-  for (auto& w : block.words) {
+  for (int c = 1; c < 3; ++c) {
     for (size_t k = 0; k < n; ++k) {
-      w[k] = detail::eight_digit_values(static_cast<uint32_t>(w[k])) + detail::kAsciiZeros;
+      const auto chunk = static_cast<uint32_t>(block.words[c][k]);
+      block.words[c][k] = detail::eight_digit_values(chunk) + detail::kAsciiZeros;
     }
   }
   if constexpr (std::is_signed_v<T>) {
