@@ -200,3 +200,55 @@ def test_per_row_times_must_match_length():
         )
     with pytest.raises(ts.ConfigError, match=r"missing \(NaT\) at row 1"):
         EXP.assign_batch(["a", "b"], at=np.array(["2026-01-01", "NaT"], dtype="datetime64[us]"))
+
+
+@pytest.mark.parametrize("distinct", [3, 300, 40_000])  # int8, int16 and int32 codes
+def test_categoricals_at_every_code_width(distinct):
+    rng = np.random.default_rng(distinct)
+    names = [f"user-{i}" for i in range(distinct)]
+    picks = rng.integers(0, distinct, 5000)
+    values = [names[k] if k % 11 else None for k in picks]
+    series = pd.Series(pd.Categorical(values, categories=names))
+    width = 1 if distinct < 128 else 2 if distinct < 2**15 else 4
+    assert series.cat.codes.dtype.itemsize == width
+    _check(series, values)
+    expected = [ts.hash64(v, "s") if v is not None else None for v in values]
+    got = ts.hash64_batch(series, "s")
+    assert [None if m else int(h) for h, m in zip(got.data, got.mask, strict=True)] == expected
+
+
+@pytest.mark.parametrize("index_type", [pa.int8(), pa.uint8(), pa.int16(), pa.uint32(), pa.int64()])
+def test_arrow_dictionaries_with_any_index_type(index_type):
+    dictionary = pa.array(["a", "bb", "ccc", "dddd"])
+    raw = [0, 3, None, 2, 1, 3, None, 0]
+    arr = pa.DictionaryArray.from_arrays(pa.array(raw, index_type), dictionary)
+    values = [None if k is None else dictionary[k].as_py() for k in raw]
+    _check(arr, values)
+
+
+def test_dictionary_rows_with_their_own_times():
+    exp = ts.Experiment("dict-times", {"a": 90, "b": 10}).reallocate(
+        {"a": 10, "b": 90}, effective="2026-01-02T00:00:00Z"
+    )
+    values = [f"user-{i % 50}" for i in range(400)]
+    when = pd.to_datetime(["2026-01-01T00:00:00Z", "2026-01-03T00:00:00Z"] * 200)
+    batch = exp.assign_batch(pd.Series(values, dtype="category"), at=when)
+    scalar = [exp.assign(v, at=t) for v, t in zip(values, when, strict=True)]
+    assert batch.arm_index.tolist() == [a.arm_index for a in scalar]
+    assert batch.bucket.tolist() == [a.bucket for a in scalar]
+
+
+def test_dictionary_codes_out_of_range_name_the_row():
+    from trafficsplit._core import assignment as core
+
+    table = np.array([5, 6, 7, -1], np.int32)  # three entries and the missing-unit one
+    out = np.empty(4, np.int32)
+    core.take_by_codes(table, np.array([2, -1, 0, 1], np.int8), out)
+    assert out.tolist() == [7, -1, 5, 6]
+    for bad, row in (([0, 3, 1, 0], 1), ([0, 1, -2, 9], 2)):
+        with pytest.raises(ts.ConfigError, match=rf"dictionary code -?\d+ at row {row} is out of"):
+            core.take_by_codes(table, np.array(bad, np.int64), out)
+    with pytest.raises(ts.ConfigError, match="signed integers, got uint8"):
+        core.take_by_codes(table, np.array([0], np.uint8), out[:1])
+    with pytest.raises(ts.ConfigError, match="writable array of the table's dtype"):
+        core.take_by_codes(table, np.array([0], np.int8), np.empty(1, np.int64))

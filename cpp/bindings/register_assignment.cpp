@@ -379,6 +379,37 @@ void register_assignment(py::module_& m) {
       py::arg("experiment"), py::arg("arm"), py::arg("arm_index"), py::arg("payload"),
       py::arg("bucket"), py::arg("reason"), "An Assignment decided outside the core (internal).");
 
+  m.def(
+      "take_by_codes",
+      [](py::array table, py::array codes, py::array out, unsigned threads) {
+        auto check = [](const py::array& a, const char* name) {
+          if (a.ndim() != 1 || !(a.flags() & py::array::c_style)) {
+            throw InvalidArgument(std::string(name) + " must be a contiguous 1-D array");
+          }
+        };
+        check(table, "table");
+        check(codes, "codes");
+        check(out, "out");
+        if (!out.writeable() || !out.dtype().is(table.dtype()) || out.size() != codes.size()) {
+          throw InvalidArgument("out must be a writable array of the table's dtype, one per code");
+        }
+        static const IntKind kinds[] = {IntKind::i8,  IntKind::i16, IntKind::i16, IntKind::i32,
+                                        IntKind::i32, IntKind::i32, IntKind::i32, IntKind::i64};
+        const auto width = static_cast<size_t>(codes.itemsize());
+        if (codes.dtype().kind() != 'i' || width == 0 || width > 8 || (width & (width - 1))) {
+          throw InvalidArgument("dictionary codes must be signed integers, got " +
+                                py::str(codes.dtype()).cast<std::string>());
+        }
+        const auto n = static_cast<size_t>(codes.size());
+        std::optional<py::gil_scoped_release> release;
+        if (n >= 4096) release.emplace();
+        take_by_codes(table.data(), static_cast<size_t>(table.size()),
+                      static_cast<size_t>(table.itemsize()), codes.data(), kinds[width - 1], n,
+                      out.mutable_data(), threads);
+      },
+      py::arg("table"), py::arg("codes"), py::arg("out"), py::arg("threads") = 0,
+      "out[i] = table[codes[i]], code -1 reading the last (missing-unit) entry (internal).");
+
   py::class_<PyRoute>(m, "Route", "Configuration stages around an experiment (internal).")
       .def(py::init([](py::object experiment,
                        const std::vector<std::tuple<std::string, uint32_t, uint32_t>>& holdouts,

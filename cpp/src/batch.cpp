@@ -775,6 +775,73 @@ void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& 
   });
 }
 
+namespace {
+
+template <typename Item, typename Code>
+void take_typed(const Item* table, size_t table_size, const Code* codes, size_t n, Item* out,
+                unsigned threads) {
+  const auto last = static_cast<int64_t>(table_size) - 1;  // the missing-unit entry
+  FirstBad bad;
+  parallel_ranges(n, threads, [&](size_t begin, size_t end) {
+    for (size_t i = begin; i < end; ++i) {
+      int64_t code = static_cast<int64_t>(codes[i]);
+      if (code == -1) code = last;
+      if (code < 0 || code > last || (code == last && codes[i] != -1)) {
+        bad.note(i);
+        code = last;
+      }
+      out[i] = table[code];
+    }
+  });
+  const size_t row = bad.row.load();
+  if (row != std::numeric_limits<size_t>::max()) {
+    throw InvalidArgument("dictionary code " + std::to_string(static_cast<int64_t>(codes[row])) +
+                          " at row " + std::to_string(row) +
+                          " is out of range: the dictionary has " + std::to_string(table_size - 1) +
+                          " entries (codes 0 to " + std::to_string(last - 1) + ", -1 for missing)");
+  }
+}
+
+template <typename Item>
+void take_items(const Item* table, size_t table_size, const void* codes, IntKind kind, size_t n,
+                Item* out, unsigned threads) {
+  switch (kind) {
+    case IntKind::i8:
+      return take_typed(table, table_size, static_cast<const int8_t*>(codes), n, out, threads);
+    case IntKind::i16:
+      return take_typed(table, table_size, static_cast<const int16_t*>(codes), n, out, threads);
+    case IntKind::i32:
+      return take_typed(table, table_size, static_cast<const int32_t*>(codes), n, out, threads);
+    case IntKind::i64:
+      return take_typed(table, table_size, static_cast<const int64_t*>(codes), n, out, threads);
+    default:
+      throw InvalidArgument("dictionary codes must be signed integers");
+  }
+}
+
+}  // namespace
+
+void take_by_codes(const void* table, size_t table_size, size_t item_size, const void* codes,
+                   IntKind code_kind, size_t n, void* out, unsigned threads) {
+  if (table_size == 0) throw InvalidArgument("a dictionary's result table needs its missing entry");
+  switch (item_size) {
+    case 1:
+      return take_items(static_cast<const uint8_t*>(table), table_size, codes, code_kind, n,
+                        static_cast<uint8_t*>(out), threads);
+    case 2:
+      return take_items(static_cast<const uint16_t*>(table), table_size, codes, code_kind, n,
+                        static_cast<uint16_t*>(out), threads);
+    case 4:
+      return take_items(static_cast<const uint32_t*>(table), table_size, codes, code_kind, n,
+                        static_cast<uint32_t*>(out), threads);
+    case 8:
+      return take_items(static_cast<const uint64_t*>(table), table_size, codes, code_kind, n,
+                        static_cast<uint64_t*>(out), threads);
+    default:
+      throw InvalidArgument("dictionary results must be 1, 2, 4 or 8 bytes wide");
+  }
+}
+
 void assign_rows(const CompiledExperiment& experiment, size_t rows, RowReader reader, void* context,
                  const BatchContext& time, const BatchOutput& out) {
   run_assign(experiment, CallbackReader{reader, context}, rows, time, out, 1);

@@ -75,20 +75,26 @@ def _pyarrow() -> Any:
 
 
 def arrow_dictionary_codes(arr: Any) -> np.ndarray:
-    """The indices of an Arrow dictionary array as int64, -1 where null."""
+    """The indices of an Arrow dictionary array, -1 where null: signed ones at their own
+    width, unsigned ones as int64 (room for the -1)."""
     indices = arr.indices
-    codes = indices.to_numpy(zero_copy_only=False)
+    valid = None
     if indices.null_count:
-        codes = np.where(indices.is_valid().to_numpy(zero_copy_only=False), codes, -1)
-    return np.ascontiguousarray(codes, dtype=np.int64)
+        valid = indices.is_valid().to_numpy(zero_copy_only=False)
+        indices = indices.fill_null(0)
+    codes = indices.to_numpy(zero_copy_only=False)
+    if codes.dtype.kind == "u":
+        codes = codes.astype(np.int64)
+    if valid is not None:
+        codes = np.where(valid, codes, np.array(-1, codes.dtype))
+    return np.ascontiguousarray(codes)
 
 
 def categorical_parts(obj: Any) -> tuple[np.ndarray, Any]:
     """(codes at their own width, -1 for missing; categories) of a categorical Series or Index."""
-    pd = _pandas()
-    if isinstance(obj, pd.Series):
-        return np.ascontiguousarray(obj.cat.codes), obj.cat.categories
-    return np.ascontiguousarray(obj.codes), obj.categories
+    # The Categorical's own codes: `Series.cat.codes` would copy them into a new Series.
+    categorical = obj.array
+    return np.ascontiguousarray(categorical.codes), categorical.categories
 
 
 def arrow_storage(obj: Any) -> Any:
@@ -186,7 +192,6 @@ def _from_pandas(obj: Any) -> list[Chunk]:
     dtype = obj.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         codes, categories = categorical_parts(obj)
-        codes = codes.astype(np.int64)
         if len(categories) == 0:  # every row missing; the empty categories' dtype means nothing
             return [Column.from_numpy(np.zeros(len(codes), np.int64), np.ones(len(codes), bool))]
         return [DictionaryChunk(codes, chunks_of(categories))]

@@ -387,7 +387,7 @@ class Experiment:
         eligible: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if isinstance(chunk, _units.DictionaryChunk):
-            arm, bucket, reason = self._assign_dictionary(chunk, step, at_us, threads)
+            arm, bucket, reason = self._assign_dictionary(chunk, step, at_us, threads, out)
             if eligible is not None:
                 # Same precedence as the kernels: missing_unit, not_started, then targeting.
                 miss = ~eligible & (
@@ -395,23 +395,26 @@ class Experiment:
                 )
                 arm[miss] = -1
                 reason[miss] = _REASON_CODE["targeting_miss"]
-            if out is not None:
-                for target, values in zip(out, (arm, bucket, reason), strict=True):
-                    target[:] = values
             return arm, bucket, reason
         if isinstance(chunk, _units.SequenceChunk):
             return self._compiled.assign_sequence(chunk.values, step, at_us, out, eligible)
         return self._compiled.assign_column(chunk, step, at_us, threads, out, eligible)
 
     def _assign_dictionary(
-        self, chunk: _units.DictionaryChunk, step: int, at_us: np.ndarray | None, threads: int
+        self,
+        chunk: _units.DictionaryChunk,
+        step: int,
+        at_us: np.ndarray | None,
+        threads: int,
+        out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Assigns each distinct id once, then gathers by code (code -1 reads the sentinel
-        'missing' entry appended at the end)."""
+        'missing' entry appended at the end), in the core: the codes are read at their own
+        width and the results written straight into the outputs."""
         codes = chunk.codes
-        distinct = sum(len(c) for c in chunk.values)
-        if len(codes) and (codes.max() >= distinct or codes.min() < -1):
-            raise ConfigError("dictionary codes out of range")
+        n = len(codes)
+        if out is None:
+            out = (np.empty(n, np.int16), np.empty(n, np.int32), np.empty(n, np.uint8))
 
         def table(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             parts = [self._assign_chunk(c, s, None, threads) for c in chunk.values]
@@ -420,21 +423,18 @@ class Experiment:
             )
 
         if at_us is None:
-            return tuple(t.take(codes) for t in table(step))  # type: ignore[return-value]
+            for values, target in zip(table(step), out, strict=True):
+                _assignment.take_by_codes(values, codes, target, threads)
+            return out
         steps = self._compiled.steps_at(at_us)
-        arm = np.empty(len(codes), np.int16)
-        bucket = np.empty(len(codes), np.int32)
-        reason = np.empty(len(codes), np.uint8)
         for s in np.unique(steps):
             rows = np.flatnonzero(steps == s)
-            arms, buckets, reasons = table(int(s))
-            picked = codes[rows]
-            arm[rows], bucket[rows], reason[rows] = (
-                arms.take(picked),
-                buckets.take(picked),
-                reasons.take(picked),
-            )
-        return arm, bucket, reason
+            picked = np.ascontiguousarray(codes[rows])
+            for values, target in zip(table(int(s)), out, strict=True):
+                gathered = np.empty(len(rows), values.dtype)
+                _assignment.take_by_codes(values, picked, gathered, threads)
+                target[rows] = gathered
+        return out
 
     # -- re-allocation ----------------------------------------------------------------------
 

@@ -76,3 +76,10 @@ class CompiledExperiment:
     def traffic_salt(self) -> str: ...
     @property
     def arm_salt(self) -> str: ...
+
+def take_by_codes(
+    table: npt.NDArray[Any],
+    codes: npt.NDArray[np.signedinteger[Any]],
+    out: npt.NDArray[Any],
+    threads: int = 0,
+) -> None: ...

@@ -103,4 +103,12 @@ void hash_rows(Algorithm algorithm, const std::string& salt, size_t rows, RowRea
 void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& units,
                 uint64_t* out, uint8_t* missing, unsigned threads);
 
+// Results of a dictionary-encoded column from the results of its distinct values:
+// out[i] = table[codes[i]], and code -1 (a missing row) reads the last entry, which holds the
+// missing-unit result. Entries are `item_size` bytes (1, 2, 4 or 8); codes are signed
+// integers of `code_kind`. Throws InvalidArgument naming the first row whose code is below -1
+// or not below table_size - 1; `out` is then partly written.
+void take_by_codes(const void* table, size_t table_size, size_t item_size, const void* codes,
+                   IntKind code_kind, size_t n, void* out, unsigned threads);
+
 }  // namespace trafficsplit
