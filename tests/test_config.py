@@ -888,3 +888,66 @@ def test_canary_roll_back_returns_every_unit_to_stable() -> None:
     after = [e.assign(u, at="2026-11-20T02:00:00Z").arm for u in units]
     assert 100 < during.count("canary") < 300
     assert set(after) == {"stable"}
+
+
+# -- editing one entry keeps the rest of the file --------------------------------------------
+
+_COMMENTED = """\
+# Ranking experiments; owner: search-quality
+experiments:
+  # the long-running ranker test
+  - key: ranker
+    arms: {control: 50, treatment: 50}   # flow style inside is fine
+    exposure: 0.2
+  - key: banner  # kept as written
+    arms:
+      control: 50
+      bold: 50
+
+rollouts:
+  - key: reranker
+    arms: {stable: {model: v1}, canary: {model: v2}}
+    start: 2026-11-20T00:00:00Z
+    steps:
+      - {percent: 5, hold: 1h}
+      - {percent: 50, hold: 1h}
+# trailing note
+"""
+
+
+def test_edit_entry_rewrites_only_that_entry(tmp_path: Path) -> None:
+    from trafficsplit.config import edit_entry
+
+    path = tmp_path / "experiments.yaml"
+    path.write_text(_COMMENTED)
+    edit_entry(path, "ranker", lambda e: e.update(exposure=0.5))
+    text = path.read_text()
+    before, after = (
+        _COMMENTED.split("  - key: ranker\n")[0],
+        _COMMENTED.split("    exposure: 0.2\n")[1],
+    )
+    assert text.startswith(before)  # the header and the comment above the entry
+    assert text.endswith(after)  # the next entry, its comment, the rollouts and the trailing note
+    assert yaml.safe_load(text)["experiments"][0] == {
+        "key": "ranker",
+        "arms": {"control": 50, "treatment": 50},
+        "exposure": 0.5,
+    }
+    edit_entry(path, "reranker", lambda e: e["steps"].append({"percent": 100, "hold": "1h"}))
+    text = path.read_text()
+    assert text.endswith("\n    - percent: 100\n      hold: 1h\n# trailing note\n")
+    assert "  - key: banner  # kept as written\n" in text
+    assert "    start: 2026-11-20T00:00:00Z\n" in text  # times as people write them
+    assert yaml.safe_load(text)["rollouts"][0]["steps"][-1] == {"percent": 100, "hold": "1h"}
+    ts.load_config(path)  # still a valid configuration
+
+
+def test_edit_entry_writes_a_flow_style_file_whole(tmp_path: Path) -> None:
+    from trafficsplit.config import edit_entry
+
+    path = tmp_path / "flow.yaml"
+    path.write_text("# gone after the edit\nexperiments: [{key: a, arms: {x: 50, y: 50}}]\n")
+    edit_entry(path, "a", lambda e: e.update(exposure=0.3))
+    assert yaml.safe_load(path.read_text()) == {
+        "experiments": [{"key": "a", "arms": {"x": 50, "y": 50}, "exposure": 0.3}]
+    }

@@ -605,8 +605,8 @@ def write_allocation(path: str | os.PathLike[str], experiment: Experiment) -> No
     (found by key under ``experiments``) of the YAML or JSON configuration file or folder
     ``path``, and nothing else, through :func:`trafficsplit.config.edit_entry`: validated with
     the rest of the configuration and replaced atomically, so a watching
-    :class:`~trafficsplit.Splitter` reloads either the old or the new file. YAML comments are
-    not kept."""
+    :class:`~trafficsplit.Splitter` reloads either the old or the new file. Only the entry's
+    own lines are rewritten: comments elsewhere in a YAML file are kept."""
     weights = experiment.weights
     d = experiment.to_dict()
 

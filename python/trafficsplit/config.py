@@ -260,8 +260,10 @@ def edit_entry(
     """Changes the entry with ``key`` in place with ``edit(entry)`` and writes its file back:
     under an advisory lock (``fcntl.flock`` on ``.<file>.lock``), after validating the whole
     configuration with the change (an invalid result is refused and nothing is written), through
-    a temporary dot-file in the same folder that is fsynced and renamed over the original. YAML
-    comments are not kept. Returns the file written."""
+    a temporary dot-file in the same folder that is fsynced and renamed over the original. In a
+    YAML file only the entry's own lines are rewritten: the rest of the file, comments included,
+    is kept byte for byte (comments inside the entry are not kept; a file whose layout does not
+    allow that, such as flow style, is written whole). Returns the file written."""
     import fcntl
 
     file, section, _ = find_entry(config_path, key, sections)
@@ -269,13 +271,17 @@ def edit_entry(
     with open(lock, "a+") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
         try:
+            original = file.read_text(encoding="utf-8")
             doc = _read_file(file)
-            matches = [
-                e for e in doc.get(section) or [] if isinstance(e, dict) and e.get("key") == key
+            positions = [
+                i
+                for i, e in enumerate(doc.get(section) or [])
+                if isinstance(e, dict) and e.get("key") == key
             ]
-            if len(matches) != 1:
+            if len(positions) != 1:
                 raise ConfigError(f"{key!r} changed in {file} while being edited")
-            edit(matches[0])
+            entry = doc[section][positions[0]]
+            edit(entry)
             documents = [
                 (str(f), doc if f == file else _read_file(f)) for f in config_files(config_path)
             ]
@@ -285,23 +291,67 @@ def edit_entry(
                 raise ConfigError(
                     f"the change would make the configuration invalid, nothing was written: {exc}"
                 ) from None
-            _write_atomically(file, doc)
+            text = None
+            if file.suffix.lower() != ".json":
+                text = _splice_entry(original, section, positions[0], entry, doc)
+            _write_atomically(file, doc, text)
         finally:
             fcntl.flock(lk, fcntl.LOCK_UN)
     return file
 
 
-def _write_atomically(path: Path, doc: Any) -> None:
+def _splice_entry(
+    text: str, section: str, index: int, entry: dict[str, Any], doc: Any
+) -> str | None:
+    """``text`` with entry ``index`` of ``section`` replaced by the YAML of ``entry`` and every
+    other byte kept, or None when the file's layout does not allow it (not a block sequence
+    of block mappings) or the result would not read back as ``doc``."""
+    import yaml
+
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return None
+    if not isinstance(root, yaml.MappingNode):
+        return None
+    items = next(
+        (v for k, v in root.value if isinstance(k, yaml.ScalarNode) and k.value == section), None
+    )
+    if not isinstance(items, yaml.SequenceNode) or items.flow_style or index >= len(items.value):
+        return None
+    node = items.value[index]
+    if not isinstance(node, yaml.MappingNode) or node.flow_style or not node.value:
+        return None
+    start = node.start_mark.index
+    last = node
+    while isinstance(last, yaml.MappingNode | yaml.SequenceNode) and last.value:
+        if last.flow_style:  # ends at its closing bracket
+            break
+        last = last.value[-1][1] if isinstance(last, yaml.MappingNode) else last.value[-1]
+    end = last.end_mark.index
+    while end > start and text[end - 1] in "\r\n":  # a block scalar ends on the next line
+        end -= 1
+    dumped = _dump_yaml(entry).rstrip("\n")
+    spliced = text[:start] + dumped.replace("\n", "\n" + " " * node.start_mark.column) + text[end:]
+    try:
+        if yaml.load(spliced, Loader=_unique_key_loader()) != doc:
+            return None
+    except yaml.YAMLError:
+        return None
+    return spliced
+
+
+def _write_atomically(path: Path, doc: Any, text: str | None = None) -> None:
+    """Writes ``text``, or else ``doc`` serialised by the file's kind, through a temporary
+    dot-file that is fsynced and renamed over ``path``."""
     import contextlib
     import os
     import tempfile
 
-    if path.suffix.lower() == ".json":
+    if text is None and path.suffix.lower() == ".json":
         text = json.dumps(doc, indent=2, default=_json_default) + "\n"
-    else:
-        import yaml
-
-        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True)
+    elif text is None:
+        text = _dump_yaml(doc)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
@@ -320,6 +370,24 @@ def _write_atomically(path: Path, doc: Any) -> None:
         os.fsync(dfd)
     finally:
         os.close(dfd)
+
+
+def _dump_yaml(data: Any) -> str:
+    """YAML in the configuration's own style: keys in their order, times as ISO 8601 with
+    ``T`` (and ``Z`` for UTC), as people write them."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def timestamp(dumper: Any, value: _dt.datetime) -> Any:
+        text = value.isoformat()
+        if text.endswith("+00:00"):
+            text = text[: -len("+00:00")] + "Z"
+        return dumper.represent_scalar("tag:yaml.org,2002:timestamp", text)
+
+    Dumper.add_representer(_dt.datetime, timestamp)
+    return yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True)
 
 
 def _json_default(x: Any) -> Any:
