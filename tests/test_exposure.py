@@ -151,6 +151,54 @@ def test_log_exposure_false_and_assign_all():
     assert logged == {(k, a.arm) for k, a in out.items() if a.arm is not None}
 
 
+# -- flags -------------------------------------------------------------------------------------
+
+FLAG_CONFIG = {
+    "flags": [
+        {"key": "gate", "type": "bool", "default": False, "rules": [{"value": True}]},
+        {
+            "key": "reranker",
+            "type": "string",
+            "default": "v1",
+            "prerequisites": [{"flag": "gate", "value": True}],
+            "rules": [
+                {"when": 'tier == "internal"', "value": "v3"},
+                {"rollout": {"v1": 75, "v2": 25}},
+            ],
+        },
+    ]
+}
+
+
+def test_flag_rollouts_leave_exposure_records():
+    sp, lg, sink = memory_splitter(FLAG_CONFIG, dedup_keys=0)
+    results = {}
+    for i in range(4000):
+        d = sp.flag_details("reranker", f"user-{i}", {"tier": "free"}, request_id=f"r{i}")
+        results[f"user-{i}"] = d
+    sp.flag_details("reranker", "staff", {"tier": "internal"})  # a rule's value: no record
+    sp.flag_details("reranker", "quiet", log_exposure=False)
+    assert sp.flag("gate", "user-1") is True  # a plain value: no record
+    lg.close()
+    assert len(sink.records) == 4000
+    exp = sp.snapshot.flags["reranker"].rules[1].rollout
+    for r in sink.records:
+        d = results[r.unit]
+        assert d.reason == "split" and d.variant == f"rule1/{r.arm}"
+        assert r.experiment == "reranker/rule1" and r.reason == "assigned"
+        assert r.request_id == "r" + r.unit.removeprefix("user-")
+        assert r.probability == pytest.approx(expected_probability(exp, r.arm), abs=1e-15)
+        assert r.bucket == exp.assign(r.unit).bucket
+        assert d.value == {"v0": "v1", "v1": "v2"}[r.arm]  # arm v<k>: the k-th value
+    share = sum(r.arm == "v0" for r in sink.records) / len(sink.records)
+    assert abs(share - 0.75) < 5 * np.sqrt(0.75 * 0.25 / 4000)
+
+
+def test_flags_without_a_logger_are_unchanged():
+    sp = ts.Splitter(FLAG_CONFIG)
+    assert sp.flag_details("reranker", "user-7", {"tier": "free"}).reason == "split"
+
+
 # -- dedup -------------------------------------------------------------------------------------
 
 

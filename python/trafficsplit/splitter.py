@@ -27,7 +27,7 @@ from .config import (
     parse_config,
 )
 from .errors import ConfigError
-from .experiment import Assignment
+from .experiment import Assignment, Experiment
 from .exposure import ExposureInfo, ExposureLogger, ExposureSink, bulk_table
 from .propagation import _CURRENT, Propagated, PropagationContext, RequestContext
 from .sticky import unit_key
@@ -85,6 +85,7 @@ class Splitter:
         self._state = (snapshot, _plans(snapshot))
         self._sticky = sticky
         self._exposures: ExposureLogger | None = None
+        self._flag_infos: tuple[str | None, dict[str, ExposureInfo]] = (None, {})
         self._owns_exposures = False
         if isinstance(exposures, ExposureLogger):
             self._exposures = exposures
@@ -556,10 +557,16 @@ class Splitter:
         unit: Any = None,
         attributes: Mapping[str, Any] | None = None,
         default: Any = _MISSING,
+        *,
+        request_id: str | None = None,
+        log_exposure: bool = True,
     ) -> Any:
         """The flag's value for a unit and its attributes. An unknown flag returns
-        ``default`` when given, and raises ConfigError otherwise."""
-        return self.flag_details(key, unit, attributes, default).value
+        ``default`` when given, and raises ConfigError otherwise. ``request_id`` and
+        ``log_exposure`` as for :meth:`flag_details`."""
+        return self.flag_details(
+            key, unit, attributes, default, request_id=request_id, log_exposure=log_exposure
+        ).value
 
     def flag_details(
         self,
@@ -567,8 +574,19 @@ class Splitter:
         unit: Any = None,
         attributes: Mapping[str, Any] | None = None,
         default: Any = _MISSING,
+        *,
+        request_id: str | None = None,
+        log_exposure: bool = True,
     ) -> FlagEvaluation:
-        """The flag's value, variant and reason."""
+        """The flag's value, variant and reason.
+
+        With ``Splitter(exposures=...)``, a value decided by a percentage rollout (reason
+        ``split``) leaves an exposure record like an experiment's: experiment
+        ``<flag key>/rule<i>`` (the rollout's salt), arm ``v<k>`` for the k-th value of the
+        rollout, the unit and the probability of that value. Other reasons decide nothing at
+        random and leave no record, and neither do the prerequisites a flag evaluates.
+        ``request_id`` goes into the record (default: the current request's); ``log_exposure
+        =False`` leaves none for this call."""
         snapshot = self._snapshot
         flag = snapshot.flags.get(key)
         if flag is None:
@@ -576,7 +594,29 @@ class Splitter:
                 known = ", ".join(sorted(snapshot.flags)) or "(none)"
                 raise ConfigError(f"unknown flag '{key}'; flags: {known}")
             return FlagEvaluation(key, default, None, "error", snapshot.version)
-        return self._flag(snapshot, flag, unit, attributes, ())
+        ex = self._exposures
+        if ex is None or not log_exposure:
+            return self._flag(snapshot, flag, unit, attributes, ())
+        split: list[tuple[Any, Any, Any]] = []
+        result = self._flag(snapshot, flag, unit, attributes, (), split)
+        if split:
+            rollout, a, unit_used = split[0]
+            if request_id is None:
+                req = _CURRENT.get()
+                request_id = req.request_id if req is not None else None
+            info = self._flag_info(snapshot, rollout)
+            ex.log(_now_us(), unit_used, info, a, attributes, request_id)
+        return result
+
+    def _flag_info(self, snapshot: Snapshot, rollout: Experiment) -> ExposureInfo:
+        """The exposure details of a flag rollout, made once per configuration version."""
+        infos = self._flag_infos
+        if infos[0] != snapshot.version:
+            infos = self._flag_infos = (snapshot.version, {})
+        info = infos[1].get(rollout.key)
+        if info is None:
+            info = infos[1][rollout.key] = ExposureInfo(rollout.key, snapshot.version, rollout)
+        return info
 
     def _flag(
         self,
@@ -585,6 +625,7 @@ class Splitter:
         unit: Any,
         attributes: Mapping[str, Any] | None,
         trail: tuple[str, ...],
+        split: list[tuple[Any, Any, Any]] | None = None,
     ) -> FlagEvaluation:
         version = snapshot.version
         if not flag.enabled:
@@ -611,6 +652,8 @@ class Splitter:
                 continue  # a percentage needs a unit to hash
             a = rule.rollout.assign(unit)
             if a.arm_index >= 0:
+                if split is not None:
+                    split.append((rule.rollout, a, unit))
                 return FlagEvaluation(
                     flag.key, rule.rollout_values[a.arm_index], f"rule{i}/{a.arm}", "split", version
                 )
