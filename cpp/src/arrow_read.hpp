@@ -42,13 +42,18 @@ inline bool view_string(const uint8_t* views, const char* const* buffers, size_t
   return true;
 }
 
-// Starts fetching the bytes of view i (out-of-line views only).
+// Starts fetching the bytes of view i (out-of-line views only). The fields are read directly:
+// going through view_string here left the prefetch without effect (measured: 88 -> 190 M
+// UUID rows/s with the direct form).
 inline void prefetch_view(const uint8_t* views, const char* const* buffers, size_t buffer_count,
                           size_t i) {
-  std::string_view s;
-  if (view_string(views, buffers, buffer_count, i, s) && s.size() > 12) {
-    __builtin_prefetch(s.data());
-  }
+  const uint8_t* view = views + 16 * i;
+  int32_t size, buffer, offset;
+  std::memcpy(&size, view, 4);
+  if (size <= 12) return;
+  std::memcpy(&buffer, view + 8, 4);
+  std::memcpy(&offset, view + 12, 4);
+  if (static_cast<uint32_t>(buffer) < buffer_count) __builtin_prefetch(buffers[buffer] + offset);
 }
 
 }  // namespace trafficsplit::detail
