@@ -1141,3 +1141,31 @@ def test_assign_in_a_coroutine_does_no_io_and_does_not_stall_the_loop(tmp_path: 
     assert beats >= 150
     assert worst < 0.5
     assert arms > 0
+
+
+def test_assign_frame_overrides_match_every_column_kind_like_assign() -> None:
+    cfg = {
+        "experiments": [
+            {
+                "key": "e",
+                "arms": {"a": 50, "b": 50},
+                "overrides": {"b": ["42", "-5", "007", "u-7"], "a": ["18446744073709551615"]},
+            }
+        ]
+    }
+    sp = Splitter(cfg)
+    ints = [*range(-10, 60), 7, 2**63 - 1]
+    columns = {
+        "int64": pd.Series(ints, dtype="int64"),
+        "Int64 with NA": pd.Series([*ints, None], dtype="Int64"),
+        "uint64": pd.Series([18446744073709551615, 42, 7], dtype="uint64"),
+        "str": pd.Series(["u-7", "42", "007", "7", None, "x"], dtype="str"),
+        "object str": pd.Series(["u-7", "42", "007", "7", "x"], dtype=object),
+        "object mixed": pd.Series(["u-7", 42, -5, b"x", None, 7], dtype=object),
+    }
+    for name, units in columns.items():
+        frame = sp.assign_frame(pd.DataFrame({"u": units}), "u")
+        expected = [sp.assign("e", None if pd.isna(u) else u) for u in units.tolist()]
+        assert _reasons(frame, "e").tolist() == [a.reason for a in expected], name
+        assert _arms(frame, "e").tolist() == [a.arm for a in expected], name
+        assert "override" in _reasons(frame, "e").tolist(), name

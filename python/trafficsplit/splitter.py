@@ -3,6 +3,7 @@ rollouts from one configuration snapshot, swapped atomically on reload."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -523,12 +524,9 @@ class Splitter:
         stopped &= reason != _CODE["missing_unit"]
         arm[stopped], reason[stopped] = -1, _CODE["stopped"]
         if e.overrides:
-            keys = [_safe_key(u) for u in units.tolist()]  # None, NA, bad types: no key
-            for i, k in enumerate(keys):
-                forced = None if k is None else e.overrides.get(k)
-                if forced is not None:
-                    arm[i] = exp.arm_names.index(forced)
-                    reason[i] = _CODE["override"]
+            for i, k in _override_rows(units, e.overrides):
+                arm[i] = exp.arm_names.index(e.overrides[k])
+                reason[i] = _CODE["override"]
         if store is not None:
             candidates = np.flatnonzero(
                 (reason == _CODE["assigned"]) | (reason == _CODE["not_exposed"])
@@ -718,6 +716,30 @@ class _Plan:
 
 def _plans(snapshot: Snapshot) -> dict[str, _Plan]:
     return {k: _Plan(snapshot, e) for k, e in snapshot.experiments.items()}
+
+
+def _override_rows(units: Any, overrides: Mapping[str, str]) -> list[tuple[int, str]]:
+    """(row, unit key) of the rows of a unit Series whose key has an override. Integer and
+    string columns are matched in bulk (``isin``); other columns key each row in Python."""
+    import pandas as pd
+
+    dtype = units.dtype
+    if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):
+        wanted = {}
+        for k in overrides:  # the keys an integer can have: canonical decimal text
+            with contextlib.suppress(ValueError):
+                if str(int(k)) == k:
+                    wanted[int(k)] = k
+        rows = np.flatnonzero(units.isin(list(wanted)).to_numpy(dtype=bool, na_value=False))
+        return [(int(i), wanted[int(units.iloc[i])]) for i in rows]
+    objects = isinstance(dtype, np.dtype) and dtype.kind == "O"  # str only if every row is
+    if pd.api.types.is_string_dtype(dtype) and (
+        not objects or pd.api.types.infer_dtype(units, skipna=True) in ("string", "empty")
+    ):
+        rows = np.flatnonzero(units.isin(list(overrides)).to_numpy(dtype=bool, na_value=False))
+        return [(int(i), units.iloc[i]) for i in rows]
+    keys = [_safe_key(u) for u in units.tolist()]  # None, NA, bad types: no key
+    return [(i, k) for i, k in enumerate(keys) if k is not None and k in overrides]
 
 
 def _safe_key(unit: Any) -> str | None:
