@@ -48,6 +48,7 @@ from _common import (
     targets_table,
     time_interleaved,
 )
+from trafficsplit._core import hashing as _core_hashing
 
 KEY = "ranker-v2"
 ARMS = {"control": 34, "a": 33, "b": 33}
@@ -258,6 +259,7 @@ class Results:
     baselines: list[tuple[str, int, Rate]] = field(default_factory=list)
     memory: list[tuple[str, int, int, int | None, bool]] = field(default_factory=list)
     split: list[tuple[str, int, float, float, float, float]] = field(default_factory=list)
+    simd: list[tuple[str, str, float, float]] = field(default_factory=list)
     scalar_batches: int = 0
     seconds: float = 0.0
 
@@ -565,6 +567,24 @@ def report(res: Results) -> list[str]:
     )
     out.append("")
 
+    if res.simd:
+        out.append("### Integer ids by instruction set (threads=1, exposure 1, M ids/s)")
+        out.append("")
+        out.append(
+            "Integer columns become decimal text in vector registers: AVX-512 (F, BW, DQ) or "
+            "AVX2 where the CPU has them, portable code otherwise; `TRAFFICSPLIT_SIMD` caps the "
+            "choice. Each row runs in its own process on the same ids as above (best of the "
+            "repetitions); the first row is the path this machine takes by default, the one every "
+            "other table on this page used."
+        )
+        out.append("")
+        rows = [[p, setting, f"{w:.1f}", f"{m:.1f}"] for p, setting, w, m in res.simd]
+        out += table(
+            ["digits", "setting", "ids in [0, 2^63)", "ids in [0, 10^9)"],
+            rows,
+        )
+        out.append("")
+
     out.append("### Peak memory of one batch call, beyond its output arrays")
     out.append("")
     out.append(
@@ -693,13 +713,58 @@ def _default_threads_note() -> str:
     return f"threads=2 (the default `threads=None` would use all {cores} cores here)"
 
 
+_SIMD_CODE = """
+import sys, time, numpy as np, trafficsplit as ts
+from trafficsplit._core import hashing
+n, reps, seed, key = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rng = np.random.default_rng(seed)
+cases = [rng.integers(0, 2**63 - 1, n, dtype=np.int64), rng.integers(0, 10**9, n, dtype=np.int64)]
+exp = ts.Experiment(key, {"control": 34, "a": 33, "b": 33})
+best = []
+for ids in cases:
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        exp.assign_batch(ids, threads=1)
+        times.append(time.perf_counter() - t)
+    best.append(n / min(times) / 1e6)
+print(hashing.simd_path(), *best)
+"""
+
+
+def bench_simd(res: Results, sizes: Sizes) -> None:
+    """numpy int64 ids with each instruction set the CPU has (TRAFFICSPLIT_SIMD), one thread,
+    each in its own process (the choice is made once per process)."""
+    import subprocess
+
+    for cap in ("", "avx2", "none"):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TRAFFICSPLIT_S")}
+        if cap:
+            env["TRAFFICSPLIT_SIMD"] = cap
+        out = subprocess.run(
+            [sys.executable, "-c", _SIMD_CODE, str(sizes.batch), str(sizes.reps), str(SEED), KEY],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        path, wide, small = out[0], float(out[1]), float(out[2])
+        if any(p == path for p, *_ in res.simd):
+            continue  # the CPU lacks the wider set: the cap changed nothing
+        res.simd.append((path, f"TRAFFICSPLIT_SIMD={cap}" if cap else "(unset)", wide, small))
+        print(f"  integer digits {path}: {wide:.1f} / {small:.1f} M/s", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
     res = Results(
-        machine=machine_info({"xxhash": xxhash.VERSION, "mmh3": dist_version("mmh3")}),
+        machine=machine_info(
+            {"xxhash": xxhash.VERSION, "mmh3": dist_version("mmh3")},
+            package={"integer digits": _core_hashing.simd_path()},
+        ),
         command=command_line(),
     )
     print_environment(res.command, res.machine)
@@ -713,6 +778,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_batch(res, data, sizes)
     bench_baselines(res, data, sizes)
     bench_split(res, data, sizes)
+    bench_simd(res, sizes)
     fresh_large_allocations()  # last: it changes the allocator for the rest of the process
     bench_memory(res, data)
     add_load_average(res.machine, "end")

@@ -1134,7 +1134,9 @@ for arr in (a, u, a.astype(np.int32), u.astype(np.uint16)):
         bad.append((str(arr.dtype), "assign_batch bucket", None))
     if batch.arm_index.tolist() != [r.arm_index for r in scalar]:
         bad.append((str(arr.dtype), "assign_batch arm", None))
-print(json.dumps({"rows": int(len(a) + len(u)), "bad": bad[:5], "bad_count": len(bad)}))
+from trafficsplit._core import hashing
+print(json.dumps({"rows": int(len(a) + len(u)), "bad": bad[:5], "bad_count": len(bad),
+                  "path": hashing.simd_path()}))
 """
 
 
@@ -1168,3 +1170,9 @@ def test_every_integer_code_path_matches_the_reference(env: dict[str, str]) -> N
     result = json.loads(out)
     assert result["rows"] > 40_000
     assert result["bad_count"] == 0, result["bad"]
+    allowed = {
+        "TRAFFICSPLIT_SIMD": {"avx2": {"avx2", "portable"}, "none": {"portable"}},
+        "TRAFFICSPLIT_SCALAR": {"1": {"portable"}},
+    }
+    for name, value in env.items():
+        assert result["path"] in allowed[name][value]

@@ -15,6 +15,9 @@ namespace trafficsplit::bindings {
 void register_hashing(py::module_& m) {
   register_units(m);
   m.def(
+      "simd_path", [] { return std::string(integer_simd_path()); },
+      "The instruction set integer columns' digits use: avx512, avx2 or portable.");
+  m.def(
       "hash64",
       [](py::handle unit, const std::string& salt, const std::string& algorithm) {
         UnitBytes bytes;

@@ -775,6 +775,15 @@ void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& 
   });
 }
 
+const char* integer_simd_path() {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  const int level = simd_level();
+  if (level == 2) return "avx512";
+  if (level == 1) return "avx2";
+#endif
+  return "portable";
+}
+
 namespace {
 
 template <typename Item, typename Code>

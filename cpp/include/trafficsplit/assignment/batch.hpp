@@ -103,6 +103,10 @@ void hash_rows(Algorithm algorithm, const std::string& salt, size_t rows, RowRea
 void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& units,
                 uint64_t* out, uint8_t* missing, unsigned threads);
 
+// The instruction set the integer columns' digits use in this process: "avx512", "avx2" or
+// "portable" (the CPU's widest, capped by TRAFFICSPLIT_SIMD).
+const char* integer_simd_path();
+
 // Results of a dictionary-encoded column from the results of its distinct values:
 // out[i] = table[codes[i]], and code -1 (a missing row) reads the last entry, which holds the
 // missing-unit result. Entries are `item_size` bytes (1, 2, 4 or 8); codes are signed
