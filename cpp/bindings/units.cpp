@@ -143,6 +143,14 @@ SequenceRows::SequenceRows(py::handle seq) {
 
 bool SequenceRows::read(void* self, size_t row, const char** data, size_t* len) {
   auto* rows = static_cast<SequenceRows*>(self);
+  // The objects of a list lie wherever they were allocated: fetch one a few rows ahead (its
+  // header, and for a compact str the text after it) while this one is hashed.
+  constexpr size_t kAhead = 32;
+  if (row + kAhead < rows->size_) {
+    const char* ahead = reinterpret_cast<const char*>(rows->items_[row + kAhead]);
+    __builtin_prefetch(ahead);
+    __builtin_prefetch(ahead + 64);
+  }
   if (!unit_bytes(rows->items_[row], rows->bytes_, row, true)) return false;
   *data = rows->bytes_.data;
   *len = rows->bytes_.len;
