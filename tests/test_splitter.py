@@ -1169,3 +1169,24 @@ def test_assign_frame_overrides_match_every_column_kind_like_assign() -> None:
         assert _reasons(frame, "e").tolist() == [a.reason for a in expected], name
         assert _arms(frame, "e").tolist() == [a.arm for a in expected], name
         assert "override" in _reasons(frame, "e").tolist(), name
+
+
+@pytest.mark.parametrize("replay", [False, True], ids=["latest", "at_column"])
+def test_assign_frame_with_categorical_units_equals_assign(replay: bool) -> None:
+    # Dictionary-encoded ids are assigned once per category; the route (holdouts, layers,
+    # status, time window) must still come out row by row as Splitter.assign has it.
+    sp = Splitter(FULL)
+    df = _random_frame(2000, seed=11 + replay)
+    df["uid"] = df["uid"].map(lambda u: None if u is None else str(u)).astype("category")
+    out = sp.assign_frame(df, "uid", at_column="at" if replay else None)
+    seen = set()
+    for key in FULL_KEYS:
+        arms, reasons = _arms(out, key), _reasons(out, key)
+        for i, row in enumerate(df.to_dict("records")):
+            uid = None if pd.isna(row["uid"]) else row["uid"]
+            a = sp.assign(key, uid, _attributes(row), at=row["at"] if replay else None)
+            assert (arms[i], reasons[i]) == (a.arm, a.reason), (i, key, row)
+            seen.add(a.reason)
+    assert {"holdout", "layer_other", "stopped", "override", "missing_unit"} <= seen
+    if replay:
+        assert "not_started" in seen

@@ -79,10 +79,14 @@ class PyExperiment {
   }
 
   py::tuple assign_column(const Column& column, int32_t step, py::object at_us, unsigned threads,
-                          py::object out_arrays, py::object eligible) const {
+                          py::object out_arrays, py::object eligible,
+                          const RouteSpec* route = nullptr,
+                          std::optional<int64_t> now_us = std::nullopt) const {
     const size_t n = column.size();
     Outputs out(n, out_arrays);
-    const BatchContext time = batch_time(step, at_us, eligible, n, out);
+    BatchContext time = batch_time(step, at_us, eligible, n, out);
+    time.route = route;
+    time.now_us = now_us;
     {
       // Safe without the GIL: the column holds references to every buffer it reads, the
       // outputs are fresh arrays no other thread has seen, and the core is immutable.
@@ -96,10 +100,14 @@ class PyExperiment {
   // Python objects are read where they live, in one pass with the GIL held: converting them
   // into a column first would touch every object twice (a cache miss each time).
   py::tuple assign_sequence(py::handle sequence, int32_t step, py::object at_us,
-                            py::object out_arrays, py::object eligible) const {
+                            py::object out_arrays, py::object eligible,
+                            const RouteSpec* route = nullptr,
+                            std::optional<int64_t> now_us = std::nullopt) const {
     SequenceRows rows(sequence);
     Outputs out(rows.size(), out_arrays);
-    const BatchContext time = batch_time(step, at_us, eligible, rows.size(), out);
+    BatchContext time = batch_time(step, at_us, eligible, rows.size(), out);
+    time.route = route;
+    time.now_us = now_us;
     assign_rows(core_, rows.size(), &SequenceRows::read, &rows, time, out.view());
     return out.result();
   }
@@ -206,21 +214,19 @@ class PyRoute {
           const std::vector<std::tuple<std::string, uint32_t, uint32_t>>& holdouts,
           std::optional<std::tuple<std::string, uint32_t, uint32_t, uint32_t>> layer, bool stopped,
           std::optional<int64_t> start_us, std::optional<int64_t> end_us)
-      : experiment_(experiment),
-        owner_(std::move(owner)),
-        stopped_(stopped),
-        start_us_(start_us),
-        end_us_(end_us) {
+      : experiment_(experiment), owner_(std::move(owner)) {
     for (const auto& [salt, buckets, threshold] : holdouts) {
       if (buckets == 0) throw InvalidArgument("holdout buckets must be >= 1");
-      holdouts_.push_back({Hasher(Algorithm::xxh3, salt), buckets, threshold});
+      spec_.holdouts.push_back({Hasher(Algorithm::xxh3, salt), buckets, threshold, 0});
     }
     if (layer) {
       const auto& [salt, buckets, lo, hi] = *layer;
       if (buckets == 0) throw InvalidArgument("layer buckets must be >= 1");
-      layer_ = Stage{Hasher(Algorithm::xxh3, salt), buckets, lo};
-      layer_hi_ = hi;
+      spec_.layer = RouteStage{Hasher(Algorithm::xxh3, salt), buckets, lo, hi};
     }
+    spec_.stopped = stopped;
+    spec_.start_us = start_us;
+    spec_.end_us = end_us;
   }
 
   Assignment assign(py::handle unit, std::optional<int64_t> at_us, bool eligible) const {
@@ -229,23 +235,7 @@ class PyRoute {
     UnitBytes bytes;
     if (!unit_bytes(unit.ptr(), bytes, 0, false))
       return experiment_.assign_step(unit, step, eligible);
-    Reason reason = Reason::assigned;
-    if (stopped_ || (end_us_ && at_us && *at_us >= *end_us_)) {
-      reason = Reason::stopped;
-    } else if (start_us_ && at_us && *at_us < *start_us_) {
-      reason = Reason::not_started;
-    } else if (step >= 0) {
-      for (const auto& h : holdouts_) {
-        if (h.hasher(bytes.data, bytes.len) % h.buckets < h.bound) {
-          reason = Reason::holdout;
-          break;
-        }
-      }
-      if (reason == Reason::assigned && layer_) {
-        const uint64_t b = layer_->hasher(bytes.data, bytes.len) % layer_->buckets;
-        if (b < layer_->bound || b >= layer_hi_) reason = Reason::layer_other;
-      }
-    }
+    const Reason reason = spec_.reason(bytes.data, bytes.len, at_us, step);
     if (reason == Reason::assigned) return experiment_.assign_step(unit, step, eligible);
     Assignment a;
     a.experiment = experiment_.key();
@@ -256,19 +246,37 @@ class PyRoute {
     return a;
   }
 
+  // The experiment's batch kernels with the route applied first, row by row; `now_us` is the
+  // time of every row when there are no per-row times.
+  py::tuple assign_column(const Column& column, int32_t step, py::object at_us, unsigned threads,
+                          py::object out, py::object eligible,
+                          std::optional<int64_t> now_us) const {
+    return experiment_.assign_column(column, step, std::move(at_us), threads, std::move(out),
+                                     std::move(eligible), &spec_, now_us);
+  }
+  py::tuple assign_sequence(py::handle sequence, int32_t step, py::object at_us, py::object out,
+                            py::object eligible, std::optional<int64_t> now_us) const {
+    return experiment_.assign_sequence(sequence, step, std::move(at_us), std::move(out),
+                                       std::move(eligible), &spec_, now_us);
+  }
+
+  // The reason the status and time window alone give each time (0 where they give none):
+  // stopped or not_started.
+  py::array_t<uint8_t> window_reasons(py::array_t<int64_t, py::array::c_style> at_us) const {
+    py::array_t<uint8_t> out(at_us.size());
+    const int64_t* at = at_us.data();
+    uint8_t* o = out.mutable_data();
+    for (py::ssize_t i = 0; i < at_us.size(); ++i) {
+      // Step -1: the holdouts and the layer are not consulted.
+      o[i] = static_cast<uint8_t>(spec_.reason(nullptr, 0, at[i], -1));
+    }
+    return out;
+  }
+
  private:
-  struct Stage {
-    Hasher hasher;
-    uint32_t buckets;
-    uint32_t bound;  // holdout: threshold; layer: lower end of the range
-  };
   const PyExperiment& experiment_;
   py::object owner_;  // keeps the experiment alive
-  std::vector<Stage> holdouts_;
-  std::optional<Stage> layer_;
-  uint32_t layer_hi_ = 0;
-  bool stopped_;
-  std::optional<int64_t> start_us_, end_us_;  // the configuration's start and end
+  RouteSpec spec_;
 };
 
 py::object assignment_repr(const Assignment& a) {
@@ -422,7 +430,14 @@ void register_assignment(py::module_& m) {
            py::arg("experiment"), py::arg("holdouts"), py::arg("layer"), py::arg("stopped"),
            py::arg("start_us") = py::none(), py::arg("end_us") = py::none())
       .def("assign", &PyRoute::assign, py::arg("unit"), py::arg("at_us") = py::none(),
-           py::arg("eligible") = true);
+           py::arg("eligible") = true)
+      .def("assign_column", &PyRoute::assign_column, py::arg("column"), py::arg("step"),
+           py::arg("at_us") = py::none(), py::arg("threads") = 0, py::arg("out") = py::none(),
+           py::arg("eligible") = py::none(), py::arg("now_us") = py::none())
+      .def("assign_sequence", &PyRoute::assign_sequence, py::arg("sequence"), py::arg("step"),
+           py::arg("at_us") = py::none(), py::arg("out") = py::none(),
+           py::arg("eligible") = py::none(), py::arg("now_us") = py::none())
+      .def("window_reasons", &PyRoute::window_reasons, py::arg("at_us"));
 
   py::class_<PyExperiment>(m, "CompiledExperiment", "An immutable compiled experiment (internal).")
       .def(py::init<py::str, std::string, uint32_t, const std::string&, uint32_t, py::tuple,
@@ -435,12 +450,24 @@ void register_assignment(py::module_& m) {
            py::arg("eligible") = true)
       .def("assign_step", &PyExperiment::assign_step, py::arg("unit"), py::arg("step"),
            py::arg("eligible") = true)
-      .def("assign_column", &PyExperiment::assign_column, py::arg("column"), py::arg("step"),
-           py::arg("at_us") = py::none(), py::arg("threads") = 0, py::arg("out") = py::none(),
-           py::arg("eligible") = py::none())
-      .def("assign_sequence", &PyExperiment::assign_sequence, py::arg("sequence"), py::arg("step"),
-           py::arg("at_us") = py::none(), py::arg("out") = py::none(),
-           py::arg("eligible") = py::none())
+      .def(
+          "assign_column",
+          [](const PyExperiment& e, const Column& column, int32_t step, py::object at_us,
+             unsigned threads, py::object out, py::object eligible) {
+            return e.assign_column(column, step, std::move(at_us), threads, std::move(out),
+                                   std::move(eligible));
+          },
+          py::arg("column"), py::arg("step"), py::arg("at_us") = py::none(), py::arg("threads") = 0,
+          py::arg("out") = py::none(), py::arg("eligible") = py::none())
+      .def(
+          "assign_sequence",
+          [](const PyExperiment& e, py::handle sequence, int32_t step, py::object at_us,
+             py::object out, py::object eligible) {
+            return e.assign_sequence(sequence, step, std::move(at_us), std::move(out),
+                                     std::move(eligible));
+          },
+          py::arg("sequence"), py::arg("step"), py::arg("at_us") = py::none(),
+          py::arg("out") = py::none(), py::arg("eligible") = py::none())
       .def("step_at", [](const PyExperiment& e, int64_t at_us) { return e.core().step_at(at_us); })
       .def(
           "steps_at",

@@ -15,6 +15,7 @@
 
 #include "arrow_read.hpp"
 #include "hash_impl.hpp"
+#include "route_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
 namespace trafficsplit {
@@ -551,6 +552,27 @@ struct DefaultBucketsMod {
   uint32_t operator()(uint64_t a) const noexcept { return static_cast<uint32_t>(a % 10000); }
 };
 
+// The route's stage hashers of one thread, and each stage's bucket of a row.
+struct RouteHashers {
+  explicit RouteHashers(const RouteSpec* route) {
+    if (route == nullptr) return;
+    for (const auto& h : route->holdouts) add(h);
+    if (route->layer) add(*route->layer);
+  }
+  void add(const RouteStage& s) {
+    hashers.emplace_back(s.hasher);
+    mods.emplace_back(s.buckets);
+  }
+  template <typename Text>
+  Reason reason(const RouteSpec& route, const int64_t* at_us, int32_t step,
+                const Text& text) const {
+    return detail::route_reason(route, at_us, step,
+                                [&](size_t s) { return mods[s](hashers[s](text)); });
+  }
+  std::vector<RowHasher> hashers;
+  std::vector<FastMod> mods;
+};
+
 // Rows with their own time (`at` per row): the step, and so the map, can change on every row.
 template <typename Reader, typename Mod>
 void assign_range(const CompiledExperiment& e, const Reader& reader, const BatchContext& time,
@@ -558,6 +580,7 @@ void assign_range(const CompiledExperiment& e, const Reader& reader, const Batch
   Scratch scratch;
   const RowHasher arm_hasher(e.arm_hasher());
   const RowHasher traffic_hasher(e.traffic_hasher());
+  const RouteHashers route(time.route);
   const uint32_t buckets = e.buckets();
   for (size_t i = begin; i < end; ++i) {
     typename Reader::Text text;
@@ -573,6 +596,13 @@ void assign_range(const CompiledExperiment& e, const Reader& reader, const Batch
     out.bucket[i] = static_cast<int32_t>(bucket);
     out.arm[i] = -1;
     const int32_t step = e.step_at(time.at_us[i]);
+    if (time.route != nullptr) {
+      const Reason r = route.reason(*time.route, time.at_us + i, step, text);
+      if (r != Reason::assigned) {
+        out.reason[i] = static_cast<uint8_t>(r);
+        continue;
+      }
+    }
     if (step < 0) {
       out.reason[i] = static_cast<uint8_t>(Reason::not_started);
     } else if (time.eligible != nullptr && !time.eligible[i]) {
@@ -602,8 +632,12 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
   int32_t* __restrict const bucket_out = out.bucket;
   uint8_t* __restrict const reason_out = out.reason;
   const uint8_t* __restrict const eligible = time.eligible;
+  const RouteSpec* const route_spec = time.route;
+  const RouteHashers route(route_spec);
+  const int64_t* const now = time.now_us ? &*time.now_us : nullptr;
   uint32_t arm_bucket[kBlock];
   uint32_t traffic_bucket[kBlock];
+  Reason route_reason[kBlock];
   Row rows[kBlock];
   for (size_t b = begin; b < end; b += kBlock) {
     const size_t n = std::min(kBlock, end - b);
@@ -617,8 +651,9 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
       }
       arm_bucket[k] = mod(arm_hasher(text));
       if constexpr (kTraffic) traffic_bucket[k] = mod(traffic_hasher(text));
+      if (route_spec != nullptr) route_reason[k] = route.reason(*route_spec, now, time.step, text);
     }
-    if (!kTraffic && all_ok && map != nullptr && eligible == nullptr) {  // every row assigned
+    if (!kTraffic && all_ok && map != nullptr && eligible == nullptr && route_spec == nullptr) {
       for (size_t k = 0; k < n; ++k) {
         bucket_out[b + k] = static_cast<int32_t>(arm_bucket[k]);
         arm_out[b + k] = map[arm_bucket[k]];
@@ -637,7 +672,9 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
       }
       bucket_out[i] = static_cast<int32_t>(arm_bucket[k]);
       Reason reason = Reason::assigned;
-      if (map == nullptr) {
+      if (route_spec != nullptr && route_reason[k] != Reason::assigned) {
+        reason = route_reason[k];
+      } else if (map == nullptr) {
         reason = Reason::not_started;
       } else if (eligible != nullptr && !eligible[i]) {
         reason = Reason::targeting_miss;
@@ -772,6 +809,17 @@ void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& 
   const Hasher hasher(algorithm, salt);
   visit_column(units, [&](const auto& reader, size_t n) {
     run_hash(hasher, reader, n, out, missing, threads);
+  });
+}
+
+Reason RouteSpec::reason(const char* unit, size_t len, std::optional<int64_t> at_us,
+                         int32_t step) const {
+  const auto stage = [&](size_t s) -> const RouteStage& {
+    return s < holdouts.size() ? holdouts[s] : *layer;
+  };
+  return detail::route_reason(*this, at_us ? &*at_us : nullptr, step, [&](size_t s) {
+    const RouteStage& st = stage(s);
+    return static_cast<uint32_t>(st.hasher(unit, len) % st.buckets);
   });
 }
 

@@ -205,3 +205,63 @@ TEST(Experiment, StepTimesAndValidation) {
   spec.steps.clear();
   EXPECT_THROW(ts::CompiledExperiment{spec}, ts::InvalidArgument);
 }
+
+// A route (holdouts, a layer range, a time window) in the batch kernels gives every row what
+// the scalar route then the experiment give it, with a fixed time and with a time per row.
+TEST(Batch, RouteAppliesLikeTheScalarRoute) {
+  ts::ExperimentSpec spec = three_arms(0.7);
+  spec.steps.front().effective_us = 1000;  // rows before 1000 are not started
+  const ts::CompiledExperiment exp(spec);
+  ts::RouteSpec route;
+  route.holdouts.push_back({ts::Hasher(ts::Algorithm::xxh3, "h1/holdout"), 100, 10, 0});
+  route.holdouts.push_back({ts::Hasher(ts::Algorithm::xxh3, "h2/holdout"), 1000, 50, 0});
+  route.layer = ts::RouteStage{ts::Hasher(ts::Algorithm::xxh3, "l/layer"), 10000, 2000, 7000};
+  route.start_us = 500;
+  route.end_us = 3000;
+  const size_t n = 20000;
+  std::vector<int64_t> ids(n), at(n);
+  for (size_t i = 0; i < n; ++i) {
+    ids[i] = static_cast<int64_t>(i * 7919) - 50000;
+    at[i] = static_cast<int64_t>(i % 4) * 1000;  // 0, 1000, 2000, 3000
+  }
+  ts::IntColumn col;
+  col.kind = ts::IntKind::i64;
+  col.values = ids.data();
+  col.length = n;
+  auto expected = [&](size_t i, int64_t when) {
+    char text[32];
+    const size_t len = ts::format_decimal(ids[i], text);
+    const int32_t step = exp.step_at(when);
+    const ts::Reason r = route.reason(text, len, when, step);
+    if (r != ts::Reason::assigned) return std::make_pair(int16_t{-1}, r);
+    const auto a = exp.assign(text, len, step);
+    return std::make_pair(a.arm, a.reason);
+  };
+  size_t seen[ts::kReasonCount] = {};
+  for (const unsigned threads : {1u, 2u}) {
+    ts::BatchContext per_row;
+    per_row.at_us = at.data();
+    per_row.route = &route;
+    Out a(n);
+    ts::assign_batch(exp, col, per_row, a.view(), threads);
+    ts::BatchContext fixed;
+    fixed.step = exp.step_at(2000);
+    fixed.now_us = 2000;
+    fixed.route = &route;
+    Out b(n);
+    ts::assign_batch(exp, col, fixed, b.view(), threads);
+    for (size_t i = 0; i < n; ++i) {
+      const auto [arm, reason] = expected(i, at[i]);
+      ASSERT_EQ(a.arm[i], arm) << i;
+      ASSERT_EQ(a.reason[i], static_cast<uint8_t>(reason)) << i;
+      ++seen[static_cast<size_t>(reason)];
+      const auto [arm2, reason2] = expected(i, 2000);
+      ASSERT_EQ(b.arm[i], arm2) << i;
+      ASSERT_EQ(b.reason[i], static_cast<uint8_t>(reason2)) << i;
+    }
+  }
+  for (const auto r : {ts::Reason::assigned, ts::Reason::not_exposed, ts::Reason::not_started,
+                       ts::Reason::stopped, ts::Reason::holdout, ts::Reason::layer_other}) {
+    EXPECT_GT(seen[static_cast<size_t>(r)], 0u) << ts::reason_name(r);
+  }
+}

@@ -331,16 +331,31 @@ class Experiment:
         ``attributes``: a table with one row per unit (DataFrame, pyarrow Table, dict of
         arrays) for the experiment's targeting; rows outside the cohort get 'targeting_miss'.
         """
+        return self._batch(units, at, threads, attributes)
+
+    def _batch(
+        self,
+        units: Any,
+        at: Any = None,
+        threads: int | None = None,
+        attributes: Any = None,
+        route: Any = None,
+    ) -> BatchAssignment:
+        """assign_batch, with a configuration's stages around the experiment (a core ``Route``:
+        holdouts, layer, status and time window) applied first, as ``Route.assign`` does."""
         nthreads = check_threads(threads)
         chunks = _units.chunks_of(units)
         n = sum(len(c) for c in chunks)
         step = len(self._steps) - 1
         at_us = None
+        now_us = None  # the route's time for every row
         if at is not None:
             if _is_scalar_time(at):
-                step = self._compiled.step_at(_time.to_micros(at))
+                now_us = _time.to_micros(at)
+                step = self._compiled.step_at(now_us)
             else:
                 at_us = _time.micros_array(at, n)
+        routing = None if route is None else (route, now_us)
         eligible = None
         if self._targeting is not None:
             eligible = self._targeting.mask(
@@ -358,7 +373,7 @@ class Experiment:
             )
         if len(chunks) == 1 and not isinstance(chunks[0], _units.DictionaryChunk):
             arm, bucket, reason = self._assign_chunk(
-                chunks[0], step, at_us, nthreads, None, eligible
+                chunks[0], step, at_us, nthreads, None, eligible, routing
             )
         else:
             arm = np.empty(n, np.int16)
@@ -370,7 +385,7 @@ class Experiment:
                 times = None if at_us is None else at_us[start:end]
                 out = (arm[start:end], bucket[start:end], reason[start:end])
                 mask = None if eligible is None else eligible[start:end]
-                self._assign_chunk(chunk, step, times, nthreads, out, mask)
+                self._assign_chunk(chunk, step, times, nthreads, out, mask, routing)
                 start = end
         index = getattr(units, "index", None) if hasattr(units, "iloc") else None
         return BatchAssignment(
@@ -385,17 +400,25 @@ class Experiment:
         threads: int,
         out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
         eligible: np.ndarray | None = None,
+        routing: tuple[Any, int | None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """One chunk through the core; ``routing`` = (Route, the time of every row or None)."""
         if isinstance(chunk, _units.DictionaryChunk):
-            arm, bucket, reason = self._assign_dictionary(chunk, step, at_us, threads, out)
+            arm, bucket, reason = self._assign_dictionary(chunk, step, at_us, threads, out, routing)
             if eligible is not None:
-                # Same precedence as the kernels: missing_unit, not_started, then targeting.
+                # Same precedence as the kernels: missing_unit, the route's reasons,
+                # not_started, then targeting.
                 miss = ~eligible & (
                     (reason == _REASON_CODE["assigned"]) | (reason == _REASON_CODE["not_exposed"])
                 )
                 arm[miss] = -1
                 reason[miss] = _REASON_CODE["targeting_miss"]
             return arm, bucket, reason
+        if routing is not None:
+            route, now_us = routing
+            if isinstance(chunk, _units.SequenceChunk):
+                return route.assign_sequence(chunk.values, step, at_us, out, eligible, now_us)
+            return route.assign_column(chunk, step, at_us, threads, out, eligible, now_us)
         if isinstance(chunk, _units.SequenceChunk):
             return self._compiled.assign_sequence(chunk.values, step, at_us, out, eligible)
         return self._compiled.assign_column(chunk, step, at_us, threads, out, eligible)
@@ -407,6 +430,7 @@ class Experiment:
         at_us: np.ndarray | None,
         threads: int,
         out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+        routing: tuple[Any, int | None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Assigns each distinct id once, then gathers by code (code -1 reads the sentinel
         'missing' entry appended at the end), in the core: the codes are read at their own
@@ -417,7 +441,10 @@ class Experiment:
             out = (np.empty(n, np.int16), np.empty(n, np.int32), np.empty(n, np.uint8))
 
         def table(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-            parts = [self._assign_chunk(c, s, None, threads) for c in chunk.values]
+            # With per-row times the route's time window is applied to the rows below.
+            parts = [
+                self._assign_chunk(c, s, None, threads, None, None, routing) for c in chunk.values
+            ]
             return _units.dictionary_table(  # type: ignore[return-value]
                 parts, (-1, -1, _REASON_CODE["missing_unit"]), (np.int16, np.int32, np.uint8)
             )
@@ -434,6 +461,12 @@ class Experiment:
                 gathered = np.empty(len(rows), values.dtype)
                 _assignment.take_by_codes(values, picked, gathered, threads)
                 target[rows] = gathered
+        if routing is not None:
+            arm, _, reason = out
+            window = routing[0].window_reasons(at_us)
+            hit = (window != 0) & (reason != _REASON_CODE["missing_unit"])
+            arm[hit] = -1
+            reason[hit] = window[hit]
         return out
 
     # -- re-allocation ----------------------------------------------------------------------

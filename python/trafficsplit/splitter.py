@@ -445,11 +445,10 @@ class Splitter:
             at = df[at_column]
             at_us = _time.micros_array(at, len(df))
         store = sticky if sticky is not None else self._sticky
-        hashes: dict[str, np.ndarray] = {}  # per salt: experiments sharing a layer hash it once
         for key in keys:
             e = self._experiment(snapshot, key)
             arm, bucket, reason = self._frame_one(
-                snapshot, e, units, df, at, at_us, store, threads, hashes
+                e, plans[key].route, units, df, at, store, threads
             )
             if log_exposures and ex is not None:
                 rows = np.flatnonzero(arm >= 0)
@@ -476,53 +475,26 @@ class Splitter:
 
     def _frame_one(
         self,
-        snapshot: Snapshot,
         e: ExperimentConfig,
+        route: Any,
         units: Any,
         df: Any,
         at: Any,
-        at_us: np.ndarray | None,
         store: Any,
         threads: int | None,
-        hashes: dict[str, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        from .hashing import hash64_batch
-
         exp = e.experiment
-        cache = {} if hashes is None else hashes
-
-        def salt_hash(salt: str) -> np.ndarray:
-            if salt not in cache:
-                cache[salt] = hash64_batch(units, salt, threads=threads).filled(0)
-            return cache[salt]
-
-        b = exp.assign_batch(
-            units, at=at, threads=threads, attributes=df if exp._targeting is not None else None
+        # Holdouts, the layer range, the status and the time window run in the core with the
+        # experiment (the Route of Splitter.assign), row by row.
+        b = exp._batch(
+            units,
+            at=at,
+            threads=threads,
+            attributes=df if exp._targeting is not None else None,
+            route=route,
         )
         arm = b.arm_index.copy()
         reason = b.reason.copy()
-        # Holdouts and layers apply to rows still in play: missing units and rows before the
-        # first allocation keep their reason (the precedence of Splitter.assign).
-        present = (reason != _CODE["missing_unit"]) & (reason != _CODE["not_started"])
-        if e.layer is not None:
-            layer = snapshot.layers[e.layer]
-            lo, hi = layer.ranges.get(e.key, (0, 0))
-            lb = salt_hash(layer.salt + "/layer") % np.uint64(layer.buckets)
-            other = present & ~((lb >= lo) & (lb < hi))
-            arm[other], reason[other] = -1, _CODE["layer_other"]
-        for h in e.holdouts:
-            hold = snapshot.holdouts[h]
-            hb = salt_hash(hold.salt + "/holdout") % np.uint64(hold.buckets)
-            held = present & (hb < hold.threshold)
-            arm[held], reason[held] = -1, _CODE["holdout"]
-        if e.start_us is not None and at_us is not None:
-            early = (reason != _CODE["missing_unit"]) & (at_us < e.start_us)
-            arm[early], reason[early] = -1, _CODE["not_started"]
-        stopped = np.full(len(arm), e.status != "running")
-        if e.end_us is not None and at_us is not None:
-            stopped |= at_us >= e.end_us
-        stopped &= reason != _CODE["missing_unit"]
-        arm[stopped], reason[stopped] = -1, _CODE["stopped"]
         if e.overrides:
             for i, k in _override_rows(units, e.overrides):
                 arm[i] = exp.arm_names.index(e.overrides[k])

@@ -4,7 +4,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <variant>
+#include <vector>
 
 #include "trafficsplit/arrow/c_data.hpp"
 #include "trafficsplit/assignment/experiment.hpp"
@@ -76,10 +78,33 @@ struct BatchOutput {
 
 // Per-call and per-row inputs besides the unit ids: which allocation step applies (a fixed
 // one, or a time per row) and, when targeting ran first, which rows are eligible.
+// What a configuration puts around an experiment (trafficsplit.Splitter): holdouts, a layer's
+// bucket range, the status and the time window. One stage hashes the unit with its own salt
+// (xxh3) into `buckets`; a holdout takes the units below `lo`, a layer keeps those in [lo, hi).
+struct RouteStage {
+  Hasher hasher;
+  uint32_t buckets = 1;
+  uint32_t lo = 0;
+  uint32_t hi = 0;
+};
+
+struct RouteSpec {
+  std::vector<RouteStage> holdouts;
+  std::optional<RouteStage> layer;
+  bool stopped = false;  // the status is not `running`
+  std::optional<int64_t> start_us, end_us;
+
+  // The route's reason for a present unit at a time (none: no time checks) under an allocation
+  // step: stopped, not_started, holdout, layer_other, or assigned when the experiment decides.
+  Reason reason(const char* unit, size_t len, std::optional<int64_t> at_us, int32_t step) const;
+};
+
 struct BatchContext {
   int32_t step = 0;                   // used when at_us is null; -1 means not started
   const int64_t* at_us = nullptr;     // microseconds since the epoch, per row
   const uint8_t* eligible = nullptr;  // per row: 0 = outside the targeted cohort
+  const RouteSpec* route = nullptr;   // stages around the experiment, applied first
+  std::optional<int64_t> now_us;      // the route's time for every row when at_us is null
 };
 
 // Assigns every row; `threads == 0` means all hardware threads. Results do not depend on

@@ -1,0 +1,31 @@
+// The precedence of the stages around an experiment, shared by the scalar route and the batch
+// kernels (internal header).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "trafficsplit/assignment/batch.hpp"
+
+namespace trafficsplit::detail {
+
+// `bucket(s)` is the unit's bucket in stage s: holdout s for s < holdouts.size(), then the
+// layer. The first reason that applies wins; assigned leaves the decision to the experiment
+// (whose own not_started, targeting_miss and not_exposed come after these).
+template <class Bucket>
+inline Reason route_reason(const RouteSpec& r, const int64_t* at_us, int32_t step,
+                           Bucket&& bucket) {
+  if (r.stopped || (r.end_us && at_us != nullptr && *at_us >= *r.end_us)) return Reason::stopped;
+  if (r.start_us && at_us != nullptr && *at_us < *r.start_us) return Reason::not_started;
+  if (step < 0) return Reason::assigned;
+  for (size_t s = 0; s < r.holdouts.size(); ++s) {
+    if (bucket(s) < r.holdouts[s].lo) return Reason::holdout;
+  }
+  if (r.layer) {
+    const uint32_t b = bucket(r.holdouts.size());
+    if (b < r.layer->lo || b >= r.layer->hi) return Reason::layer_other;
+  }
+  return Reason::assigned;
+}
+
+}  // namespace trafficsplit::detail
