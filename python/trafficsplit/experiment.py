@@ -414,14 +414,12 @@ class Experiment:
                 arm[miss] = -1
                 reason[miss] = _REASON_CODE["targeting_miss"]
             return arm, bucket, reason
-        if routing is not None:
-            route, now_us = routing
-            if isinstance(chunk, _units.SequenceChunk):
-                return route.assign_sequence(chunk.values, step, at_us, out, eligible, now_us)
-            return route.assign_column(chunk, step, at_us, threads, out, eligible, now_us)
+        # A Route runs the experiment's kernels with its stages first; it takes the time of
+        # every row as one more argument.
+        core, extra = (self._compiled, ()) if routing is None else (routing[0], (routing[1],))
         if isinstance(chunk, _units.SequenceChunk):
-            return self._compiled.assign_sequence(chunk.values, step, at_us, out, eligible)
-        return self._compiled.assign_column(chunk, step, at_us, threads, out, eligible)
+            return core.assign_sequence(chunk.values, step, at_us, out, eligible, *extra)
+        return core.assign_column(chunk, step, at_us, threads, out, eligible, *extra)
 
     def _assign_dictionary(
         self,

@@ -83,3 +83,42 @@ def take_by_codes(
     out: npt.NDArray[Any],
     threads: int = 0,
 ) -> None: ...
+def make_assignment(
+    experiment: str, arm: str | None, arm_index: int, payload: Any, bucket: int, reason: int
+) -> Assignment: ...
+
+class Route:
+    """Holdouts, a layer range, the status and the time window around an experiment."""
+
+    def __init__(
+        self,
+        experiment: CompiledExperiment,
+        holdouts: Sequence[tuple[str, int, int]],
+        layer: tuple[str, int, int, int] | None,
+        stopped: bool,
+        start_us: int | None = None,
+        end_us: int | None = None,
+    ) -> None: ...
+    def assign(
+        self, unit: object, at_us: int | None = None, eligible: bool = True
+    ) -> Assignment: ...
+    def assign_column(
+        self,
+        column: Column,
+        step: int,
+        at_us: npt.NDArray[np.int64] | None = None,
+        threads: int = 0,
+        out: _Outputs | None = None,
+        eligible: npt.NDArray[np.bool_] | None = None,
+        now_us: int | None = None,
+    ) -> _Outputs: ...
+    def assign_sequence(
+        self,
+        sequence: Sequence[object],
+        step: int,
+        at_us: npt.NDArray[np.int64] | None = None,
+        out: _Outputs | None = None,
+        eligible: npt.NDArray[np.bool_] | None = None,
+        now_us: int | None = None,
+    ) -> _Outputs: ...
+    def window_reasons(self, at_us: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]: ...
