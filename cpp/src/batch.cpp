@@ -393,8 +393,9 @@ struct OffsetStringReader {
   int64_t validity_offset;
 
   // The string bytes of row i + kAhead are fetched while row i hashes: on inputs larger than
-  // the cache this more than doubles throughput.
-  static constexpr size_t kAhead = 32;
+  // the cache this more than doubles throughput. 128 rows (4.6 KiB of UUIDs) ahead measured
+  // 2 to 5 percent faster than 32.
+  static constexpr size_t kAhead = 128;
   size_t length = 0;
 
   Row read(size_t i, Bytes& text, Scratch&) const {
