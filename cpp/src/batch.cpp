@@ -34,8 +34,8 @@ struct Bytes {
 // The decimal text of an integer as three little-endian words w[0..2] of a 24-byte buffer,
 // the text being its last `len` bytes (1 to 20: up to 19 digits and a sign for int64, 20
 // digits for uint64), '0' bytes before it. The hash builds its input words from these with
-// shifts: text written with 8-byte stores and read back with loads across them stalls on
-// store forwarding, and shifts are cheaper than the detour through the cache.
+// shifts instead of writing the text out and loading it back across the 8-byte stores (loads
+// that the store buffer cannot forward).
 struct DigitText {
   uint64_t w[3];
   size_t len;
