@@ -604,17 +604,11 @@ void assign_range(const CompiledExperiment& e, const Reader& reader, const Batch
         continue;
       }
     }
-    if (step < 0) {
-      out.reason[i] = static_cast<uint8_t>(Reason::not_started);
-    } else if (time.eligible != nullptr && !time.eligible[i]) {
-      out.reason[i] = static_cast<uint8_t>(Reason::targeting_miss);
-    } else if (const uint32_t threshold = e.threshold(step);
-               threshold < buckets && mod(traffic_hasher(text)) >= threshold) {
-      out.reason[i] = static_cast<uint8_t>(Reason::not_exposed);
-    } else {
-      out.arm[i] = e.bucket_map(step)[bucket];
-      out.reason[i] = static_cast<uint8_t>(Reason::assigned);
-    }
+    const Reason r = detail::experiment_reason(
+        step >= 0, time.eligible == nullptr || time.eligible[i], step >= 0 ? e.threshold(step) : 0,
+        buckets, [&] { return mod(traffic_hasher(text)); });
+    if (r == Reason::assigned) out.arm[i] = e.bucket_map(step)[bucket];
+    out.reason[i] = static_cast<uint8_t>(r);
   }
 }
 
@@ -629,6 +623,7 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
   const RowHasher traffic_hasher(e.traffic_hasher());
   const int16_t* __restrict const map = time.step >= 0 ? e.bucket_map(time.step).data() : nullptr;
   const uint32_t threshold = time.step >= 0 ? e.threshold(time.step) : 0;
+  const uint32_t buckets = e.buckets();
   int16_t* __restrict const arm_out = out.arm;
   int32_t* __restrict const bucket_out = out.bucket;
   uint8_t* __restrict const reason_out = out.reason;
@@ -672,16 +667,12 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
         continue;
       }
       bucket_out[i] = static_cast<int32_t>(arm_bucket[k]);
-      Reason reason = Reason::assigned;
-      if (route_spec != nullptr && route_reason[k] != Reason::assigned) {
-        reason = route_reason[k];
-      } else if (map == nullptr) {
-        reason = Reason::not_started;
-      } else if (eligible != nullptr && !eligible[i]) {
-        reason = Reason::targeting_miss;
-      } else if (kTraffic && traffic_bucket[k] >= threshold) {
-        reason = Reason::not_exposed;
-      }
+      const Reason reason =
+          route_spec != nullptr && route_reason[k] != Reason::assigned
+              ? route_reason[k]
+              : detail::experiment_reason(map != nullptr, eligible == nullptr || eligible[i],
+                                          kTraffic ? threshold : buckets, buckets,
+                                          [&] { return traffic_bucket[k]; });
       arm_out[i] = reason == Reason::assigned ? map[arm_bucket[k]] : int16_t{-1};
       reason_out[i] = static_cast<uint8_t>(reason);
     }

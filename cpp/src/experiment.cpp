@@ -5,6 +5,7 @@
 #include <string>
 
 #include "hash_impl.hpp"
+#include "route_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
 namespace trafficsplit {
@@ -83,21 +84,10 @@ ScalarResult CompiledExperiment::assign(const char* unit, size_t len, int32_t st
                                         bool eligible) const noexcept {
   ScalarResult r;
   r.bucket = bucket(unit, len);
-  if (step < 0) {
-    r.reason = Reason::not_started;
-    return r;
-  }
-  if (!eligible) {
-    r.reason = Reason::targeting_miss;
-    return r;
-  }
-  const uint32_t threshold = thresholds_[step];
-  if (threshold < buckets_ && mod_(detail::hash_inline(traffic_, unit, len)) >= threshold) {
-    r.reason = Reason::not_exposed;
-    return r;
-  }
-  r.arm = maps_[step][r.bucket];
-  r.reason = Reason::assigned;
+  r.reason =
+      detail::experiment_reason(step >= 0, eligible, step >= 0 ? thresholds_[step] : 0, buckets_,
+                                [&] { return mod_(detail::hash_inline(traffic_, unit, len)); });
+  if (r.reason == Reason::assigned) r.arm = maps_[step][r.bucket];
   return r;
 }
 

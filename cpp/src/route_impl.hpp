@@ -1,5 +1,5 @@
-// The precedence of the stages around an experiment, shared by the scalar route and the batch
-// kernels (internal header).
+// The precedence of an assignment's reasons, shared by the scalar paths and the batch kernels
+// (internal header): the stages around an experiment first, then the experiment's own.
 #pragma once
 
 #include <cstddef>
@@ -25,6 +25,18 @@ inline Reason route_reason(const RouteSpec& r, const int64_t* at_us, int32_t ste
     const uint32_t b = bucket(r.holdouts.size());
     if (b < r.layer->lo || b >= r.layer->hi) return Reason::layer_other;
   }
+  return Reason::assigned;
+}
+
+// The experiment's own reason for a present unit the route let through: not_started (no
+// allocation step yet), targeting_miss, not_exposed (its traffic bucket, computed only when the
+// exposure is below 1, is at or past the threshold), else assigned.
+template <class TrafficBucket>
+inline Reason experiment_reason(bool started, bool eligible, uint32_t threshold, uint32_t buckets,
+                                TrafficBucket&& traffic_bucket) {
+  if (!started) return Reason::not_started;
+  if (!eligible) return Reason::targeting_miss;
+  if (threshold < buckets && traffic_bucket() >= threshold) return Reason::not_exposed;
   return Reason::assigned;
 }
 
