@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from ._core import assignment as _assignment
 from ._core import hashing as _hashing
 from .errors import UnitTypeError
 
@@ -49,15 +50,24 @@ class DictionaryChunk:
 Chunk = Column | SequenceChunk | DictionaryChunk
 
 
-def dictionary_table(
-    parts: list[tuple[np.ndarray, ...]], missing: tuple[Any, ...], dtypes: tuple[Any, ...]
+def spread_by_codes(
+    parts: list[tuple[np.ndarray, ...]],
+    missing: tuple[Any, ...],
+    dtypes: tuple[Any, ...],
+    codes: np.ndarray,
+    threads: int,
+    out: tuple[np.ndarray, ...] | None = None,
 ) -> tuple[np.ndarray, ...]:
-    """Per-entry results of a dictionary's values, concatenated, with one sentinel row (the
-    result for a missing unit) appended last, so that `table.take(codes)` maps code -1 to it."""
-    return tuple(
-        np.concatenate([p[k] for p in parts] + [np.array([missing[k]], dtypes[k])])
-        for k in range(len(missing))
-    )
+    """The results of a dictionary-encoded column's rows from those of its values (``parts``,
+    one tuple of arrays per chunk of values): each output is the values' results concatenated
+    with the result for a missing unit appended last, gathered by code in the core (code -1
+    reads that last entry). Writes into ``out`` when given."""
+    if out is None:
+        out = tuple(np.empty(len(codes), d) for d in dtypes)
+    for k, target in enumerate(out):
+        table = np.concatenate([p[k] for p in parts] + [np.array([missing[k]], dtypes[k])])
+        _assignment.take_by_codes(table, codes, target, threads)
+    return out
 
 
 def loaded(name: str) -> Any:

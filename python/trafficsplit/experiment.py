@@ -434,31 +434,28 @@ class Experiment:
         'missing' entry appended at the end), in the core: the codes are read at their own
         width and the results written straight into the outputs."""
         codes = chunk.codes
-        n = len(codes)
-        if out is None:
-            out = (np.empty(n, np.int16), np.empty(n, np.int32), np.empty(n, np.uint8))
+        missing = (-1, -1, _REASON_CODE["missing_unit"])
+        dtypes = (np.int16, np.int32, np.uint8)
 
-        def table(s: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        def parts(s: int) -> list[tuple[np.ndarray, ...]]:
             # With per-row times the route's time window is applied to the rows below.
-            parts = [
+            return [
                 self._assign_chunk(c, s, None, threads, None, None, routing) for c in chunk.values
             ]
-            return _units.dictionary_table(  # type: ignore[return-value]
-                parts, (-1, -1, _REASON_CODE["missing_unit"]), (np.int16, np.int32, np.uint8)
-            )
 
         if at_us is None:
-            for values, target in zip(table(step), out, strict=True):
-                _assignment.take_by_codes(values, codes, target, threads)
-            return out
+            return _units.spread_by_codes(  # type: ignore[return-value]
+                parts(step), missing, dtypes, codes, threads, out
+            )
+        if out is None:
+            out = tuple(np.empty(len(codes), d) for d in dtypes)  # type: ignore[assignment]
         steps = self._compiled.steps_at(at_us)
         for s in np.unique(steps):
             rows = np.flatnonzero(steps == s)
             picked = np.ascontiguousarray(codes[rows])
-            for values, target in zip(table(int(s)), out, strict=True):
-                gathered = np.empty(len(rows), values.dtype)
-                _assignment.take_by_codes(values, picked, gathered, threads)
-                target[rows] = gathered
+            gathered = _units.spread_by_codes(parts(int(s)), missing, dtypes, picked, threads)
+            for target, values in zip(out, gathered, strict=True):
+                target[rows] = values
         if routing is not None:
             arm, _, reason = out
             window = routing[0].window_reasons(at_us)

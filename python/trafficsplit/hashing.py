@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from . import _units
-from ._core import assignment as _assignment
 from ._core import hashing as _hashing
 from .errors import ConfigError
 
@@ -94,11 +93,9 @@ def _hash_chunk(
 ) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(chunk, _units.DictionaryChunk):
         parts = [_hash_chunk(c, salt, algorithm, threads) for c in chunk.values]
-        table = _units.dictionary_table(parts, (0, True), (np.uint64, bool))
-        out = (np.empty(len(chunk), np.uint64), np.empty(len(chunk), bool))
-        for values, target in zip(table, out, strict=True):
-            _assignment.take_by_codes(values, chunk.codes, target, threads)
-        return out
+        return _units.spread_by_codes(  # type: ignore[return-value]
+            parts, (0, True), (np.uint64, bool), chunk.codes, threads
+        )
     if isinstance(chunk, _units.SequenceChunk):
         return _hashing.hash_sequence(chunk.values, salt, algorithm)
     return _hashing.hash_column(chunk, salt, algorithm, threads)
