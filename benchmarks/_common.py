@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import gc
 import importlib.metadata
 import os
@@ -158,6 +159,22 @@ def add_load_average(info: dict[str, str], when: str) -> None:
     """Records ``load average at <when>`` in ``info``, where the system reports one."""
     with contextlib.suppress(OSError, AttributeError):
         info[f"load average at {when}"] = load_average()
+
+
+# The package's sources (Python, C++, build files): uncommitted changes to them, and only to
+# them, are noted beside the trafficsplit version when a script passes them as ``git_sources``.
+PACKAGE_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
+
+
+def extension_built() -> str:
+    """Modification time (UTC) of the compiled extension that was imported, or ``?``."""
+    try:
+        from trafficsplit import _core
+
+        when = dt.datetime.fromtimestamp(os.path.getmtime(_core.__file__), dt.UTC)
+    except (ImportError, OSError, AttributeError, TypeError):
+        return "?"
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def machine_info(

@@ -15,8 +15,6 @@ PATH and leaves the rest of the file alone.
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,10 +26,12 @@ import pandas as pd
 
 import trafficsplit.stats as tss
 from _common import (
+    PACKAGE_SOURCES,
     Rate,
     add_load_average,
     command_line,
     environment_lines,
+    extension_built,
     machine_info,
     mark,
     parse_args,
@@ -45,7 +45,6 @@ from trafficsplit._core import stats as core
 
 SECTION = "bench_moments"
 SECTION_TITLE = "## Grouped moments"
-GIT_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
 SEED = 20_240_607
 ARMS = 4
 
@@ -92,16 +91,6 @@ class Data:
     frame: pd.DataFrame  # arm (int8), y
     frame_cat: pd.DataFrame  # arm (categorical of "a".."d"), y
     cat: pd.Series
-
-
-def _extension_built() -> str:
-    try:
-        from trafficsplit import _core
-
-        when = dt.datetime.fromtimestamp(os.path.getmtime(_core.__file__), dt.UTC)
-    except (ImportError, OSError, AttributeError, TypeError):
-        return "?"
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def make_data(sizes: Sizes) -> Data:
@@ -325,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
     machine = machine_info(
-        package={"trafficsplit extension built": _extension_built()}, git_sources=GIT_SOURCES
+        package={"trafficsplit extension built": extension_built()}, git_sources=PACKAGE_SOURCES
     )
     res = Results(machine=machine, command=command_line(), sizes=sizes)
     print_environment(res.command, res.machine)

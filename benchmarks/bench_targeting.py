@@ -16,10 +16,8 @@ over batches of 1,000 calls. ``--markdown PATH`` writes (or replaces) the sectio
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import importlib.metadata
 import importlib.util
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -33,11 +31,13 @@ import pyarrow.compute as pc
 
 import trafficsplit as ts
 from _common import (
+    PACKAGE_SOURCES,
     Rate,
     add_load_average,
     command_line,
     dist_version,
     environment_lines,
+    extension_built,
     machine_info,
     mark,
     parse_args,
@@ -199,21 +199,6 @@ def in_expression(items: list[str]) -> str:
 
 
 # -- environment --------------------------------------------------------------------------------
-
-# The package's sources (Python, C++, build files): uncommitted changes to them, and only to
-# them, are noted beside the trafficsplit version.
-GIT_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
-
-
-def _extension_built() -> str:
-    """Modification time (UTC) of the compiled extension that was imported."""
-    try:
-        from trafficsplit import _core
-
-        when = dt.datetime.fromtimestamp(os.path.getmtime(_core.__file__), dt.UTC)
-    except (ImportError, OSError, AttributeError, TypeError):
-        return "?"
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def query_engine() -> str:
@@ -929,8 +914,8 @@ def main(argv: list[str] | None = None) -> int:
 
     machine = machine_info(
         {"DataFrame.query engine": query_engine()},
-        package={"trafficsplit extension built": _extension_built()},
-        git_sources=GIT_SOURCES,
+        package={"trafficsplit extension built": extension_built()},
+        git_sources=PACKAGE_SOURCES,
     )
     res = Results(machine=machine, command=command_line(), sizes=sizes)
     print_environment(res.command, res.machine)
