@@ -220,10 +220,20 @@ def command_line() -> str:
     return shlex.join([str(exe), *sys.argv])
 
 
-def print_environment(command: str, machine: Mapping[str, str]) -> None:
+def start_run(
+    libraries: Mapping[str, str] | None = None,
+    *,
+    package: Mapping[str, str] | None = None,
+    git_sources: Sequence[str] | None = None,
+) -> tuple[dict[str, str], str]:
+    """The machine (:func:`machine_info`, with these arguments) and the command that runs this
+    script (:func:`command_line`), both printed: what a script's ``main()`` starts with."""
+    machine = machine_info(libraries, package=package, git_sources=git_sources)
+    command = command_line()
     print(f"command: {command}")
     for k, v in machine.items():
         print(f"{k}: {v}")
+    return machine, command
 
 
 # -- reporting ----------------------------------------------------------------------------------

@@ -27,14 +27,12 @@ from scipy import stats as sps
 import trafficsplit as ts
 from _common import (
     add_load_average,
-    command_line,
     dist_version,
     environment_lines,
-    machine_info,
     mark,
     parse_args,
-    print_environment,
     publish,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -116,9 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
-    machine = machine_info({"scipy": dist_version("scipy")})
-    command = command_line()
-    print_environment(command, machine)
+    machine, command = start_run({"scipy": dist_version("scipy")})
     df = make_data(sizes.rows)
     df_str = df.assign(arm=df["arm"].astype(str).astype(object))
 

@@ -35,15 +35,13 @@ import trafficsplit as ts
 from _common import (
     Rate,
     add_load_average,
-    command_line,
     dist_version,
     environment_lines,
-    machine_info,
     mark,
     parse_args,
-    print_environment,
     publish,
     scalar_latency,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -760,14 +758,11 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
-    res = Results(
-        machine=machine_info(
-            {"xxhash": xxhash.VERSION, "mmh3": dist_version("mmh3")},
-            package={"integer digits": _core_hashing.simd_path()},
-        ),
-        command=command_line(),
+    machine, command = start_run(
+        {"xxhash": xxhash.VERSION, "mmh3": dist_version("mmh3")},
+        package={"integer digits": _core_hashing.simd_path()},
     )
-    print_environment(res.command, res.machine)
+    res = Results(machine=machine, command=command)
     print("generating data ...", flush=True)
     t0 = time.perf_counter()
     data = make_data(sizes)

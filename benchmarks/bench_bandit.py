@@ -25,13 +25,11 @@ import pandas as pd
 
 from _common import (
     add_load_average,
-    command_line,
     environment_lines,
-    machine_info,
     mark,
     parse_args,
-    print_environment,
     publish,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -279,8 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
-    res = Results(machine=machine_info(), command=command_line())
-    print_environment(res.command, res.machine)
+    machine, command = start_run()
+    res = Results(machine=machine, command=command)
     bench_probability_best(res, sizes)
     bench_policy(res, sizes)
     bench_requests(res, sizes)

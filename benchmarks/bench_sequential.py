@@ -31,15 +31,13 @@ import numpy as np
 from _common import (
     PACKAGE_SOURCES,
     add_load_average,
-    command_line,
     dist_version,
     environment_lines,
     extension_built,
-    machine_info,
     mark,
     parse_args,
-    print_environment,
     publish,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -149,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     solver = spotify_solver()
     spotify_problem = spotify_works(solver)
     gs = gsdesign_module()
-    machine = machine_info(
+    machine, command = start_run(
         {
             "spotify-confidence": dist_version("spotify-confidence", "not installed"),
             "gsdesign (PyPI)": dist_version("gsdesign", "not installed"),
@@ -158,8 +156,6 @@ def main(argv: list[str] | None = None) -> int:
         package={"trafficsplit extension built": extension_built()},
         git_sources=PACKAGE_SOURCES,
     )
-    command = command_line()
-    print_environment(command, machine)
 
     t10 = np.arange(1, 11) / 10
     t100 = np.arange(1, 101) / 100

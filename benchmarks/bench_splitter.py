@@ -30,15 +30,13 @@ import pandas as pd
 import trafficsplit as ts
 from _common import (
     add_load_average,
-    command_line,
     dist_version,
     environment_lines,
-    machine_info,
     mark,
     parse_args,
-    print_environment,
     publish,
     scalar_latency,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -571,11 +569,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
-    res = Results(
-        machine=machine_info({"growthbook": dist_version("growthbook", "not installed")}),
-        command=command_line(),
-    )
-    print_environment(res.command, res.machine)
+    machine, command = start_run({"growthbook": dist_version("growthbook", "not installed")})
+    res = Results(machine=machine, command=command)
     if growthbook is None:
         print("growthbook is not installed: its rows are skipped (pip install growthbook)")
     check_peer(res)

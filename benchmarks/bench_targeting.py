@@ -34,17 +34,15 @@ from _common import (
     PACKAGE_SOURCES,
     Rate,
     add_load_average,
-    command_line,
     dist_version,
     environment_lines,
     extension_built,
-    machine_info,
     mark,
     parse_args,
-    print_environment,
     publish,
     rates,
     scalar_latency,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -912,13 +910,12 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
-    machine = machine_info(
+    machine, command = start_run(
         {"DataFrame.query engine": query_engine()},
         package={"trafficsplit extension built": extension_built()},
         git_sources=PACKAGE_SOURCES,
     )
-    res = Results(machine=machine, command=command_line(), sizes=sizes)
-    print_environment(res.command, res.machine)
+    res = Results(machine=machine, command=command, sizes=sizes)
     print("generating data ...", flush=True)
     t0 = time.perf_counter()
     data = make_data(sizes)
