@@ -60,10 +60,6 @@ class Rate:
     def best_ms(self) -> float:
         return min(self.seconds) * 1e3
 
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.seconds) * 1e3
-
 
 def time_interleaved(fns: list[Callable[[], Any]], reps: int) -> list[list[float]]:
     """Wall times in seconds of each ``fn()``, ``reps`` rounds after one warm-up round.

@@ -242,12 +242,6 @@ class Results:
     functions: list[tuple[str, str, Rate, Rate, Rate]] = field(default_factory=list)
     seconds: float = 0.0
 
-    def find(self, rows: list[Row], name: str, input_: str, threads: int | None) -> Row | None:
-        for r in rows:
-            if r.name == name and r.input == input_ and r.threads == threads:
-                return r
-        return None
-
 
 def bench_scalar(res: Results, sizes: Sizes) -> None:
     extra = {"user_id": "u-8812734", "device": "phone", "email": "ann@example.com"}
