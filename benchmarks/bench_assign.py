@@ -241,7 +241,6 @@ def make_data(sizes: Sizes) -> Data:
 @dataclass
 class BatchRow:
     name: str
-    rows: int
     exposure: float
     one: Rate
     two: Rate
@@ -333,9 +332,7 @@ def bench_batch(res: Results, data: Data, sizes: Sizes) -> None:
         for name, units, target in inputs:
             for threads in (1, 2):
                 cases.append(lambda u=units, e=exp, t=threads: e.assign_batch(u, threads=t))
-            res.batch.append(
-                BatchRow(name, len(units), exposure, Rate(len(units)), Rate(len(units)), target)
-            )
+            res.batch.append(BatchRow(name, exposure, Rate(len(units)), Rate(len(units)), target))
     times = time_interleaved(cases, sizes.reps)
     for i, row in enumerate(res.batch):
         row.one.seconds, row.two.seconds = times[2 * i], times[2 * i + 1]

@@ -65,7 +65,6 @@ class Case:
     name: str  # what runs, as code
     group: str  # table it belongs to
     columns: int  # value columns read
-    threads: int | None
     rate: Rate
 
 
@@ -138,11 +137,10 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
     def pandas_agg(frame: pd.DataFrame) -> Callable[[], Any]:
         return lambda: frame.groupby("arm", observed=True)["y"].agg(["count", "sum", "var"])
 
-    specs: list[tuple[str, str, int, int | None, Callable[[], Any]]] = [
+    specs: list[tuple[str, str, int, Callable[[], Any]]] = [
         (
             "ts.stats.grouped_moments(arm, y, threads=1)",
             "main",
-            1,
             1,
             lambda: tss.grouped_moments(d.arm, y, threads=1),
         ),
@@ -150,13 +148,11 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
             "ts.stats.grouped_moments(arm, y, threads=2)",
             "main",
             1,
-            2,
             lambda: tss.grouped_moments(d.arm, y, threads=2),
         ),
         (
             "ts.stats.grouped_moments(arm_categorical, y, threads=1)",
             "main",
-            1,
             1,
             lambda: tss.grouped_moments(d.cat, y, threads=1),
         ),
@@ -164,27 +160,23 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
             'df.groupby("arm")["y"].agg(["count", "sum", "var"]), arm int8',
             "pandas",
             1,
-            None,
             pandas_agg(d.frame),
         ),
         (
             'df.groupby("arm")["y"].agg(["count", "sum", "var"]), arm categorical',
             "pandas",
             1,
-            None,
             pandas_agg(d.frame_cat),
         ),
         (
             "np.bincount(arm, y) and np.bincount(arm, y * y) (raw sums, no variance)",
             "numpy",
             1,
-            None,
             lambda: (np.bincount(d.arm, y, ARMS), np.bincount(d.arm, y * y, ARMS)),
         ),
         (
             "ts.stats.grouped_moments(arm, y_nan, threads=1) (1% NaN)",
             "more",
-            1,
             1,
             lambda: tss.grouped_moments(d.arm, d.y_nan, threads=1),
         ),
@@ -192,13 +184,11 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
             "ts.stats.grouped_moments(arm, y, x, threads=1) (covariate)",
             "more",
             2,
-            1,
             lambda: tss.grouped_moments(d.arm, y, x, threads=1),
         ),
         (
             "ts.stats.grouped_moments(arm, y, x, threads=2) (covariate)",
             "more",
-            2,
             2,
             lambda: tss.grouped_moments(d.arm, y, x, threads=2),
         ),
@@ -206,7 +196,6 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
             "ts.stats.grouped_moments(arm, y, den, x, threads=1) (ratio y / den + covariate)",
             "more",
             3,
-            1,
             lambda: tss.grouped_moments(d.arm, y, den, x, threads=1),
         ),
     ]
@@ -216,14 +205,13 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
                 f"_core.stats.grouped_moments({label} codes, [y], 4, threads=1)",
                 "codes",
                 1,
-                1,
                 (lambda c: lambda: core.grouped_moments(c, [y], ARMS, 1))(codes),
             )
         )
     print(f"timing {len(specs)} cases x {sizes.reps} rounds ...", flush=True)
     measured = rates([(n, fn) for *_, fn in specs], sizes.reps)
-    for (name, group, cols, threads, _), rate in zip(specs, measured, strict=True):
-        res.cases.append(Case(name, group, cols, threads, rate))
+    for (name, group, cols, _), rate in zip(specs, measured, strict=True):
+        res.cases.append(Case(name, group, cols, rate))
         print(f"  {rate.best:8.1f} M rows/s  {name}", flush=True)
 
 
@@ -231,8 +219,8 @@ def gbps(case: Case) -> float:
     return case.rate.best * 8 * case.columns / 1e3
 
 
-def find(res: Results, group: str, start: str = "") -> list[Case]:
-    return [c for c in res.cases if c.group == group and c.name.startswith(start)]
+def find(res: Results, group: str) -> list[Case]:
+    return [c for c in res.cases if c.group == group]
 
 
 def report(res: Results) -> list[str]:

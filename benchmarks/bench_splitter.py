@@ -362,8 +362,8 @@ def bench_frame(res: Results, sizes: Sizes) -> None:
         exp = e.experiment
         attributes = df if exp._targeting is not None else None
 
-        def kernel(exp: Any = exp, attributes: Any = attributes, col: str = "user_id") -> Any:
-            return exp.assign_batch(df[col], attributes=attributes)
+        def kernel(exp: Any = exp, attributes: Any = attributes) -> Any:
+            return exp.assign_batch(df["user_id"], attributes=attributes)
 
         def kernel_int(exp: Any = exp, attributes: Any = attributes) -> Any:
             return exp.assign_batch(df["user_int"], attributes=attributes)
