@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 import timeit
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,6 +77,15 @@ def time_interleaved(fns: list[Callable[[], Any]], reps: int) -> list[list[float
             fn()
             seconds.append(time.perf_counter() - t0)
     return times
+
+
+@contextlib.contextmanager
+def timed_step(what: str) -> Iterator[None]:
+    """Prints ``<what> ...`` before the block and the seconds it took after it."""
+    print(f"{what} ...", flush=True)
+    t0 = time.perf_counter()
+    yield
+    print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
 
 
 def rates(cases: list[tuple[int, Callable[[], Any]]], reps: int) -> list[Rate]:

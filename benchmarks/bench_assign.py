@@ -45,6 +45,7 @@ from _common import (
     table,
     targets_table,
     time_interleaved,
+    timed_step,
 )
 from trafficsplit._core import hashing as _core_hashing
 
@@ -760,11 +761,9 @@ def main(argv: list[str] | None = None) -> int:
         package={"integer digits": _core_hashing.simd_path()},
     )
     res = Results(machine=machine, command=command)
-    print("generating data ...", flush=True)
-    t0 = time.perf_counter()
-    data = make_data(sizes)
-    sanity_check(data)
-    print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+    with timed_step("generating data"):
+        data = make_data(sizes)
+        sanity_check(data)
 
     bench_scalar(res, sizes)
     bench_batch(res, data, sizes)

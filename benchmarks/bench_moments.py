@@ -38,6 +38,7 @@ from _common import (
     start_run,
     table,
     targets_table,
+    timed_step,
 )
 from trafficsplit._core import stats as core
 
@@ -303,11 +304,9 @@ def main(argv: list[str] | None = None) -> int:
         package={"trafficsplit extension built": extension_built()}, git_sources=PACKAGE_SOURCES
     )
     res = Results(machine=machine, command=command, sizes=sizes)
-    print("generating data ...", flush=True)
-    t0 = time.perf_counter()
-    data = make_data(sizes)
-    sanity_check(res, data)
-    print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+    with timed_step("generating data"):
+        data = make_data(sizes)
+        sanity_check(res, data)
     bench(res, data, sizes)
     add_load_average(res.machine, "end")
     res.seconds = time.perf_counter() - started

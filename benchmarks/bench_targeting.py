@@ -46,6 +46,7 @@ from _common import (
     table,
     targets_table,
     time_interleaved,
+    timed_step,
 )
 
 SEED = 20_240_615
@@ -910,11 +911,9 @@ def main(argv: list[str] | None = None) -> int:
         git_sources=PACKAGE_SOURCES,
     )
     res = Results(machine=machine, command=command, sizes=sizes)
-    print("generating data ...", flush=True)
-    t0 = time.perf_counter()
-    data = make_data(sizes)
-    sanity_check(res, data)
-    print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+    with timed_step("generating data"):
+        data = make_data(sizes)
+        sanity_check(res, data)
 
     bench_scalar(res, sizes)
     bench_numeric(res, data, sizes)
