@@ -217,6 +217,13 @@ def machine_info(
     return info
 
 
+def finish_run(machine: dict[str, str], started: float) -> float:
+    """Records the load average at the end of the run in ``machine`` and returns the seconds
+    since ``started`` (a ``time.perf_counter()`` reading): what a script's timing ends with."""
+    add_load_average(machine, "end")
+    return time.perf_counter() - started
+
+
 def command_line() -> str:
     """The command that runs this script, the interpreter relative to the working directory."""
     exe = Path(sys.executable)

@@ -26,9 +26,9 @@ from scipy import stats as sps
 
 import trafficsplit as ts
 from _common import (
-    add_load_average,
     dist_version,
     environment_lines,
+    finish_run,
     mark,
     parse_args,
     publish,
@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("timing ...", flush=True)
     times = time_interleaved(fns, sizes.reps)
-    add_load_average(machine, "end")
+    elapsed = finish_run(machine, started)
     names = [
         "analyze: 5 metrics + CUPED + ratio + guardrail, categorical arm",
         "analyze: 5 metrics (Welch), categorical arm",
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
         ]
     )
-    body.append(f"Total benchmark time {time.perf_counter() - started:.0f} s.")
+    body.append(f"Total benchmark time {elapsed:.0f} s.")
     publish(body, args.markdown, SECTION, SECTION_TITLE)
     return 0
 

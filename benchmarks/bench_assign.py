@@ -34,9 +34,9 @@ import xxhash
 import trafficsplit as ts
 from _common import (
     Rate,
-    add_load_average,
     dist_version,
     environment_lines,
+    finish_run,
     mark,
     parse_args,
     publish,
@@ -772,8 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_simd(res, sizes)
     fresh_large_allocations()  # last: it changes the allocator for the rest of the process
     bench_memory(res, data)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
 
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0

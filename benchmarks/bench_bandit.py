@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from _common import (
-    add_load_average,
     environment_lines,
+    finish_run,
     mark,
     parse_args,
     publish,
@@ -282,8 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_probability_best(res, sizes)
     bench_policy(res, sizes)
     bench_requests(res, sizes)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
 

@@ -35,8 +35,8 @@ import pyarrow.parquet as pq
 
 import trafficsplit as ts
 from _common import (
-    add_load_average,
     environment_lines,
+    finish_run,
     mark,
     parse_args,
     publish,
@@ -326,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_bulk(res, sizes, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    res.seconds = time.perf_counter() - t0
-    add_load_average(res.machine, "end")
+    res.seconds = finish_run(res.machine, t0)
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
 

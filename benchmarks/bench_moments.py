@@ -28,9 +28,9 @@ import trafficsplit.stats as tss
 from _common import (
     PACKAGE_SOURCES,
     Rate,
-    add_load_average,
     environment_lines,
     extension_built,
+    finish_run,
     mark,
     parse_args,
     publish,
@@ -308,8 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         data = make_data(sizes)
         sanity_check(res, data)
     bench(res, data, sizes)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
 

@@ -30,10 +30,10 @@ import numpy as np
 
 from _common import (
     PACKAGE_SOURCES,
-    add_load_average,
     dist_version,
     environment_lines,
     extension_built,
+    finish_run,
     mark,
     parse_args,
     publish,
@@ -232,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if solver is not None and not spotify_problem:
         peer_diff = float(np.max(np.abs(spotify_bounds(solver, t10, None) - ours_power)))
-    add_load_average(machine, "end")
-    elapsed = time.perf_counter() - started
+    elapsed = finish_run(machine, started)
 
     out = environment_lines(command, machine)
     target_rows = [

@@ -29,9 +29,9 @@ import pandas as pd
 
 import trafficsplit as ts
 from _common import (
-    add_load_average,
     dist_version,
     environment_lines,
+    finish_run,
     mark,
     parse_args,
     publish,
@@ -578,8 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_latency(res, sizes)
     print("frames ...", flush=True)
     bench_frame(res, sizes)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
 
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0

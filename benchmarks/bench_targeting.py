@@ -33,10 +33,10 @@ import trafficsplit as ts
 from _common import (
     PACKAGE_SOURCES,
     Rate,
-    add_load_average,
     dist_version,
     environment_lines,
     extension_built,
+    finish_run,
     mark,
     parse_args,
     publish,
@@ -921,8 +921,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_membership(res, data, sizes)
     bench_membership_split(res, data, sizes)
     bench_functions(res, data, sizes)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
 
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
