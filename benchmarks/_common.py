@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime as dt
 import gc
 import importlib.metadata
 import os
@@ -19,7 +20,7 @@ import subprocess
 import sys
 import time
 import timeit
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,10 +60,6 @@ class Rate:
     def best_ms(self) -> float:
         return min(self.seconds) * 1e3
 
-    @property
-    def median_ms(self) -> float:
-        return statistics.median(self.seconds) * 1e3
-
 
 def time_interleaved(fns: list[Callable[[], Any]], reps: int) -> list[list[float]]:
     """Wall times in seconds of each ``fn()``, ``reps`` rounds after one warm-up round.
@@ -80,6 +77,15 @@ def time_interleaved(fns: list[Callable[[], Any]], reps: int) -> list[list[float
             fn()
             seconds.append(time.perf_counter() - t0)
     return times
+
+
+@contextlib.contextmanager
+def timed_step(what: str) -> Iterator[None]:
+    """Prints ``<what> ...`` before the block and the seconds it took after it."""
+    print(f"{what} ...", flush=True)
+    t0 = time.perf_counter()
+    yield
+    print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
 
 
 def rates(cases: list[tuple[int, Callable[[], Any]]], reps: int) -> list[Rate]:
@@ -160,6 +166,22 @@ def add_load_average(info: dict[str, str], when: str) -> None:
         info[f"load average at {when}"] = load_average()
 
 
+# The package's sources (Python, C++, build files): uncommitted changes to them, and only to
+# them, are noted beside the trafficsplit version when a script passes them as ``git_sources``.
+PACKAGE_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
+
+
+def extension_built() -> str:
+    """Modification time (UTC) of the compiled extension that was imported, or ``?``."""
+    try:
+        from trafficsplit import _core
+
+        when = dt.datetime.fromtimestamp(os.path.getmtime(_core.__file__), dt.UTC)
+    except (ImportError, OSError, AttributeError, TypeError):
+        return "?"
+    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def machine_info(
     libraries: Mapping[str, str] | None = None,
     *,
@@ -195,6 +217,13 @@ def machine_info(
     return info
 
 
+def finish_run(machine: dict[str, str], started: float) -> float:
+    """Records the load average at the end of the run in ``machine`` and returns the seconds
+    since ``started`` (a ``time.perf_counter()`` reading): what a script's timing ends with."""
+    add_load_average(machine, "end")
+    return time.perf_counter() - started
+
+
 def command_line() -> str:
     """The command that runs this script, the interpreter relative to the working directory."""
     exe = Path(sys.executable)
@@ -203,10 +232,20 @@ def command_line() -> str:
     return shlex.join([str(exe), *sys.argv])
 
 
-def print_environment(command: str, machine: Mapping[str, str]) -> None:
+def start_run(
+    libraries: Mapping[str, str] | None = None,
+    *,
+    package: Mapping[str, str] | None = None,
+    git_sources: Sequence[str] | None = None,
+) -> tuple[dict[str, str], str]:
+    """The machine (:func:`machine_info`, with these arguments) and the command that runs this
+    script (:func:`command_line`), both printed: what a script's ``main()`` starts with."""
+    machine = machine_info(libraries, package=package, git_sources=git_sources)
+    command = command_line()
     print(f"command: {command}")
     for k, v in machine.items():
         print(f"{k}: {v}")
+    return machine, command
 
 
 # -- reporting ----------------------------------------------------------------------------------

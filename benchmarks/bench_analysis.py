@@ -26,15 +26,13 @@ from scipy import stats as sps
 
 import trafficsplit as ts
 from _common import (
-    add_load_average,
-    command_line,
     dist_version,
     environment_lines,
-    machine_info,
+    finish_run,
     mark,
     parse_args,
-    print_environment,
     publish,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -116,9 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
-    machine = machine_info({"scipy": dist_version("scipy")})
-    command = command_line()
-    print_environment(command, machine)
+    machine, command = start_run({"scipy": dist_version("scipy")})
     df = make_data(sizes.rows)
     df_str = df.assign(arm=df["arm"].astype(str).astype(object))
 
@@ -137,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     print("timing ...", flush=True)
     times = time_interleaved(fns, sizes.reps)
-    add_load_average(machine, "end")
+    elapsed = finish_run(machine, started)
     names = [
         "analyze: 5 metrics + CUPED + ratio + guardrail, categorical arm",
         "analyze: 5 metrics (Welch), categorical arm",
@@ -167,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             ]
         ]
     )
-    body.append(f"Total benchmark time {time.perf_counter() - started:.0f} s.")
+    body.append(f"Total benchmark time {elapsed:.0f} s.")
     publish(body, args.markdown, SECTION, SECTION_TITLE)
     return 0
 

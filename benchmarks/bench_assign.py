@@ -34,19 +34,18 @@ import xxhash
 import trafficsplit as ts
 from _common import (
     Rate,
-    add_load_average,
-    command_line,
     dist_version,
     environment_lines,
-    machine_info,
+    finish_run,
     mark,
     parse_args,
-    print_environment,
     publish,
     scalar_latency,
+    start_run,
     table,
     targets_table,
     time_interleaved,
+    timed_step,
 )
 from trafficsplit._core import hashing as _core_hashing
 
@@ -243,7 +242,6 @@ def make_data(sizes: Sizes) -> Data:
 @dataclass
 class BatchRow:
     name: str
-    rows: int
     exposure: float
     one: Rate
     two: Rate
@@ -335,9 +333,7 @@ def bench_batch(res: Results, data: Data, sizes: Sizes) -> None:
         for name, units, target in inputs:
             for threads in (1, 2):
                 cases.append(lambda u=units, e=exp, t=threads: e.assign_batch(u, threads=t))
-            res.batch.append(
-                BatchRow(name, len(units), exposure, Rate(len(units)), Rate(len(units)), target)
-            )
+            res.batch.append(BatchRow(name, exposure, Rate(len(units)), Rate(len(units)), target))
     times = time_interleaved(cases, sizes.reps)
     for i, row in enumerate(res.batch):
         row.one.seconds, row.two.seconds = times[2 * i], times[2 * i + 1]
@@ -760,19 +756,14 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
-    res = Results(
-        machine=machine_info(
-            {"xxhash": xxhash.VERSION, "mmh3": dist_version("mmh3")},
-            package={"integer digits": _core_hashing.simd_path()},
-        ),
-        command=command_line(),
+    machine, command = start_run(
+        {"xxhash": xxhash.VERSION, "mmh3": dist_version("mmh3")},
+        package={"integer digits": _core_hashing.simd_path()},
     )
-    print_environment(res.command, res.machine)
-    print("generating data ...", flush=True)
-    t0 = time.perf_counter()
-    data = make_data(sizes)
-    sanity_check(data)
-    print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+    res = Results(machine=machine, command=command)
+    with timed_step("generating data"):
+        data = make_data(sizes)
+        sanity_check(data)
 
     bench_scalar(res, sizes)
     bench_batch(res, data, sizes)
@@ -781,8 +772,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_simd(res, sizes)
     fresh_large_allocations()  # last: it changes the allocator for the rest of the process
     bench_memory(res, data)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
 
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0

@@ -24,14 +24,12 @@ import numpy as np
 import pandas as pd
 
 from _common import (
-    add_load_average,
-    command_line,
     environment_lines,
-    machine_info,
+    finish_run,
     mark,
     parse_args,
-    print_environment,
     publish,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -279,13 +277,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
-    res = Results(machine=machine_info(), command=command_line())
-    print_environment(res.command, res.machine)
+    machine, command = start_run()
+    res = Results(machine=machine, command=command)
     bench_probability_best(res, sizes)
     bench_policy(res, sizes)
     bench_requests(res, sizes)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
 

@@ -35,15 +35,13 @@ import pyarrow.parquet as pq
 
 import trafficsplit as ts
 from _common import (
-    add_load_average,
-    command_line,
     environment_lines,
-    machine_info,
+    finish_run,
     mark,
     parse_args,
-    print_environment,
     publish,
     scalar_latency,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -315,8 +313,8 @@ def report(res: Results) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
-    res = Results(machine=machine_info(), command=command_line())
-    print_environment(res.command, res.machine)
+    machine, command = start_run()
+    res = Results(machine=machine, command=command)
     t0 = time.perf_counter()
     folder = Path(tempfile.mkdtemp(prefix="bench-exposures-"))
     try:
@@ -328,8 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         bench_bulk(res, sizes, folder)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    res.seconds = time.perf_counter() - t0
-    add_load_average(res.machine, "end")
+    res.seconds = finish_run(res.machine, t0)
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
 

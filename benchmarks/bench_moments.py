@@ -15,8 +15,6 @@ PATH and leaves the rest of the file alone.
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -28,24 +26,24 @@ import pandas as pd
 
 import trafficsplit.stats as tss
 from _common import (
+    PACKAGE_SOURCES,
     Rate,
-    add_load_average,
-    command_line,
     environment_lines,
-    machine_info,
+    extension_built,
+    finish_run,
     mark,
     parse_args,
-    print_environment,
     publish,
     rates,
+    start_run,
     table,
     targets_table,
+    timed_step,
 )
 from trafficsplit._core import stats as core
 
 SECTION = "bench_moments"
 SECTION_TITLE = "## Grouped moments"
-GIT_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
 SEED = 20_240_607
 ARMS = 4
 
@@ -68,7 +66,6 @@ class Case:
     name: str  # what runs, as code
     group: str  # table it belongs to
     columns: int  # value columns read
-    threads: int | None
     rate: Rate
 
 
@@ -92,16 +89,6 @@ class Data:
     frame: pd.DataFrame  # arm (int8), y
     frame_cat: pd.DataFrame  # arm (categorical of "a".."d"), y
     cat: pd.Series
-
-
-def _extension_built() -> str:
-    try:
-        from trafficsplit import _core
-
-        when = dt.datetime.fromtimestamp(os.path.getmtime(_core.__file__), dt.UTC)
-    except (ImportError, OSError, AttributeError, TypeError):
-        return "?"
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def make_data(sizes: Sizes) -> Data:
@@ -151,11 +138,10 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
     def pandas_agg(frame: pd.DataFrame) -> Callable[[], Any]:
         return lambda: frame.groupby("arm", observed=True)["y"].agg(["count", "sum", "var"])
 
-    specs: list[tuple[str, str, int, int | None, Callable[[], Any]]] = [
+    specs: list[tuple[str, str, int, Callable[[], Any]]] = [
         (
             "ts.stats.grouped_moments(arm, y, threads=1)",
             "main",
-            1,
             1,
             lambda: tss.grouped_moments(d.arm, y, threads=1),
         ),
@@ -163,13 +149,11 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
             "ts.stats.grouped_moments(arm, y, threads=2)",
             "main",
             1,
-            2,
             lambda: tss.grouped_moments(d.arm, y, threads=2),
         ),
         (
             "ts.stats.grouped_moments(arm_categorical, y, threads=1)",
             "main",
-            1,
             1,
             lambda: tss.grouped_moments(d.cat, y, threads=1),
         ),
@@ -177,27 +161,23 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
             'df.groupby("arm")["y"].agg(["count", "sum", "var"]), arm int8',
             "pandas",
             1,
-            None,
             pandas_agg(d.frame),
         ),
         (
             'df.groupby("arm")["y"].agg(["count", "sum", "var"]), arm categorical',
             "pandas",
             1,
-            None,
             pandas_agg(d.frame_cat),
         ),
         (
             "np.bincount(arm, y) and np.bincount(arm, y * y) (raw sums, no variance)",
             "numpy",
             1,
-            None,
             lambda: (np.bincount(d.arm, y, ARMS), np.bincount(d.arm, y * y, ARMS)),
         ),
         (
             "ts.stats.grouped_moments(arm, y_nan, threads=1) (1% NaN)",
             "more",
-            1,
             1,
             lambda: tss.grouped_moments(d.arm, d.y_nan, threads=1),
         ),
@@ -205,13 +185,11 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
             "ts.stats.grouped_moments(arm, y, x, threads=1) (covariate)",
             "more",
             2,
-            1,
             lambda: tss.grouped_moments(d.arm, y, x, threads=1),
         ),
         (
             "ts.stats.grouped_moments(arm, y, x, threads=2) (covariate)",
             "more",
-            2,
             2,
             lambda: tss.grouped_moments(d.arm, y, x, threads=2),
         ),
@@ -219,7 +197,6 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
             "ts.stats.grouped_moments(arm, y, den, x, threads=1) (ratio y / den + covariate)",
             "more",
             3,
-            1,
             lambda: tss.grouped_moments(d.arm, y, den, x, threads=1),
         ),
     ]
@@ -229,14 +206,13 @@ def bench(res: Results, d: Data, sizes: Sizes) -> None:
                 f"_core.stats.grouped_moments({label} codes, [y], 4, threads=1)",
                 "codes",
                 1,
-                1,
                 (lambda c: lambda: core.grouped_moments(c, [y], ARMS, 1))(codes),
             )
         )
     print(f"timing {len(specs)} cases x {sizes.reps} rounds ...", flush=True)
     measured = rates([(n, fn) for *_, fn in specs], sizes.reps)
-    for (name, group, cols, threads, _), rate in zip(specs, measured, strict=True):
-        res.cases.append(Case(name, group, cols, threads, rate))
+    for (name, group, cols, _), rate in zip(specs, measured, strict=True):
+        res.cases.append(Case(name, group, cols, rate))
         print(f"  {rate.best:8.1f} M rows/s  {name}", flush=True)
 
 
@@ -244,8 +220,8 @@ def gbps(case: Case) -> float:
     return case.rate.best * 8 * case.columns / 1e3
 
 
-def find(res: Results, group: str, start: str = "") -> list[Case]:
-    return [c for c in res.cases if c.group == group and c.name.startswith(start)]
+def find(res: Results, group: str) -> list[Case]:
+    return [c for c in res.cases if c.group == group]
 
 
 def report(res: Results) -> list[str]:
@@ -324,19 +300,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(__doc__, SECTION, argv)
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
-    machine = machine_info(
-        package={"trafficsplit extension built": _extension_built()}, git_sources=GIT_SOURCES
+    machine, command = start_run(
+        package={"trafficsplit extension built": extension_built()}, git_sources=PACKAGE_SOURCES
     )
-    res = Results(machine=machine, command=command_line(), sizes=sizes)
-    print_environment(res.command, res.machine)
-    print("generating data ...", flush=True)
-    t0 = time.perf_counter()
-    data = make_data(sizes)
-    sanity_check(res, data)
-    print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+    res = Results(machine=machine, command=command, sizes=sizes)
+    with timed_step("generating data"):
+        data = make_data(sizes)
+        sanity_check(res, data)
     bench(res, data, sizes)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
 

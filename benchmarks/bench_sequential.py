@@ -16,9 +16,7 @@ bounds are compared with ours. Figures are the median (and best) of interleaved 
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
-import os
 import statistics
 import sys
 import time
@@ -31,15 +29,15 @@ from typing import Any
 import numpy as np
 
 from _common import (
-    add_load_average,
-    command_line,
+    PACKAGE_SOURCES,
     dist_version,
     environment_lines,
-    machine_info,
+    extension_built,
+    finish_run,
     mark,
     parse_args,
-    print_environment,
     publish,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -48,7 +46,6 @@ from trafficsplit.stats import GroupSequential
 
 SECTION = "bench_sequential"
 SECTION_TITLE = "## Sequential designs"
-GIT_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
 
 TARGET_MS = 10.0  # "boundaries for K = 10 in under 10 ms"
 UNPLANNED = np.array([0.07, 0.16, 0.22, 0.35, 0.41, 0.58, 0.66, 0.79, 0.93, 1.04])
@@ -68,17 +65,6 @@ class Case:
     @property
     def best_ms(self) -> float:
         return min(self.seconds) * 1e3
-
-
-def _extension_built() -> str:
-    """Modification time (UTC) of the compiled extension that was imported."""
-    try:
-        from trafficsplit import _core
-
-        when = dt.datetime.fromtimestamp(os.path.getmtime(_core.__file__), dt.UTC)
-    except (ImportError, OSError, AttributeError, TypeError):
-        return "?"
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def spotify_solver() -> ModuleType | None:
@@ -161,17 +147,15 @@ def main(argv: list[str] | None = None) -> int:
     solver = spotify_solver()
     spotify_problem = spotify_works(solver)
     gs = gsdesign_module()
-    machine = machine_info(
+    machine, command = start_run(
         {
             "spotify-confidence": dist_version("spotify-confidence", "not installed"),
             "gsdesign (PyPI)": dist_version("gsdesign", "not installed"),
             "scipy": dist_version("scipy", "not installed"),
         },
-        package={"trafficsplit extension built": _extension_built()},
-        git_sources=GIT_SOURCES,
+        package={"trafficsplit extension built": extension_built()},
+        git_sources=PACKAGE_SOURCES,
     )
-    command = command_line()
-    print_environment(command, machine)
 
     t10 = np.arange(1, 11) / 10
     t100 = np.arange(1, 101) / 100
@@ -248,8 +232,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if solver is not None and not spotify_problem:
         peer_diff = float(np.max(np.abs(spotify_bounds(solver, t10, None) - ours_power)))
-    add_load_average(machine, "end")
-    elapsed = time.perf_counter() - started
+    elapsed = finish_run(machine, started)
 
     out = environment_lines(command, machine)
     target_rows = [

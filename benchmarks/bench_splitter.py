@@ -29,16 +29,14 @@ import pandas as pd
 
 import trafficsplit as ts
 from _common import (
-    add_load_average,
-    command_line,
     dist_version,
     environment_lines,
-    machine_info,
+    finish_run,
     mark,
     parse_args,
-    print_environment,
     publish,
     scalar_latency,
+    start_run,
     table,
     targets_table,
     time_interleaved,
@@ -364,8 +362,8 @@ def bench_frame(res: Results, sizes: Sizes) -> None:
         exp = e.experiment
         attributes = df if exp._targeting is not None else None
 
-        def kernel(exp: Any = exp, attributes: Any = attributes, col: str = "user_id") -> Any:
-            return exp.assign_batch(df[col], attributes=attributes)
+        def kernel(exp: Any = exp, attributes: Any = attributes) -> Any:
+            return exp.assign_batch(df["user_id"], attributes=attributes)
 
         def kernel_int(exp: Any = exp, attributes: Any = attributes) -> Any:
             return exp.assign_batch(df["user_int"], attributes=attributes)
@@ -571,11 +569,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
-    res = Results(
-        machine=machine_info({"growthbook": dist_version("growthbook", "not installed")}),
-        command=command_line(),
-    )
-    print_environment(res.command, res.machine)
+    machine, command = start_run({"growthbook": dist_version("growthbook", "not installed")})
+    res = Results(machine=machine, command=command)
     if growthbook is None:
         print("growthbook is not installed: its rows are skipped (pip install growthbook)")
     check_peer(res)
@@ -583,8 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_latency(res, sizes)
     print("frames ...", flush=True)
     bench_frame(res, sizes)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
 
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0

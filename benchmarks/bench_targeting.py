@@ -16,10 +16,8 @@ over batches of 1,000 calls. ``--markdown PATH`` writes (or replaces) the sectio
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import importlib.metadata
 import importlib.util
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -33,21 +31,22 @@ import pyarrow.compute as pc
 
 import trafficsplit as ts
 from _common import (
+    PACKAGE_SOURCES,
     Rate,
-    add_load_average,
-    command_line,
     dist_version,
     environment_lines,
-    machine_info,
+    extension_built,
+    finish_run,
     mark,
     parse_args,
-    print_environment,
     publish,
     rates,
     scalar_latency,
+    start_run,
     table,
     targets_table,
     time_interleaved,
+    timed_step,
 )
 
 SEED = 20_240_615
@@ -200,21 +199,6 @@ def in_expression(items: list[str]) -> str:
 
 # -- environment --------------------------------------------------------------------------------
 
-# The package's sources (Python, C++, build files): uncommitted changes to them, and only to
-# them, are noted beside the trafficsplit version.
-GIT_SOURCES = ("python", "cpp", "CMakeLists.txt", "pyproject.toml")
-
-
-def _extension_built() -> str:
-    """Modification time (UTC) of the compiled extension that was imported."""
-    try:
-        from trafficsplit import _core
-
-        when = dt.datetime.fromtimestamp(os.path.getmtime(_core.__file__), dt.UTC)
-    except (ImportError, OSError, AttributeError, TypeError):
-        return "?"
-    return when.strftime("%Y-%m-%d %H:%M:%S UTC")
-
 
 def query_engine() -> str:
     """The engine ``DataFrame.query`` uses by default: numexpr when it is installed."""
@@ -258,12 +242,6 @@ class Results:
     selectivity: dict[str, float] = field(default_factory=dict)
     functions: list[tuple[str, str, Rate, Rate, Rate]] = field(default_factory=list)
     seconds: float = 0.0
-
-    def find(self, rows: list[Row], name: str, input_: str, threads: int | None) -> Row | None:
-        for r in rows:
-            if r.name == name and r.input == input_ and r.threads == threads:
-                return r
-        return None
 
 
 def bench_scalar(res: Results, sizes: Sizes) -> None:
@@ -927,18 +905,15 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else FULL
     started = time.perf_counter()
 
-    machine = machine_info(
+    machine, command = start_run(
         {"DataFrame.query engine": query_engine()},
-        package={"trafficsplit extension built": _extension_built()},
-        git_sources=GIT_SOURCES,
+        package={"trafficsplit extension built": extension_built()},
+        git_sources=PACKAGE_SOURCES,
     )
-    res = Results(machine=machine, command=command_line(), sizes=sizes)
-    print_environment(res.command, res.machine)
-    print("generating data ...", flush=True)
-    t0 = time.perf_counter()
-    data = make_data(sizes)
-    sanity_check(res, data)
-    print(f"  {time.perf_counter() - t0:.1f} s", flush=True)
+    res = Results(machine=machine, command=command, sizes=sizes)
+    with timed_step("generating data"):
+        data = make_data(sizes)
+        sanity_check(res, data)
 
     bench_scalar(res, sizes)
     bench_numeric(res, data, sizes)
@@ -946,8 +921,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_membership(res, data, sizes)
     bench_membership_split(res, data, sizes)
     bench_functions(res, data, sizes)
-    add_load_average(res.machine, "end")
-    res.seconds = time.perf_counter() - started
+    res.seconds = finish_run(res.machine, started)
 
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
