@@ -598,26 +598,24 @@ class Splitter:
         split: list[tuple[Any, Any, Any]] | None = None,
     ) -> FlagEvaluation:
         version = snapshot.version
+        key = flag.key
         if not flag.enabled:
-            return FlagEvaluation(flag.key, flag.default, "default", "disabled", version)
+            return FlagEvaluation(key, flag.default, "default", "disabled", version)
         for other, expected in flag.prerequisites:
             pre = snapshot.flags.get(other)
-            if pre is None or other in trail:
-                return FlagEvaluation(
-                    flag.key, flag.default, "default", "prerequisite_failed", version
-                )
-            got = self._flag(snapshot, pre, unit, attributes, (*trail, flag.key)).value
-            if got != expected:
-                return FlagEvaluation(
-                    flag.key, flag.default, "default", "prerequisite_failed", version
-                )
+            if (
+                pre is None
+                or other in trail
+                or self._flag(snapshot, pre, unit, attributes, (*trail, key)).value != expected
+            ):
+                return FlagEvaluation(key, flag.default, "default", "prerequisite_failed", version)
         if unit is None and attributes is not None:
             unit = attributes.get(flag.unit)
         for i, rule in enumerate(flag.rules):
             if rule.when is not None and not rule.when.matches(attributes):
                 continue
             if rule.rollout is None:
-                return FlagEvaluation(flag.key, rule.value, f"rule{i}", "targeting_match", version)
+                return FlagEvaluation(key, rule.value, f"rule{i}", "targeting_match", version)
             if unit is None:
                 continue  # a percentage needs a unit to hash
             a = rule.rollout.assign(unit)
@@ -625,9 +623,9 @@ class Splitter:
                 if split is not None:
                     split.append((rule.rollout, a, unit))
                 return FlagEvaluation(
-                    flag.key, rule.rollout_values[a.arm_index], f"rule{i}/{a.arm}", "split", version
+                    key, rule.rollout_values[a.arm_index], f"rule{i}/{a.arm}", "split", version
                 )
-        return FlagEvaluation(flag.key, flag.default, "default", "default", version)
+        return FlagEvaluation(key, flag.default, "default", "default", version)
 
 
 _OVERRIDE = _CODE["override"]
