@@ -280,13 +280,13 @@ class Splitter:
             self._experiment(snapshot, experiment)  # raises, naming the known keys
         # Online, "now" decides: scheduled steps (canaries), start and end take effect on time.
         at_us = _now_us() if at is None else _time.to_micros(at)
+        if unit is None and attributes is not None:
+            unit = attributes.get(plan.unit)
         ex = self._exposures
         req = _CURRENT.get()
         if context is None and req is None:
             a = self._assign(plan, unit, attributes, at_us)
             if ex is not None and log_exposure:
-                if unit is None and attributes is not None:
-                    unit = attributes.get(plan.unit)
                 ex.log(at_us, unit, plan.exposure, a, attributes, request_id)
             return a
         return self._decide(
@@ -306,6 +306,8 @@ class Splitter:
     ) -> Assignment:
         """One decision with propagation: an upstream arm first, this service's own
         evaluation otherwise; noted in the request context and logged."""
+        if unit is None and attributes is not None:
+            unit = attributes.get(plan.unit)
         if isinstance(context, RequestContext):
             req, context = context, context.incoming
         elif context is None and req is not None:
@@ -325,8 +327,6 @@ class Splitter:
         if req is not None and a.arm is not None:
             req.decided[plan.key] = Propagated(plan.key, a.arm, plan.bucket_version)
         if ex is not None:
-            if unit is None and attributes is not None:
-                unit = attributes.get(plan.unit)
             if request_id is None and context is not None:
                 request_id = getattr(context, "request_id", None)
             ex.log(at_us, unit, plan.exposure, a, attributes, request_id, evaluated)
