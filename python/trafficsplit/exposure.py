@@ -791,11 +791,12 @@ class ExposureLogger:
         if attributes is not None:
             names = self.attributes
             attributes = {k: attributes[k] for k in names if k in attributes} if names else None
+        item = (at_us, unit, info, assignment, attributes, request_id, evaluated)
         q = self._queue
         if len(q) < self.max_queue and not self._closed:
-            q.append((at_us, unit, info, assignment, attributes, request_id, evaluated))
+            q.append(item)
         else:
-            self._put_slow((at_us, unit, info, assignment, attributes, request_id, evaluated), 1)
+            self._put_slow(item, 1)
 
     def log_table(self, table: pa.Table) -> None:
         """Queues bulk records (an Arrow table with :func:`exposure_schema`) as one item."""
