@@ -42,7 +42,7 @@ from ._core import bandit as _bandit
 from ._core import hashing as _hashing
 from .config import ConfigValidationError, edit_entry
 from .errors import ConfigError
-from .experiment import Experiment
+from .experiment import Experiment, _is_real
 from .hashing import check_threads
 
 __all__ = [
@@ -1128,10 +1128,6 @@ def simulate(
 
 
 # -- argument checks ---------------------------------------------------------------------------
-
-
-def _is_real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _missing(v: Any) -> bool:
