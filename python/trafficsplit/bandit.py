@@ -248,14 +248,16 @@ class Policy:
     @property
     def stats(self) -> dict[str, dict[str, float]]:
         """Per arm: ``count``, ``sum``, ``m2`` (sum of squared deviations) and ``mean``."""
+        out = self._sums()
+        for d in out.values():
+            d["mean"] = d["sum"] / d["count"] if d["count"] > 0 else math.nan
+        return out
+
+    def _sums(self) -> dict[str, dict[str, float]]:
+        """Per arm: ``count``, ``sum`` and ``m2``, as :meth:`to_dict` writes them."""
         s = self._core.stats()
         return {
-            a: {
-                "count": float(s[i, 0]),
-                "sum": float(s[i, 1]),
-                "m2": float(s[i, 2]),
-                "mean": float(s[i, 1] / s[i, 0]) if s[i, 0] > 0 else math.nan,
-            }
+            a: {"count": float(s[i, 0]), "sum": float(s[i, 1]), "m2": float(s[i, 2])}
             for i, a in enumerate(self._arms)
         }
 
@@ -336,7 +338,6 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description: kind, arms, parameters and per-arm statistics."""
-        s = self._core.stats()
         return {
             "kind": self.kind,
             "arms": list(self._arms),
@@ -345,10 +346,7 @@ class Policy:
             "seed": self._seed,
             "draws": self._draws,
             "params": dict(self._params),
-            "stats": {
-                a: {"count": float(s[i, 0]), "sum": float(s[i, 1]), "m2": float(s[i, 2])}
-                for i, a in enumerate(self._arms)
-            },
+            "stats": self._sums(),
         }
 
     def to_json(self) -> str:
