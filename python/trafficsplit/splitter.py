@@ -137,16 +137,13 @@ class Splitter:
 
     @property
     def snapshot(self) -> Snapshot:
+        """The configuration snapshot in force."""
         return self._state[0]
 
     @property
     def exposures(self) -> ExposureLogger | None:
         """The exposure logger, if any (its ``counters()`` say what was written)."""
         return self._exposures
-
-    @property
-    def _snapshot(self) -> Snapshot:
-        return self._state[0]
 
     def _current_stamps(self) -> dict[Path, tuple[int, ...]]:
         stamps = {}
@@ -172,19 +169,19 @@ class Splitter:
             raise ConfigError("reload() needs a Splitter made with from_file()")
         with self._lock:
             self._stamps = self._current_stamps()
+            current = self.snapshot
             try:
                 snapshot = load_config(*self._paths)
             except Exception as exc:  # a server keeps serving whatever the files hold
                 self.reload_errors += 1
                 log.error(
                     "trafficsplit: configuration not reloaded, still serving %s: %s",
-                    self._snapshot.version,
+                    current.version,
                     exc,
                 )
                 return False
-            if snapshot.version == self._snapshot.version:
+            if snapshot.version == current.version:
                 return False
-            current = self._snapshot
             if not (snapshot.experiments or snapshot.flags) and (
                 current.experiments or current.flags
             ):
@@ -557,7 +554,7 @@ class Splitter:
         random and leave no record, and neither do the prerequisites a flag evaluates.
         ``request_id`` goes into the record (default: the current request's); ``log_exposure
         =False`` leaves none for this call."""
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         flag = snapshot.flags.get(key)
         if flag is None:
             if default is _MISSING:
