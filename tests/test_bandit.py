@@ -368,6 +368,27 @@ def test_serialisation_round_trip():
         )
 
 
+def test_fixed_split_description_and_statistics():
+    p = FixedSplit(ARMS, [1, 1, 2])
+    d = p.to_dict()
+    assert (d["kind"], d["floor"], d["max_change"], d["seed"], d["draws"], d["params"]) == (
+        "fixed",
+        0.0,
+        None,
+        0,
+        1,
+        {},
+    )
+    assert d["weights"] == [0.25, 0.25, 0.5]
+    assert p.weights(epoch=5, previous=[0.9, 0.05, 0.05]) == {"a": 0.25, "b": 0.25, "c": 0.5}
+    p.update(["a", "a", "c"], [1.0, 3.0, 2.0])
+    assert p.stats["a"] == {"count": 2.0, "sum": 4.0, "m2": 2.0, "mean": 2.0}
+    merged = p.merge(FixedSplit(ARMS, [1, 1, 2]))
+    assert merged.stats["a"]["count"] == 2.0 and merged.stats["c"]["sum"] == 2.0
+    with pytest.raises(ts.ConfigError, match="arms"):
+        FixedSplit("abc")
+
+
 def test_merge_refuses_different_policies():
     with pytest.raises(ts.ConfigError, match="arms"):
         BernoulliThompson(ARMS).merge(BernoulliThompson(["a", "b"]))

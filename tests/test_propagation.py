@@ -382,3 +382,36 @@ def test_asgi_passes_other_scopes_through():
 
     asyncio.run(ts.middleware.ASGIMiddleware(app)({"type": "lifespan"}, None, None))
     assert seen == [("lifespan", None)]
+
+
+def test_middleware_replaces_response_headers_of_the_same_name_in_any_case():
+    incoming = "e=b;v=1"
+    ours = [("X-Experiment-ID", "e=b;v=1"), ("baggage", "trafficsplit.e=b;v=1")]
+    started = []
+
+    def wsgi_app(environ, start_response):
+        start_response(
+            "200 OK", [("x-experiment-id", "old"), ("BAGGAGE", "x=1"), ("Content-Type", "t/p")]
+        )
+        return [b""]
+
+    ts.middleware.WSGIMiddleware(wsgi_app)(
+        {"HTTP_X_EXPERIMENT_ID": incoming}, lambda status, headers, *exc: started.append(headers)
+    )
+    assert started == [[("Content-Type", "t/p"), *ours]]
+
+    sent = []
+
+    async def asgi_app(scope, receive, send):
+        headers = [(b"X-Experiment-ID", b"old"), (b"Baggage", b"x=1"), (b"content-type", b"t/p")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {"type": "http", "headers": [(b"x-experiment-id", incoming.encode())]}
+    asyncio.run(ts.middleware.ASGIMiddleware(asgi_app)(scope, None, send))
+    assert sent[0]["headers"] == [
+        (b"content-type", b"t/p"),
+        *[(k.lower().encode(), v.encode()) for k, v in ours],
+    ]

@@ -42,7 +42,7 @@ from ._core import bandit as _bandit
 from ._core import hashing as _hashing
 from .config import ConfigValidationError, edit_entry
 from .errors import ConfigError
-from .experiment import Experiment
+from .experiment import Experiment, _is_real
 from .hashing import check_threads
 
 __all__ = [
@@ -180,7 +180,12 @@ class Policy:
             if not _is_real(value) or not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}")
         self._params = {k: float(v) for k, v in params.items()}
-        self._core = _bandit.Policy(
+        self._core = self._make_core()
+        self._index = {a: i for i, a in enumerate(self._arms)}
+
+    def _make_core(self) -> _bandit.Policy:
+        """The C++ policy holding the statistics and computing the weights."""
+        return _bandit.Policy(
             self.kind,
             len(self._arms),
             floor=self._floor,
@@ -189,7 +194,6 @@ class Policy:
             seed=self._seed,
             **self._params,
         )
-        self._index = {a: i for i, a in enumerate(self._arms)}
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -244,14 +248,16 @@ class Policy:
     @property
     def stats(self) -> dict[str, dict[str, float]]:
         """Per arm: ``count``, ``sum``, ``m2`` (sum of squared deviations) and ``mean``."""
+        out = self._sums()
+        for d in out.values():
+            d["mean"] = d["sum"] / d["count"] if d["count"] > 0 else math.nan
+        return out
+
+    def _sums(self) -> dict[str, dict[str, float]]:
+        """Per arm: ``count``, ``sum`` and ``m2``, as :meth:`to_dict` writes them."""
         s = self._core.stats()
         return {
-            a: {
-                "count": float(s[i, 0]),
-                "sum": float(s[i, 1]),
-                "m2": float(s[i, 2]),
-                "mean": float(s[i, 1] / s[i, 0]) if s[i, 0] > 0 else math.nan,
-            }
+            a: {"count": float(s[i, 0]), "sum": float(s[i, 1]), "m2": float(s[i, 2])}
             for i, a in enumerate(self._arms)
         }
 
@@ -332,7 +338,6 @@ class Policy:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description: kind, arms, parameters and per-arm statistics."""
-        s = self._core.stats()
         return {
             "kind": self.kind,
             "arms": list(self._arms),
@@ -341,10 +346,7 @@ class Policy:
             "seed": self._seed,
             "draws": self._draws,
             "params": dict(self._params),
-            "stats": {
-                a: {"count": float(s[i, 0]), "sum": float(s[i, 1]), "m2": float(s[i, 2])}
-                for i, a in enumerate(self._arms)
-            },
+            "stats": self._sums(),
         }
 
     def to_json(self) -> str:
@@ -493,20 +495,16 @@ class FixedSplit(Policy):
     kind = "fixed"
 
     def __init__(self, arms: Sequence[str], weights: Sequence[float] | None = None) -> None:
-        # The statistics live in an epsilon-greedy core with epsilon = 1 (the equal split).
-        self._arms = _check_arms(arms)
-        self._floor = 0.0
-        self._max_change = None
-        self._seed = 0
-        self._draws = 1
-        self._params = {}
-        self._core = _bandit.Policy("epsilon_greedy", len(self._arms), epsilon=1.0)
-        self._index = {a: i for i, a in enumerate(self._arms)}
+        super().__init__(arms, draws=1)
         w = [1.0] * len(self._arms) if weights is None else self._shares(weights, "weights")
         total = math.fsum(w)
         if not total > 0 or any(x < 0 for x in w):
             raise ConfigError(f"weights must be >= 0 with a positive sum, got {w}")
         self._fixed = [x / total for x in w]
+
+    def _make_core(self) -> _bandit.Policy:
+        # The statistics live in an epsilon-greedy core with epsilon = 1 (the equal split).
+        return _bandit.Policy("epsilon_greedy", len(self._arms), epsilon=1.0)
 
     def target(self, epoch: int = 0, threads: int | None = None) -> dict[str, float]:
         return dict(zip(self._arms, self._fixed, strict=True))
@@ -1128,10 +1126,6 @@ def simulate(
 
 
 # -- argument checks ---------------------------------------------------------------------------
-
-
-def _is_real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
 def _missing(v: Any) -> bool:

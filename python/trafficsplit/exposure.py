@@ -194,16 +194,7 @@ class ExposureBatch(Sequence[ExposureRecord]):
         schema = exposure_schema()
         cols = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(schema)
         arrays = [pa.array(np.asarray(cols[0], np.int64)).cast(schema.field(0).type)]
-        for i, field in enumerate(schema):
-            if i == 0:
-                continue
-            values = cols[i]
-            if field.name == "attributes":
-                values = [_attributes_text(a) for a in values]
-            if pa.types.is_dictionary(field.type):
-                arrays.append(_dictionary(pa.array(values, pa.string())))
-            else:
-                arrays.append(pa.array(values, type=field.type))
+        arrays += [_column(field, cols[i]) for i, field in enumerate(schema) if i > 0]
         return pa.Table.from_arrays(arrays, schema=schema)
 
 
@@ -635,13 +626,19 @@ def _table_from_json_rows(rows: list[dict[str, Any]]) -> pa.Table:
         values = [r.get(field.name) for r in rows]
         if field.name == "timestamp":
             values = [_dt.datetime.fromisoformat(v) for v in values]
-        elif field.name == "attributes":
-            values = [_attributes_text(a) for a in values]
-        if pa.types.is_dictionary(field.type):
-            arrays.append(_dictionary(pa.array(values, pa.string())))
-        else:
-            arrays.append(pa.array(values, type=field.type))
+        arrays.append(_column(field, values))
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _column(field: pa.Field, values: Sequence[Any]) -> pa.Array:
+    """One column of an exposure table from Python values (``attributes`` as objects)."""
+    import pyarrow as pa
+
+    if field.name == "attributes":
+        values = [_attributes_text(a) for a in values]
+    if pa.types.is_dictionary(field.type):
+        return _dictionary(pa.array(values, pa.string()))
+    return pa.array(values, type=field.type)
 
 
 def _batch_from_table(table: pa.Table) -> ExposureBatch:
@@ -791,11 +788,12 @@ class ExposureLogger:
         if attributes is not None:
             names = self.attributes
             attributes = {k: attributes[k] for k in names if k in attributes} if names else None
+        item = (at_us, unit, info, assignment, attributes, request_id, evaluated)
         q = self._queue
         if len(q) < self.max_queue and not self._closed:
-            q.append((at_us, unit, info, assignment, attributes, request_id, evaluated))
+            q.append(item)
         else:
-            self._put_slow((at_us, unit, info, assignment, attributes, request_id, evaluated), 1)
+            self._put_slow(item, 1)
 
     def log_table(self, table: pa.Table) -> None:
         """Queues bulk records (an Arrow table with :func:`exposure_schema`) as one item."""

@@ -35,6 +35,12 @@ def _response_headers(req: RequestContext, respond: bool) -> list[tuple[str, str
     return list(to_headers(req.arms(), baggage=req.baggage).items())
 
 
+def _replaced(headers: Iterable[tuple[Any, Any]], extra: list[tuple[Any, Any]]) -> list[Any]:
+    """``headers`` without those named (case-insensitively) in ``extra``, then ``extra``."""
+    names = {k.lower() for k, _ in extra}
+    return [(k, v) for k, v in headers if k.lower() not in names] + extra
+
+
 class ASGIMiddleware:
     """Wraps an ASGI 3 application. ``respond=False`` leaves response headers alone (the
     context is still set for the app)."""
@@ -59,9 +65,7 @@ class ASGIMiddleware:
                     for k, v in _response_headers(req, self.respond)
                 ]
                 if extra:
-                    names = {k for k, _ in extra}
-                    kept = [(k, v) for k, v in message.get("headers", []) if k.lower() not in names]
-                    message = {**message, "headers": kept + extra}
+                    message = {**message, "headers": _replaced(message.get("headers", []), extra)}
             await send(message)
 
         token = _CURRENT.set(req)
@@ -91,10 +95,7 @@ class WSGIMiddleware:
         def start(status: str, response_headers: list[tuple[str, str]], *exc: Any) -> Any:
             extra = _response_headers(req, self.respond)
             if extra:
-                names = {k.lower() for k, _ in extra}
-                response_headers = [
-                    (k, v) for k, v in response_headers if k.lower() not in names
-                ] + extra
+                response_headers = _replaced(response_headers, extra)
             return start_response(status, response_headers, *exc)
 
         token = _CURRENT.set(req)

@@ -298,11 +298,8 @@ class Shadow:
                     self.completed += 1
                 else:
                     self.errors += 1
-            if status == "ok":
-                self._side_done(pair, "candidate", out, latency, "ok")
-            else:
-                pair.candidate_error = error
-                self._side_done(pair, "candidate", None, latency, "error")
+            pair.candidate_error = error
+            self._side_done(pair, "candidate", out, latency, status)
 
     def _watch(self) -> None:
         tick = min(self.timeout / 4, 0.05)

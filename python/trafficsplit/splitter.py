@@ -137,16 +137,13 @@ class Splitter:
 
     @property
     def snapshot(self) -> Snapshot:
+        """The configuration snapshot in force."""
         return self._state[0]
 
     @property
     def exposures(self) -> ExposureLogger | None:
         """The exposure logger, if any (its ``counters()`` say what was written)."""
         return self._exposures
-
-    @property
-    def _snapshot(self) -> Snapshot:
-        return self._state[0]
 
     def _current_stamps(self) -> dict[Path, tuple[int, ...]]:
         stamps = {}
@@ -172,19 +169,19 @@ class Splitter:
             raise ConfigError("reload() needs a Splitter made with from_file()")
         with self._lock:
             self._stamps = self._current_stamps()
+            current = self.snapshot
             try:
                 snapshot = load_config(*self._paths)
             except Exception as exc:  # a server keeps serving whatever the files hold
                 self.reload_errors += 1
                 log.error(
                     "trafficsplit: configuration not reloaded, still serving %s: %s",
-                    self._snapshot.version,
+                    current.version,
                     exc,
                 )
                 return False
-            if snapshot.version == self._snapshot.version:
+            if snapshot.version == current.version:
                 return False
-            current = self._snapshot
             if not (snapshot.experiments or snapshot.flags) and (
                 current.experiments or current.flags
             ):
@@ -280,13 +277,13 @@ class Splitter:
             self._experiment(snapshot, experiment)  # raises, naming the known keys
         # Online, "now" decides: scheduled steps (canaries), start and end take effect on time.
         at_us = _now_us() if at is None else _time.to_micros(at)
+        if unit is None and attributes is not None:
+            unit = attributes.get(plan.unit)
         ex = self._exposures
         req = _CURRENT.get()
         if context is None and req is None:
             a = self._assign(plan, unit, attributes, at_us)
             if ex is not None and log_exposure:
-                if unit is None and attributes is not None:
-                    unit = attributes.get(plan.unit)
                 ex.log(at_us, unit, plan.exposure, a, attributes, request_id)
             return a
         return self._decide(
@@ -306,6 +303,8 @@ class Splitter:
     ) -> Assignment:
         """One decision with propagation: an upstream arm first, this service's own
         evaluation otherwise; noted in the request context and logged."""
+        if unit is None and attributes is not None:
+            unit = attributes.get(plan.unit)
         if isinstance(context, RequestContext):
             req, context = context, context.incoming
         elif context is None and req is not None:
@@ -325,8 +324,6 @@ class Splitter:
         if req is not None and a.arm is not None:
             req.decided[plan.key] = Propagated(plan.key, a.arm, plan.bucket_version)
         if ex is not None:
-            if unit is None and attributes is not None:
-                unit = attributes.get(plan.unit)
             if request_id is None and context is not None:
                 request_id = getattr(context, "request_id", None)
             ex.log(at_us, unit, plan.exposure, a, attributes, request_id, evaluated)
@@ -557,7 +554,7 @@ class Splitter:
         random and leave no record, and neither do the prerequisites a flag evaluates.
         ``request_id`` goes into the record (default: the current request's); ``log_exposure
         =False`` leaves none for this call."""
-        snapshot = self._snapshot
+        snapshot = self.snapshot
         flag = snapshot.flags.get(key)
         if flag is None:
             if default is _MISSING:
@@ -598,26 +595,24 @@ class Splitter:
         split: list[tuple[Any, Any, Any]] | None = None,
     ) -> FlagEvaluation:
         version = snapshot.version
+        key = flag.key
         if not flag.enabled:
-            return FlagEvaluation(flag.key, flag.default, "default", "disabled", version)
+            return FlagEvaluation(key, flag.default, "default", "disabled", version)
         for other, expected in flag.prerequisites:
             pre = snapshot.flags.get(other)
-            if pre is None or other in trail:
-                return FlagEvaluation(
-                    flag.key, flag.default, "default", "prerequisite_failed", version
-                )
-            got = self._flag(snapshot, pre, unit, attributes, (*trail, flag.key)).value
-            if got != expected:
-                return FlagEvaluation(
-                    flag.key, flag.default, "default", "prerequisite_failed", version
-                )
+            if (
+                pre is None
+                or other in trail
+                or self._flag(snapshot, pre, unit, attributes, (*trail, key)).value != expected
+            ):
+                return FlagEvaluation(key, flag.default, "default", "prerequisite_failed", version)
         if unit is None and attributes is not None:
             unit = attributes.get(flag.unit)
         for i, rule in enumerate(flag.rules):
             if rule.when is not None and not rule.when.matches(attributes):
                 continue
             if rule.rollout is None:
-                return FlagEvaluation(flag.key, rule.value, f"rule{i}", "targeting_match", version)
+                return FlagEvaluation(key, rule.value, f"rule{i}", "targeting_match", version)
             if unit is None:
                 continue  # a percentage needs a unit to hash
             a = rule.rollout.assign(unit)
@@ -625,9 +620,9 @@ class Splitter:
                 if split is not None:
                     split.append((rule.rollout, a, unit))
                 return FlagEvaluation(
-                    flag.key, rule.rollout_values[a.arm_index], f"rule{i}/{a.arm}", "split", version
+                    key, rule.rollout_values[a.arm_index], f"rule{i}/{a.arm}", "split", version
                 )
-        return FlagEvaluation(flag.key, flag.default, "default", "default", version)
+        return FlagEvaluation(key, flag.default, "default", "default", version)
 
 
 _OVERRIDE = _CODE["override"]
