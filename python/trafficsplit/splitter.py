@@ -28,7 +28,7 @@ from .config import (
     parse_config,
 )
 from .errors import ConfigError
-from .experiment import Assignment, Experiment
+from .experiment import Assignment
 from .exposure import ExposureInfo, ExposureLogger, ExposureSink, bulk_table
 from .propagation import _CURRENT, Propagated, PropagationContext, RequestContext
 from .sticky import unit_key
@@ -83,10 +83,9 @@ class Splitter:
             raise ConfigError(
                 f"config must be a mapping, a Snapshot or a path, got {type(config).__name__}"
             )
-        self._state = (snapshot, _plans(snapshot))
+        self._state = _state(snapshot)
         self._sticky = sticky
         self._exposures: ExposureLogger | None = None
-        self._flag_infos: tuple[str | None, dict[str, ExposureInfo]] = (None, {})
         self._owns_exposures = False
         if isinstance(exposures, ExposureLogger):
             self._exposures = exposures
@@ -194,7 +193,7 @@ class Splitter:
                 )
                 return False
             # One reference swap: readers see the old state or the new one, never a mix.
-            self._state = (snapshot, _plans(snapshot))
+            self._state = _state(snapshot)
             self.reloads += 1
             log.info("trafficsplit: configuration %s in force", snapshot.version)
             return True
@@ -271,7 +270,7 @@ class Splitter:
         context is used by default. ``request_id`` goes into the exposure record (default: the
         context's). ``log_exposure=False`` leaves no exposure record for this call.
         """
-        snapshot, plans = self._state
+        snapshot, plans, _ = self._state
         plan = plans.get(experiment)
         if plan is None:
             self._experiment(snapshot, experiment)  # raises, naming the known keys
@@ -341,7 +340,7 @@ class Splitter:
     ) -> dict[str, Assignment]:
         """Every experiment, evaluated on one snapshot (atomically with respect to reloads).
         ``context``, ``request_id`` and ``log_exposure`` as for :meth:`assign`."""
-        _, plans = self._state
+        _, plans, _ = self._state
         at_us = _now_us() if at is None else _time.to_micros(at)  # one moment for all of them
         out = {}
         ex = self._exposures if log_exposure else None
@@ -427,7 +426,7 @@ class Splitter:
                 f"unit_column '{unit_column}' is not a column of the frame; "
                 f"columns: {', '.join(map(str, df.columns))}"
             )
-        snapshot, plans = self._state
+        snapshot, plans, _ = self._state
         ex = self._exposures
         if log_exposures and ex is None:
             raise ConfigError("log_exposures=True needs a Splitter made with exposures=<sink>")
@@ -554,7 +553,7 @@ class Splitter:
         random and leave no record, and neither do the prerequisites a flag evaluates.
         ``request_id`` goes into the record (default: the current request's); ``log_exposure
         =False`` leaves none for this call."""
-        snapshot = self.snapshot
+        snapshot, _, rollouts = self._state
         flag = snapshot.flags.get(key)
         if flag is None:
             if default is _MISSING:
@@ -571,19 +570,8 @@ class Splitter:
             if request_id is None:
                 req = _CURRENT.get()
                 request_id = req.request_id if req is not None else None
-            info = self._flag_info(snapshot, rollout)
-            ex.log(_now_us(), unit_used, info, a, attributes, request_id)
+            ex.log(_now_us(), unit_used, rollouts[rollout.key], a, attributes, request_id)
         return result
-
-    def _flag_info(self, snapshot: Snapshot, rollout: Experiment) -> ExposureInfo:
-        """The exposure details of a flag rollout, made once per configuration version."""
-        infos = self._flag_infos
-        if infos[0] != snapshot.version:
-            infos = self._flag_infos = (snapshot.version, {})
-        info = infos[1].get(rollout.key)
-        if info is None:
-            info = infos[1][rollout.key] = ExposureInfo(rollout.key, snapshot.version, rollout)
-        return info
 
     def _flag(
         self,
@@ -681,8 +669,19 @@ class _Plan:
         )
 
 
-def _plans(snapshot: Snapshot) -> dict[str, _Plan]:
-    return {k: _Plan(snapshot, e) for k, e in snapshot.experiments.items()}
+def _state(
+    snapshot: Snapshot,
+) -> tuple[Snapshot, dict[str, _Plan], dict[str, ExposureInfo]]:
+    """What a Splitter serves from, made once per configuration: the snapshot, the plan of each
+    experiment, and the exposure details of each flag rollout (by its key, ``<flag>/rule<i>``)."""
+    plans = {k: _Plan(snapshot, e) for k, e in snapshot.experiments.items()}
+    rollouts = {
+        rule.rollout.key: ExposureInfo(rule.rollout.key, snapshot.version, rule.rollout)
+        for flag in snapshot.flags.values()
+        for rule in flag.rules
+        if rule.rollout is not None
+    }
+    return snapshot, plans, rollouts
 
 
 def _override_rows(units: Any, overrides: Mapping[str, str]) -> list[tuple[int, str]]:
