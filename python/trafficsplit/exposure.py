@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from .errors import ConfigError
-from .sticky import unit_key
+from .sticky import unit_key_or_none
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -949,10 +949,7 @@ class ExposureLogger:
             elif unit is None:
                 text = None
             else:
-                try:
-                    text = unit_key(unit)
-                except (TypeError, ValueError):
-                    text = None
+                text = unit_key_or_none(unit)
             if dedup:
                 key = (text, info.key, arm, info.version)
                 last = seen.get(key)
@@ -1132,13 +1129,8 @@ def _unit_texts(units: Any, take: pa.Array | None) -> pa.Array:
         if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t):
             return arr.cast(pa.string())
     values = np.asarray(units.to_numpy(dtype=object) if hasattr(units, "to_numpy") else units)
-    out = []
-    for v in values if take is None else values[take.to_numpy()]:
-        try:
-            out.append(unit_key(v))
-        except (TypeError, ValueError):
-            out.append(None)
-    return pa.array(out, pa.string())
+    rows = values if take is None else values[take.to_numpy()]
+    return pa.array([unit_key_or_none(v) for v in rows], pa.string())
 
 
 def _attribute_objects(frame: Any, names: Sequence[str], rows: np.ndarray) -> pa.Array:

@@ -31,7 +31,7 @@ from .errors import ConfigError
 from .experiment import Assignment
 from .exposure import ExposureInfo, ExposureLogger, ExposureSink, bulk_table
 from .propagation import _CURRENT, Propagated, PropagationContext, RequestContext
-from .sticky import unit_key
+from .sticky import unit_key, unit_key_or_none
 
 __all__ = ["FlagEvaluation", "Splitter"]
 
@@ -501,7 +501,7 @@ class Splitter:
             )
             if len(candidates):
                 values = units.to_numpy(dtype=object)
-                keys = [_safe_key(values[i]) for i in candidates]
+                keys = [unit_key_or_none(values[i]) for i in candidates]
                 found = store.get_many(e.key, exp.bucket_version, keys)
                 fresh = {}
                 for i, k in zip(candidates, keys, strict=True):
@@ -704,15 +704,8 @@ def _override_rows(units: Any, overrides: Mapping[str, str]) -> list[tuple[int, 
     ):
         rows = np.flatnonzero(units.isin(list(overrides)).to_numpy(dtype=bool, na_value=False))
         return [(int(i), units.iloc[i]) for i in rows]
-    keys = [_safe_key(u) for u in units.tolist()]  # None, NA, bad types: no key
+    keys = [unit_key_or_none(u) for u in units.tolist()]  # None, NA, bad types: no key
     return [(i, k) for i, k in enumerate(keys) if k is not None and k in overrides]
-
-
-def _safe_key(unit: Any) -> str | None:
-    try:
-        return unit_key(unit)
-    except (TypeError, ValueError):
-        return None
 
 
 # Splitters watching files, so their watchers can be restarted in a forked child (the thread

@@ -103,6 +103,15 @@ def unit_key(unit: str | int | bytes) -> str:
     )
 
 
+def unit_key_or_none(unit: Any) -> str | None:
+    """:func:`unit_key`, or None where a unit has no key (missing, a float, a lone surrogate):
+    for records and lookups that keep going past such a row."""
+    try:
+        return unit_key(unit)
+    except (TypeError, ValueError):
+        return None
+
+
 def _check_scope(experiment: Any, bucket_version: Any) -> tuple[str, int]:
     if not isinstance(experiment, str) or not experiment:
         raise ConfigError(
