@@ -153,6 +153,14 @@ def test_days_needed():
         (lambda: ts.sample_size_means(1.0, 0.1, relative=True), "needs the baseline mean"),
         (lambda: ts.sample_size_means(1.0, 0.1, inflation=0.5), "inflation must be .* >= 1"),
         (lambda: ts.mde_means(1.0, 0), r"n \(control units\) must be > 0, got 0"),
+        (
+            lambda: ts.mde_means(1.0, 100, relative=True, mean=0.0),
+            r"mde_means: relative=True needs the baseline mean \(nonzero\), got 0.0",
+        ),
+        (
+            lambda: ts.mde_proportions(0.0, 100),
+            r"mde_proportions: baseline must be a proportion in \(0, 1\), got 0.0",
+        ),
         (lambda: ts.mde_proportions(0.5, 3), "too small to detect"),
         (lambda: ts.sample_size_means(1.0, 0.1, power=0.01), "power must exceed"),
     ],

@@ -69,9 +69,13 @@ def _sizes(control: float, treatment: float, arms: int, inflation: float, fn: st
     return SampleSize(nc, nt, nc + (arms - 1) * nt, c, t, arms)
 
 
-def _abs_proportion_mde(fn: str, baseline: float, mde: float, relative: bool) -> float:
+def _check_baseline(fn: str, baseline: float) -> None:
     if not isinstance(baseline, (int, float)) or not 0 < baseline < 1:
         raise ConfigError(f"{fn}: baseline must be a proportion in (0, 1), got {baseline!r}")
+
+
+def _abs_proportion_mde(fn: str, baseline: float, mde: float, relative: bool) -> float:
+    _check_baseline(fn, baseline)
     diff = mde * baseline if relative else mde
     if not math.isfinite(diff) or diff == 0 or not 0 < baseline + diff < 1:
         raise ConfigError(
@@ -81,13 +85,16 @@ def _abs_proportion_mde(fn: str, baseline: float, mde: float, relative: bool) ->
     return float(diff)
 
 
+def _mean_scale(fn: str, mean: float | None) -> float:
+    """``|mean|``, the unit of a relative effect on a mean."""
+    if mean is None or not math.isfinite(mean) or mean == 0:
+        raise ConfigError(f"{fn}: relative=True needs the baseline mean (nonzero), got {mean!r}")
+    return abs(mean)
+
+
 def _abs_mean_mde(fn: str, mde: float, relative: bool, mean: float | None) -> float:
     if relative:
-        if mean is None or not math.isfinite(mean) or mean == 0:
-            raise ConfigError(
-                f"{fn}: relative=True needs the baseline mean (nonzero), got {mean!r}"
-            )
-        mde = mde * abs(mean)
+        mde = mde * _mean_scale(fn, mean)
     if not isinstance(mde, (int, float)) or not math.isfinite(mde) or mde == 0:
         raise ConfigError(f"{fn}: mde must be a finite nonzero number, got {mde!r}")
     return float(mde)
@@ -186,8 +193,7 @@ def mde_proportions(
     fn = "mde_proportions"
     a = _design(fn, alpha, sides, ratio, arms)
     _check_power(fn, power)
-    if not isinstance(baseline, (int, float)) or not 0 < baseline < 1:
-        raise ConfigError(f"{fn}: baseline must be a proportion in (0, 1), got {baseline!r}")
+    _check_baseline(fn, baseline)
     _check_n(fn, n)
     d = float(_core.mde_proportions(baseline, float(n), a, power, sides, ratio))
     return d / baseline if relative else d
@@ -216,13 +222,7 @@ def mde_means(
     _check_std(fn, std)
     _check_n(fn, n)
     d = float(_core.mde_means(std, float(n), a, power, sides, ratio))
-    if relative:
-        if mean is None or not math.isfinite(mean) or mean == 0:
-            raise ConfigError(
-                f"{fn}: relative=True needs the baseline mean (nonzero), got {mean!r}"
-            )
-        return d / abs(mean)
-    return d
+    return d / _mean_scale(fn, mean) if relative else d
 
 
 def power_proportions(
