@@ -229,6 +229,13 @@ def _is_pair_of_arrays(x: Any) -> bool:
     return isinstance(x, (tuple, list)) and len(x) == 2 and all(np.ndim(v) == 1 for v in x)
 
 
+def _pair_summary(fn: str, name: str, m: Moments, i: int, j: int) -> tuple[float, ...]:
+    """``(n, mean_i, mean_j, var_i, var_j, cov_ij)``: what the core's two-column kernels read."""
+    if m.n < 2:
+        raise ConfigError(f"{fn}: {name} needs n >= 2 units, got n={m.n}")
+    return (float(m.n), float(m.means[i]), float(m.means[j]), m.cov(i, i), m.cov(j, j), m.cov(i, j))
+
+
 # -- ratio metrics ----------------------------------------------------------------------------
 def _ratio_moments(fn: str, name: str, x: Any) -> Moments:
     if isinstance(x, Moments):
@@ -253,9 +260,7 @@ def _ratio_summary(
     for label, col in (("numerator", i), ("denominator", j)):
         if not 0 <= col < k:
             raise ConfigError(f"{fn}: {label} column {col} out of range for {k} columns")
-    if m.n < 2:
-        raise ConfigError(f"{fn}: {name} needs n >= 2 units, got n={m.n}")
-    return (float(m.n), float(m.means[i]), float(m.means[j]), m.cov(i, i), m.cov(j, j), m.cov(i, j))
+    return _pair_summary(fn, name, m, i, j)
 
 
 def ratio_metric(
@@ -317,9 +322,7 @@ def _cuped_summary(fn: str, name: str, x: Any, covariate: int | str) -> tuple[fl
         raise ConfigError(
             f"{fn}: covariate column {covariate!r} must be one of columns 1..{len(m.columns) - 1}"
         )
-    if m.n < 2:
-        raise ConfigError(f"{fn}: {name} needs n >= 2 units, got n={m.n}")
-    return (float(m.n), float(m.means[0]), float(m.means[j]), m.cov(0, 0), m.cov(j, j), m.cov(0, j))
+    return _pair_summary(fn, name, m, 0, j)
 
 
 def cuped(
