@@ -164,6 +164,7 @@ def test_summary_html_and_plot() -> None:
     )
     page = res._repr_html_()
     assert page.count("<tr") == len(s) + 1 and "Sample ratio" in page
+    assert "alpha 0.05, correction holm.</p>" in page
     fig = res.plot()
     ax = fig.axes[0]
     xs = np.sort(np.asarray(ax.collections[-1].get_offsets())[:, 0]).tolist()

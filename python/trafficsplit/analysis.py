@@ -151,11 +151,10 @@ class Analysis:
             if srm.mismatch
             else f"<p>Sample ratio: p = {srm.pvalue:.3g} (no mismatch at {srm.alpha:g}).</p>"
         )
-        corr = "none" if self.correction == "none" else self.correction
         return (
             "<div><p><b>Experiment analysis</b>: control "
             f"<code>{html.escape(self.control)}</code>, "
-            f"alpha {self.alpha:g}, correction {html.escape(corr)}.</p>{warn}"
+            f"alpha {self.alpha:g}, correction {html.escape(self.correction)}.</p>{warn}"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
         )
 
@@ -165,7 +164,7 @@ class Analysis:
         matplotlib figure."""
         import matplotlib.pyplot as plt
 
-        items = [r for r in self.results]
+        items = self.results
         seq = self.sequential is not None
         if ax is None:
             fig, axes = plt.subplots(
@@ -363,7 +362,7 @@ def _guardrails(value: Any) -> dict[str, Guardrail]:
     return out
 
 
-def _is_sums_table(df: Any, arm: str, columns: list[str]) -> bool:
+def _is_sums_table(df: Any, columns: list[str]) -> bool:
     cols = set(map(str, df.columns))
     if "n" in cols and all(f"sum__{c}" in cols for c in columns):
         return not all(c in cols for c in columns)
@@ -654,7 +653,7 @@ def analyze(
     plain = [c for g in groups.values() for c in g]
     if isinstance(data, Mapping):
         moments, counts = _moments_from_mapping(data, groups)
-    elif _is_sums_table(data, arm, plain):
+    elif _is_sums_table(data, plain):
         moments, counts = _moments_from_sums(data, arm, groups)
     else:
         moments, counts = _moments_from_units(data, arm, groups)
@@ -685,14 +684,10 @@ def analyze(
                 )
     # multiple comparisons across arms x metrics (guardrails excluded)
     pvals = np.array([r["pvalue"] for r in results], dtype=float)
-    if len(pvals):
-        adj = (
-            pvals
-            if corr == "none"
-            else np.asarray(stats.adjust_pvalues(pvals, method=corr), dtype=float)
-        )
-    else:
+    if corr == "none" or not len(pvals):
         adj = pvals
+    else:
+        adj = np.asarray(stats.adjust_pvalues(pvals, method=corr), dtype=float)
     for r, a in zip(results, adj, strict=True):
         r["adjusted_pvalue"] = float(a)
         r["decision"] = _decision(r, alpha)
