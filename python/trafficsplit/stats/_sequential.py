@@ -424,9 +424,7 @@ class GroupSequential:
     def power(self, drift: float) -> float:
         """Probability of crossing an upper bound when E[Z_k] = drift * sqrt(t_k) (drift is the
         expected z at full information)."""
-        up, _ = _stats.crossing_probabilities(
-            self._timing.tolist(), self._bounds.tolist(), self._sides, float(drift), self._grid
-        )
+        up, _ = self.crossing_probabilities(drift)
         return float(np.sum(up))
 
     def crossing_probabilities(self, drift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
