@@ -203,6 +203,10 @@ def test_sequential_decisions_follow_the_design() -> None:
         ({"metrics": ["revenue"], "control": "ctl"}, r"control arm 'ctl' is not in the data"),
         ({"metrics": ["revenue"], "correction": "sidak"}, r"correction must be one of"),
         ({"metrics": ["revenue"], "alpha": 1.5}, r"alpha must be in \(0, 1\)"),
+        (
+            {"metrics": ["revenue"], "alpha": "0.05"},
+            r"^analyze: alpha must be in \(0, 1\), got '0.05'$",
+        ),
         ({"metrics": []}, r"at least one metric"),
         ({"metrics": ["revenue"], "covariates": {"x": "revenue_pre"}}, r"not in metrics"),
         ({"ratio_metrics": {"ctr": "clicks"}}, r"\(numerator, denominator\) pair"),

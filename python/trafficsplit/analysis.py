@@ -21,6 +21,7 @@ import numpy as np
 from . import stats
 from .errors import ConfigError
 from .stats import Moments, TestResult
+from .stats._results import check_alpha
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -633,8 +634,7 @@ def analyze(
     """
     import pandas as pd
 
-    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
-        raise ConfigError(f"analyze: alpha must be in (0, 1), got {alpha!r}")
+    check_alpha("analyze", alpha)
     corr = {"fdr_bh": "bh", "benjamini-hochberg": "bh", None: "none"}.get(correction, correction)
     if corr not in CORRECTIONS:
         raise ConfigError(f"analyze: correction must be one of {CORRECTIONS}, got {correction!r}")

@@ -15,6 +15,7 @@ import numpy as np
 
 from .._core import stats as _core
 from ..errors import ConfigError
+from ._results import check_alpha
 from ._tests import _arm
 
 __all__ = [
@@ -46,11 +47,6 @@ class BayesResult:
     expected_loss_control: tuple[float, ...]
     prob_best: tuple[float, ...]
     alpha: float = 0.05
-
-
-def _check_alpha(fn: str, alpha: float) -> None:
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ConfigError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
 
 
 def _posteriors(
@@ -125,7 +121,7 @@ def beta_binomial(
     (0.923183, 1.0)
     """
     fn = "beta_binomial"
-    _check_alpha(fn, alpha)
+    check_alpha(fn, alpha)
     post = _posteriors(fn, successes, trials, prior)
     ac, bc = post[0]
     beat = [_core.beta_prob_greater(a, b, ac, bc) for a, b in post[1:]]
@@ -164,7 +160,7 @@ def normal_posterior(
     1.0
     """
     fn = "normal_posterior"
-    _check_alpha(fn, alpha)
+    check_alpha(fn, alpha)
     c = _arm(fn, "control", control)
     t = _arm(fn, "treatment", treatment)
     if relative:

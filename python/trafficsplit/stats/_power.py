@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .._core import stats as _core
 from ..errors import ConfigError
+from ._results import check_alpha
 
 __all__ = [
     "SampleSize",
@@ -45,8 +46,7 @@ def _ceil(x: float) -> int:
 
 
 def _design(fn: str, alpha: float, sides: int, ratio: float, arms: int) -> float:
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ConfigError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
+    check_alpha(fn, alpha)
     if sides not in (1, 2):
         raise ConfigError(f"{fn}: sides must be 1 or 2, got {sides!r}")
     if not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:

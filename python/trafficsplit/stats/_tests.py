@@ -17,7 +17,7 @@ import numpy as np
 from .._core import stats as _core
 from ..errors import ConfigError
 from ._moments import Moments, as_moments
-from ._results import ALTERNATIVES, TestResult
+from ._results import ALTERNATIVES, TestResult, check_alpha
 
 __all__ = [
     "CupedResult",
@@ -57,8 +57,7 @@ class CupedResult(TestResult):
 
 # -- input checks and conversions -------------------------------------------------------------
 def _check(fn: str, alpha: float, alternative: str) -> None:
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ConfigError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
+    check_alpha(fn, alpha)
     if alternative not in ALTERNATIVES:
         raise ConfigError(
             f"{fn}: alternative must be one of {', '.join(map(repr, ALTERNATIVES))}, "
