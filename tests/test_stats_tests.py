@@ -417,6 +417,16 @@ def test_noninferiority_relative_margin():
         ts.noninferiority(c, t, margin=-0.1)
     with pytest.raises(ConfigError, match="kind must be 'mean' or 'proportion', got 'ratio'"):
         ts.noninferiority(c, t, margin=0.1, kind="ratio")
+    zero = Moments.from_values([-1.0, 1.0, 0.0])
+    with pytest.raises(
+        ConfigError, match=r"^noninferiority: control mean is 0, the relative lift is undefined$"
+    ):
+        ts.noninferiority(zero, t, margin=0.1, relative=True)
+    with pytest.raises(
+        ConfigError,
+        match=r"^noninferiority: control proportion is 0, the relative lift is undefined$",
+    ):
+        ts.noninferiority((0, 100), (3, 100), margin=0.1, relative=True, kind="proportion")
 
 
 # -- input checks -----------------------------------------------------------------------------

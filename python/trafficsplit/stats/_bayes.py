@@ -16,7 +16,7 @@ import numpy as np
 from .._core import stats as _core
 from ..errors import ConfigError
 from ._results import check_alpha
-from ._tests import _arm
+from ._tests import _arm, _lift
 
 __all__ = [
     "BayesResult",
@@ -164,9 +164,7 @@ def normal_posterior(
     c = _arm(fn, "control", control)
     t = _arm(fn, "treatment", treatment)
     if relative:
-        if c[1] == 0:
-            raise ConfigError(f"{fn}: control mean is 0, the relative lift is undefined")
-        d = _core.relative_lift(*c, *t, alpha, "delta", "two-sided", False, 0.0)
+        d = _lift(fn, c, t, alpha, "delta", "two-sided", False, 0.0)
     else:
         d = _core.ztest_means(*c, *t, alpha, "two-sided", 0.0)
     if not d["se"] > 0:

@@ -95,6 +95,24 @@ def _result(
     )
 
 
+def _lift(
+    fn: str,
+    c: tuple[float, float, float],
+    t: tuple[float, float, float],
+    alpha: float,
+    method: str,
+    alternative: str,
+    use_t: bool,
+    null: float,
+    what: str = "mean",
+) -> dict[str, Any]:
+    """The core's relative lift of two ``(n, mean, var)`` summaries; refused when the control
+    mean (``what``) is 0."""
+    if c[1] == 0:
+        raise ConfigError(f"{fn}: control {what} is 0, the relative lift is undefined")
+    return _core.relative_lift(*c, *t, alpha, method, alternative, use_t, null)
+
+
 def _pair(fn: str, name: str, value: Any) -> tuple[float, float]:
     try:
         a, b = value
@@ -216,9 +234,7 @@ def relative_lift(
         raise ConfigError(f"{fn}: method must be 'delta', 'fieller' or 'log', got {method!r}")
     c = _arm(fn, "control", control)
     t = _arm(fn, "treatment", treatment)
-    if c[1] == 0:
-        raise ConfigError(f"{fn}: control mean is 0, the relative lift is undefined")
-    d = _core.relative_lift(*c, *t, alpha, method, alternative, bool(use_t), float(null))
+    d = _lift(fn, c, t, alpha, method, alternative, bool(use_t), float(null))
     return _result(
         d, alpha, alternative, f"relative lift ({method})", LiftResult, bounded=bool(d["bounded"])
     )
@@ -413,18 +429,14 @@ def noninferiority(
                     f"trials, got ({x!r}, {n!r})"
                 )
         pc, pt = xc / nc, xt / nt
-        if pc == 0:
-            raise ConfigError(f"{fn}: control proportion is 0, the relative lift is undefined")
         c = (nc, pc, pc * (1 - pc))
         t = (nt, pt, pt * (1 - pt))
-        d = _core.relative_lift(*c, *t, alpha, "delta", alternative, False, null)
+        d = _lift(fn, c, t, alpha, "delta", alternative, False, null, "proportion")
         return _result(d, alpha, alternative, method)
     c = _arm(fn, "control", control)
     t = _arm(fn, "treatment", treatment)
     if relative:
-        if c[1] == 0:
-            raise ConfigError(f"{fn}: control mean is 0, the relative lift is undefined")
-        d = _core.relative_lift(*c, *t, alpha, "delta", alternative, True, null)
+        d = _lift(fn, c, t, alpha, "delta", alternative, True, null)
     else:
         d = _core.welch_ttest(*c, *t, alpha, alternative, null)
     return _result(d, alpha, alternative, method)
