@@ -7,7 +7,7 @@ Formulas and sources: ``docs/statistics.md``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,6 +72,12 @@ def _posteriors(
     return [(a0 + float(xi), b0 + float(ni - xi)) for xi, ni in zip(x, n, strict=True)]
 
 
+def _versus_control(kernel: Callable[..., Any], post: list[tuple[float, float]]) -> list[Any]:
+    """``kernel(a, b, a_control, b_control)`` for each treatment's posterior."""
+    ac, bc = post[0]
+    return [kernel(a, b, ac, bc) for a, b in post[1:]]
+
+
 def prob_beat_control(
     successes: Sequence[float], trials: Sequence[float], prior: tuple[float, float] = (1.0, 1.0)
 ) -> np.ndarray:
@@ -83,8 +89,7 @@ def prob_beat_control(
     [0.923183]
     """
     post = _posteriors("prob_beat_control", successes, trials, prior)
-    ac, bc = post[0]
-    return np.array([_core.beta_prob_greater(a, b, ac, bc) for a, b in post[1:]])
+    return np.array(_versus_control(_core.beta_prob_greater, post))
 
 
 def expected_loss(
@@ -99,8 +104,7 @@ def expected_loss(
     ('4.846139e-04', '2.044469e-02')
     """
     post = _posteriors("expected_loss", successes, trials, prior)
-    ac, bc = post[0]
-    pairs = [_core.beta_expected_loss(a, b, ac, bc) for a, b in post[1:]]
+    pairs = _versus_control(_core.beta_expected_loss, post)
     return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
@@ -123,9 +127,8 @@ def beta_binomial(
     fn = "beta_binomial"
     check_alpha(fn, alpha)
     post = _posteriors(fn, successes, trials, prior)
-    ac, bc = post[0]
-    beat = [_core.beta_prob_greater(a, b, ac, bc) for a, b in post[1:]]
-    losses = [_core.beta_expected_loss(a, b, ac, bc) for a, b in post[1:]]
+    beat = _versus_control(_core.beta_prob_greater, post)
+    losses = _versus_control(_core.beta_expected_loss, post)
     return BayesResult(
         model="beta-binomial",
         mean=tuple(float(a / (a + b)) for a, b in post),
