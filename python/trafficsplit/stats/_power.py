@@ -49,11 +49,15 @@ def _design(fn: str, alpha: float, sides: int, ratio: float, arms: int) -> float
     check_alpha(fn, alpha)
     if sides not in (1, 2):
         raise ConfigError(f"{fn}: sides must be 1 or 2, got {sides!r}")
-    if not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:
-        raise ConfigError(f"{fn}: ratio (n_treatment / n_control) must be > 0, got {ratio!r}")
+    _check_positive(fn, "ratio (n_treatment / n_control)", ratio)
     if not isinstance(arms, int) or isinstance(arms, bool) or arms < 2:
         raise ConfigError(f"{fn}: arms must be an integer >= 2, got {arms!r}")
     return alpha / (arms - 1)
+
+
+def _check_positive(fn: str, name: str, x: float) -> None:
+    if not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0:
+        raise ConfigError(f"{fn}: {name} must be > 0, got {x!r}")
 
 
 def _check_power(fn: str, power: float) -> None:
@@ -101,13 +105,11 @@ def _abs_mean_mde(fn: str, mde: float, relative: bool, mean: float | None) -> fl
 
 
 def _check_std(fn: str, std: float) -> None:
-    if not isinstance(std, (int, float)) or not math.isfinite(std) or std <= 0:
-        raise ConfigError(f"{fn}: std must be > 0, got {std!r}")
+    _check_positive(fn, "std", std)
 
 
 def _check_n(fn: str, n: float) -> None:
-    if not isinstance(n, (int, float)) or not math.isfinite(n) or n <= 0:
-        raise ConfigError(f"{fn}: n (control units) must be > 0, got {n!r}")
+    _check_positive(fn, "n (control units)", n)
 
 
 def sample_size_proportions(
@@ -285,12 +287,7 @@ def days_needed(sample_size: SampleSize | int, daily_units: float, exposure: flo
         raise ConfigError(
             f"days_needed: sample_size must be a SampleSize or units >= 0, got {total!r}"
         )
-    if (
-        not isinstance(daily_units, (int, float))
-        or not math.isfinite(daily_units)
-        or daily_units <= 0
-    ):
-        raise ConfigError(f"days_needed: daily_units must be > 0, got {daily_units!r}")
+    _check_positive("days_needed", "daily_units", daily_units)
     if not isinstance(exposure, (int, float)) or not 0 < exposure <= 1:
         raise ConfigError(f"days_needed: exposure must be in (0, 1], got {exposure!r}")
     return _ceil(total / (daily_units * exposure))
