@@ -220,6 +220,11 @@ def test_bad_input_is_named(kwargs: dict, message: str) -> None:
         ts.analyze(df, **kwargs)
 
 
+def test_sufficient_statistics_names_a_missing_arm_column() -> None:
+    with pytest.raises(ts.ConfigError, match=r"^no arm column 'variant' in the data; columns: "):
+        ts.sufficient_statistics(_units(n=100), arm="variant", metrics=["revenue"])
+
+
 def test_sums_table_missing_a_column_is_named() -> None:
     sums = ts.sufficient_statistics(_units(n=2000), metrics=["revenue"])
     with pytest.raises(ts.ConfigError, match=r"lacks column 'sumsq__revenue'"):

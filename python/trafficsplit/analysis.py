@@ -560,7 +560,9 @@ def sufficient_statistics(
     ratios = _pairs(ratio_metrics, "ratio_metrics")
     guards = _guardrails(guardrails)
     groups = _groups(metric_list, cov, ratios, guards)
-    codes, labels = _arm_codes(data[arm] if arm in data.columns else _missing(data, arm))
+    if arm not in data.columns:
+        raise ConfigError(f"no arm column {arm!r} in the data; columns: {list(data.columns)}")
+    codes, labels = _arm_codes(data[arm])
     cols: list[str] = []
     for g in groups.values():
         cols.extend(c for c in g if c not in cols)
@@ -590,10 +592,6 @@ def sufficient_statistics(
                 a, b = cols.index(g[i]), cols.index(g[j])
                 table[_prod_name(g[i], g[j])] = [prods[lab][a, b] for lab in present]
     return pd.DataFrame(table)
-
-
-def _missing(df: Any, arm: str) -> Any:
-    raise ConfigError(f"no arm column {arm!r} in the data; columns: {list(df.columns)}")
 
 
 # -- analysis --------------------------------------------------------------------------------
