@@ -164,6 +164,7 @@ def test_summary_html_and_plot() -> None:
     )
     page = res._repr_html_()
     assert page.count("<tr") == len(s) + 1 and "Sample ratio" in page
+    assert "alpha 0.05, correction holm.</p>" in page
     fig = res.plot()
     ax = fig.axes[0]
     xs = np.sort(np.asarray(ax.collections[-1].get_offsets())[:, 0]).tolist()
@@ -202,6 +203,10 @@ def test_sequential_decisions_follow_the_design() -> None:
         ({"metrics": ["revenue"], "control": "ctl"}, r"control arm 'ctl' is not in the data"),
         ({"metrics": ["revenue"], "correction": "sidak"}, r"correction must be one of"),
         ({"metrics": ["revenue"], "alpha": 1.5}, r"alpha must be in \(0, 1\)"),
+        (
+            {"metrics": ["revenue"], "alpha": "0.05"},
+            r"^analyze: alpha must be in \(0, 1\), got '0.05'$",
+        ),
         ({"metrics": []}, r"at least one metric"),
         ({"metrics": ["revenue"], "covariates": {"x": "revenue_pre"}}, r"not in metrics"),
         ({"ratio_metrics": {"ctr": "clicks"}}, r"\(numerator, denominator\) pair"),
@@ -213,6 +218,11 @@ def test_bad_input_is_named(kwargs: dict, message: str) -> None:
     df = _units(n=2000)
     with pytest.raises(ts.ConfigError, match=message):
         ts.analyze(df, **kwargs)
+
+
+def test_sufficient_statistics_names_a_missing_arm_column() -> None:
+    with pytest.raises(ts.ConfigError, match=r"^no arm column 'variant' in the data; columns: "):
+        ts.sufficient_statistics(_units(n=100), arm="variant", metrics=["revenue"])
 
 
 def test_sums_table_missing_a_column_is_named() -> None:

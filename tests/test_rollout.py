@@ -122,6 +122,7 @@ def test_min_hold_and_last_step(tmp_path: Path) -> None:
     ctl = ts.RolloutController(path, "reranker", policy)
     d = ctl.step(_data(9500, 500, 0.0), now=START + dt.timedelta(minutes=10))
     assert d.action == "hold" and "minimum" in d.reason
+    assert d.reason == "the step has lasted 600s of the 3600s minimum"
     d = ctl.step(_data(9500, 500, 0.0), now=START + dt.timedelta(hours=2))
     assert (d.action, d.percent_after) == ("advance", 100)
     d = ctl.step(_data(5000, 5000, 0.0), now=START + dt.timedelta(hours=3))

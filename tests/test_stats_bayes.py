@@ -15,6 +15,23 @@ from trafficsplit._core import stats as core
 from trafficsplit.errors import ConfigError
 
 
+def test_beta_binomial_treatments_in_order_against_scipy():
+    x, n, prior = [30, 45, 20], [400, 410, 390], (1.0, 1.0)
+    r = ts.beta_binomial(x, n, prior=prior)
+    control = stats.beta(1 + 30, 1 + 370)
+    for i in (1, 2):
+        t = stats.beta(1 + x[i], 1 + n[i] - x[i])
+        beat = integrate.quad(lambda p, t=t: t.pdf(p) * control.cdf(p), 0, 1)[0]
+        # E[max(pc - pt, 0)] = ∫ P(pt < s < pc) ds for independent posteriors
+        ship = integrate.quad(lambda s, t=t: t.cdf(s) * control.sf(s), 0, 1)[0]
+        assert r.prob_beat_control[i - 1] == pytest.approx(beat, abs=1e-7)
+        assert r.expected_loss[i - 1] == pytest.approx(ship, abs=1e-7)
+    assert r.prob_beat_control == tuple(ts.prob_beat_control(x, n, prior))
+    assert (r.expected_loss, r.expected_loss_control) == tuple(
+        tuple(v) for v in ts.expected_loss(x, n, prior)
+    )
+
+
 def test_beta_binomial_reference():
     r = ts.beta_binomial([100, 120], [1000, 1000])
     assert r.model == "beta-binomial"

@@ -150,9 +150,22 @@ def test_days_needed():
         (lambda: ts.sample_size_means(1.0, 0.1, ratio=0), "ratio .* must be > 0, got 0"),
         (lambda: ts.sample_size_means(1.0, 0.1, arms=1), "arms must be an integer >= 2, got 1"),
         (lambda: ts.sample_size_means(-1.0, 0.1), "std must be > 0, got -1.0"),
+        (lambda: ts.power_means(math.inf, 0.1, 100), r"^power_means: std must be > 0, got inf$"),
+        (
+            lambda: ts.days_needed(100, math.nan),
+            r"^days_needed: daily_units must be > 0, got nan$",
+        ),
         (lambda: ts.sample_size_means(1.0, 0.1, relative=True), "needs the baseline mean"),
         (lambda: ts.sample_size_means(1.0, 0.1, inflation=0.5), "inflation must be .* >= 1"),
         (lambda: ts.mde_means(1.0, 0), r"n \(control units\) must be > 0, got 0"),
+        (
+            lambda: ts.mde_means(1.0, 100, relative=True, mean=0.0),
+            r"mde_means: relative=True needs the baseline mean \(nonzero\), got 0.0",
+        ),
+        (
+            lambda: ts.mde_proportions(0.0, 100),
+            r"mde_proportions: baseline must be a proportion in \(0, 1\), got 0.0",
+        ),
         (lambda: ts.mde_proportions(0.5, 3), "too small to detect"),
         (lambda: ts.sample_size_means(1.0, 0.1, power=0.01), "power must exceed"),
     ],

@@ -365,6 +365,17 @@ def test_cuped_errors():
         )
     with pytest.raises(ConfigError, match="must be Moments"):
         ts.cuped([1.0, 2.0], [1.0, 2.0])
+    with pytest.raises(ConfigError, match=r"cuped: treatment needs n >= 2 units, got n=1"):
+        ts.cuped(([1.0, 2.0], [1.0, 3.0]), ([1.0], [2.0]))
+
+
+def test_two_column_summaries_need_two_units():
+    one = Moments.from_values([1.0], [2.0])
+    two = Moments.from_values([1.0, 2.0], [2.0, 3.0])
+    with pytest.raises(ConfigError, match=r"ratio_test: control needs n >= 2 units, got n=1"):
+        ts.ratio_test(one, two)
+    with pytest.raises(ConfigError, match=r"ratio_metric: moments needs n >= 2 units, got n=1"):
+        ts.ratio_metric(one)
 
 
 # -- non-inferiority --------------------------------------------------------------------------
@@ -406,6 +417,16 @@ def test_noninferiority_relative_margin():
         ts.noninferiority(c, t, margin=-0.1)
     with pytest.raises(ConfigError, match="kind must be 'mean' or 'proportion', got 'ratio'"):
         ts.noninferiority(c, t, margin=0.1, kind="ratio")
+    zero = Moments.from_values([-1.0, 1.0, 0.0])
+    with pytest.raises(
+        ConfigError, match=r"^noninferiority: control mean is 0, the relative lift is undefined$"
+    ):
+        ts.noninferiority(zero, t, margin=0.1, relative=True)
+    with pytest.raises(
+        ConfigError,
+        match=r"^noninferiority: control proportion is 0, the relative lift is undefined$",
+    ):
+        ts.noninferiority((0, 100), (3, 100), margin=0.1, relative=True, kind="proportion")
 
 
 # -- input checks -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import numpy as np
 from . import stats
 from .errors import ConfigError
 from .stats import Moments, TestResult
+from .stats._results import check_alpha
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -151,11 +152,10 @@ class Analysis:
             if srm.mismatch
             else f"<p>Sample ratio: p = {srm.pvalue:.3g} (no mismatch at {srm.alpha:g}).</p>"
         )
-        corr = "none" if self.correction == "none" else self.correction
         return (
             "<div><p><b>Experiment analysis</b>: control "
             f"<code>{html.escape(self.control)}</code>, "
-            f"alpha {self.alpha:g}, correction {html.escape(corr)}.</p>{warn}"
+            f"alpha {self.alpha:g}, correction {html.escape(self.correction)}.</p>{warn}"
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
         )
 
@@ -165,7 +165,7 @@ class Analysis:
         matplotlib figure."""
         import matplotlib.pyplot as plt
 
-        items = [r for r in self.results]
+        items = self.results
         seq = self.sequential is not None
         if ax is None:
             fig, axes = plt.subplots(
@@ -363,7 +363,7 @@ def _guardrails(value: Any) -> dict[str, Guardrail]:
     return out
 
 
-def _is_sums_table(df: Any, arm: str, columns: list[str]) -> bool:
+def _is_sums_table(df: Any, columns: list[str]) -> bool:
     cols = set(map(str, df.columns))
     if "n" in cols and all(f"sum__{c}" in cols for c in columns):
         return not all(c in cols for c in columns)
@@ -560,7 +560,9 @@ def sufficient_statistics(
     ratios = _pairs(ratio_metrics, "ratio_metrics")
     guards = _guardrails(guardrails)
     groups = _groups(metric_list, cov, ratios, guards)
-    codes, labels = _arm_codes(data[arm] if arm in data.columns else _missing(data, arm))
+    if arm not in data.columns:
+        raise ConfigError(f"no arm column {arm!r} in the data; columns: {list(data.columns)}")
+    codes, labels = _arm_codes(data[arm])
     cols: list[str] = []
     for g in groups.values():
         cols.extend(c for c in g if c not in cols)
@@ -590,10 +592,6 @@ def sufficient_statistics(
                 a, b = cols.index(g[i]), cols.index(g[j])
                 table[_prod_name(g[i], g[j])] = [prods[lab][a, b] for lab in present]
     return pd.DataFrame(table)
-
-
-def _missing(df: Any, arm: str) -> Any:
-    raise ConfigError(f"no arm column {arm!r} in the data; columns: {list(df.columns)}")
 
 
 # -- analysis --------------------------------------------------------------------------------
@@ -634,8 +632,7 @@ def analyze(
     """
     import pandas as pd
 
-    if not (isinstance(alpha, float | int) and 0 < alpha < 1):
-        raise ConfigError(f"analyze: alpha must be in (0, 1), got {alpha!r}")
+    check_alpha("analyze", alpha)
     corr = {"fdr_bh": "bh", "benjamini-hochberg": "bh", None: "none"}.get(correction, correction)
     if corr not in CORRECTIONS:
         raise ConfigError(f"analyze: correction must be one of {CORRECTIONS}, got {correction!r}")
@@ -654,7 +651,7 @@ def analyze(
     plain = [c for g in groups.values() for c in g]
     if isinstance(data, Mapping):
         moments, counts = _moments_from_mapping(data, groups)
-    elif _is_sums_table(data, arm, plain):
+    elif _is_sums_table(data, plain):
         moments, counts = _moments_from_sums(data, arm, groups)
     else:
         moments, counts = _moments_from_units(data, arm, groups)
@@ -685,14 +682,10 @@ def analyze(
                 )
     # multiple comparisons across arms x metrics (guardrails excluded)
     pvals = np.array([r["pvalue"] for r in results], dtype=float)
-    if len(pvals):
-        adj = (
-            pvals
-            if corr == "none"
-            else np.asarray(stats.adjust_pvalues(pvals, method=corr), dtype=float)
-        )
-    else:
+    if corr == "none" or not len(pvals):
         adj = pvals
+    else:
+        adj = np.asarray(stats.adjust_pvalues(pvals, method=corr), dtype=float)
     for r, a in zip(results, adj, strict=True):
         r["adjusted_pvalue"] = float(a)
         r["decision"] = _decision(r, alpha)

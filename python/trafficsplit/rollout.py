@@ -137,12 +137,8 @@ class RolloutController:
     def _percent(self, entry: Mapping[str, Any], now: _dt.datetime) -> float:
         if self.kind == "experiment":
             return float(entry.get("exposure", 1)) * 100
-        starts = _canary_starts(entry)
-        pct = 0.0
-        for t, step in starts:
-            if t <= now:
-                pct = float(step["percent"])
-        return pct
+        current = _current_step(entry, now)
+        return 0.0 if current is None else float(current[1]["percent"])
 
     # -- deciding ------------------------------------------------------------------------------
     def decide(self, data: Any, now: Any = None) -> RolloutDecision:
@@ -195,12 +191,12 @@ class RolloutController:
                 "hold", "at the last step already", before, before, result, at=when
             )
         if self.kind == "canary" and self.policy.min_hold > 0:
-            began = _current_start(entry, when)
-            if began is not None and (when - began).total_seconds() < self.policy.min_hold:
+            current = _current_step(entry, when)
+            lasted = None if current is None else (when - current[0]).total_seconds()
+            if lasted is not None and lasted < self.policy.min_hold:
                 return RolloutDecision(
                     "hold",
-                    f"the step has lasted {(when - began).total_seconds():g}s of the "
-                    f"{self.policy.min_hold:g}s minimum",
+                    f"the step has lasted {lasted:g}s of the {self.policy.min_hold:g}s minimum",
                     before,
                     before,
                     result,
@@ -302,12 +298,15 @@ def _canary_starts(entry: Mapping[str, Any]) -> list[tuple[_dt.datetime, Mapping
     return out
 
 
-def _current_start(entry: Mapping[str, Any], now: _dt.datetime) -> _dt.datetime | None:
-    began = None
-    for t, _ in _canary_starts(entry):
+def _current_step(
+    entry: Mapping[str, Any], now: _dt.datetime
+) -> tuple[_dt.datetime, Mapping[str, Any]] | None:
+    """The start and the step running at ``now`` (None before the first step)."""
+    current = None
+    for t, step in _canary_starts(entry):
         if t <= now:
-            began = t
-    return began
+            current = (t, step)
+    return current
 
 
 def _rolled_back(entry: Mapping[str, Any]) -> bool:
@@ -323,7 +322,6 @@ def _rewrite_canary(entry: dict[str, Any], d: RolloutDecision) -> None:
     kept = [dict(s) for t, s in starts if t <= now]
     if not kept:  # not started yet: the first step starts now
         entry["start"] = _iso(now)
-        kept = []
     elif d.action != "hold":
         began = starts[len(kept) - 1][0]
         kept[-1]["hold"] = f"{_seconds(now - began)}s"

@@ -7,7 +7,7 @@ Formulas and sources: ``docs/statistics.md``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +15,8 @@ import numpy as np
 
 from .._core import stats as _core
 from ..errors import ConfigError
-from ._tests import _arm
+from ._results import check_alpha
+from ._tests import _arm, _lift
 
 __all__ = [
     "BayesResult",
@@ -48,11 +49,6 @@ class BayesResult:
     alpha: float = 0.05
 
 
-def _check_alpha(fn: str, alpha: float) -> None:
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ConfigError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
-
-
 def _posteriors(
     fn: str, successes: Sequence[float], trials: Sequence[float], prior: tuple[float, float]
 ) -> list[tuple[float, float]]:
@@ -76,6 +72,12 @@ def _posteriors(
     return [(a0 + float(xi), b0 + float(ni - xi)) for xi, ni in zip(x, n, strict=True)]
 
 
+def _versus_control(kernel: Callable[..., Any], post: list[tuple[float, float]]) -> list[Any]:
+    """``kernel(a, b, a_control, b_control)`` for each treatment's posterior."""
+    ac, bc = post[0]
+    return [kernel(a, b, ac, bc) for a, b in post[1:]]
+
+
 def prob_beat_control(
     successes: Sequence[float], trials: Sequence[float], prior: tuple[float, float] = (1.0, 1.0)
 ) -> np.ndarray:
@@ -87,8 +89,7 @@ def prob_beat_control(
     [0.923183]
     """
     post = _posteriors("prob_beat_control", successes, trials, prior)
-    ac, bc = post[0]
-    return np.array([_core.beta_prob_greater(a, b, ac, bc) for a, b in post[1:]])
+    return np.array(_versus_control(_core.beta_prob_greater, post))
 
 
 def expected_loss(
@@ -103,8 +104,7 @@ def expected_loss(
     ('4.846139e-04', '2.044469e-02')
     """
     post = _posteriors("expected_loss", successes, trials, prior)
-    ac, bc = post[0]
-    pairs = [_core.beta_expected_loss(a, b, ac, bc) for a, b in post[1:]]
+    pairs = _versus_control(_core.beta_expected_loss, post)
     return np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
 
 
@@ -125,11 +125,10 @@ def beta_binomial(
     (0.923183, 1.0)
     """
     fn = "beta_binomial"
-    _check_alpha(fn, alpha)
+    check_alpha(fn, alpha)
     post = _posteriors(fn, successes, trials, prior)
-    ac, bc = post[0]
-    beat = [_core.beta_prob_greater(a, b, ac, bc) for a, b in post[1:]]
-    losses = [_core.beta_expected_loss(a, b, ac, bc) for a, b in post[1:]]
+    beat = _versus_control(_core.beta_prob_greater, post)
+    losses = _versus_control(_core.beta_expected_loss, post)
     return BayesResult(
         model="beta-binomial",
         mean=tuple(float(a / (a + b)) for a, b in post),
@@ -164,13 +163,11 @@ def normal_posterior(
     1.0
     """
     fn = "normal_posterior"
-    _check_alpha(fn, alpha)
+    check_alpha(fn, alpha)
     c = _arm(fn, "control", control)
     t = _arm(fn, "treatment", treatment)
     if relative:
-        if c[1] == 0:
-            raise ConfigError(f"{fn}: control mean is 0, the relative lift is undefined")
-        d = _core.relative_lift(*c, *t, alpha, "delta", "two-sided", False, 0.0)
+        d = _lift(fn, c, t, alpha, "delta", "two-sided", False, 0.0)
     else:
         d = _core.ztest_means(*c, *t, alpha, "two-sided", 0.0)
     if not d["se"] > 0:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from .._core import stats as _core
 from ..errors import ConfigError
+from ._results import check_alpha
 
 __all__ = [
     "SampleSize",
@@ -45,15 +46,18 @@ def _ceil(x: float) -> int:
 
 
 def _design(fn: str, alpha: float, sides: int, ratio: float, arms: int) -> float:
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ConfigError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
+    check_alpha(fn, alpha)
     if sides not in (1, 2):
         raise ConfigError(f"{fn}: sides must be 1 or 2, got {sides!r}")
-    if not isinstance(ratio, (int, float)) or not math.isfinite(ratio) or ratio <= 0:
-        raise ConfigError(f"{fn}: ratio (n_treatment / n_control) must be > 0, got {ratio!r}")
+    _check_positive(fn, "ratio (n_treatment / n_control)", ratio)
     if not isinstance(arms, int) or isinstance(arms, bool) or arms < 2:
         raise ConfigError(f"{fn}: arms must be an integer >= 2, got {arms!r}")
     return alpha / (arms - 1)
+
+
+def _check_positive(fn: str, name: str, x: float) -> None:
+    if not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0:
+        raise ConfigError(f"{fn}: {name} must be > 0, got {x!r}")
 
 
 def _check_power(fn: str, power: float) -> None:
@@ -69,9 +73,13 @@ def _sizes(control: float, treatment: float, arms: int, inflation: float, fn: st
     return SampleSize(nc, nt, nc + (arms - 1) * nt, c, t, arms)
 
 
-def _abs_proportion_mde(fn: str, baseline: float, mde: float, relative: bool) -> float:
+def _check_baseline(fn: str, baseline: float) -> None:
     if not isinstance(baseline, (int, float)) or not 0 < baseline < 1:
         raise ConfigError(f"{fn}: baseline must be a proportion in (0, 1), got {baseline!r}")
+
+
+def _abs_proportion_mde(fn: str, baseline: float, mde: float, relative: bool) -> float:
+    _check_baseline(fn, baseline)
     diff = mde * baseline if relative else mde
     if not math.isfinite(diff) or diff == 0 or not 0 < baseline + diff < 1:
         raise ConfigError(
@@ -81,26 +89,27 @@ def _abs_proportion_mde(fn: str, baseline: float, mde: float, relative: bool) ->
     return float(diff)
 
 
+def _mean_scale(fn: str, mean: float | None) -> float:
+    """``|mean|``, the unit of a relative effect on a mean."""
+    if mean is None or not math.isfinite(mean) or mean == 0:
+        raise ConfigError(f"{fn}: relative=True needs the baseline mean (nonzero), got {mean!r}")
+    return abs(mean)
+
+
 def _abs_mean_mde(fn: str, mde: float, relative: bool, mean: float | None) -> float:
     if relative:
-        if mean is None or not math.isfinite(mean) or mean == 0:
-            raise ConfigError(
-                f"{fn}: relative=True needs the baseline mean (nonzero), got {mean!r}"
-            )
-        mde = mde * abs(mean)
+        mde = mde * _mean_scale(fn, mean)
     if not isinstance(mde, (int, float)) or not math.isfinite(mde) or mde == 0:
         raise ConfigError(f"{fn}: mde must be a finite nonzero number, got {mde!r}")
     return float(mde)
 
 
 def _check_std(fn: str, std: float) -> None:
-    if not isinstance(std, (int, float)) or not math.isfinite(std) or std <= 0:
-        raise ConfigError(f"{fn}: std must be > 0, got {std!r}")
+    _check_positive(fn, "std", std)
 
 
 def _check_n(fn: str, n: float) -> None:
-    if not isinstance(n, (int, float)) or not math.isfinite(n) or n <= 0:
-        raise ConfigError(f"{fn}: n (control units) must be > 0, got {n!r}")
+    _check_positive(fn, "n (control units)", n)
 
 
 def sample_size_proportions(
@@ -186,8 +195,7 @@ def mde_proportions(
     fn = "mde_proportions"
     a = _design(fn, alpha, sides, ratio, arms)
     _check_power(fn, power)
-    if not isinstance(baseline, (int, float)) or not 0 < baseline < 1:
-        raise ConfigError(f"{fn}: baseline must be a proportion in (0, 1), got {baseline!r}")
+    _check_baseline(fn, baseline)
     _check_n(fn, n)
     d = float(_core.mde_proportions(baseline, float(n), a, power, sides, ratio))
     return d / baseline if relative else d
@@ -216,13 +224,7 @@ def mde_means(
     _check_std(fn, std)
     _check_n(fn, n)
     d = float(_core.mde_means(std, float(n), a, power, sides, ratio))
-    if relative:
-        if mean is None or not math.isfinite(mean) or mean == 0:
-            raise ConfigError(
-                f"{fn}: relative=True needs the baseline mean (nonzero), got {mean!r}"
-            )
-        return d / abs(mean)
-    return d
+    return d / _mean_scale(fn, mean) if relative else d
 
 
 def power_proportions(
@@ -285,12 +287,7 @@ def days_needed(sample_size: SampleSize | int, daily_units: float, exposure: flo
         raise ConfigError(
             f"days_needed: sample_size must be a SampleSize or units >= 0, got {total!r}"
         )
-    if (
-        not isinstance(daily_units, (int, float))
-        or not math.isfinite(daily_units)
-        or daily_units <= 0
-    ):
-        raise ConfigError(f"days_needed: daily_units must be > 0, got {daily_units!r}")
+    _check_positive("days_needed", "daily_units", daily_units)
     if not isinstance(exposure, (int, float)) or not 0 < exposure <= 1:
         raise ConfigError(f"days_needed: exposure must be in (0, 1], got {exposure!r}")
     return _ceil(total / (daily_units * exposure))

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+
 __all__ = ["TestResult"]
 
 ALTERNATIVES = ("two-sided", "larger", "smaller")
+
+
+def check_alpha(fn: str, alpha: float) -> None:
+    """A test level: a number in (0, 1); otherwise a ConfigError naming ``fn``."""
+    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ConfigError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
 
 
 @dataclass(frozen=True)

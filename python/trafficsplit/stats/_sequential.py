@@ -424,9 +424,7 @@ class GroupSequential:
     def power(self, drift: float) -> float:
         """Probability of crossing an upper bound when E[Z_k] = drift * sqrt(t_k) (drift is the
         expected z at full information)."""
-        up, _ = _stats.crossing_probabilities(
-            self._timing.tolist(), self._bounds.tolist(), self._sides, float(drift), self._grid
-        )
+        up, _ = self.crossing_probabilities(drift)
         return float(np.sum(up))
 
     def crossing_probabilities(self, drift: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -601,8 +599,13 @@ def _mixing_variance(
             raise ConfigError(f"{where}: effect must be finite and non-zero, got {effect!r}")
         return e * e, None
     nstar = DEFAULT_TUNING if tuning is None else float(tuning)
-    rho2 = _stats.confidence_sequence_rho2(alpha, nstar, 2)
-    return n * variance * rho2, nstar
+    return _tuned_tau2(alpha, nstar, variance, n), nstar
+
+
+def _tuned_tau2(alpha: float, nstar: float, variance: float, n: float) -> float:
+    """The N* rule: tau2 = n · variance · rho^2 with rho^2 = (-2 ln alpha + ln(1 - 2 ln alpha)) / N*
+    (two-sided), so that the mixture is tightest near n = N*."""
+    return n * variance * _stats.confidence_sequence_rho2(alpha, nstar, 2)
 
 
 def msprt(
@@ -768,7 +771,7 @@ def confidence_sequence_from_estimate(
     if sides == 2:
         if alternative not in (None, "two-sided"):
             raise ConfigError("confidence_sequence: sides=2 is the two-sided alternative")
-        t2 = nn * var * _stats.confidence_sequence_rho2(a, nstar, 2)
+        t2 = _tuned_tau2(a, nstar, var, nn)
         return _two_sided_mixture(est, var, t2, a, null, "asymptotic confidence sequence", nstar)
     alt = "larger" if alternative is None else alternative
     if alt not in ("larger", "smaller"):

@@ -17,7 +17,7 @@ import numpy as np
 from .._core import stats as _core
 from ..errors import ConfigError
 from ._moments import Moments, as_moments
-from ._results import ALTERNATIVES, TestResult
+from ._results import ALTERNATIVES, TestResult, check_alpha
 
 __all__ = [
     "CupedResult",
@@ -57,8 +57,7 @@ class CupedResult(TestResult):
 
 # -- input checks and conversions -------------------------------------------------------------
 def _check(fn: str, alpha: float, alternative: str) -> None:
-    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ConfigError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
+    check_alpha(fn, alpha)
     if alternative not in ALTERNATIVES:
         raise ConfigError(
             f"{fn}: alternative must be one of {', '.join(map(repr, ALTERNATIVES))}, "
@@ -94,6 +93,24 @@ def _result(
         method=method,
         **extra,
     )
+
+
+def _lift(
+    fn: str,
+    c: tuple[float, float, float],
+    t: tuple[float, float, float],
+    alpha: float,
+    method: str,
+    alternative: str,
+    use_t: bool,
+    null: float,
+    what: str = "mean",
+) -> dict[str, Any]:
+    """The core's relative lift of two ``(n, mean, var)`` summaries; refused when the control
+    mean (``what``) is 0."""
+    if c[1] == 0:
+        raise ConfigError(f"{fn}: control {what} is 0, the relative lift is undefined")
+    return _core.relative_lift(*c, *t, alpha, method, alternative, use_t, null)
 
 
 def _pair(fn: str, name: str, value: Any) -> tuple[float, float]:
@@ -217,9 +234,7 @@ def relative_lift(
         raise ConfigError(f"{fn}: method must be 'delta', 'fieller' or 'log', got {method!r}")
     c = _arm(fn, "control", control)
     t = _arm(fn, "treatment", treatment)
-    if c[1] == 0:
-        raise ConfigError(f"{fn}: control mean is 0, the relative lift is undefined")
-    d = _core.relative_lift(*c, *t, alpha, method, alternative, bool(use_t), float(null))
+    d = _lift(fn, c, t, alpha, method, alternative, bool(use_t), float(null))
     return _result(
         d, alpha, alternative, f"relative lift ({method})", LiftResult, bounded=bool(d["bounded"])
     )
@@ -227,6 +242,13 @@ def relative_lift(
 
 def _is_pair_of_arrays(x: Any) -> bool:
     return isinstance(x, (tuple, list)) and len(x) == 2 and all(np.ndim(v) == 1 for v in x)
+
+
+def _pair_summary(fn: str, name: str, m: Moments, i: int, j: int) -> tuple[float, ...]:
+    """``(n, mean_i, mean_j, var_i, var_j, cov_ij)``: what the core's two-column kernels read."""
+    if m.n < 2:
+        raise ConfigError(f"{fn}: {name} needs n >= 2 units, got n={m.n}")
+    return (float(m.n), float(m.means[i]), float(m.means[j]), m.cov(i, i), m.cov(j, j), m.cov(i, j))
 
 
 # -- ratio metrics ----------------------------------------------------------------------------
@@ -253,9 +275,7 @@ def _ratio_summary(
     for label, col in (("numerator", i), ("denominator", j)):
         if not 0 <= col < k:
             raise ConfigError(f"{fn}: {label} column {col} out of range for {k} columns")
-    if m.n < 2:
-        raise ConfigError(f"{fn}: {name} needs n >= 2 units, got n={m.n}")
-    return (float(m.n), float(m.means[i]), float(m.means[j]), m.cov(i, i), m.cov(j, j), m.cov(i, j))
+    return _pair_summary(fn, name, m, i, j)
 
 
 def ratio_metric(
@@ -317,9 +337,7 @@ def _cuped_summary(fn: str, name: str, x: Any, covariate: int | str) -> tuple[fl
         raise ConfigError(
             f"{fn}: covariate column {covariate!r} must be one of columns 1..{len(m.columns) - 1}"
         )
-    if m.n < 2:
-        raise ConfigError(f"{fn}: {name} needs n >= 2 units, got n={m.n}")
-    return (float(m.n), float(m.means[0]), float(m.means[j]), m.cov(0, 0), m.cov(j, j), m.cov(0, j))
+    return _pair_summary(fn, name, m, 0, j)
 
 
 def cuped(
@@ -411,18 +429,14 @@ def noninferiority(
                     f"trials, got ({x!r}, {n!r})"
                 )
         pc, pt = xc / nc, xt / nt
-        if pc == 0:
-            raise ConfigError(f"{fn}: control proportion is 0, the relative lift is undefined")
         c = (nc, pc, pc * (1 - pc))
         t = (nt, pt, pt * (1 - pt))
-        d = _core.relative_lift(*c, *t, alpha, "delta", alternative, False, null)
+        d = _lift(fn, c, t, alpha, "delta", alternative, False, null, "proportion")
         return _result(d, alpha, alternative, method)
     c = _arm(fn, "control", control)
     t = _arm(fn, "treatment", treatment)
     if relative:
-        if c[1] == 0:
-            raise ConfigError(f"{fn}: control mean is 0, the relative lift is undefined")
-        d = _core.relative_lift(*c, *t, alpha, "delta", alternative, True, null)
+        d = _lift(fn, c, t, alpha, "delta", alternative, True, null)
     else:
         d = _core.welch_ttest(*c, *t, alpha, alternative, null)
     return _result(d, alpha, alternative, method)
