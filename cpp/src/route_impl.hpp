@@ -29,14 +29,13 @@ inline Reason route_reason(const RouteSpec& r, const int64_t* at_us, int32_t ste
 }
 
 // The experiment's own reason for a present unit the route let through: not_started (no
-// allocation step yet), targeting_miss, not_exposed (its traffic bucket, computed only when the
-// exposure is below 1, is at or past the threshold), else assigned.
-template <class TrafficBucket>
-inline Reason experiment_reason(bool started, bool eligible, uint32_t threshold, uint32_t buckets,
-                                TrafficBucket&& traffic_bucket) {
+// allocation step yet), targeting_miss, not_exposed (`outside_exposure()`, asked last: it may
+// hash), else assigned.
+template <class OutsideExposure>
+inline Reason experiment_reason(bool started, bool eligible, OutsideExposure&& outside_exposure) {
   if (!started) return Reason::not_started;
   if (!eligible) return Reason::targeting_miss;
-  if (threshold < buckets && traffic_bucket() >= threshold) return Reason::not_exposed;
+  if (outside_exposure()) return Reason::not_exposed;
   return Reason::assigned;
 }
 
