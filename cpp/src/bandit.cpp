@@ -225,6 +225,27 @@ std::vector<double> probability_best_student(const std::vector<double>& loc,
   });
 }
 
+namespace {
+
+// w / Σw, after checking that every weight is finite and >= 0 and not all are 0; `which` names
+// the weights in messages.
+std::vector<double> normalised_weights(const std::vector<double>& w, const char* which) {
+  double total = 0;
+  for (size_t k = 0; k < w.size(); ++k) {
+    if (!(w[k] >= 0) || !std::isfinite(w[k])) {
+      throw InvalidArgument(std::string(which) + " weight of arm " + std::to_string(k) +
+                            " must be finite and >= 0, got " + num(w[k]));
+    }
+    total += w[k];
+  }
+  if (!(total > 0)) throw InvalidArgument(std::string(which) + " weights must not all be 0");
+  std::vector<double> p(w.size());
+  for (size_t k = 0; k < w.size(); ++k) p[k] = w[k] / total;
+  return p;
+}
+
+}  // namespace
+
 std::vector<double> limit_weights(const std::vector<double>& target,
                                   const std::vector<double>& previous, double floor,
                                   double max_change) {
@@ -237,36 +258,18 @@ std::vector<double> limit_weights(const std::vector<double>& target,
   if (!(max_change >= 0)) {
     throw InvalidArgument("max_change must be >= 0, got " + num(max_change));
   }
-  double total = 0;
-  for (size_t k = 0; k < n; ++k) {
-    if (!(target[k] >= 0) || !std::isfinite(target[k])) {
-      throw InvalidArgument("target weight of arm " + std::to_string(k) +
-                            " must be finite and >= 0, got " + num(target[k]));
-    }
-    total += target[k];
-  }
-  if (!(total > 0)) throw InvalidArgument("target weights must not all be 0");
-  std::vector<double> p(n), lo(n, floor), hi(n, 1.0);
-  for (size_t k = 0; k < n; ++k) p[k] = target[k] / total;
+  const std::vector<double> p = normalised_weights(target, "target");
+  std::vector<double> lo(n, floor), hi(n, 1.0);
   if (!previous.empty()) {
     if (previous.size() != n) {
       throw InvalidArgument("previous weights name " + std::to_string(previous.size()) +
                             " arms, expected " + std::to_string(n));
     }
-    double ptotal = 0;
-    for (size_t k = 0; k < n; ++k) {
-      if (!(previous[k] >= 0) || !std::isfinite(previous[k])) {
-        throw InvalidArgument("previous weight of arm " + std::to_string(k) +
-                              " must be finite and >= 0, got " + num(previous[k]));
-      }
-      ptotal += previous[k];
-    }
-    if (!(ptotal > 0)) throw InvalidArgument("previous weights must not all be 0");
+    const std::vector<double> prev = normalised_weights(previous, "previous");
     double lo_sum = 0;
     for (size_t k = 0; k < n; ++k) {
-      const double prev = previous[k] / ptotal;
-      lo[k] = std::max(floor, prev - max_change);
-      hi[k] = std::min(1.0, prev + max_change);
+      lo[k] = std::max(floor, prev[k] - max_change);
+      hi[k] = std::min(1.0, prev[k] + max_change);
       lo_sum += lo[k];
     }
     if (lo_sum > 1) std::fill(lo.begin(), lo.end(), floor);  // the floor wins over the cap
