@@ -30,6 +30,14 @@ void check_draws(uint64_t draws) {
   if (draws == 0) throw InvalidArgument("draws must be at least 1");
 }
 
+// Every arm can get the floor: 0 <= floor <= 1/arms (up to rounding).
+void check_floor(double floor, size_t n_arms) {
+  if (!(floor >= 0) || floor * static_cast<double>(n_arms) > 1 + 1e-12) {
+    throw InvalidArgument("floor must be between 0 and 1/arms = " + num(1.0 / n_arms) + ", got " +
+                          num(floor));
+  }
+}
+
 // Indexes of the largest values (exact ties all kept).
 std::vector<size_t> argmax_set(const std::vector<double>& v) {
   double best = -std::numeric_limits<double>::infinity();
@@ -251,10 +259,7 @@ std::vector<double> limit_weights(const std::vector<double>& target,
                                   double max_change) {
   const size_t n = target.size();
   if (n == 0) throw InvalidArgument("weights need at least one arm");
-  if (!(floor >= 0) || floor * static_cast<double>(n) > 1 + 1e-12) {
-    throw InvalidArgument("floor must be between 0 and 1/arms = " + num(1.0 / n) + ", got " +
-                          num(floor));
-  }
+  check_floor(floor, n);
   if (!(max_change >= 0)) {
     throw InvalidArgument("max_change must be >= 0, got " + num(max_change));
   }
@@ -379,10 +384,7 @@ Policy::Policy(PolicyKind kind, size_t n_arms, const PolicyParams& params)
   if (!(params.epsilon >= 0 && params.epsilon <= 1)) {
     throw InvalidArgument("epsilon must be between 0 and 1, got " + num(params.epsilon));
   }
-  if (!(params.floor >= 0) || params.floor * static_cast<double>(n_arms) > 1 + 1e-12) {
-    throw InvalidArgument("floor must be between 0 and 1/arms = " + num(1.0 / n_arms) + ", got " +
-                          num(params.floor));
-  }
+  check_floor(params.floor, n_arms);
   if (!(params.max_change > 0)) {
     throw InvalidArgument("max_change must be > 0 (1 for no cap), got " + num(params.max_change));
   }
