@@ -96,30 +96,43 @@ void register_bandit(py::module_& m) {
       [](const std::string& dist, double a, double b, size_t n, uint64_t seed) {
         py::array_t<double> out(static_cast<py::ssize_t>(n));
         double* o = out.mutable_data();
+        enum class Dist { kUniform, kNormal, kGamma, kBeta, kStudentT } d;
         if (dist == "gamma" || dist == "beta") {
           if (!(a > 0) || (dist == "beta" && !(b > 0))) {
             throw InvalidArgument(dist + " shapes must be positive");
           }
+          d = dist == "gamma" ? Dist::kGamma : Dist::kBeta;
         } else if (dist == "student_t") {
           if (!(a > 0)) throw InvalidArgument("student_t dof must be positive");
-        } else if (dist != "normal" && dist != "uniform") {
+          d = Dist::kStudentT;
+        } else if (dist == "normal" || dist == "uniform") {
+          d = dist == "normal" ? Dist::kNormal : Dist::kUniform;
+        } else {
           throw InvalidArgument("unknown distribution '" + dist +
                                 "'; expected uniform, normal, gamma, beta or student_t");
         }
         maybe_release(n, [&] {
+          // The distribution is chosen once, not per draw.
           Rng rng(seed);
-          for (size_t i = 0; i < n; ++i) {
-            if (dist == "uniform") {
-              o[i] = rng.uniform();
-            } else if (dist == "normal") {
-              o[i] = rng.normal();
-            } else if (dist == "gamma") {
-              o[i] = rng.gamma(a);
-            } else if (dist == "beta") {
-              o[i] = rng.beta(a, b);
-            } else {
-              o[i] = rng.student_t(a);
-            }
+          const auto fill = [&](auto draw) {
+            for (size_t i = 0; i < n; ++i) o[i] = draw();
+          };
+          switch (d) {
+            case Dist::kUniform:
+              fill([&] { return rng.uniform(); });
+              break;
+            case Dist::kNormal:
+              fill([&] { return rng.normal(); });
+              break;
+            case Dist::kGamma:
+              fill([&] { return rng.gamma(a); });
+              break;
+            case Dist::kBeta:
+              fill([&] { return rng.beta(a, b); });
+              break;
+            case Dist::kStudentT:
+              fill([&] { return rng.student_t(a); });
+              break;
           }
         });
         return out;

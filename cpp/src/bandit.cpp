@@ -30,6 +30,14 @@ void check_draws(uint64_t draws) {
   if (draws == 0) throw InvalidArgument("draws must be at least 1");
 }
 
+// Every arm can get the floor: 0 <= floor <= 1/arms (up to rounding).
+void check_floor(double floor, size_t n_arms) {
+  if (!(floor >= 0) || floor * static_cast<double>(n_arms) > 1 + 1e-12) {
+    throw InvalidArgument("floor must be between 0 and 1/arms = " + num(1.0 / n_arms) + ", got " +
+                          num(floor));
+  }
+}
+
 // Indexes of the largest values (exact ties all kept).
 std::vector<size_t> argmax_set(const std::vector<double>& v) {
   double best = -std::numeric_limits<double>::infinity();
@@ -225,48 +233,48 @@ std::vector<double> probability_best_student(const std::vector<double>& loc,
   });
 }
 
+namespace {
+
+// w / Σw, after checking that every weight is finite and >= 0 and not all are 0; `which` names
+// the weights in messages.
+std::vector<double> normalised_weights(const std::vector<double>& w, const char* which) {
+  double total = 0;
+  for (size_t k = 0; k < w.size(); ++k) {
+    if (!(w[k] >= 0) || !std::isfinite(w[k])) {
+      throw InvalidArgument(std::string(which) + " weight of arm " + std::to_string(k) +
+                            " must be finite and >= 0, got " + num(w[k]));
+    }
+    total += w[k];
+  }
+  if (!(total > 0)) throw InvalidArgument(std::string(which) + " weights must not all be 0");
+  std::vector<double> p(w.size());
+  for (size_t k = 0; k < w.size(); ++k) p[k] = w[k] / total;
+  return p;
+}
+
+}  // namespace
+
 std::vector<double> limit_weights(const std::vector<double>& target,
                                   const std::vector<double>& previous, double floor,
                                   double max_change) {
   const size_t n = target.size();
   if (n == 0) throw InvalidArgument("weights need at least one arm");
-  if (!(floor >= 0) || floor * static_cast<double>(n) > 1 + 1e-12) {
-    throw InvalidArgument("floor must be between 0 and 1/arms = " + num(1.0 / n) + ", got " +
-                          num(floor));
-  }
+  check_floor(floor, n);
   if (!(max_change >= 0)) {
     throw InvalidArgument("max_change must be >= 0, got " + num(max_change));
   }
-  double total = 0;
-  for (size_t k = 0; k < n; ++k) {
-    if (!(target[k] >= 0) || !std::isfinite(target[k])) {
-      throw InvalidArgument("target weight of arm " + std::to_string(k) +
-                            " must be finite and >= 0, got " + num(target[k]));
-    }
-    total += target[k];
-  }
-  if (!(total > 0)) throw InvalidArgument("target weights must not all be 0");
-  std::vector<double> p(n), lo(n, floor), hi(n, 1.0);
-  for (size_t k = 0; k < n; ++k) p[k] = target[k] / total;
+  const std::vector<double> p = normalised_weights(target, "target");
+  std::vector<double> lo(n, floor), hi(n, 1.0);
   if (!previous.empty()) {
     if (previous.size() != n) {
       throw InvalidArgument("previous weights name " + std::to_string(previous.size()) +
                             " arms, expected " + std::to_string(n));
     }
-    double ptotal = 0;
-    for (size_t k = 0; k < n; ++k) {
-      if (!(previous[k] >= 0) || !std::isfinite(previous[k])) {
-        throw InvalidArgument("previous weight of arm " + std::to_string(k) +
-                              " must be finite and >= 0, got " + num(previous[k]));
-      }
-      ptotal += previous[k];
-    }
-    if (!(ptotal > 0)) throw InvalidArgument("previous weights must not all be 0");
+    const std::vector<double> prev = normalised_weights(previous, "previous");
     double lo_sum = 0;
     for (size_t k = 0; k < n; ++k) {
-      const double prev = previous[k] / ptotal;
-      lo[k] = std::max(floor, prev - max_change);
-      hi[k] = std::min(1.0, prev + max_change);
+      lo[k] = std::max(floor, prev[k] - max_change);
+      hi[k] = std::min(1.0, prev[k] + max_change);
       lo_sum += lo[k];
     }
     if (lo_sum > 1) std::fill(lo.begin(), lo.end(), floor);  // the floor wins over the cap
@@ -376,10 +384,7 @@ Policy::Policy(PolicyKind kind, size_t n_arms, const PolicyParams& params)
   if (!(params.epsilon >= 0 && params.epsilon <= 1)) {
     throw InvalidArgument("epsilon must be between 0 and 1, got " + num(params.epsilon));
   }
-  if (!(params.floor >= 0) || params.floor * static_cast<double>(n_arms) > 1 + 1e-12) {
-    throw InvalidArgument("floor must be between 0 and 1/arms = " + num(1.0 / n_arms) + ", got " +
-                          num(params.floor));
-  }
+  check_floor(params.floor, n_arms);
   if (!(params.max_change > 0)) {
     throw InvalidArgument("max_change must be > 0 (1 for no cap), got " + num(params.max_change));
   }

@@ -42,6 +42,24 @@ std::vector<double> cholesky_solve(const std::vector<double>& l, size_t d, std::
   return b;
 }
 
+// Arm k's ridge fit from the flat per-arm sums: the Cholesky factor L of A = G_k + ridge I and
+// the estimate theta = A^-1 X'r.
+struct ArmFit {
+  std::vector<double> chol;
+  std::vector<double> theta;
+};
+
+ArmFit fit_arm(const std::vector<double>& gram, const std::vector<double>& xr, size_t d,
+               double ridge, size_t k) {
+  ArmFit fit;
+  fit.chol.assign(gram.begin() + k * d * d, gram.begin() + (k + 1) * d * d);
+  for (size_t j = 0; j < d; ++j) fit.chol[j * d + j] += ridge;
+  cholesky(fit.chol, d);
+  fit.theta = cholesky_solve(fit.chol, d,
+                             std::vector<double>(xr.begin() + k * d, xr.begin() + (k + 1) * d));
+  return fit;
+}
+
 }  // namespace
 
 LinearThompson::LinearThompson(size_t n_arms, size_t dims, double ridge, double scale,
@@ -146,11 +164,7 @@ std::vector<double> LinearThompson::coefficients() const {
   const size_t d = dims_, k_arms = counts_.size();
   std::vector<double> out(k_arms * d);
   for (size_t k = 0; k < k_arms; ++k) {
-    std::vector<double> a(gram_.begin() + k * d * d, gram_.begin() + (k + 1) * d * d);
-    for (size_t j = 0; j < d; ++j) a[j * d + j] += ridge_;
-    cholesky(a, d);
-    const auto theta =
-        cholesky_solve(a, d, std::vector<double>(xr_.begin() + k * d, xr_.begin() + (k + 1) * d));
+    const auto theta = fit_arm(gram_, xr_, d, ridge_, k).theta;
     std::copy(theta.begin(), theta.end(), out.begin() + k * d);
   }
   return out;
@@ -166,11 +180,7 @@ std::shared_ptr<const std::vector<double>> LinearThompson::theta_draws(uint64_t 
   Rng rng(epoch_seed(seed_, epoch));
   std::vector<double> z(d);
   for (size_t k = 0; k < k_arms; ++k) {
-    std::vector<double> l(gram_.begin() + k * d * d, gram_.begin() + (k + 1) * d * d);
-    for (size_t j = 0; j < d; ++j) l[j * d + j] += ridge_;
-    cholesky(l, d);
-    const auto theta =
-        cholesky_solve(l, d, std::vector<double>(xr_.begin() + k * d, xr_.begin() + (k + 1) * d));
+    const auto [l, theta] = fit_arm(gram_, xr_, d, ridge_, k);
     for (uint64_t s = 0; s < draws_; ++s) {
       for (size_t j = 0; j < d; ++j) z[j] = rng.normal();
       // y = L^-T z has covariance (L L^T)^-1 = A^-1.

@@ -12,6 +12,7 @@
 
 #include "stats_format.hpp"
 #include "trafficsplit/errors.hpp"
+#include "trafficsplit/stats/tests.hpp"
 
 namespace trafficsplit::stats {
 
@@ -188,9 +189,7 @@ std::pair<double, double> beta_expected_loss(const BetaArm& treatment, const Bet
 
 std::pair<double, double> beta_interval(const BetaArm& arm, double alpha) {
   check_arm(arm, "beta_interval");
-  if (!(alpha > 0 && alpha < 1)) {
-    throw InvalidArgument("alpha must be in (0, 1), got " + format_number(alpha));
-  }
+  check_alpha(alpha);
   const Beta d(arm.a, arm.b);
   return {boost::math::quantile(d, alpha / 2), boost::math::quantile(d, 1 - alpha / 2)};
 }
@@ -211,9 +210,7 @@ NormalPosterior normal_effect_posterior(double estimate, double se, double prior
         "got prior_sd " +
         format_number(prior_sd) + ", prior_mean " + format_number(prior_mean));
   }
-  if (!(alpha > 0 && alpha < 1)) {
-    throw InvalidArgument("alpha must be in (0, 1), got " + format_number(alpha));
-  }
+  check_alpha(alpha);
   NormalPosterior p;
   if (std::isinf(prior_sd)) {
     p.mean = estimate;

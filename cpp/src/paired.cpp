@@ -2,11 +2,12 @@
 
 #include <algorithm>
 #include <boost/math/distributions/normal.hpp>
-#include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 #include <limits>
 
 #include "trafficsplit/errors.hpp"
+#include "trafficsplit/stats/tests.hpp"
+#include "trafficsplit/telemetry/recorder.hpp"
 
 namespace trafficsplit::telemetry {
 
@@ -24,35 +25,31 @@ void check_confidence(double confidence) {
 
 PairedDifference paired_difference(const double* a, const double* b, size_t n, double confidence) {
   check_confidence(confidence);
-  PairedDifference r;
   // Welford over the differences: one pass, no cancellation.
-  double m2 = 0.0;
+  SeriesMoments d;
   for (size_t i = 0; i < n; ++i) {
-    if (!std::isfinite(a[i]) || !std::isfinite(b[i])) continue;
-    const double d = b[i] - a[i];
-    ++r.n;
-    const double delta = d - r.mean;
-    r.mean += delta / static_cast<double>(r.n);
-    m2 += delta * (d - r.mean);
+    if (std::isfinite(a[i]) && std::isfinite(b[i])) d.add(b[i] - a[i]);
   }
-  if (r.n == 0) r.mean = kNaN;
+  PairedDifference r;
+  r.n = static_cast<uint64_t>(d.n);
+  r.mean = r.n == 0 ? kNaN : d.mean;
   if (r.n < 2) {
     r.sd = r.t = r.p_value = r.ci_low = r.ci_high = kNaN;
     return r;
   }
   const double df = static_cast<double>(r.n - 1);
-  r.sd = std::sqrt(m2 / df);
+  r.sd = std::sqrt(d.m2 / df);
   const double se = r.sd / std::sqrt(static_cast<double>(r.n));
-  boost::math::students_t dist(df);
-  const double q = boost::math::quantile(dist, 0.5 + confidence / 2.0);
-  r.ci_low = r.mean - q * se;
-  r.ci_high = r.mean + q * se;
+  const stats::TestStat test =
+      stats::finish_test(r.mean, se, 0.0, df, 1.0 - confidence, stats::Alternative::kTwoSided);
+  r.ci_low = test.ci_low;
+  r.ci_high = test.ci_high;
   if (se == 0.0) {
     r.t = r.p_value = kNaN;  // as scipy.stats.ttest_rel: no variation, no test
-    return r;
+  } else {
+    r.t = test.statistic;
+    r.p_value = test.pvalue;
   }
-  r.t = r.mean / se;
-  r.p_value = 2.0 * boost::math::cdf(boost::math::complement(dist, std::fabs(r.t)));
   return r;
 }
 

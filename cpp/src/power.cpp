@@ -74,6 +74,16 @@ void check_sd(double sd, const char* fn) {
   }
 }
 
+void check_mde(double diff, const char* fn) {
+  if (!std::isfinite(diff) || diff == 0) {
+    throw InvalidArgument(std::string(fn) + ": mde must be finite and nonzero, got " +
+                          format_number(diff));
+  }
+}
+
+// The difference of means has sd·√(1 + 1/ratio) / √n_control, ratio = n_treatment / n_control.
+double difference_sd(double sd, double ratio) { return sd * std::sqrt(1 + 1 / ratio); }
+
 // Power of a z test whose estimate has sd_1/√n under H1, critical value on sd_0/√n.
 double normal_power(double diff, double n, double alpha, int sides, double sd0, double sd1) {
   const double crit = z(1 - alpha / sides);
@@ -89,6 +99,15 @@ double solve_increasing(F f, double lo, double hi) {
   const auto r = boost::math::tools::toms748_solve(
       f, lo, hi, boost::math::tools::eps_tolerance<double>(52), iterations);
   return (r.first + r.second) / 2;
+}
+
+// The root of increasing f below hi, where f(hi) > 0: halve towards 0 until f < 0 (or the
+// floor), then solve on that bracket.
+template <class F>
+double solve_below(F f, double hi) {
+  double lo = hi / 2;
+  while (f(lo) > 0 && lo > 1e-300) lo /= 2;
+  return solve_increasing(f, lo, hi);
 }
 
 }  // namespace
@@ -153,11 +172,8 @@ double power_means(double sd, double diff, double n_control, double alpha, int s
   check_design(alpha, sides, ratio, fn);
   check_sd(sd, fn);
   check_n(n_control, fn);
-  if (!std::isfinite(diff) || diff == 0) {
-    throw InvalidArgument(std::string(fn) + ": mde must be finite and nonzero, got " +
-                          format_number(diff));
-  }
-  const double s = sd * std::sqrt(1 + 1 / ratio);
+  check_mde(diff, fn);
+  const double s = difference_sd(sd, ratio);
   return normal_power(diff, n_control, alpha, sides, s, s);
 }
 
@@ -167,19 +183,14 @@ ArmSizes sample_size_means(double sd, double diff, double alpha, double power, i
   check_design(alpha, sides, ratio, fn);
   check_power(power, alpha, sides, fn);
   check_sd(sd, fn);
-  if (!std::isfinite(diff) || diff == 0) {
-    throw InvalidArgument(std::string(fn) + ": mde must be finite and nonzero, got " +
-                          format_number(diff));
-  }
-  const double s = sd * std::sqrt(1 + 1 / ratio);
+  check_mde(diff, fn);
+  const double s = difference_sd(sd, ratio);
   const double root = z(1 - alpha / sides) + z(power);
   const double one_tail = root * root * s * s / (diff * diff);  // ≥ the two-tailed solution
   double n = one_tail;
   if (sides == 2) {
     const auto f = [&](double m) { return normal_power(diff, m, alpha, sides, s, s) - power; };
-    double lo = one_tail / 2;
-    while (f(lo) > 0 && lo > 1e-300) lo /= 2;
-    if (f(one_tail) > 0) n = solve_increasing(f, lo, one_tail);
+    if (f(one_tail) > 0) n = solve_below(f, one_tail);
   }
   return {n, n * ratio};
 }
@@ -190,15 +201,13 @@ double mde_means(double sd, double n_control, double alpha, double power, int si
   check_power(power, alpha, sides, fn);
   check_sd(sd, fn);
   check_n(n_control, fn);
-  const double s = sd * std::sqrt(1 + 1 / ratio);
+  const double s = difference_sd(sd, ratio);
   const double root = z(1 - alpha / sides) + z(power);
   const double one_tail = root * s / std::sqrt(n_control);
   if (sides == 1) return one_tail;
   const auto f = [&](double d) { return normal_power(d, n_control, alpha, sides, s, s) - power; };
   if (!(f(one_tail) > 0)) return one_tail;
-  double lo = one_tail / 2;
-  while (f(lo) > 0 && lo > 1e-300) lo /= 2;
-  return solve_increasing(f, lo, one_tail);
+  return solve_below(f, one_tail);
 }
 
 }  // namespace trafficsplit::stats

@@ -75,6 +75,14 @@ void check_grid(int grid) {
   }
 }
 
+// The recursion's next look: a finite fraction beyond the previous one.
+void check_next_fraction(double t, double previous) {
+  if (!(t > previous) || !std::isfinite(t)) {
+    throw InvalidArgument("information fraction " + num(t) + " must exceed the previous " +
+                          num(previous));
+  }
+}
+
 // Strictly increasing positive finite fractions; with allow_beyond_one only the last may be > 1.
 void check_fractions(const std::vector<double>& t, bool allow_beyond_one) {
   if (t.empty()) throw InvalidArgument("at least one look (information fraction) is required");
@@ -196,10 +204,7 @@ double SequentialRecursion::continuing() const {
 }
 
 std::pair<double, double> SequentialRecursion::crossing(double t, double bound) const {
-  if (!(t > t_) || !std::isfinite(t)) {
-    throw InvalidArgument("information fraction " + num(t) + " must exceed the previous " +
-                          num(t_));
-  }
+  check_next_fraction(t, t_);
   if (std::isnan(bound)) throw InvalidArgument("bound must not be NaN");
   const double lower_bound = sides_ == 2 ? -bound : -kInf;
   if (looks_ == 0) {
@@ -327,10 +332,7 @@ double SequentialRecursion::solve_bound(double t, double target, double guess) c
 
 double SequentialRecursion::add_look_spending(double t, double increment) {
   if (std::isnan(increment)) throw InvalidArgument("alpha increment must not be NaN");
-  if (!(t > t_) || !std::isfinite(t)) {
-    throw InvalidArgument("information fraction " + num(t) + " must exceed the previous " +
-                          num(t_));
-  }
+  check_next_fraction(t, t_);
   double bound = kInf;
   if (increment > 0) {
     const double target = sides_ * increment;
@@ -633,7 +635,8 @@ double confidence_sequence_rho2(double alpha, double tuning, int sides) {
   return (l + std::log1p(l)) / tuning;
 }
 
-double one_sided_cs_half_width(double variance, double n, double alpha, double tuning) {
+namespace {
+void check_cs_sample(double variance, double n) {
   if (!(variance > 0) || !std::isfinite(variance)) {
     throw InvalidArgument("confidence sequence: variance must be finite and > 0, got " +
                           num(variance));
@@ -641,6 +644,11 @@ double one_sided_cs_half_width(double variance, double n, double alpha, double t
   if (!(n > 0) || !std::isfinite(n)) {
     throw InvalidArgument("confidence sequence: n must be finite and > 0, got " + num(n));
   }
+}
+}  // namespace
+
+double one_sided_cs_half_width(double variance, double n, double alpha, double tuning) {
+  check_cs_sample(variance, n);
   const double rho2 = confidence_sequence_rho2(alpha, tuning, 1);
   const double nr = n * rho2;
   const double s2 = variance * n;
@@ -651,10 +659,10 @@ double one_sided_cs_half_width(double variance, double n, double alpha, double t
 double one_sided_cs_pvalue(double distance, double variance, double n, double alpha,
                            double tuning) {
   if (std::isnan(distance)) throw InvalidArgument("confidence sequence: distance is NaN");
-  one_sided_cs_half_width(variance, n, alpha, tuning);  // validates the inputs
-  if (!(distance > 0)) return 1.0;
+  check_cs_sample(variance, n);
   // rho stays the one of the design level alpha; solve half-width(a) = distance for a.
-  const double rho2 = confidence_sequence_rho2(alpha, tuning, 1);
+  const double rho2 = confidence_sequence_rho2(alpha, tuning, 1);  // validates alpha and tuning
+  if (!(distance > 0)) return 1.0;
   const double nr = n * rho2;
   const double l = distance * distance * n * rho2 / (2.0 * variance * (nr + 1.0));
   return std::min(1.0, std::sqrt(nr + 1.0) / (2.0 * std::expm1(l)));

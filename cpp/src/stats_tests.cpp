@@ -266,10 +266,9 @@ void check_ratio(const RatioSummary& s, const char* what) {
     throw InvalidArgument(std::string(what) + ": denominator mean is 0, the ratio is undefined");
   }
 }
-}  // namespace
 
-std::pair<double, double> ratio_metric(const RatioSummary& s) {
-  check_ratio(s, "ratio_metric");
+// R and its delta-method SE of a checked summary.
+std::pair<double, double> ratio_estimate(const RatioSummary& s) {
   const double x = s.mean_num, y = s.mean_den;
   const double r = x / y;
   const double var =
@@ -277,13 +276,19 @@ std::pair<double, double> ratio_metric(const RatioSummary& s) {
       s.n;
   return {r, std::sqrt(std::max(var, 0.0))};
 }
+}  // namespace
+
+std::pair<double, double> ratio_metric(const RatioSummary& s) {
+  check_ratio(s, "ratio_metric");
+  return ratio_estimate(s);
+}
 
 TestStat ratio_test(const RatioSummary& control, const RatioSummary& treatment, bool relative,
                     double alpha, Alternative alternative) {
   check_ratio(control, "ratio_test: control");
   check_ratio(treatment, "ratio_test: treatment");
-  const auto [rc, sc] = ratio_metric(control);
-  const auto [rt, st] = ratio_metric(treatment);
+  const auto [rc, sc] = ratio_estimate(control);
+  const auto [rt, st] = ratio_estimate(treatment);
   if (!relative)
     return finish_test(rt - rc, std::sqrt(sc * sc + st * st), 0.0, kInf, alpha, alternative);
   if (rc == 0) {

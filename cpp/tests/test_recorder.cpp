@@ -183,6 +183,15 @@ TEST(PairedDifference, SkipsNonFinitePairsAndDegenerateCases) {
   EXPECT_THROW(paired_difference(c, d, 3, 1.0), InvalidArgument);
 }
 
+TEST(PairedDifference, LeavesOutAnOverflowingDifference) {
+  const double a[] = {1, 2, 3, 4, 5, -1.5e308};
+  const double b[] = {2, 4, 5, 4, 8, 1.5e308};
+  const auto r = paired_difference(a, b, 6, 0.95);
+  EXPECT_EQ(r.n, 5u);
+  EXPECT_DOUBLE_EQ(r.mean, 1.6);
+  EXPECT_NEAR(r.p_value, 0.03491970667453904, 1e-12);
+}
+
 TEST(WilsonInterval, MatchesStatsmodels) {
   const auto p = wilson_interval(8, 10, 0.95);
   EXPECT_DOUBLE_EQ(p.estimate, 0.8);

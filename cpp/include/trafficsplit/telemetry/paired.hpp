@@ -17,7 +17,8 @@ struct PairedDifference {
   double ci_high = 0.0;
 };
 
-// Pairs (a[i], b[i]) with a NaN or infinite member are left out. `confidence` in (0, 1).
+// Pairs (a[i], b[i]) with a NaN or infinite member, or whose difference overflows, are left
+// out. `confidence` in (0, 1).
 PairedDifference paired_difference(const double* a, const double* b, size_t n, double confidence);
 
 struct Proportion {
