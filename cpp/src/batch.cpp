@@ -18,6 +18,12 @@
 #include "route_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*, which it then reports as maybe
+// uninitialised wherever they are inlined (GCC bug 105593, fixed in GCC 13): 70 false warnings.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
 namespace trafficsplit {
 
 namespace {

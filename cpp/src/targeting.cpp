@@ -1719,7 +1719,7 @@ class BlockEvaluator {
                 continue;
               }
               const std::string_view v = detail::offset_string(offsets, t->data, r);
-              const uint8_t hit = n.set->strings.contains(v) ? kTrue : miss;
+              const uint8_t hit = n.set->strings.contains(v) ? uint8_t{kTrue} : miss;
               out[i] = n.negated ? static_cast<uint8_t>(2 - hit) : hit;
             }
           };
