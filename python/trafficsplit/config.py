@@ -5,6 +5,7 @@ validating them with every error reported at once, and compiling them into an im
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -175,6 +176,7 @@ def _read_file(path: Path) -> Any:
         ) from None
 
 
+@functools.cache
 def _unique_key_loader() -> Any:
     """A YAML SafeLoader that refuses a key repeated within one mapping (YAML itself would
     silently keep the last value)."""
@@ -377,6 +379,14 @@ def _dump_yaml(data: Any) -> str:
     ``T`` (and ``Z`` for UTC), as people write them."""
     import yaml
 
+    return yaml.dump(data, Dumper=_dumper(), sort_keys=False, allow_unicode=True)
+
+
+@functools.cache
+def _dumper() -> Any:
+    """The SafeDumper of :func:`_dump_yaml` (made once: PyYAML is imported only when needed)."""
+    import yaml
+
     class Dumper(yaml.SafeDumper):
         pass
 
@@ -387,7 +397,7 @@ def _dump_yaml(data: Any) -> str:
         return dumper.represent_scalar("tag:yaml.org,2002:timestamp", text)
 
     Dumper.add_representer(_dt.datetime, timestamp)
-    return yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True)
+    return Dumper
 
 
 def _json_default(x: Any) -> Any:
