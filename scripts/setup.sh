@@ -63,6 +63,9 @@ ensure_venv() {
 }
 
 ensure_build() {
+  # One build at a time: a second test or demo run started meanwhile waits for the first.
+  exec 9>"$STAMPS/build.lock"
+  flock 9
   # The editable install maps each Python file by name: a new or removed file needs a reinstall.
   local names; names="$(cd "$ROOT" && find python -name '*.py' -o -name '*.pyi' -o -name '*.json' | sort | sha1sum)"
   local want; want="$(hash_of CMakeLists.txt pyproject.toml cpp)${names:0:12}"
@@ -71,6 +74,7 @@ ensure_build() {
     (cd "$ROOT" && "$VENV/bin/python" -m pip install -q --no-build-isolation --no-deps -e .)
     echo "$want" > "$STAMPS/build"
   fi
+  flock -u 9
 }
 
 setup_all() {
