@@ -8,8 +8,12 @@ True
 
 from __future__ import annotations
 
-from . import bandit, errors, middleware, propagation, stats, sticky
-from .analysis import Analysis, Guardrail, analyze, sufficient_statistics
+from typing import TYPE_CHECKING, Any
+
+# The serving path is imported eagerly; analysis, statistics, bandits, rollouts, shadows,
+# telemetry and middleware load on first use (PEP 562), so that a model server's
+# `import trafficsplit` costs little more than numpy's.
+from . import errors, propagation, sticky
 from .batch import REASONS, BatchAssignment
 from .config import ConfigIssue, ConfigValidationError, Snapshot, load_config, parse_config
 from .errors import ConfigError, Error, TargetingSyntaxError, UnitTypeError, UnitValueError
@@ -26,11 +30,52 @@ from .exposure import (
     read_exposures,
 )
 from .hashing import bucket, hash64, hash64_batch
-from .rollout import RolloutController, RolloutDecision, RolloutPolicy
-from .shadow import Shadow, ShadowLog, compare_shadow
 from .splitter import FlagEvaluation, Splitter
 from .targeting import Targeting
-from .telemetry import MetricsRecorder
+
+if TYPE_CHECKING:
+    from . import bandit, middleware, stats
+    from .analysis import Analysis, Guardrail, analyze, sufficient_statistics
+    from .rollout import RolloutController, RolloutDecision, RolloutPolicy
+    from .shadow import Shadow, ShadowLog, compare_shadow
+    from .telemetry import MetricsRecorder
+
+# public name -> (submodule, attribute in it; None for the submodule itself)
+_LAZY: dict[str, tuple[str, str | None]] = {
+    "bandit": ("bandit", None),
+    "middleware": ("middleware", None),
+    "stats": ("stats", None),
+    "Analysis": ("analysis", "Analysis"),
+    "Guardrail": ("analysis", "Guardrail"),
+    "analyze": ("analysis", "analyze"),
+    "sufficient_statistics": ("analysis", "sufficient_statistics"),
+    "RolloutController": ("rollout", "RolloutController"),
+    "RolloutDecision": ("rollout", "RolloutDecision"),
+    "RolloutPolicy": ("rollout", "RolloutPolicy"),
+    "Shadow": ("shadow", "Shadow"),
+    "ShadowLog": ("shadow", "ShadowLog"),
+    "compare_shadow": ("shadow", "compare_shadow"),
+    "MetricsRecorder": ("telemetry", "MetricsRecorder"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'trafficsplit' has no attribute {name!r}") from None
+    import importlib
+
+    value = importlib.import_module(f".{module}", __name__)
+    if attribute is not None:
+        value = getattr(value, attribute)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __version__ = "0.1.0"
 CONTRACT_VERSION = "ts1"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import numbers
+import sys
 from typing import Any
 
 import numpy as np
@@ -59,10 +60,7 @@ def from_micros(us: int) -> _dt.datetime:
 
 def micros_array(values: Any, n: int) -> np.ndarray:
     """Per-row times as a contiguous int64 array of microseconds (for batch replay)."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is optional
-        pd = None
+    pd = sys.modules.get("pandas")  # a pandas input exists only when pandas is loaded
     if pd is not None and isinstance(values, pd.Series | pd.Index | pd.DatetimeIndex):
         if pd.api.types.is_datetime64_any_dtype(values.dtype):
             ser = pd.Series(values)

@@ -7,7 +7,6 @@ distinct ids: pandas categoricals and Arrow dictionary arrays), evaluated once p
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +14,7 @@ import numpy as np
 
 from ._core import assignment as _assignment
 from ._core import hashing as _hashing
+from ._optional import loaded
 from .errors import UnitTypeError
 
 Column = _hashing.Column
@@ -68,12 +68,6 @@ def spread_by_codes(
         table = np.concatenate([p[k] for p in parts] + [np.array([missing[k]], dtypes[k])])
         _assignment.take_by_codes(table, codes, target, threads)
     return out
-
-
-def loaded(name: str) -> Any:
-    """The module if the program has imported it (pandas and pyarrow stay optional: an input
-    of theirs can only exist when they are loaded)."""
-    return sys.modules.get(name)
 
 
 def _pandas() -> Any:

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import stats
+from ._frames import as_pandas_frame
+from ._optional import loaded, require
 from .errors import ConfigError
 from .stats import Moments, TestResult
 from .stats._results import check_alpha
@@ -120,7 +122,7 @@ class Analysis:
     def summary(self) -> pd.DataFrame:
         """One row per arm × metric: n, mean, absolute and relative lift with CIs, p-value,
         adjusted p-value and decision (control rows carry n and mean only)."""
-        import pandas as pd
+        pd = require("pandas", what="Analysis.summary")
 
         rows = []
         seen_control: set[str] = set()
@@ -163,7 +165,7 @@ class Analysis:
         """A forest plot of the lifts with their confidence intervals; with a sequential design,
         a second panel with the boundaries and each comparison's observed z path. Returns the
         matplotlib figure."""
-        import matplotlib.pyplot as plt
+        plt = require("matplotlib.pyplot", what="Analysis.plot")
 
         items = self.results
         seq = self.sequential is not None
@@ -373,7 +375,7 @@ def _is_sums_table(df: Any, columns: list[str]) -> bool:
 def _arm_codes(values: Any) -> tuple[np.ndarray, list[str]]:
     """Small integer codes per row (-1: no arm) and the arm of each code, in first-seen order
     (categories order for a categorical)."""
-    import pandas as pd
+    pd = require("pandas", what="analyze")
 
     s = values if isinstance(values, pd.Series) else pd.Series(values)
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -387,7 +389,7 @@ def _arm_codes(values: Any) -> tuple[np.ndarray, list[str]]:
 
 
 def _float_column(df: Any, name: str) -> np.ndarray:
-    import pandas as pd
+    pd = require("pandas", what="analyze")
 
     if name not in df.columns:
         raise ConfigError(f"analyze: no column {name!r} in the data; columns: {list(df.columns)}")
@@ -552,8 +554,10 @@ def sufficient_statistics(
 
     Rows with the same arm (per-partition aggregates) are merged by ``analyze``. Values must be
     complete: NaN in a used column is an error here (``analyze`` on units skips them instead).
+    ``data`` may also be a polars DataFrame or a pyarrow Table (read as pandas).
     """
-    import pandas as pd
+    pd = require("pandas", what="sufficient_statistics")
+    data = as_pandas_frame(data, "sufficient_statistics")
 
     metric_list = _names(metrics, "metrics")
     cov = _covariates(covariates, metric_list)
@@ -616,8 +620,10 @@ def analyze(
 ) -> Analysis:
     """Compares every arm with ``control`` on every metric.
 
-    - ``data``: a pandas DataFrame with one row per unit (an ``arm`` column and numeric metric
+    - ``data``: a DataFrame with one row per unit (an ``arm`` column and numeric metric
       columns), or a per-arm sufficient-statistics table (see :func:`sufficient_statistics`).
+      pandas, polars and pyarrow tables are read (polars and Arrow through the Arrow C stream
+      interface, as pandas); a mapping metric -> {arm: Moments} needs neither.
     - ``metrics``: mean metrics, tested with Welch's t-test; relative lifts by the delta method.
     - ``covariates``: metric → pre-period column; those metrics use CUPED (θ pooled over arms).
     - ``ratio_metrics``: name → (numerator, denominator) per unit, by the delta method.
@@ -630,13 +636,13 @@ def analyze(
       z statistics form the path the design decides on.
     - ``weights``: the configured arm weights for the sample-ratio check (default: equal).
     """
-    import pandas as pd
-
+    data = as_pandas_frame(data, "analyze")
+    pd = loaded("pandas")
     check_alpha("analyze", alpha)
     corr = {"fdr_bh": "bh", "benjamini-hochberg": "bh", None: "none"}.get(correction, correction)
     if corr not in CORRECTIONS:
         raise ConfigError(f"analyze: correction must be one of {CORRECTIONS}, got {correction!r}")
-    if not isinstance(data, pd.DataFrame | Mapping):
+    if not (isinstance(data, Mapping) or (pd is not None and isinstance(data, pd.DataFrame))):
         raise ConfigError(
             "analyze: data must be a pandas DataFrame (units or per-arm sums) or a mapping "
             f"metric -> {{arm: Moments}}, got {type(data).__name__}"

@@ -40,6 +40,7 @@ import numpy as np
 
 from ._core import bandit as _bandit
 from ._core import hashing as _hashing
+from ._optional import require
 from .config import ConfigValidationError, edit_entry
 from .errors import ConfigError
 from .experiment import Experiment, _is_real
@@ -976,7 +977,7 @@ def ipw_estimate(
     exposure below 1 the IPW form needs N from the traffic count (default: the log's rows,
     right when every unit that reached the experiment was exposed). Hájek needs no N.
     """
-    import pandas as pd
+    pd = require("pandas", what="ipw_estimate")
 
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence must be between 0 and 1, got {confidence!r}")
@@ -1235,7 +1236,7 @@ def _arm_codes(arms: Any, index: Mapping[str, int], column: str = "arms") -> np.
     if len(values) == 0:
         return np.zeros(0, np.int64)
     if _has_pandas():
-        import pandas as pd
+        pd = require("pandas")
 
         # Hashing, no sort; a Series (categorical included) is factorised without copying.
         inverse, uniques = pd.factorize(values if series else np.asarray(values, dtype=object))
@@ -1257,7 +1258,7 @@ def _arm_codes(arms: Any, index: Mapping[str, int], column: str = "arms") -> np.
 
 def _distinct(values: Any) -> list[Any]:
     if _has_pandas():
-        import pandas as pd
+        pd = require("pandas")
 
         unique = values.unique() if hasattr(values, "unique") else pd.unique(np.asarray(values))
         return [v for v in unique if not _missing(v)]

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from ._core import assignment as _assignment
+from ._optional import require
 
 REASONS: tuple[str, ...] = tuple(_assignment.REASONS)
 """Reason names by code: ``REASONS[batch.reason[i]]``."""
@@ -45,8 +46,8 @@ class BatchAssignment:
 
     @property
     def in_experiment(self) -> np.ndarray:
-        """Boolean mask of rows that got an arm."""
-        return self.reason == 0
+        """Boolean mask of rows that got an arm (assigned, override, sticky or propagated)."""
+        return self.arm_index >= 0
 
     @property
     def arm(self) -> np.ndarray:
@@ -72,7 +73,7 @@ class BatchAssignment:
     def to_pandas(self) -> Any:
         """A DataFrame with columns arm (categorical), arm_index, bucket, reason (categorical)
         and in_experiment, on the input's index when the input was a pandas object."""
-        import pandas as pd
+        pd = require("pandas", what="BatchAssignment.to_pandas")
 
         arm = pd.Categorical.from_codes(self.arm_index.astype(np.int64), categories=list(self.arms))
         reason = pd.Categorical.from_codes(self.reason.astype(np.int64), categories=list(REASONS))
@@ -89,7 +90,7 @@ class BatchAssignment:
 
     def to_arrow(self) -> Any:
         """A pyarrow Table with dictionary-encoded arm and reason columns."""
-        import pyarrow as pa
+        pa = require("pyarrow", what="BatchAssignment.to_arrow")
 
         valid = self.arm_index >= 0
         arm = pa.DictionaryArray.from_arrays(

@@ -17,13 +17,16 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import __version__, stats
+from . import __version__
+from ._optional import require
 from .config import ConfigValidationError, Snapshot, config_files, load_config
 from .errors import ConfigError
 from .experiment import Arm, Experiment
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from . import stats
+
     exp = Experiment(
         "ranker-v2",
         [
@@ -71,13 +74,16 @@ def _demo(args: argparse.Namespace) -> int:
         f"reason={one.reason!r}"
     )
     if entered >= 100:
-        _demo_analysis(exp, result, rng)
+        try:
+            _demo_analysis(exp, result, rng)
+        except ImportError as exc:  # the analysis needs pandas, an extra
+            print(f"\nanalysis skipped: {exc}")
     return 1 if check.mismatch else 0
 
 
 def _demo_analysis(exp: Experiment, result: object, rng: np.random.Generator) -> None:
     """Simulated outcomes for the assigned users, analysed as an analyst would."""
-    import pandas as pd
+    pd = require("pandas", what="the demo's analysis")
 
     from .analysis import Guardrail, analyze
 

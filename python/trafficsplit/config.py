@@ -182,7 +182,8 @@ def _unique_key_loader() -> Any:
     silently keep the last value)."""
     import yaml
 
-    class Loader(yaml.SafeLoader):
+    # libyaml's parser when PyYAML was built with it: several times faster on large files.
+    class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
         pass
 
     def mapping(loader: Any, node: Any, deep: bool = False) -> Any:

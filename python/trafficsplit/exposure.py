@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ._optional import require
 from .errors import ConfigError
 from .sticky import unit_key_or_none
 
@@ -89,7 +90,7 @@ def exposure_schema() -> pa.Schema:
     """The Arrow schema of exposure tables (Parquet files, bulk batches): experiment, arm,
     reason and version are dictionary-encoded strings; ``attributes`` is a JSON object in
     text."""
-    import pyarrow as pa
+    pa = require("pyarrow", what="exposure_schema")
 
     names = pa.dictionary(pa.int32(), pa.string())
     return pa.schema(
@@ -189,7 +190,7 @@ class ExposureBatch(Sequence[ExposureRecord]):
 
     def table(self) -> pa.Table:
         """The records as an Arrow table with :func:`exposure_schema`."""
-        import pyarrow as pa
+        pa = require("pyarrow", what="ExposureBatch.table")
 
         schema = exposure_schema()
         cols = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(schema)
@@ -317,7 +318,7 @@ class OpenTelemetrySink(ExposureSink):
     """
 
     def __init__(self, logger_provider: Any = None) -> None:
-        from opentelemetry import _logs
+        _logs = require("opentelemetry._logs", what="OpenTelemetrySink")
 
         from . import __version__
 
@@ -473,7 +474,7 @@ class ParquetSink(_RotatingFiles):
         # pyarrow imports modules lazily (pyarrow.compute, pandas) on first use: run that here,
         # in the constructing thread, not on the writer thread where an import can race with
         # os.fork() (the at-fork handlers such imports register would be half applied).
-        import pyarrow.parquet  # noqa: F401
+        require("pyarrow.parquet", what="ParquetSink")
 
         ExposureBatch(
             [(0, "u", "e", "a", 0, "assigned", "v", 1.0, None, None, None, False)]
@@ -489,7 +490,7 @@ class ParquetSink(_RotatingFiles):
             self.write_table(ExposureBatch([_row(r) for r in records]).table())
 
     def write_table(self, table: pa.Table) -> None:
-        import pyarrow.parquet as pq
+        pq = require("pyarrow.parquet", what="ParquetSink.write_table")
 
         if not table.num_rows:
             return
@@ -542,9 +543,9 @@ class ParquetSink(_RotatingFiles):
 def read_exposures(path: str | os.PathLike[str]) -> Any:
     """Every exposure record under a folder (``*.jsonl`` and complete ``*.parquet`` files) or
     in one file, as a DataFrame with the columns of :data:`EXPOSURE_FIELDS`."""
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    pd = require("pandas", what="read_exposures")
+    pa = require("pyarrow", what="read_exposures")
+    pq = require("pyarrow.parquet", what="read_exposures")
 
     p = Path(path)
     files = sorted(p.glob("*.jsonl")) + sorted(p.glob("*.parquet")) if p.is_dir() else [p]
@@ -605,7 +606,7 @@ def _attributes_text(a: Any) -> str | None:
 
 
 def _dictionary(values: pa.Array) -> pa.Array:
-    import pyarrow as pa
+    pa = require("pyarrow", what="exposure tables")
 
     d = values.dictionary_encode()
     return pa.DictionaryArray.from_arrays(d.indices.cast(pa.int32()), d.dictionary)
@@ -618,7 +619,7 @@ def _row(r: ExposureRecord) -> tuple[Any, ...]:
 
 
 def _table_from_json_rows(rows: list[dict[str, Any]]) -> pa.Table:
-    import pyarrow as pa
+    pa = require("pyarrow", what="exposure tables")
 
     schema = exposure_schema()
     arrays = []
@@ -632,7 +633,7 @@ def _table_from_json_rows(rows: list[dict[str, Any]]) -> pa.Table:
 
 def _column(field: pa.Field, values: Sequence[Any]) -> pa.Array:
     """One column of an exposure table from Python values (``attributes`` as objects)."""
-    import pyarrow as pa
+    pa = require("pyarrow", what="exposure tables")
 
     if field.name == "attributes":
         values = [_attributes_text(a) for a in values]
@@ -1071,7 +1072,7 @@ def bulk_table(
     attribute_names: Sequence[str] = (),
 ) -> pa.Table:
     """Exposure records for the ``rows`` of a frame that got an arm, built column by column."""
-    import pyarrow as pa
+    pa = require("pyarrow", what="Splitter.assign_frame(log_exposures=True)")
 
     n = len(rows)
     schema = exposure_schema()
@@ -1113,7 +1114,7 @@ def bulk_table(
 def _unit_texts(units: Any, take: pa.Array | None) -> pa.Array:
     """Canonical unit text for the taken rows: str as is, integers as decimal text, bytes as
     ``b:<hex>``; one object per row only for mixed or binary columns."""
-    import pyarrow as pa
+    pa = require("pyarrow", what="Splitter.assign_frame(log_exposures=True)")
 
     try:
         arr = pa.array(units, from_pandas=True)
@@ -1135,9 +1136,9 @@ def _unit_texts(units: Any, take: pa.Array | None) -> pa.Array:
 
 def _attribute_objects(frame: Any, names: Sequence[str], rows: np.ndarray) -> pa.Array:
     """The chosen columns of each row as JSON object text, encoding each distinct value once."""
-    import pandas as pd
-    import pyarrow as pa
-    import pyarrow.compute as pc
+    pd = require("pandas", what="Splitter.assign_frame(log_exposures=True)")
+    pa = require("pyarrow", what="Splitter.assign_frame(log_exposures=True)")
+    pc = require("pyarrow.compute", what="Splitter.assign_frame(log_exposures=True)")
 
     present = [c for c in names if c in frame.columns]
     if not present:

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ._core import telemetry as _telemetry
+from ._optional import require
 from .errors import ConfigError
 from .hashing import bucket
 
@@ -89,7 +90,7 @@ class ShadowLog:
             return self._cond.wait_for(lambda: len(self._records) >= n, timeout)
 
     def to_frame(self) -> Any:
-        import pandas as pd
+        pd = require("pandas", what="ShadowLog.to_frame")
 
         return pd.DataFrame(self.records(), columns=list(ShadowRecord._fields))
 
@@ -387,7 +388,7 @@ _PERCENTILES = (50, 90, 99)
 
 
 def _frame(log_: Any) -> Any:
-    import pandas as pd
+    pd = require("pandas", what="compare_shadow")
 
     if isinstance(log_, ShadowLog):
         return log_.to_frame()
@@ -412,7 +413,7 @@ def compare_shadow(log: Any, confidence: float = 0.95) -> Any:
     primary_p50/p90/p99, candidate_p50/p90/p99 (seconds), latency_diff, latency_diff_low,
     latency_diff_high, t, p_value, candidate_errors, candidate_timeouts, primary_errors.
     """
-    import pandas as pd
+    pd = require("pandas", what="compare_shadow")
 
     if not 0 < confidence < 1:
         raise ConfigError(f"confidence must be between 0 and 1, got {confidence!r}")

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
+from ._optional import require
 from .errors import ConfigError, UnitTypeError, UnitValueError
 
 if TYPE_CHECKING:
@@ -554,12 +555,7 @@ class RedisStickyStore(_Store):
         if url is not None:
             if not isinstance(url, str) or not url:
                 raise ConfigError(f"url must be a redis:// URL str, got {url!r}")
-            try:
-                import redis
-            except ImportError as e:  # pragma: no cover - redis is a declared extra
-                raise ImportError(
-                    "RedisStickyStore needs redis-py: pip install 'trafficsplit[redis]'"
-                ) from e
+            redis = require("redis", what="RedisStickyStore")
             client = redis.Redis.from_url(url)
             self._owns_client = True
         else:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._core import telemetry as _telemetry
+from ._optional import require
 from .errors import ConfigError
 from .experiment import Assignment
 from .stats import Moments
@@ -114,7 +115,7 @@ class MetricsRecorder:
 
     def summary(self) -> Any:
         """A DataFrame with one row per (metric, arm): n, mean, std (n - 1), sum, skipped."""
-        import pandas as pd
+        pd = require("pandas", what="MetricsRecorder.summary")
 
         rows = [
             {

@@ -9,14 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .._core import stats as _core
+from .._optional import loaded, require
 from ..errors import ConfigError
 from ..hashing import check_threads
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Moments", "MomentsByGroup", "grouped_moments"]
 
@@ -143,6 +146,7 @@ class Moments:
     ) -> MomentsByGroup:
         """Moments of ``columns`` (metric first) for each value of the column ``by``.
 
+        >>> import pandas as pd
         >>> df = pd.DataFrame({"arm": ["a", "b", "a", "b"], "y": [1.0, 2.0, 3.0, 6.0]})
         >>> by_arm = Moments.from_frame(df, "arm", "y")
         >>> by_arm["a"].mean, by_arm["b"].var
@@ -407,8 +411,9 @@ def _value_column(values: Any, name: str, ravel: bool = False) -> np.ndarray:
     """A contiguous native float64 (or float32) array; nulls become NaN. Non-numeric values are
     a ConfigError naming the column."""
     if _is_arrow(values):
-        values = values.to_pandas()
-    if isinstance(values, (pd.Series, pd.Index)):
+        values = _to_pandas(values)
+    pd = loaded("pandas")
+    if pd is not None and isinstance(values, (pd.Series, pd.Index)):
         dtype = values.dtype
         if isinstance(dtype, pd.CategoricalDtype):
             raise ConfigError(f"value column {name!r} is categorical; expected numbers")
@@ -434,6 +439,7 @@ def _value_column(values: Any, name: str, ravel: bool = False) -> np.ndarray:
     if kind in "fiub":
         return np.ascontiguousarray(arr, dtype=np.float64)
     if kind == "O":
+        pd = require("pandas", what="a column of Python objects as values")
         inferred = pd.api.types.infer_dtype(arr, skipna=True)
         if inferred in _NUMERIC_INFERRED:
             return np.ascontiguousarray(
@@ -449,11 +455,17 @@ def _is_arrow(values: Any) -> bool:
     return type(values).__module__.startswith("pyarrow") and hasattr(values, "to_pandas")
 
 
+def _to_pandas(values: Any) -> Any:
+    require("pandas", what="statistics of a pyarrow column")
+    return values.to_pandas()
+
+
 def _group_codes(groups: Any) -> tuple[np.ndarray, list[Any]]:
     """Signed integer codes (-1 for a null label) and the label of each code."""
     if _is_arrow(groups):
-        groups = groups.to_pandas()
-    if isinstance(groups, (pd.Series, pd.Index)):
+        groups = _to_pandas(groups)
+    pd = loaded("pandas")
+    if pd is not None and isinstance(groups, (pd.Series, pd.Index)):
         if isinstance(groups.dtype, pd.CategoricalDtype):
             cat = groups.array
             return np.ascontiguousarray(cat.codes), [_plain(c) for c in cat.categories]
@@ -486,6 +498,7 @@ def _int_codes(arr: np.ndarray) -> tuple[np.ndarray, list[Any]]:
 
 
 def _factorize(values: Any) -> tuple[np.ndarray, list[Any]]:
+    pd = require("pandas", what="grouping by labels other than small non-negative integers")
     try:
         codes, uniques = pd.factorize(values, sort=True)
     except TypeError:  # labels of types that do not compare: first-seen order
