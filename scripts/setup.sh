@@ -78,6 +78,12 @@ ensure_build() {
 }
 
 setup_all() {
+  setup_tools "$@"
+  ensure_build
+}
+
+# Debian and PyPI packages, without building the editable install.
+setup_tools() {
   local pkgs=("${APT_PACKAGES[@]}" "$@")
   # python3-dev/venv only matter for the system Python; skip them when another one is used.
   if [ "$(pick_python)" != "/usr/bin/python3" ]; then
@@ -86,5 +92,4 @@ setup_all() {
   local clean=(); for p in "${pkgs[@]}"; do [ -n "$p" ] && clean+=("$p"); done
   ensure_apt "${clean[@]}"
   ensure_venv
-  ensure_build
 }
