@@ -3,10 +3,13 @@ interface (``__arrow_c_stream__``): polars, and anything else that exports Arrow
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from ._optional import loaded, require
+from .errors import ConfigError
 
 
 def is_pandas(obj: Any) -> bool:
@@ -27,16 +30,20 @@ def exports_arrow_stream(obj: Any) -> bool:
     return hasattr(obj, "__arrow_c_stream__")
 
 
+def _pyarrow_for(obj: Any, what: str) -> Any:
+    # A polars user installs the polars extra, which brings pyarrow: name that one.
+    extra = "polars" if type(obj).__module__.startswith("polars") else "arrow"
+    return require("pyarrow", extra=extra, what=what)
+
+
 def arrow_table(obj: Any, what: str) -> Any:
     """A pyarrow Table of a frame exporting an Arrow C stream; no copy of the buffers."""
-    pa = require("pyarrow", what=what)
-    return pa.table(obj)
+    return _pyarrow_for(obj, what).table(obj)
 
 
 def arrow_column(obj: Any, what: str) -> Any:
     """A pyarrow ChunkedArray of a column exporting an Arrow C stream (a polars Series)."""
-    pa = require("pyarrow", what=what)
-    return pa.chunked_array(obj)
+    return _pyarrow_for(obj, what).chunked_array(obj)
 
 
 def as_pandas_frame(data: Any, what: str) -> Any:
@@ -53,3 +60,126 @@ def as_pandas_frame(data: Any, what: str) -> Any:
         require("pandas", what=what)
         return table.to_pandas()
     return data
+
+
+class FrameInput:
+    """A frame given to ``Splitter.assign_frame``: pandas as it is; a pyarrow Table, or a frame
+    that exports an Arrow C stream (polars), as a pyarrow Table. :meth:`with_columns` gives
+    back the kind that came in."""
+
+    def __init__(self, df: Any, what: str) -> None:
+        pd, pa = loaded("pandas"), loaded("pyarrow")
+        self.original = df
+        if pd is not None and isinstance(df, pd.DataFrame):
+            self.kind, self.data = "pandas", df
+            self.columns = [str(c) for c in df.columns]
+        elif pa is not None and isinstance(df, pa.Table):
+            self.kind, self.data, self.columns = "arrow", df, list(df.column_names)
+        elif exports_arrow_stream(df):
+            self.kind = "polars" if is_polars_frame(df) else "arrow"
+            self.data = arrow_table(df, what)
+            self.columns = list(self.data.column_names)
+        else:
+            raise ConfigError(
+                f"{what} expects a pandas or polars DataFrame or a pyarrow Table, "
+                f"got {type(df).__name__}"
+            )
+        self.rows = len(self.data) if self.kind == "pandas" else self.data.num_rows
+
+    def column(self, name: str) -> Any:
+        """A pandas Series or a pyarrow ChunkedArray."""
+        return self.data[name] if self.kind == "pandas" else self.data.column(name)
+
+    def with_columns(self, columns: Mapping[str, tuple[np.ndarray, Sequence[str]]]) -> Any:
+        """A copy of the frame with categorical columns added (or replaced), each given as
+        codes (-1: missing) and categories: pandas ``Categorical``, Arrow dictionary arrays,
+        polars ``Enum``."""
+        if self.kind == "pandas":
+            pd = loaded("pandas")
+            out = self.original.copy()
+            for name, (codes, categories) in columns.items():
+                out[name] = pd.Categorical.from_codes(
+                    codes.astype(np.int64), categories=list(categories)
+                )
+            return out
+        pa = loaded("pyarrow")
+        arrays = {
+            name: pa.DictionaryArray.from_arrays(
+                pa.array(codes.astype(np.int32), mask=codes < 0), pa.array(list(categories))
+            )
+            for name, (codes, categories) in columns.items()
+        }
+        if self.kind == "polars":
+            pl = loaded("polars")
+            return self.original.with_columns(
+                [
+                    pl.from_arrow(arr).cast(pl.Enum(list(columns[name][1]))).alias(name)
+                    for name, arr in arrays.items()
+                ]
+            )
+        table = self.data
+        for name, arr in arrays.items():
+            if name in table.column_names:
+                table = table.set_column(table.column_names.index(name), name, arr)
+            else:
+                table = table.append_column(name, arr)
+        return table
+
+
+def object_values(units: Any) -> np.ndarray:
+    """A column of unit ids (pandas Series or pyarrow ChunkedArray) as an object array."""
+    if is_pandas(units):
+        return units.to_numpy(dtype=object)
+    out = np.empty(len(units), dtype=object)
+    out[:] = units.to_pylist()
+    return out
+
+
+def arrow_override_rows(units: Any, overrides: Mapping[str, str]) -> list[tuple[int, str]]:
+    """(row, unit key) of the rows of an Arrow column of unit ids whose key has an override:
+    each distinct id is keyed once, the rows are found by ``is_in``."""
+    from .sticky import unit_key_or_none
+
+    pa = loaded("pyarrow")
+    pc = require("pyarrow.compute", what="Splitter.assign_frame")
+    units = without_views(units)
+    if pa.types.is_dictionary(units.type):
+        units = pa.chunked_array(
+            [chunk.dictionary_decode() for chunk in units.chunks], units.type.value_type
+        )
+    try:
+        distinct = pc.unique(units)
+        wanted = [v for v in distinct.to_pylist() if unit_key_or_none(v) in overrides]
+        if not wanted:
+            return []
+        found = pc.is_in(units, value_set=pa.array(wanted, distinct.type))
+        rows = np.flatnonzero(found.to_numpy(zero_copy_only=False))
+    except pa.ArrowNotImplementedError:  # a type the kernels lack: key every row
+        keys = [unit_key_or_none(v) for v in units.to_pylist()]
+        return [(i, k) for i, k in enumerate(keys) if k is not None and k in overrides]
+    keys = [unit_key_or_none(v) for v in units.take(pa.array(rows)).to_pylist()]
+    return [(int(i), k) for i, k in zip(rows, keys, strict=True) if k is not None]
+
+
+def without_views(values: Any) -> Any:
+    """An Arrow array or ChunkedArray with ``string_view``/``binary_view`` (what polars
+    exports) as ``large_string``/``large_binary``, dictionaries included: pyarrow's take,
+    unique and is_in kernels lack the view types. Other columns are returned as they are."""
+    pa = loaded("pyarrow")
+    views = {"string_view": pa.large_string(), "binary_view": pa.large_binary()}
+    typ = values.type
+    if not pa.types.is_dictionary(typ):
+        plain = views.get(str(typ))
+        return values if plain is None else values.cast(plain)
+    plain = views.get(str(typ.value_type))
+    if plain is None:
+        return values
+
+    def decoded_values(chunk: Any) -> Any:
+        return pa.DictionaryArray.from_arrays(chunk.indices, chunk.dictionary.cast(plain))
+
+    if isinstance(values, pa.ChunkedArray):
+        return pa.chunked_array(
+            [decoded_values(c) for c in values.chunks], pa.dictionary(typ.index_type, plain)
+        )
+    return decoded_values(values)

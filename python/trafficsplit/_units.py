@@ -14,6 +14,7 @@ import numpy as np
 
 from ._core import assignment as _assignment
 from ._core import hashing as _hashing
+from ._frames import arrow_column, exports_arrow_stream, is_polars_frame
 from ._optional import loaded
 from .errors import UnitTypeError
 
@@ -234,6 +235,12 @@ def chunks_of(units: Any, caller: str = "assign_batch", scalar: str = "assign") 
         raise UnitTypeError(
             f"{caller} expects one column of unit ids, got a DataFrame; pass df['user_id']"
         )
+    if is_polars_frame(units):
+        raise UnitTypeError(
+            f"{caller} expects one column of unit ids, got a DataFrame; pass df['user_id']"
+        )
+    if exports_arrow_stream(units) and not hasattr(units, "__arrow_c_array__"):  # polars Series
+        units = arrow_column(units, caller)
     pa = _pyarrow()
     if pa is not None and isinstance(units, pa.Array | pa.ChunkedArray):
         return _from_arrow(units)

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from ._frames import object_values, without_views
 from ._optional import require
 from .errors import ConfigError
 from .sticky import unit_key_or_none
@@ -1121,6 +1122,7 @@ def _unit_texts(units: Any, take: pa.Array | None) -> pa.Array:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         arr = None
     if arr is not None:
+        arr = without_views(arr)
         if take is not None:
             arr = arr.take(take)
         t = arr.type
@@ -1129,23 +1131,33 @@ def _unit_texts(units: Any, take: pa.Array | None) -> pa.Array:
             t = arr.type
         if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_integer(t):
             return arr.cast(pa.string())
-    values = np.asarray(units.to_numpy(dtype=object) if hasattr(units, "to_numpy") else units)
+    values = object_values(units) if hasattr(units, "to_numpy") else np.asarray(units)
     rows = values if take is None else values[take.to_numpy()]
     return pa.array([unit_key_or_none(v) for v in rows], pa.string())
 
 
 def _attribute_objects(frame: Any, names: Sequence[str], rows: np.ndarray) -> pa.Array:
     """The chosen columns of each row as JSON object text, encoding each distinct value once."""
-    pd = require("pandas", what="Splitter.assign_frame(log_exposures=True)")
     pa = require("pyarrow", what="Splitter.assign_frame(log_exposures=True)")
     pc = require("pyarrow.compute", what="Splitter.assign_frame(log_exposures=True)")
+    if not isinstance(frame, pa.Table):
+        pd = require("pandas", what="Splitter.assign_frame(log_exposures=True)")
 
-    present = [c for c in names if c in frame.columns]
+    arrow = isinstance(frame, pa.Table)  # a pyarrow Table, or a polars frame read as one
+    present = [c for c in names if c in (frame.column_names if arrow else frame.columns)]
     if not present:
         return pa.nulls(len(rows), pa.string())
     parts: list[Any] = []
     for i, name in enumerate(sorted(present)):
-        codes, uniques = pd.factorize(frame[name].iloc[rows], use_na_sentinel=True)
+        if arrow:
+            column = without_views(frame.column(name)).take(pa.array(rows)).combine_chunks()
+            if pa.types.is_dictionary(column.type):
+                column = column.dictionary_decode()
+            encoded = pc.dictionary_encode(column)
+            uniques = encoded.dictionary.to_pylist()
+            codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        else:
+            codes, uniques = pd.factorize(frame[name].iloc[rows], use_na_sentinel=True)
         texts = [json.dumps(_plain(v), default=str, ensure_ascii=False) for v in uniques]
         texts.append("null")
         codes = np.where(codes < 0, len(texts) - 1, codes).astype(np.int32)

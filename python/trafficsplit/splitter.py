@@ -18,6 +18,8 @@ import numpy as np
 
 from . import _time
 from ._core import assignment as _assignment
+from ._frames import FrameInput, arrow_override_rows, is_pandas, object_values
+from ._optional import loaded
 from .batch import REASONS
 from .config import (
     ExperimentConfig,
@@ -417,34 +419,38 @@ class Splitter:
         ``<key>_reason``. Targeting reads the frame's columns; ``at_column`` replays history
         row by row. With a sticky store: one read and one write per experiment, not per row.
 
+        ``df``: a pandas DataFrame, a pyarrow Table or a polars DataFrame (read through the
+        Arrow C stream interface, without copying); the result is of the same kind, with
+        pandas ``Categorical``, Arrow dictionary or polars ``Enum`` columns.
+
         ``log_exposures=True`` writes an exposure record for every row that got an arm, as one
         Arrow table per experiment (not deduplicated: a backfill states every row)."""
-        import pandas as pd
-
-        if unit_column not in df.columns:
+        frame = FrameInput(df, "Splitter.assign_frame")
+        if unit_column not in frame.columns:
             raise ConfigError(
                 f"unit_column '{unit_column}' is not a column of the frame; "
-                f"columns: {', '.join(map(str, df.columns))}"
+                f"columns: {', '.join(frame.columns)}"
             )
         snapshot, plans, _ = self._state
         ex = self._exposures
         if log_exposures and ex is None:
             raise ConfigError("log_exposures=True needs a Splitter made with exposures=<sink>")
         keys = list(snapshot.experiments) if experiments is None else list(experiments)
-        out = df.copy()
-        units = df[unit_column]
+        added: dict[str, tuple[np.ndarray, list[str]]] = {}
+        units = frame.column(unit_column)
         if at_column is None:
             now = _now_us()
             at = _time.from_micros(now)
-            at_us = np.full(len(df), now, np.int64)
+            at_us = np.full(frame.rows, now, np.int64)
         else:
-            at = df[at_column]
-            at_us = _time.micros_array(at, len(df))
+            at = frame.column(at_column)
+            at = at if frame.kind == "pandas" else np.asarray(at)
+            at_us = _time.micros_array(at, frame.rows)
         store = sticky if sticky is not None else self._sticky
         for key in keys:
             e = self._experiment(snapshot, key)
             arm, bucket, reason = self._frame_one(
-                e, plans[key].route, units, df, at, store, threads
+                e, plans[key].route, units, frame.data, at, store, threads
             )
             if log_exposures and ex is not None:
                 rows = np.flatnonzero(arm >= 0)
@@ -458,16 +464,13 @@ class Splitter:
                         bucket,
                         reason,
                         REASONS,
-                        df,
+                        frame.data,
                         ex.attributes,
                     )
                 )
-            names = list(e.experiment.arm_names)
-            out[key] = pd.Categorical.from_codes(arm.astype(np.int64), categories=names)
-            out[f"{key}_reason"] = pd.Categorical.from_codes(
-                reason.astype(np.int64), categories=list(REASONS)
-            )
-        return out
+            added[key] = (arm, list(e.experiment.arm_names))
+            added[f"{key}_reason"] = (reason, list(REASONS))
+        return frame.with_columns(added)
 
     def _frame_one(
         self,
@@ -500,7 +503,7 @@ class Splitter:
                 (reason == _CODE["assigned"]) | (reason == _CODE["not_exposed"])
             )
             if len(candidates):
-                values = units.to_numpy(dtype=object)
+                values = object_values(units)
                 keys = [unit_key_or_none(values[i]) for i in candidates]
                 found = store.get_many(e.key, exp.bucket_version, keys)
                 fresh = {}
@@ -686,8 +689,11 @@ def _state(
 
 def _override_rows(units: Any, overrides: Mapping[str, str]) -> list[tuple[int, str]]:
     """(row, unit key) of the rows of a unit Series whose key has an override. Integer and
-    string columns are matched in bulk (``isin``); other columns key each row in Python."""
-    import pandas as pd
+    string columns are matched in bulk (``isin``); other columns key each row in Python.
+    Arrow columns (polars frames) are matched by ``pyarrow.compute.is_in``."""
+    if not is_pandas(units):
+        return arrow_override_rows(units, overrides)
+    pd = loaded("pandas")
 
     dtype = units.dtype
     if pd.api.types.is_integer_dtype(dtype) and not pd.api.types.is_bool_dtype(dtype):

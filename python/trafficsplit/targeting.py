@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._core import targeting as _targeting
+from ._frames import arrow_column, arrow_table, exports_arrow_stream
 from ._units import arrow_dictionary_codes, arrow_storage, categorical_parts, loaded
 from .errors import ConfigError, TargetingSyntaxError
 from .hashing import check_threads
@@ -89,9 +90,10 @@ class Targeting:
     def mask(self, data: Any, threads: int | None = None) -> np.ndarray:
         """A numpy bool array: True for the rows where the expression is true.
 
-        ``data``: a pandas DataFrame, a pyarrow Table or RecordBatch, or a mapping of column
-        name to array (numpy, pandas, pyarrow, list). A column the expression names but the
-        data lacks is null on every row. No Python object is made per row; the GIL is
+        ``data``: a pandas or polars DataFrame, a pyarrow Table or RecordBatch, or a mapping of
+        column name to array (numpy, pandas, polars, pyarrow, list). polars arrives through the
+        Arrow C stream interface (needs pyarrow), without copying. A column the expression
+        names but the data lacks is null on every row. No Python object is made per row; the GIL is
         released while the columns are evaluated.
         """
         nthreads = check_threads(threads)
@@ -144,9 +146,12 @@ def _hashable(value: Any) -> Any:
 
 def _table(data: Any) -> tuple[int, Any]:
     """(row count, name -> column or None) for the kinds of tables mask() accepts."""
-    pd, pa = loaded("pandas"), loaded("pyarrow")
+    pd = loaded("pandas")
     if pd is not None and isinstance(data, pd.DataFrame):
         return len(data), lambda name: data[name] if name in data.columns else None
+    if not isinstance(data, Mapping) and exports_arrow_stream(data):  # polars
+        data = arrow_table(data, "Targeting.mask")
+    pa = loaded("pyarrow")
     if pa is not None and isinstance(data, pa.Table | pa.RecordBatch):
         names = set(data.column_names)
         return data.num_rows, lambda name: data.column(name) if name in names else None
@@ -166,8 +171,8 @@ def _table(data: Any) -> tuple[int, Any]:
         rows = next(iter(lengths.values())) if lengths else 0
         return rows, lambda name: data.get(name, None)
     raise ConfigError(
-        "mask() expects a pandas DataFrame, a pyarrow Table or RecordBatch, or a mapping of "
-        f"column name to array; got {type(data).__name__}"
+        "mask() expects a pandas or polars DataFrame, a pyarrow Table or RecordBatch, or a "
+        f"mapping of column name to array; got {type(data).__name__}"
     )
 
 
@@ -177,6 +182,8 @@ def _column(values: Any, rows: int, name: str) -> Any:
         col = _pandas_column(values)
     elif pa is not None and isinstance(values, pa.Array | pa.ChunkedArray):
         col = _arrow_column(values)
+    elif exports_arrow_stream(values):  # a polars Series
+        col = _arrow_column(arrow_column(values, "Targeting.mask"))
     elif isinstance(values, np.ndarray):
         col = _numpy_column(values)
     else:
