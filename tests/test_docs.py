@@ -378,7 +378,8 @@ def test_a_wrong_comment_fails(tmp_path: Path, code: str, message: str) -> None:
 
 def test_wrong_output_fails_and_files_are_written(tmp_path: Path) -> None:
     page = "<!-- docs-test: file data/a.txt -->\n```text\nhello\n```\n\n"
-    page += "```python\nprint(open('data/a.txt').read().strip())\n```\n```output\nhallo\n```\n"
+    page += "```python\nimport pathlib\nprint(pathlib.Path('data/a.txt').read_text().strip())\n"
+    page += "```\n```output\nhallo\n```\n"
     (tmp_path / "page.md").write_text(page, encoding="utf-8")
     parsed = parse_page(tmp_path / "page.md")
     assert parsed.files == [("data/a.txt", "hello\n")]
