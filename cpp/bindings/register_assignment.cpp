@@ -28,7 +28,8 @@ struct Assignment {
   int bucket = -1;
   uint8_t reason = 0;
 
-  bool in_experiment() const { return reason == static_cast<uint8_t>(Reason::assigned); }
+  // An arm is served, whatever decided it (hash, override, sticky store or upstream service).
+  bool in_experiment() const { return arm_index >= 0; }
   py::object reason_name() const { return reason_names()[reason]; }
 };
 
@@ -76,6 +77,28 @@ class PyExperiment {
       a.payload = py::none();
     }
     return a;
+  }
+
+  // An assignment to a given arm decided outside the hash (override, upstream service).
+  Assignment with_arm(int16_t arm, int32_t bucket, Reason reason) const {
+    Assignment a;
+    a.experiment = key_;
+    a.arm = arm_names_[static_cast<size_t>(arm)];
+    a.payload = payloads_[static_cast<size_t>(arm)];
+    a.arm_index = arm;
+    a.bucket = bucket;
+    a.reason = static_cast<uint8_t>(reason);
+    return a;
+  }
+
+  // An arm index from Python: -1 (none) or one of the experiment's arms.
+  int16_t arm_or_none(int arm, const char* what) const {
+    if (arm < -1 || arm >= static_cast<int>(core_.arm_count())) {
+      throw InvalidArgument(std::string(what) + " arm index " + std::to_string(arm) +
+                            " is out of range: the experiment has " +
+                            std::to_string(core_.arm_count()) + " arms");
+    }
+    return static_cast<int16_t>(arm);
   }
 
   py::tuple assign_column(const Column& column, int32_t step, py::object at_us, unsigned threads,
@@ -229,21 +252,53 @@ class PyRoute {
     spec_.end_us = end_us;
   }
 
-  Assignment assign(py::handle unit, std::optional<int64_t> at_us, bool eligible) const {
+  // One unit through the whole precedence (route_impl.hpp): `forced` is an override's arm,
+  // `upstream` a trusted upstream service's arm (-1: none).
+  Assignment assign(py::handle unit, std::optional<int64_t> at_us, bool eligible, int forced,
+                    int upstream) const {
     const auto& core = experiment_.core();
+    const int16_t forced_arm = experiment_.arm_or_none(forced, "override");
+    const int16_t upstream_arm = experiment_.arm_or_none(upstream, "upstream");
     const int32_t step = at_us ? core.step_at(*at_us) : core.current_step();
     UnitBytes bytes;
     if (!unit_bytes(unit.ptr(), bytes, 0, false))
       return experiment_.assign_step(unit, step, eligible);
-    const Reason reason = spec_.reason(bytes.data, bytes.len, at_us, step);
+    const int32_t bucket = core.bucket(bytes.data, bytes.len);
+    if (RouteSpec::with_override(Reason::assigned, forced_arm) == Reason::override)
+      return experiment_.with_arm(forced_arm, bucket, Reason::override);
+    const Reason reason = spec_.reason(bytes.data, bytes.len, at_us, step, upstream_arm >= 0);
     if (reason == Reason::assigned) return experiment_.assign_step(unit, step, eligible);
+    if (reason == Reason::propagated)
+      return experiment_.with_arm(upstream_arm, bucket, Reason::propagated);
     Assignment a;
     a.experiment = experiment_.key();
     a.arm = py::none();
     a.payload = py::none();
-    a.bucket = core.bucket(bytes.data, bytes.len);
+    a.bucket = bucket;
     a.reason = static_cast<uint8_t>(reason);
     return a;
+  }
+
+  // Overrides over batch results, in place: rows with a forced arm (>= 0) that have a unit.
+  void apply_overrides(py::array_t<int16_t, py::array::c_style> forced, py::tuple out) const {
+    if (out.size() != 3) throw InvalidArgument("out must be (arm, bucket, reason) arrays");
+    auto arm = out[0].cast<py::array_t<int16_t, py::array::c_style>>();
+    auto reason = out[2].cast<py::array_t<uint8_t, py::array::c_style>>();
+    const py::ssize_t n = forced.size();
+    if (arm.size() != n || reason.size() != n)
+      throw InvalidArgument("overrides, arms and reasons must have one entry per row");
+    const int16_t* f = forced.data();
+    int16_t* a = arm.mutable_data();
+    uint8_t* r = reason.mutable_data();
+    for (py::ssize_t i = 0; i < n; ++i) {
+      if (f[i] < -1 || f[i] >= static_cast<int>(experiment_.core().arm_count()))
+        throw InvalidArgument("override arm index " + std::to_string(f[i]) + " out of range");
+      const Reason now = RouteSpec::with_override(static_cast<Reason>(r[i]), f[i]);
+      if (now == Reason::override) {
+        a[i] = f[i];
+        r[i] = static_cast<uint8_t>(now);
+      }
+    }
   }
 
   // The experiment's batch kernels with the route applied first, row by row; `now_us` is the
@@ -430,7 +485,8 @@ void register_assignment(py::module_& m) {
            py::arg("experiment"), py::arg("holdouts"), py::arg("layer"), py::arg("stopped"),
            py::arg("start_us") = py::none(), py::arg("end_us") = py::none())
       .def("assign", &PyRoute::assign, py::arg("unit"), py::arg("at_us") = py::none(),
-           py::arg("eligible") = true)
+           py::arg("eligible") = true, py::arg("forced") = -1, py::arg("upstream") = -1)
+      .def("apply_overrides", &PyRoute::apply_overrides, py::arg("forced"), py::arg("out"))
       .def("assign_column", &PyRoute::assign_column, py::arg("column"), py::arg("step"),
            py::arg("at_us") = py::none(), py::arg("threads") = 0, py::arg("out") = py::none(),
            py::arg("eligible") = py::none(), py::arg("now_us") = py::none())

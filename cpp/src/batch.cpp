@@ -573,7 +573,7 @@ struct RouteHashers {
   template <typename Text>
   Reason reason(const RouteSpec& route, const int64_t* at_us, int32_t step,
                 const Text& text) const {
-    return detail::route_reason(route, at_us, step,
+    return detail::route_reason(route, at_us, step, false,
                                 [&](size_t s) { return mods[s](hashers[s](text)); });
   }
   std::vector<RowHasher> hashers;
@@ -817,12 +817,16 @@ void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& 
   });
 }
 
+Reason RouteSpec::with_override(Reason reason, int16_t forced) {
+  return detail::with_override(reason, forced);
+}
+
 Reason RouteSpec::reason(const char* unit, size_t len, std::optional<int64_t> at_us,
-                         int32_t step) const {
+                         int32_t step, bool upstream) const {
   const auto stage = [&](size_t s) -> const RouteStage& {
     return s < holdouts.size() ? holdouts[s] : *layer;
   };
-  return detail::route_reason(*this, at_us ? &*at_us : nullptr, step, [&](size_t s) {
+  return detail::route_reason(*this, at_us ? &*at_us : nullptr, step, upstream, [&](size_t s) {
     const RouteStage& st = stage(s);
     return static_cast<uint32_t>(st.hasher(unit, len) % st.buckets);
   });

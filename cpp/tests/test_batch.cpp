@@ -265,3 +265,29 @@ TEST(Batch, RouteAppliesLikeTheScalarRoute) {
     EXPECT_GT(seen[static_cast<size_t>(r)], 0u) << ts::reason_name(r);
   }
 }
+
+// A trusted upstream arm is refused by a stopped or not-started route, and passes over the
+// holdouts and the layer; an override beats everything but a missing unit.
+TEST(Route, UpstreamAndOverridePrecedence) {
+  ts::RouteSpec route;
+  route.holdouts.push_back({ts::Hasher(ts::Algorithm::xxh3, "h/holdout"), 100, 100, 0});
+  route.layer = ts::RouteStage{ts::Hasher(ts::Algorithm::xxh3, "l/layer"), 10000, 0, 0};
+  route.start_us = 500;
+  route.end_us = 3000;
+  const char* unit = "user-1";
+  // A 100 % holdout and an empty layer range: the unit's own evaluation is holdout.
+  EXPECT_EQ(route.reason(unit, 6, 1000, 0, false), ts::Reason::holdout);
+  EXPECT_EQ(route.reason(unit, 6, 1000, 0, true), ts::Reason::propagated);
+  EXPECT_EQ(route.reason(unit, 6, 100, 0, true), ts::Reason::not_started);
+  EXPECT_EQ(route.reason(unit, 6, 3000, 0, true), ts::Reason::stopped);
+  EXPECT_EQ(route.reason(unit, 6, 1000, -1, true), ts::Reason::not_started);  // no step yet
+  EXPECT_EQ(route.reason(unit, 6, 1000, -1, false), ts::Reason::assigned);  // decided later
+  route.stopped = true;
+  EXPECT_EQ(route.reason(unit, 6, 1000, 0, true), ts::Reason::stopped);
+  for (size_t r = 0; r < ts::kReasonCount; ++r) {
+    const auto reason = static_cast<ts::Reason>(r);
+    EXPECT_EQ(ts::RouteSpec::with_override(reason, -1), reason);
+    EXPECT_EQ(ts::RouteSpec::with_override(reason, 1),
+              reason == ts::Reason::missing_unit ? reason : ts::Reason::override);
+  }
+}

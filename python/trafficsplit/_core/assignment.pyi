@@ -100,8 +100,14 @@ class Route:
         end_us: int | None = None,
     ) -> None: ...
     def assign(
-        self, unit: object, at_us: int | None = None, eligible: bool = True
+        self,
+        unit: object,
+        at_us: int | None = None,
+        eligible: bool = True,
+        forced: int = -1,
+        upstream: int = -1,
     ) -> Assignment: ...
+    def apply_overrides(self, forced: npt.NDArray[np.int16], out: _Outputs) -> None: ...
     def assign_column(
         self,
         column: Column,

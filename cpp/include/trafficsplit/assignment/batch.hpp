@@ -96,7 +96,12 @@ struct RouteSpec {
 
   // The route's reason for a present unit at a time (none: no time checks) under an allocation
   // step: stopped, not_started, holdout, layer_other, or assigned when the experiment decides.
-  Reason reason(const char* unit, size_t len, std::optional<int64_t> at_us, int32_t step) const;
+  // With `upstream` (a trusted upstream arm on offer): stopped, not_started or propagated.
+  Reason reason(const char* unit, size_t len, std::optional<int64_t> at_us, int32_t step,
+                bool upstream = false) const;
+
+  // An override's reason (a forced arm >= 0, -1 for none) over the one a unit would get.
+  static Reason with_override(Reason reason, int16_t forced);
 };
 
 struct BatchContext {
