@@ -79,6 +79,9 @@ class ExposureRecord(NamedTuple):
     request_id: str | None
     evaluated_arm: str | None  # with reason propagated: this service's own evaluation
     mismatch: bool  # with reason propagated: evaluated_arm differs from arm
+    # An upstream arm for this experiment: "served" (reason propagated), or why it was refused
+    # (untrusted, unsigned, unknown_key, bad_signature, unknown_arm, version_mismatch, override).
+    propagation: str | None = None
 
 
 EXPOSURE_FIELDS: tuple[str, ...] = ExposureRecord._fields
@@ -108,6 +111,7 @@ def exposure_schema() -> pa.Schema:
             ("request_id", pa.string()),
             ("evaluated_arm", pa.string()),
             ("mismatch", pa.bool_()),
+            ("propagation", pa.string()),
         ]
     )
 
@@ -163,10 +167,10 @@ class ExposureBatch(Sequence[ExposureRecord]):
         ).tolist()
         heads: dict[tuple[str, str], str] = {}
         middles: dict[tuple[str, str, float], str] = {}
-        plain_tail = '"request_id":null,"evaluated_arm":null,"mismatch":false}\n'
+        plain_tail = '"request_id":null,"evaluated_arm":null,"mismatch":false,"propagation":null}\n'
         out = []
         for r, stamp in zip(rows, stamps, strict=True):
-            _, unit, key, arm, bucket, reason, version, p, attrs, rid, evaluated, mismatch = r
+            _, unit, key, arm, bucket, reason, version, p, attrs, rid, evaluated, mismatch, prop = r
             head = heads.get((key, arm))
             if head is None:
                 head = heads[(key, arm)] = f'"experiment":{_esc(key)},"arm":{_esc(arm)},"bucket":'
@@ -176,12 +180,13 @@ class ExposureBatch(Sequence[ExposureRecord]):
                     f',"reason":"{reason}","version":{_esc(version)},"probability":{p!r},'
                     '"attributes":'
                 )
-            if rid is None and evaluated is None and not mismatch:
+            if rid is None and evaluated is None and not mismatch and prop is None:
                 tail = plain_tail
             else:
                 tail = (
                     f'"request_id":{_json_value(rid)},"evaluated_arm":{_json_value(evaluated)},'
-                    f'"mismatch":{"true" if mismatch else "false"}}}\n'
+                    f'"mismatch":{"true" if mismatch else "false"},'
+                    f'"propagation":{_json_value(prop)}}}\n'
                 )
             out.append(
                 f'{{"timestamp":"{stamp}+00:00","unit":{"null" if unit is None else _esc(unit)},'
@@ -313,7 +318,8 @@ class OpenTelemetrySink(ExposureSink):
     docs/telemetry.md), ``feature_flag.context.id`` (unit), ``feature_flag.version`` (config
     version), ``feature_flag.provider.name`` (``trafficsplit``), and ``trafficsplit.reason``,
     ``trafficsplit.bucket``, ``trafficsplit.probability``, ``trafficsplit.request_id``,
-    ``trafficsplit.attribute.<name>``, ``trafficsplit.evaluated_arm``, ``trafficsplit.mismatch``.
+    ``trafficsplit.attribute.<name>``, ``trafficsplit.evaluated_arm``, ``trafficsplit.mismatch``,
+    ``trafficsplit.propagation``.
 
     ``logger_provider``: an SDK ``LoggerProvider``; by default the global one.
     """
@@ -348,6 +354,8 @@ class OpenTelemetrySink(ExposureSink):
                 attrs["trafficsplit.mismatch"] = r.mismatch
                 if r.evaluated_arm is not None:
                     attrs["trafficsplit.evaluated_arm"] = r.evaluated_arm
+            if r.propagation is not None:
+                attrs["trafficsplit.propagation"] = r.propagation
             if r.attributes:
                 for k, v in r.attributes.items():
                     if isinstance(v, str | bool | int | float):
@@ -478,7 +486,7 @@ class ParquetSink(_RotatingFiles):
         require("pyarrow.parquet", what="ParquetSink")
 
         ExposureBatch(
-            [(0, "u", "e", "a", 0, "assigned", "v", 1.0, None, None, None, False)]
+            [(0, "u", "e", "a", 0, "assigned", "v", 1.0, None, None, None, False, None)]
         ).table()
         self._writer: Any = None
         self._file: Any = None
@@ -598,7 +606,8 @@ def _json_line(r: ExposureRecord) -> str:
         f'"probability":{p!r},"attributes":{_json_value(r.attributes)},'
         f'"request_id":{_json_value(r.request_id)},'
         f'"evaluated_arm":{_json_value(r.evaluated_arm)},'
-        f'"mismatch":{"true" if r.mismatch else "false"}}}\n'
+        f'"mismatch":{"true" if r.mismatch else "false"},'
+        f'"propagation":{_json_value(r.propagation)}}}\n'
     )
 
 
@@ -784,13 +793,16 @@ class ExposureLogger:
         attributes: Mapping[str, Any] | None = None,
         request_id: str | None = None,
         evaluated: Any = None,
+        propagation: str | None = None,
     ) -> None:
         """Queues one decision (a cheap append; the record is built on the writer thread).
-        Decisions without an arm are not exposures and are skipped there."""
+        Decisions without an arm are not exposures and are skipped there. ``evaluated``: this
+        service's own assignment when an upstream arm was served; ``propagation``: what became
+        of an upstream arm (``ExposureRecord.propagation``)."""
         if attributes is not None:
             names = self.attributes
             attributes = {k: attributes[k] for k in names if k in attributes} if names else None
-        item = (at_us, unit, info, assignment, attributes, request_id, evaluated)
+        item = (at_us, unit, info, assignment, attributes, request_id, evaluated, propagation)
         q = self._queue
         if len(q) < self.max_queue and not self._closed:
             q.append(item)
@@ -940,7 +952,7 @@ class ExposureLogger:
         seen = self._seen
         ttl = self.dedup_ttl
         repeats = 0
-        for at_us, unit, info, a, attributes, request_id, evaluated in items:
+        for at_us, unit, info, a, attributes, request_id, evaluated, propagation in items:
             arm = a.arm
             if arm is None:
                 continue
@@ -985,6 +997,7 @@ class ExposureLogger:
                     request_id,
                     evaluated_arm,
                     mismatch,
+                    propagation,
                 )
             )
         self.deduplicated += repeats
@@ -1108,6 +1121,7 @@ def bulk_table(
         nulls,
         nulls,
         pa.array(np.zeros(n, np.bool_)),
+        nulls,
     ]
     return pa.Table.from_arrays(columns, schema=schema)
 

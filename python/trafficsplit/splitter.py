@@ -4,6 +4,7 @@ rollouts from one configuration snapshot, swapped atomically on reload."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import threading
@@ -32,7 +33,17 @@ from .config import (
 from .errors import ConfigError
 from .experiment import Assignment
 from .exposure import ExposureInfo, ExposureLogger, ExposureSink, bulk_table
-from .propagation import _CURRENT, Propagated, PropagationContext, RequestContext
+from .propagation import (
+    _CURRENT,
+    Propagated,
+    PropagationContext,
+    PropagationKeys,
+    RequestContext,
+    Trust,
+    check_trust,
+    keys_of,
+    trust_refusal,
+)
 from .sticky import unit_key, unit_key_or_none
 
 __all__ = ["FlagEvaluation", "Splitter"]
@@ -67,6 +78,11 @@ class Splitter:
     ``exposures``: an :class:`~trafficsplit.ExposureLogger`, or a sink (or list of sinks, or a
     callable) to make one with default settings; every per-request decision with an arm then
     leaves an exposure record (docs/telemetry.md).
+    ``trust``: a ceiling on the upstream arms this Splitter honours, whatever a context admits:
+    ``"none"``, ``"signed"`` or ``"any"`` (None: what each context's own ``trust`` says; a
+    context made from headers admits none unless told). ``propagation_key`` verifies tags when
+    the ceiling is ``"signed"`` and a context has no keys of its own (default: the
+    ``TRAFFICSPLIT_PROPAGATION_KEYS`` variable).
     """
 
     def __init__(
@@ -74,6 +90,9 @@ class Splitter:
         config: Mapping[str, Any] | Snapshot | str | os.PathLike[str],
         sticky: Any = None,
         exposures: Any = None,
+        *,
+        trust: Trust | None = None,
+        propagation_key: Any = None,
     ) -> None:
         if isinstance(config, Snapshot):
             snapshot = config
@@ -85,6 +104,10 @@ class Splitter:
             raise ConfigError(
                 f"config must be a mapping, a Snapshot or a path, got {type(config).__name__}"
             )
+        self._trust = None if trust is None else check_trust(trust)
+        self._keys: PropagationKeys | None = keys_of(propagation_key)
+        self._counts: dict[str, int] = {}
+        self._counts_lock = threading.Lock()
         self._state = _state(snapshot)
         self._sticky = sticky
         self._exposures: ExposureLogger | None = None
@@ -118,11 +141,15 @@ class Splitter:
         interval: float = 1.0,
         sticky: Any = None,
         exposures: Any = None,
+        trust: Trust | None = None,
+        propagation_key: Any = None,
     ) -> Splitter:
         """Loads files or folders; with ``watch=True`` a background thread re-reads them when
         they change, swapping in a new snapshot only when it validates (the last good one
         keeps serving otherwise). The watcher restarts itself in children after ``fork()``."""
-        sp = cls(load_config(*paths), sticky, exposures)
+        sp = cls(
+            load_config(*paths), sticky, exposures, trust=trust, propagation_key=propagation_key
+        )
         sp._paths = tuple(Path(p) for p in paths)
         sp._watch_interval = interval
         sp._stamps = sp._current_stamps()
@@ -140,6 +167,29 @@ class Splitter:
     def snapshot(self) -> Snapshot:
         """The configuration snapshot in force."""
         return self._state[0]
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """What this Splitter did beyond plain assignments: ``reloads`` and ``reload_errors``;
+        ``propagated`` (upstream arms served) and ``propagated_mismatch`` (of those, where this
+        service's own evaluation differs); ``propagation_refused``: upstream arms refused, by
+        why (untrusted, unsigned, unknown_key, bad_signature, unknown_arm, version_mismatch,
+        missing_unit, override, stopped, not_started)."""
+        with self._counts_lock:
+            counts = dict(self._counts)
+        return {
+            "reloads": self.reloads,
+            "reload_errors": self.reload_errors,
+            "propagated": counts.pop("served", 0),
+            "propagated_mismatch": counts.pop("mismatch", 0),
+            "propagation_refused": dict(sorted(counts.items())),
+        }
+
+    def _count(self, what: str, mismatch: bool = False) -> None:
+        with self._counts_lock:
+            self._counts[what] = self._counts.get(what, 0) + 1
+            if mismatch:
+                self._counts["mismatch"] = self._counts.get("mismatch", 0) + 1
 
     @property
     def exposures(self) -> ExposureLogger | None:
@@ -262,15 +312,18 @@ class Splitter:
         """Assigns one unit. ``unit`` defaults to ``attributes[<the experiment's unit>]``.
 
         Reasons, in order of precedence: missing_unit, override, stopped, not_started,
-        holdout, layer_other, targeting_miss, not_exposed, assigned (sticky when a sticky
-        store keeps an earlier arm).
+        propagated, holdout, layer_other, targeting_miss, not_exposed, assigned (sticky when a
+        sticky store keeps an earlier arm).
 
         ``context``: decisions of upstream services (:func:`trafficsplit.propagation.
-        from_headers`); an arm decided upstream that this experiment knows is served as is
-        (reason ``propagated``) and the exposure record notes whether this service's own
-        evaluation agrees. Inside a request served through the middleware the request's
-        context is used by default. ``request_id`` goes into the exposure record (default: the
-        context's). ``log_exposure=False`` leaves no exposure record for this call.
+        from_headers`). An upstream arm that the trust settings admit (a valid tag for this
+        unit with ``"signed"``), that names an arm of the experiment and the configured bucket
+        version, is served (reason ``propagated``) unless the unit is missing or overridden or
+        the experiment is stopped or not started; the exposure record notes whether this
+        service's own evaluation agrees, and a refused arm is counted (:attr:`stats`) and named
+        on the record (``propagation``). Inside a request served through the middleware the
+        request's context is used by default. ``request_id`` goes into the exposure record
+        (default: the context's). ``log_exposure=False`` leaves no exposure record.
         """
         snapshot, plans, _ = self._state
         plan = plans.get(experiment)
@@ -302,33 +355,68 @@ class Splitter:
         request_id: str | None,
         ex: ExposureLogger | None,
     ) -> Assignment:
-        """One decision with propagation: an upstream arm first, this service's own
-        evaluation otherwise; noted in the request context and logged."""
+        """One decision with propagation: an upstream arm the trust settings and the
+        configuration admit, this service's own evaluation otherwise; counted, noted in the
+        request context and logged."""
         if unit is None and attributes is not None:
             unit = attributes.get(plan.unit)
         if isinstance(context, RequestContext):
             req, context = context, context.incoming
         elif context is None and req is not None:
             context = req.incoming
-        up = None if context is None else context.get(plan.key)
+        key = unit_key_or_none(unit)
+        upstream, why = (-1, None) if context is None else self._upstream(plan, key, context)
         evaluated = None
-        if up is not None and up.arm in plan.arm_names:
-            # The upstream arm is served; this service's own evaluation (without touching the
-            # sticky store) is kept to flag disagreements.
-            evaluated = self._assign(plan, unit, attributes, at_us, use_sticky=False)
-            index = plan.arm_names.index(up.arm)
-            a = _assignment.make_assignment(
-                plan.key, up.arm, index, plan.payloads[index], evaluated.bucket, _PROPAGATED
-            )
+        if upstream >= 0:
+            # The core applies the precedence: override, stopped and not_started refuse it.
+            a = self._assign(plan, unit, attributes, at_us, upstream=upstream)
+            if a.reason == "propagated":
+                why = "served"
+                # This service's own evaluation (without touching the sticky store), to flag
+                # disagreements.
+                evaluated = self._assign(plan, unit, attributes, at_us, use_sticky=False)
+            else:
+                why = a.reason
         else:
             a = self._assign(plan, unit, attributes, at_us)
+        if why is not None:
+            self._count(why, evaluated is not None and evaluated.arm != a.arm)
         if req is not None and a.arm is not None:
-            req.decided[plan.key] = Propagated(plan.key, a.arm, plan.bucket_version)
+            if why == "served" and context is not None:
+                # Passed on as it came, with its tag if any (never signed anew here), and the
+                # bucket version it was checked against.
+                up = context[plan.key]
+                if up.version is None:
+                    up = dataclasses.replace(up, version=plan.bucket_version)
+                req.decided[plan.key] = up
+            else:
+                req.decided[plan.key] = Propagated(plan.key, a.arm, plan.bucket_version, unit=key)
         if ex is not None:
             if request_id is None and context is not None:
                 request_id = getattr(context, "request_id", None)
-            ex.log(at_us, unit, plan.exposure, a, attributes, request_id, evaluated)
+            ex.log(at_us, unit, plan.exposure, a, attributes, request_id, evaluated, why)
         return a
+
+    def _upstream(
+        self, plan: _Plan, unit: str | None, context: PropagationContext
+    ) -> tuple[int, str | None]:
+        """The index of the upstream arm on offer for this experiment (-1 for none), and why
+        one was refused (None when there was none, or it is on offer)."""
+        p = context.get(plan.key)
+        if p is None:
+            return -1, context.refused.get(plan.key)
+        trust, keys = context.trust, context.propagation_keys
+        if self._trust is not None and _TRUST_RANK[self._trust] < _TRUST_RANK[trust]:
+            trust, keys = self._trust, keys or self._keys  # the Splitter's ceiling is lower
+        why = trust_refusal(trust, keys, p, unit)
+        if why is not None:
+            return -1, why
+        index = plan.arm_index.get(p.arm)
+        if index is None:
+            return -1, "unknown_arm"
+        if p.version is not None and p.version != plan.bucket_version:
+            return -1, "version_mismatch"
+        return index, None
 
     def assign_all(
         self,
@@ -367,26 +455,23 @@ class Splitter:
         attributes: Mapping[str, Any] | None,
         at_us: int,
         use_sticky: bool = True,
+        upstream: int = -1,
     ) -> Assignment:
+        """One unit through the core's precedence (the route), with its override and an
+        admitted upstream arm as inputs; a sticky store's arm replaces assigned or
+        not_exposed after."""
         if unit is None and attributes is not None:
             unit = attributes.get(plan.unit)
-        compiled = plan.compiled
         if unit is None:
-            return compiled.assign_step(None, 0)
+            return plan.compiled.assign_step(None, 0)
+        forced = -1
         if plan.overrides:
-            try:
-                forced = plan.overrides.get(unit_key(unit))
-            except (TypeError, ValueError):
-                forced = None
-            if forced is not None:
-                a = compiled.assign_step(unit, plan.step)
-                index = plan.arm_names.index(forced)
-                return _assignment.make_assignment(
-                    plan.key, forced, index, plan.payloads[index], a.bucket, _OVERRIDE
-                )
+            key = unit_key_or_none(unit)
+            if key is not None:
+                forced = plan.overrides.get(key, -1)
         targeting = plan.targeting
         eligible = targeting is None or targeting.matches(attributes)
-        a = plan.route.assign(unit, at_us, eligible)
+        a = plan.route.assign(unit, at_us, eligible, forced, upstream)
         if use_sticky and self._sticky is not None and a.reason in ("assigned", "not_exposed"):
             a = self._sticky_one(plan, unit, a)
         return a
@@ -495,9 +580,11 @@ class Splitter:
         arm = b.arm_index.copy()
         reason = b.reason.copy()
         if e.overrides:
+            # The forced arm of each row (-1: none), put in by the core's precedence.
+            forced = np.full(len(arm), -1, np.int16)
             for i, k in _override_rows(units, e.overrides):
-                arm[i] = exp.arm_names.index(e.overrides[k])
-                reason[i] = _CODE["override"]
+                forced[i] = exp.arm_names.index(e.overrides[k])
+            route.apply_overrides(forced, (arm, b.bucket, reason))
         if store is not None:
             candidates = np.flatnonzero(
                 (reason == _CODE["assigned"]) | (reason == _CODE["not_exposed"])
@@ -616,9 +703,8 @@ class Splitter:
         return FlagEvaluation(key, flag.default, "default", "default", version)
 
 
-_OVERRIDE = _CODE["override"]
 _STICKY = _CODE["sticky"]
-_PROPAGATED = _CODE["propagated"]
+_TRUST_RANK = {"none": 0, "signed": 1, "any": 2}
 
 
 def _now_us() -> int:
@@ -629,6 +715,7 @@ class _Plan:
     """What one request needs of an experiment, flattened out of the snapshot once."""
 
     __slots__ = (
+        "arm_index",
         "arm_names",
         "bucket_version",
         "compiled",
@@ -650,8 +737,10 @@ class _Plan:
         self.step = len(exp.steps) - 1
         self.bucket_version = exp.bucket_version
         self.arm_names = exp.arm_names
+        self.arm_index = {name: i for i, name in enumerate(exp.arm_names)}
         self.payloads = tuple(a.payload for a in exp.arms)
-        self.overrides = dict(e.overrides)
+        # Unit key -> the forced arm's index, as the core's precedence takes it.
+        self.overrides = {k: self.arm_index[arm] for k, arm in e.overrides.items()}
         self.targeting = exp._targeting
         self.exposure = ExposureInfo(e.key, snapshot.version, exp)
         holdouts = [snapshot.holdouts[h] for h in e.holdouts]
