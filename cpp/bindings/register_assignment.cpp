@@ -443,6 +443,31 @@ void register_assignment(py::module_& m) {
       py::arg("bucket"), py::arg("reason"), "An Assignment decided outside the core (internal).");
 
   m.def(
+      "apply_row_reasons",
+      [](py::object eligible, py::object window, py::tuple out) {
+        if (out.size() != 3) throw InvalidArgument("out must be (arm, bucket, reason) arrays");
+        auto arm = out[0].cast<py::array_t<int16_t, py::array::c_style>>();
+        auto reason = out[2].cast<py::array_t<uint8_t, py::array::c_style>>();
+        const size_t n = static_cast<size_t>(reason.size());
+        auto rows_of = [n](const py::object& a, const char* what) -> const uint8_t* {
+          if (a.is_none()) return nullptr;
+          auto arr = a.cast<py::array>();
+          if (arr.itemsize() != 1 || arr.ndim() != 1 || static_cast<size_t>(arr.shape(0)) != n ||
+              !(arr.flags() & py::array::c_style)) {
+            throw InvalidArgument(std::string(what) +
+                                  " must be a contiguous 1-byte array with one entry per row");
+          }
+          return static_cast<const uint8_t*>(arr.data());
+        };
+        if (static_cast<size_t>(arm.size()) != n)
+          throw InvalidArgument("arms and reasons must have one entry per row");
+        apply_row_reasons(rows_of(eligible, "eligible"), rows_of(window, "window"), n,
+                          BatchOutput{arm.mutable_data(), nullptr, reason.mutable_data()});
+      },
+      py::arg("eligible"), py::arg("window"), py::arg("out"),
+      "Each row's time window and targeting over its unit's reason, in place (internal).");
+
+  m.def(
       "take_by_codes",
       [](py::array table, py::array codes, py::array out, unsigned threads) {
         auto check = [](const py::array& a, const char* name) {

@@ -817,6 +817,20 @@ void hash_batch(Algorithm algorithm, const std::string& salt, const UnitColumn& 
   });
 }
 
+void apply_row_reasons(const uint8_t* eligible, const uint8_t* window, size_t rows,
+                       const BatchOutput& out) {
+  for (size_t i = 0; i < rows; ++i) {
+    const auto before = static_cast<Reason>(out.reason[i]);
+    const Reason after = detail::row_reason(
+        before, window != nullptr ? static_cast<Reason>(window[i]) : Reason::assigned,
+        eligible == nullptr || eligible[i] != 0);
+    if (after != before) {
+      out.reason[i] = static_cast<uint8_t>(after);
+      out.arm[i] = -1;
+    }
+  }
+}
+
 Reason RouteSpec::with_override(Reason reason, int16_t forced) {
   return detail::with_override(reason, forced);
 }

@@ -44,6 +44,18 @@ inline Reason with_override(Reason reason, int16_t forced) {
   return forced >= 0 && reason != Reason::missing_unit ? Reason::override : reason;
 }
 
+// A row's reason from its unit's, where the unit was evaluated once for every row that holds
+// it (dictionary columns): the row's own time window (`window`: stopped, not_started, or
+// assigned for none) and its targeting come in at their places in the order.
+inline Reason row_reason(Reason unit_reason, Reason window, bool eligible) {
+  if (unit_reason == Reason::missing_unit) return unit_reason;
+  if (window != Reason::assigned) return window;
+  if (!eligible && (unit_reason == Reason::assigned || unit_reason == Reason::not_exposed)) {
+    return Reason::targeting_miss;
+  }
+  return unit_reason;
+}
+
 // The experiment's own reason for a present unit the route let through: not_started (no
 // allocation step yet), targeting_miss, not_exposed (`outside_exposure()`, asked last: it may
 // hash), else assigned.

@@ -291,3 +291,27 @@ TEST(Route, UpstreamAndOverridePrecedence) {
               reason == ts::Reason::missing_unit ? reason : ts::Reason::override);
   }
 }
+
+// A dictionary row's own time window and targeting over its unit's reason: missing units stay
+// missing, the window beats the unit's reasons, targeting replaces only assigned/not_exposed.
+TEST(Batch, RowReasonsOverDictionaryResults) {
+  using R = ts::Reason;
+  const std::vector<R> unit = {R::missing_unit, R::assigned, R::not_exposed, R::holdout,
+                               R::assigned,     R::assigned, R::not_started};
+  const std::vector<uint8_t> window = {8, 0, 0, 0, 3, 0, 0};  // stopped, -, -, -, not_started
+  const std::vector<uint8_t> eligible = {0, 0, 0, 0, 0, 1, 0};
+  const std::vector<R> want = {R::missing_unit,   R::targeting_miss, R::targeting_miss,
+                               R::holdout,        R::not_started,    R::assigned,
+                               R::not_started};
+  const size_t n = unit.size();
+  std::vector<int16_t> arm(n, 1);
+  std::vector<int32_t> bucket(n, 7);
+  std::vector<uint8_t> reason(n);
+  for (size_t i = 0; i < n; ++i) reason[i] = static_cast<uint8_t>(unit[i]);
+  ts::apply_row_reasons(eligible.data(), window.data(), n, {arm.data(), bucket.data(), reason.data()});
+  for (size_t i = 0; i < n; ++i) {
+    EXPECT_EQ(reason[i], static_cast<uint8_t>(want[i])) << i;
+    EXPECT_EQ(arm[i], want[i] == unit[i] ? 1 : -1) << i;
+    EXPECT_EQ(bucket[i], 7) << i;
+  }
+}

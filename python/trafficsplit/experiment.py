@@ -406,13 +406,9 @@ class Experiment:
         if isinstance(chunk, _units.DictionaryChunk):
             arm, bucket, reason = self._assign_dictionary(chunk, step, at_us, threads, out, routing)
             if eligible is not None:
-                # Same precedence as the kernels: missing_unit, the route's reasons,
-                # not_started, then targeting.
-                miss = ~eligible & (
-                    (reason == _REASON_CODE["assigned"]) | (reason == _REASON_CODE["not_exposed"])
-                )
-                arm[miss] = -1
-                reason[miss] = _REASON_CODE["targeting_miss"]
+                # Each distinct id was assigned once; targeting is the row's, in its place in
+                # the core's order.
+                _assignment.apply_row_reasons(eligible, None, (arm, bucket, reason))
             return arm, bucket, reason
         # A Route runs the experiment's kernels with its stages first; it takes the time of
         # every row as one more argument.
@@ -457,11 +453,8 @@ class Experiment:
             for target, values in zip(out, gathered, strict=True):
                 target[rows] = values
         if routing is not None:
-            arm, _, reason = out
-            window = routing[0].window_reasons(at_us)
-            hit = (window != 0) & (reason != _REASON_CODE["missing_unit"])
-            arm[hit] = -1
-            reason[hit] = window[hit]
+            # The route's time window is the row's own (its time), in its place in the order.
+            _assignment.apply_row_reasons(None, routing[0].window_reasons(at_us), out)
         return out
 
     # -- re-allocation ----------------------------------------------------------------------

@@ -77,6 +77,11 @@ class CompiledExperiment:
     @property
     def arm_salt(self) -> str: ...
 
+def apply_row_reasons(
+    eligible: npt.NDArray[np.bool_] | None,
+    window: npt.NDArray[np.uint8] | None,
+    out: _Outputs,
+) -> None: ...
 def take_by_codes(
     table: npt.NDArray[Any],
     codes: npt.NDArray[np.signedinteger[Any]],

@@ -112,6 +112,12 @@ struct BatchContext {
   std::optional<int64_t> now_us;      // the route's time for every row when at_us is null
 };
 
+// Rows whose unit was evaluated once for all the rows that hold it (dictionary columns) get
+// their own time window (`window`: a Reason per row, assigned for none) and targeting
+// (`eligible`, 0 = outside the cohort) in place; either may be null.
+void apply_row_reasons(const uint8_t* eligible, const uint8_t* window, size_t rows,
+                       const BatchOutput& out);
+
 // Assigns every row; `threads == 0` means all hardware threads. Results do not depend on
 // the thread count. Throws UnitValueError for the first row that cannot be encoded.
 void assign_batch(const CompiledExperiment& experiment, const UnitColumn& units,
