@@ -47,9 +47,8 @@ Send = Callable[[Message], Awaitable[None]]
 def _response_headers(req: RequestContext, respond: bool) -> list[tuple[str, str]]:
     if not respond:
         return []
-    return list(
-        to_headers(req.arms(), baggage=req.baggage, propagation_key=req.propagation_keys or False).items()
-    )
+    keys = req.propagation_keys or False
+    return list(to_headers(req.arms(), baggage=req.baggage, propagation_key=keys).items())
 
 
 class _Propagation:

@@ -226,7 +226,8 @@ class PropagationContext(Mapping[str, Propagated]):
     As a mapping it holds the members its ``trust`` admits; ``refused`` holds the others by
     experiment, with why (``untrusted``, ``unsigned``, ``unknown_key``), so that a Splitter can
     count them. With ``trust="signed"``, a member's tag is checked against the unit when it is
-    used (``propagation_keys``). A context made by hand trusts what it is given (``trust="any"``)."""
+    used (``propagation_keys``). A context made by hand trusts what it is given
+    (``trust="any"``)."""
 
     __slots__ = ("_arms", "propagation_keys", "refused", "request_id", "trust")
 
@@ -342,7 +343,8 @@ def outgoing_headers() -> dict[str, str]:
     req = _CURRENT.get()
     if req is None:
         return {}
-    return to_headers(req.arms(), baggage=req.baggage, propagation_key=req.propagation_keys or False)
+    keys = req.propagation_keys or False
+    return to_headers(req.arms(), baggage=req.baggage, propagation_key=keys)
 
 
 # -- encoding --------------------------------------------------------------------------------
