@@ -32,12 +32,9 @@ Propagated(experiment='ranker-v2', arm='b', version=1, key_id=None, tag=None)
 
 from __future__ import annotations
 
-import base64
 import contextvars
 import dataclasses
 import functools
-import hashlib
-import hmac
 import logging
 import os
 import re
@@ -163,6 +160,12 @@ class PropagationKeys:
         return tuple(self._keys)
 
     def _tag(self, kid: str, p: Propagated, unit: str) -> str:
+        # Imported here: OpenSSL's hashlib costs a model server's import milliseconds it may
+        # never need.
+        import base64
+        import hashlib
+        import hmac
+
         digest = hmac.new(
             self._keys[kid], _message(unit, p.experiment, p.arm, p.version), hashlib.sha256
         ).digest()
@@ -175,6 +178,8 @@ class PropagationKeys:
 
     def verify(self, p: Propagated, unit: str) -> bool:
         """Whether ``p`` carries a valid tag for ``unit`` (compared in constant time)."""
+        import hmac
+
         if p.tag is None or p.key_id not in self._keys:
             return False
         return hmac.compare_digest(self._tag(p.key_id, p, unit), p.tag)
