@@ -138,7 +138,7 @@ def object_values(units: Any) -> np.ndarray:
 def arrow_override_rows(units: Any, overrides: Mapping[str, str]) -> list[tuple[int, str]]:
     """(row, unit key) of the rows of an Arrow column of unit ids whose key has an override:
     each distinct id is keyed once, the rows are found by ``is_in``."""
-    from .sticky import unit_key_or_none
+    from ._shared.keys import unit_key_or_none
 
     pa = loaded("pyarrow")
     pc = require("pyarrow.compute", what="Splitter.assign_frame")

@@ -41,10 +41,10 @@ import numpy as np
 from ._core import bandit as _bandit
 from ._core import hashing as _hashing
 from ._optional import require
+from ._shared.checks import check_threads, is_real
 from .config import ConfigValidationError, edit_entry
 from .errors import ConfigError
-from .experiment import Experiment, _is_real
-from .hashing import check_threads
+from .experiment import Experiment
 
 __all__ = [
     "UCB1",
@@ -178,7 +178,7 @@ class Policy:
         self._seed = _check_seed(seed, "seed")
         self._draws = _check_count(draws, "draws")
         for name, value in params.items():
-            if not _is_real(value) or not math.isfinite(value):
+            if not is_real(value) or not math.isfinite(value):
                 raise ConfigError(f"{name} must be a finite number, got {value!r}")
         self._params = {k: float(v) for k, v in params.items()}
         self._core = self._make_core()
@@ -586,7 +586,7 @@ def _next_step(
         w = policy.weights(features, epoch=e)
     else:
         w = policy.weights(epoch=e, previous={a: current[a] / 100 for a in policy.arms})
-    counts = _bandit.apportion([w[a] * 100 for a in names], experiment.buckets)
+    counts = _hashing.apportion([w[a] * 100 for a in names], experiment.buckets)
     percent = {a: c * 100 / experiment.buckets for a, c in zip(names, counts, strict=True)}
     return experiment.reallocate(percent, effective=at)
 
@@ -1161,7 +1161,7 @@ def _check_arms(arms: Any) -> tuple[str, ...]:
 
 
 def _check_share(x: Any, name: str) -> float:
-    if not _is_real(x) or not 0 <= float(x) <= 1:
+    if not is_real(x) or not 0 <= float(x) <= 1:
         raise ConfigError(f"{name} must be a share between 0 and 1, got {x!r}")
     return float(x)
 
@@ -1169,7 +1169,7 @@ def _check_share(x: Any, name: str) -> float:
 def _max_change(x: Any) -> float:
     if x is None:
         return 1.0
-    if not _is_real(x) or not 0 < float(x) <= 1:
+    if not is_real(x) or not 0 < float(x) <= 1:
         raise ConfigError(f"max_change must be a share in (0, 1] (or None), got {x!r}")
     return float(x)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 from . import _time
 from ._frozen import FrozenDict, freeze
+from ._shared.keys import unit_key
 from .errors import ConfigError, TargetingSyntaxError
 from .experiment import Arm, Experiment
-from .sticky import unit_key
 from .targeting import Targeting
 
 __all__ = [

@@ -16,9 +16,9 @@ from . import _time, _units
 from ._core import assignment as _assignment
 from ._core import hashing as _hashing
 from ._frozen import FrozenDict, freeze
+from ._shared.checks import check_text, check_threads, is_real
 from .batch import BatchAssignment
 from .errors import ConfigError
-from .hashing import check_text, check_threads
 from .targeting import Targeting
 
 Assignment = _assignment.Assignment
@@ -56,12 +56,8 @@ class AllocationStep:
     _effective_us: int | None = field(default=None, repr=False, compare=False)
 
 
-def _is_real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool)
-
-
 def _check_weight(value: Any, path: str) -> float:
-    if not _is_real(value):
+    if not is_real(value):
         raise ConfigError(
             f"{path} must be a number (percent), got {type(value).__name__} {value!r}"
         )
@@ -72,7 +68,7 @@ def _check_weight(value: Any, path: str) -> float:
 
 
 def _check_exposure(value: Any, path: str) -> float:
-    if not _is_real(value):
+    if not is_real(value):
         raise ConfigError(
             f"{path} must be a number between 0 and 1, got {type(value).__name__} {value!r}"
         )

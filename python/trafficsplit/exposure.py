@@ -37,8 +37,8 @@ import numpy as np
 
 from ._frames import object_values, without_views
 from ._optional import require
+from ._shared.keys import unit_key_or_none
 from .errors import ConfigError
-from .sticky import unit_key_or_none
 
 if TYPE_CHECKING:
     import pyarrow as pa

@@ -9,32 +9,12 @@ import numpy as np
 
 from . import _units
 from ._core import hashing as _hashing
+from ._shared.checks import check_text, check_threads
 from .errors import ConfigError
 
 ALGORITHMS = ("xxh3", "murmur3")
 
 Unit = str | int | bytes
-
-
-def check_text(value: Any, what: str) -> None:
-    """ConfigError unless value is a str that UTF-8 can encode."""
-    if not isinstance(value, str):
-        raise ConfigError(f"{what} must be a str, got {type(value).__name__}")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ConfigError(
-            f"{what} must be valid Unicode (it contains a lone surrogate): {value!r}"
-        ) from None
-
-
-def check_threads(threads: Any) -> int:
-    """The kernels' thread count: 0 (all cores) for None, else an int >= 1."""
-    if threads is None:
-        return 0
-    if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
-        raise ConfigError(f"threads must be None (all cores) or an int >= 1, got {threads!r}")
-    return int(threads)
 
 
 def _check(salt: Any, algorithm: Any) -> None:

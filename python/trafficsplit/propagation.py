@@ -427,7 +427,7 @@ def to_headers(
     if keys is not None:
         default_unit = None
         if unit is not None:
-            from .sticky import unit_key
+            from ._shared.keys import unit_key
 
             default_unit = unit_key(unit)
         signed = []

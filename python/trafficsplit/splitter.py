@@ -21,6 +21,7 @@ from . import _time
 from ._core import assignment as _assignment
 from ._frames import FrameInput, arrow_override_rows, is_pandas, object_values
 from ._optional import loaded
+from ._shared.keys import unit_key, unit_key_or_none
 from .batch import REASONS
 from .config import (
     ExperimentConfig,
@@ -44,7 +45,6 @@ from .propagation import (
     keys_of,
     trust_refusal,
 )
-from .sticky import unit_key, unit_key_or_none
 
 __all__ = ["FlagEvaluation", "Splitter"]
 

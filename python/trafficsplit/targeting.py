@@ -10,9 +10,9 @@ import numpy as np
 
 from ._core import targeting as _targeting
 from ._frames import arrow_column, arrow_table, exports_arrow_stream
+from ._shared.checks import check_threads
 from ._units import arrow_dictionary_codes, arrow_storage, categorical_parts, loaded
 from .errors import ConfigError, TargetingSyntaxError
-from .hashing import check_threads
 
 __all__ = ["Targeting", "TargetingSyntaxError"]
 

@@ -15,8 +15,8 @@ import numpy as np
 
 from .._core import stats as _core
 from .._optional import loaded, require
+from .._shared.checks import check_threads
 from ..errors import ConfigError
-from ..hashing import check_threads
 
 if TYPE_CHECKING:
     import pandas as pd

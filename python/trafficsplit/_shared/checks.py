@@ -1,0 +1,36 @@
+"""Argument checks that every area shares: thread counts, texts, real numbers."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+from ..errors import ConfigError
+
+__all__ = ["check_text", "check_threads", "is_real"]
+
+
+def is_real(x: Any) -> bool:
+    """A real number that is not a bool."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool)
+
+
+def check_text(value: Any, what: str) -> None:
+    """ConfigError unless value is a str that UTF-8 can encode."""
+    if not isinstance(value, str):
+        raise ConfigError(f"{what} must be a str, got {type(value).__name__}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigError(
+            f"{what} must be valid Unicode (it contains a lone surrogate): {value!r}"
+        ) from None
+
+
+def check_threads(threads: Any) -> int:
+    """The kernels' thread count: 0 (all cores) for None, else an int >= 1."""
+    if threads is None:
+        return 0
+    if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
+        raise ConfigError(f"threads must be None (all cores) or an int >= 1, got {threads!r}")
+    return int(threads)
