@@ -13,9 +13,9 @@
 #include <immintrin.h>
 #endif
 
-#include "arrow_read.hpp"
-#include "hash_impl.hpp"
-#include "route_impl.hpp"
+#include "arrow/read.hpp"
+#include "hashing/hash_impl.hpp"
+#include "assignment/route_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*, which it then reports as maybe

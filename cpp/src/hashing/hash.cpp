@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "hash_impl.hpp"
+#include "hashing/hash_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
 namespace trafficsplit {

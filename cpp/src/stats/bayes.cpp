@@ -10,7 +10,7 @@
 #include <limits>
 #include <string>
 
-#include "stats_format.hpp"
+#include "stats/format.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/stats/tests.hpp"
 

@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "stats_format.hpp"
+#include "stats/format.hpp"
 #include "trafficsplit/errors.hpp"
 
 namespace trafficsplit::stats {

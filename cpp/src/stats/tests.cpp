@@ -7,7 +7,7 @@
 #include <sstream>
 #include <string>
 
-#include "stats_format.hpp"
+#include "stats/format.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/stats/tests.hpp"
 

@@ -13,8 +13,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "arrow_read.hpp"
-#include "hash_impl.hpp"
+#include "arrow/read.hpp"
+#include "hashing/hash_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
 namespace trafficsplit::targeting {
