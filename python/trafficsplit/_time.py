@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import numbers
 import sys
 from typing import Any
@@ -58,6 +59,16 @@ def from_micros(us: int) -> _dt.datetime:
     return _EPOCH + _dt.timedelta(microseconds=us)
 
 
+class Micros:
+    """Per-row times converted once (microseconds, contiguous int64), for calls that several
+    experiments share."""
+
+    __slots__ = ("rows",)
+
+    def __init__(self, rows: np.ndarray) -> None:
+        self.rows = rows
+
+
 def micros_array(values: Any, n: int) -> np.ndarray:
     """Per-row times as a contiguous int64 array of microseconds (for batch replay)."""
     pd = sys.modules.get("pandas")  # a pandas input exists only when pandas is loaded
@@ -95,3 +106,18 @@ def micros_array(values: Any, n: int) -> np.ndarray:
     raise ConfigError(
         f"at must hold times (datetime64, datetimes or epoch seconds), got {arr.dtype}"
     )
+
+
+def parse_duration(value: Any) -> _dt.timedelta | None:
+    """'90s', '15m', '2h', '1d', or a number of seconds."""
+    seconds = None
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str) and len(value) >= 2 and value[-1] in "smhd":
+        try:
+            seconds = float(value[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[value[-1]]
+        except ValueError:
+            return None
+    if seconds is None or not math.isfinite(seconds) or not 0 <= seconds <= 100 * 365 * 86400:
+        return None  # negative, NaN, infinite or beyond a century
+    return _dt.timedelta(seconds=seconds)

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import _time
 from .analysis import Analysis, Guardrail, analyze
-from .config import ConfigValidationError, edit_entry, find_entry
+from .config import ConfigValidationError, edit_entry, find_entry, load_config
 from .errors import ConfigError
 
 __all__ = ["RolloutController", "RolloutDecision", "RolloutPolicy"]
@@ -99,7 +99,7 @@ class RolloutController:
         self.config_path = Path(config_path)
         self.key = experiment
         self.policy = policy
-        self._file, section, entry = self._locate()
+        self._file, section, entry = self._locate()[:3]
         self.section = section
         self.kind = "canary" if section == "rollouts" else "experiment"
         if self.kind == "canary" and entry.get("type", "canary") != "canary":
@@ -114,13 +114,27 @@ class RolloutController:
             raise ConfigError(f"RolloutController: control {self.control!r} is not in {arms}")
 
     # -- reading -------------------------------------------------------------------------------
-    def _locate(self) -> tuple[Path, str, dict[str, Any]]:
+    def _locate(self) -> tuple[Path, str, dict[str, Any], _Schedule]:
+        """The entry's file, section and raw text (for editing), and its schedule as the
+        configuration compiled it: each canary step with the time it starts."""
         try:
-            return find_entry(self.config_path, self.key, ("rollouts", "experiments"))
+            file, section, entry = find_entry(
+                self.config_path, self.key, ("rollouts", "experiments")
+            )
+            compiled = load_config(self.config_path).experiments[self.key].experiment
         except ConfigValidationError:
             raise  # a file that does not load: its own problems, each at its place
         except ConfigError as exc:
             raise ConfigError(f"RolloutController: {exc}") from None
+        schedule: _Schedule = []
+        if section == "rollouts":
+            raw = entry.get("steps") or []
+            # One allocation step per canary step, in order (config/experiments.py).
+            schedule = [
+                (step.effective or _time.from_micros(0), s)
+                for step, s in zip(compiled.steps, raw, strict=True)
+            ]
+        return file, section, entry, schedule
 
     @staticmethod
     def _arm_names(entry: Mapping[str, Any]) -> list[str]:
@@ -131,22 +145,25 @@ class RolloutController:
 
     def current_percent(self, now: Any = None) -> float:
         """The percent the new version has at ``now`` (default: the clock)."""
-        _, _, entry = self._locate()
-        return self._percent(entry, _when(now))
+        _, _, entry, schedule = self._locate()
+        return self._percent(entry, schedule, _when(now))
 
-    def _percent(self, entry: Mapping[str, Any], now: _dt.datetime) -> float:
+    def _percent(self, entry: Mapping[str, Any], schedule: _Schedule, now: _dt.datetime) -> float:
         if self.kind == "experiment":
             return float(entry.get("exposure", 1)) * 100
-        current = _current_step(entry, now)
+        current = _current_step(schedule, now)
         return 0.0 if current is None else float(current[1]["percent"])
 
     # -- deciding ------------------------------------------------------------------------------
     def decide(self, data: Any, now: Any = None) -> RolloutDecision:
         """The decision for ``data`` at ``now``, without writing anything."""
-        return self._decide(data, _when(now), self._locate()[2])
+        _, _, entry, schedule = self._locate()
+        return self._decide(data, _when(now), entry, schedule)
 
-    def _decide(self, data: Any, when: _dt.datetime, entry: Mapping[str, Any]) -> RolloutDecision:
-        before = self._percent(entry, when)
+    def _decide(
+        self, data: Any, when: _dt.datetime, entry: Mapping[str, Any], schedule: _Schedule
+    ) -> RolloutDecision:
+        before = self._percent(entry, schedule, when)
         if self.kind == "canary" and _rolled_back(entry):
             return RolloutDecision("hold", "rolled back already", before, before, None, at=when)
         result, srm_applies = self._analysis(data, entry, before)
@@ -191,7 +208,7 @@ class RolloutController:
                 "hold", "at the last step already", before, before, result, at=when
             )
         if self.kind == "canary" and self.policy.min_hold > 0:
-            current = _current_step(entry, when)
+            current = _current_step(schedule, when)
             lasted = None if current is None else (when - current[0]).total_seconds()
             if lasted is not None and lasted < self.policy.min_hold:
                 return RolloutDecision(
@@ -245,9 +262,9 @@ class RolloutController:
     # -- writing -------------------------------------------------------------------------------
     def step(self, data: Any, now: Any = None) -> RolloutDecision:
         """Decides and writes the new step (or the roll-back) into the configuration file."""
-        _, _, entry = self._locate()
-        d = self._decide(data, _when(now), entry)
-        has_future = self.kind == "canary" and any(t > d.at for t, _ in _canary_starts(entry))
+        _, _, entry, schedule = self._locate()
+        d = self._decide(data, _when(now), entry, schedule)
+        has_future = self.kind == "canary" and any(t > d.at for t, _ in schedule)
         if d.action == "hold" and not has_future:
             return d
         self.apply(d)
@@ -262,9 +279,11 @@ class RolloutController:
         if decision.action not in ACTIONS:
             raise ConfigError(f"RolloutController: unknown action {decision.action!r}")
 
+        schedule = self._locate()[3]
+
         def change(entry: dict[str, Any]) -> None:
             if self.kind == "canary":
-                _rewrite_canary(entry, decision)
+                _rewrite_canary(entry, schedule, decision)
             else:
                 entry["exposure"] = round(decision.percent_after / 100, 12)
 
@@ -285,25 +304,15 @@ def _when(now: Any) -> _dt.datetime:
     return _time.from_micros(_time.to_micros(now, "now"))
 
 
-def _canary_starts(entry: Mapping[str, Any]) -> list[tuple[_dt.datetime, Mapping[str, Any]]]:
-    from .config import _parse_duration
-
-    start = _time.from_micros(_time.to_micros(entry["start"], "start"))
-    out = []
-    at = start
-    for step in entry.get("steps") or []:
-        out.append((at, step))
-        hold = _parse_duration(step.get("hold", 0)) or _dt.timedelta(0)
-        at = at + hold
-    return out
+_Schedule = list[tuple[_dt.datetime, Mapping[str, Any]]]
 
 
 def _current_step(
-    entry: Mapping[str, Any], now: _dt.datetime
+    schedule: _Schedule, now: _dt.datetime
 ) -> tuple[_dt.datetime, Mapping[str, Any]] | None:
     """The start and the step running at ``now`` (None before the first step)."""
     current = None
-    for t, step in _canary_starts(entry):
+    for t, step in schedule:
         if t <= now:
             current = (t, step)
     return current
@@ -314,11 +323,10 @@ def _rolled_back(entry: Mapping[str, Any]) -> bool:
     return len(steps) > 1 and float(steps[-1].get("percent", 1)) == 0
 
 
-def _rewrite_canary(entry: dict[str, Any], d: RolloutDecision) -> None:
+def _rewrite_canary(entry: dict[str, Any], starts: _Schedule, d: RolloutDecision) -> None:
     """Keeps the steps that have run, ends the current one at the decision time, drops the
     ones planned after it (the controller owns the schedule), and appends the new step."""
     now = d.at
-    starts = _canary_starts(entry)
     kept = [dict(s) for t, s in starts if t <= now]
     if not kept:  # not started yet: the first step starts now
         entry["start"] = _iso(now)

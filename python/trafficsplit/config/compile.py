@@ -1,0 +1,146 @@
+"""Validation and compilation in one pass: documents in, a :class:`Snapshot` or every problem
+out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from .._frozen import FrozenDict
+from ..errors import ConfigError
+from .checker import ABSENT, Checker, child, items_of, section_entries
+from .experiments import compile_experiments
+from .flags import compile_flags
+from .model import (
+    TOP_LEVEL,
+    ConfigValidationError,
+    ExperimentConfig,
+    HoldoutConfig,
+    LayerConfig,
+    Snapshot,
+)
+
+
+def compile_documents(documents: list[tuple[str, Any]]) -> Snapshot:
+    checker = Checker()
+    merged: dict[str, list[tuple[str, str, Any]]] = {k: [] for k in TOP_LEVEL if k != "version"}
+    for source, data in documents:
+        checker.file = source
+        if data is None:
+            continue
+        top = checker.mapping(data, "")
+        if top is None:
+            continue
+        checker.keys(top, "", TOP_LEVEL)
+        for section in merged:
+            for p, item in items_of(checker, top.get(section), section):
+                merged[section].append((source, p, item))
+
+    try:
+        layers = compile_layers(checker, merged["layers"])
+        holdouts = compile_holdouts(checker, merged["holdouts"])
+        experiments = compile_experiments(
+            checker, merged["experiments"] + merged["rollouts"], layers, holdouts
+        )
+        layers = layer_ranges(checker, layers, experiments, merged["experiments"])
+        flags = compile_flags(checker, merged["flags"])
+    except (ConfigError, TypeError, ValueError, OverflowError, KeyError) as exc:
+        # A shape no check above anticipated: still a report, never a traceback.
+        checker.add("", f"could not be validated ({type(exc).__name__}: {exc})")
+        raise ConfigValidationError(checker.issues) from exc
+    if checker.issues:
+        raise ConfigValidationError(checker.issues)
+    raw = {"documents": [{"source": s, "data": d} for s, d in documents]}
+    canonical = json.dumps(
+        [d for _, d in documents], sort_keys=True, default=str, separators=(",", ":")
+    )
+    version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    return Snapshot(
+        FrozenDict(experiments),
+        FrozenDict(layers),
+        FrozenDict(holdouts),
+        FrozenDict(flags),
+        version,
+        tuple(s for s, _ in documents),
+        raw,
+    )
+
+
+def parse_config(data: Mapping[str, Any], source: str = "") -> Snapshot:
+    """Validates and compiles a configuration given as a mapping (as loaded from YAML/JSON)."""
+    return compile_documents([(source, data)])
+
+
+def compile_layers(checker: Checker, items: list[tuple[str, str, Any]]) -> dict[str, LayerConfig]:
+    out: dict[str, LayerConfig] = {}
+    allowed = ("key", "salt", "buckets", "description"), ("key",)
+    for path, m, key in section_entries(checker, items, "layer", lambda _: allowed):
+        salt = m.get("salt", key)
+        buckets = checker.buckets(m.get("buckets", 10_000), child(path, "buckets"))
+        if buckets is None:
+            continue
+        if checker.key(salt, child(path, "salt")) is None:
+            continue
+        out[key] = LayerConfig(key, salt, buckets)
+    return out
+
+
+def compile_holdouts(
+    checker: Checker, items: list[tuple[str, str, Any]]
+) -> dict[str, HoldoutConfig]:
+    out: dict[str, HoldoutConfig] = {}
+    allowed = ("key", "percent", "salt", "buckets", "description"), ("key", "percent")
+    for path, m, key in section_entries(checker, items, "holdout", lambda _: allowed):
+        percent = checker.number(
+            m.get("percent", ABSENT),
+            child(path, "percent"),
+            0,
+            100,
+            "a percentage between 0 and 100",
+        )
+        salt = m.get("salt", key)
+        buckets = checker.buckets(m.get("buckets", 10_000), child(path, "buckets"))
+        if buckets is None:
+            continue
+        if percent is None or checker.key(salt, child(path, "salt")) is None:
+            continue
+        out[key] = HoldoutConfig(key, percent, salt, buckets)
+    return out
+
+
+def layer_ranges(
+    checker: Checker,
+    layers: Mapping[str, LayerConfig],
+    experiments: Mapping[str, ExperimentConfig],
+    items: list[tuple[str, str, Any]],
+) -> dict[str, LayerConfig]:
+    """Each layer's experiments take consecutive bucket ranges in configuration order."""
+    out = {}
+    paths = {}
+    for source, path, item in items:
+        if isinstance(item, Mapping) and isinstance(item.get("key"), str):
+            paths.setdefault(item["key"], (source, path))
+    for key, layer in layers.items():
+        ranges: dict[str, tuple[int, int]] = {}
+        cursor = 0
+        total = 0.0
+        members = [e for e in experiments.values() if e.layer == key and e.layer_share is not None]
+        for e in members:
+            total += e.layer_share
+            count = math.floor(e.layer_share / 100 * layer.buckets + 0.5)
+            ranges[e.key] = (cursor, min(layer.buckets, cursor + count))
+            cursor += count
+        if total > 100 + 1e-9:
+            listing = ", ".join(f"{e.key}={e.layer_share:g}" for e in members)
+            source, path = paths.get(members[-1].key, ("", "experiments"))
+            checker.file = source
+            checker.add(
+                child(path, "layer_share"),
+                f"layer '{key}' is over-booked: shares add up to {total:g} percent "
+                f"({listing}); experiments in one layer must share at most 100",
+            )
+        out[key] = LayerConfig(layer.key, layer.salt, layer.buckets, FrozenDict(ranges))
+    return out
