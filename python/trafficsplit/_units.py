@@ -217,6 +217,24 @@ def _from_pandas(obj: Any) -> list[Chunk]:
     raise _refuse_dtype(dtype)
 
 
+@dataclass(frozen=True)
+class UnitBatch:
+    """Unit ids converted once into the chunks the kernels read, with the row count and the
+    input's pandas index (if any): several experiments can share one conversion."""
+
+    chunks: list[Chunk]
+    rows: int
+    index: Any = None
+
+    @classmethod
+    def of(cls, units: Any) -> UnitBatch:
+        if isinstance(units, UnitBatch):
+            return units
+        chunks = chunks_of(units)
+        index = getattr(units, "index", None) if hasattr(units, "iloc") else None
+        return cls(chunks, sum(len(c) for c in chunks), index)
+
+
 def chunks_of(units: Any, caller: str = "assign_batch", scalar: str = "assign") -> list[Chunk]:
     """The chunks of a batch of unit ids, or a precise error for what cannot hold ids."""
     if isinstance(units, str | bytes):

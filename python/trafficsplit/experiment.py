@@ -327,25 +327,34 @@ class Experiment:
         ``attributes``: a table with one row per unit (DataFrame, pyarrow Table, dict of
         arrays) for the experiment's targeting; rows outside the cohort get 'targeting_miss'.
         """
-        return self._batch(units, at, threads, attributes)
+        return self.assign_units(_units.UnitBatch.of(units), at, threads, attributes)
 
-    def _batch(
+    def assign_units(
         self,
-        units: Any,
+        units: _units.UnitBatch,
         at: Any = None,
         threads: int | None = None,
         attributes: Any = None,
         route: Any = None,
     ) -> BatchAssignment:
-        """assign_batch, with a configuration's stages around the experiment (a core ``Route``:
-        holdouts, layer, status and time window) applied first, as ``Route.assign`` does."""
+        """:meth:`assign_batch` on unit ids converted once (``UnitBatch.of(units)``), so that
+        several experiments share the conversion; ``at`` may also be per-row times converted
+        once (``trafficsplit._time.Micros``). ``route``: a configuration's stages around the
+        experiment (a core ``Route``: holdouts, layer, status and time window), applied by the
+        core first, as ``Route.assign`` does (the Splitter's ``assign_frame``)."""
         nthreads = check_threads(threads)
-        chunks = _units.chunks_of(units)
-        n = sum(len(c) for c in chunks)
+        chunks = units.chunks
+        n = units.rows
         step = len(self._steps) - 1
         at_us = None
         now_us = None  # the route's time for every row
-        if at is not None:
+        if isinstance(at, _time.Micros):
+            if len(at.rows) != n:
+                raise ConfigError(
+                    f"at must hold one time per unit id: {n} unit ids, {len(at.rows)}"
+                )
+            at_us = at.rows
+        elif at is not None:
             if _is_scalar_time(at):
                 now_us = _time.to_micros(at)
                 step = self._compiled.step_at(now_us)
@@ -383,7 +392,7 @@ class Experiment:
                 mask = None if eligible is None else eligible[start:end]
                 self._assign_chunk(chunk, step, times, nthreads, out, mask, routing)
                 start = end
-        index = getattr(units, "index", None) if hasattr(units, "iloc") else None
+        index = units.index
         return BatchAssignment(
             self._key, tuple(a.name for a in self._arms), arm, bucket, reason, index=index
         )
@@ -541,6 +550,15 @@ class Experiment:
             raise ConfigError(f"the experiment had no allocation at {at!r}")
         return int(step)
 
+    def step_at(self, at_us: int) -> int:
+        """The index in :attr:`steps` of the allocation in force at ``at_us`` (microseconds
+        since the epoch, UTC); -1 before the first step."""
+        return int(self._compiled.step_at(at_us))
+
+    def steps_at(self, at_us: np.ndarray) -> np.ndarray:
+        """:meth:`step_at` of each time of an array."""
+        return self._compiled.steps_at(np.ascontiguousarray(at_us, np.int64))
+
     def bucket_map(self, at: Any = None) -> np.ndarray:
         """Arm index (int16) for each arm bucket 0..buckets-1, at a time or now."""
         return self._compiled.bucket_map(self._step_index(at))
@@ -624,6 +642,17 @@ class Experiment:
     @property
     def allocated_at(self) -> _dt.datetime | None:
         return self._steps[-1].effective
+
+    @property
+    def targeting(self) -> Targeting | None:
+        """The compiled targeting expression, or None for everyone."""
+        return self._targeting
+
+    @property
+    def compiled(self) -> _assignment.CompiledExperiment:
+        """The core's compiled form (bucket maps per step, seeded hashers): what a
+        configuration's route wraps and the batch kernels evaluate."""
+        return self._compiled
 
     @property
     def traffic_salt(self) -> str:

@@ -302,8 +302,8 @@ def _notes(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentConfi
         notes.append(f"start: {_when(a.start_us)} -> {_when(b.start_us)}")
     if a.end_us != b.end_us:
         notes.append(f"end: {_when(a.end_us)} -> {_when(b.end_us)}")
-    ta = None if ea._targeting is None else ea._targeting.expression
-    tb = None if eb._targeting is None else eb._targeting.expression
+    ta = None if ea.targeting is None else ea.targeting.expression
+    tb = None if eb.targeting is None else eb.targeting.expression
     if ta != tb:
         notes.append(
             "targeting changed: the figures count units that match both; units that match only "
@@ -325,7 +325,7 @@ def _notes(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentConfi
 
 
 def _lists(exp: Any) -> Any:
-    t = exp._targeting
+    t = exp.targeting
     return None if t is None else t._lists
 
 

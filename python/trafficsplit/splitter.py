@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _time
+from . import _time, _units
 from ._core import assignment as _assignment
 from ._frames import FrameInput, arrow_override_rows, is_pandas, object_values
 from ._optional import loaded
@@ -33,9 +33,7 @@ from .config import (
 )
 from .errors import ConfigError
 from .experiment import Assignment
-from .exposure import ExposureInfo, ExposureLogger, ExposureSink, bulk_table
-from .propagation import (
-    _CURRENT,
+from .telemetry.propagation import (
     Propagated,
     PropagationContext,
     PropagationKeys,
@@ -45,6 +43,10 @@ from .propagation import (
     keys_of,
     trust_refusal,
 )
+from .telemetry.propagation import (
+    current as current_request,
+)
+from .telemetry.records import ExposureInfo, ExposureLogger, ExposureSink, bulk_table
 
 __all__ = ["FlagEvaluation", "Splitter"]
 
@@ -334,7 +336,7 @@ class Splitter:
         if unit is None and attributes is not None:
             unit = attributes.get(plan.unit)
         ex = self._exposures
-        req = _CURRENT.get()
+        req = current_request()
         if context is None and req is None:
             a = self._assign(plan, unit, attributes, at_us)
             if ex is not None and log_exposure:
@@ -434,7 +436,7 @@ class Splitter:
         at_us = _now_us() if at is None else _time.to_micros(at)  # one moment for all of them
         out = {}
         ex = self._exposures if log_exposure else None
-        req = _CURRENT.get()
+        req = current_request()
         if ex is not None or context is not None or req is not None:
             for k, p in plans.items():
                 out[k] = self._decide(p, unit, attributes, at_us, context, req, request_id, ex)
@@ -523,19 +525,23 @@ class Splitter:
         keys = list(snapshot.experiments) if experiments is None else list(experiments)
         added: dict[str, tuple[np.ndarray, list[str]]] = {}
         units = frame.column(unit_column)
+        # The unit and time columns are converted once for every experiment.
+        batch = _units.UnitBatch.of(units)
+        at: Any
         if at_column is None:
             now = _now_us()
             at = _time.from_micros(now)
             at_us = np.full(frame.rows, now, np.int64)
         else:
-            at = frame.column(at_column)
-            at = at if frame.kind == "pandas" else np.asarray(at)
-            at_us = _time.micros_array(at, frame.rows)
+            times = frame.column(at_column)
+            times = times if frame.kind == "pandas" else np.asarray(times)
+            at_us = _time.micros_array(times, frame.rows)
+            at = _time.Micros(at_us)
         store = sticky if sticky is not None else self._sticky
         for key in keys:
             e = self._experiment(snapshot, key)
             arm, bucket, reason = self._frame_one(
-                e, plans[key].route, units, frame.data, at, store, threads
+                e, plans[key].route, units, batch, frame.data, at, store, threads
             )
             if log_exposures and ex is not None:
                 rows = np.flatnonzero(arm >= 0)
@@ -562,6 +568,7 @@ class Splitter:
         e: ExperimentConfig,
         route: Any,
         units: Any,
+        batch: _units.UnitBatch,
         df: Any,
         at: Any,
         store: Any,
@@ -570,11 +577,11 @@ class Splitter:
         exp = e.experiment
         # Holdouts, the layer range, the status and the time window run in the core with the
         # experiment (the Route of Splitter.assign), row by row.
-        b = exp._batch(
-            units,
+        b = exp.assign_units(
+            batch,
             at=at,
             threads=threads,
-            attributes=df if exp._targeting is not None else None,
+            attributes=df if exp.targeting is not None else None,
             route=route,
         )
         arm = b.arm_index.copy()
@@ -658,7 +665,7 @@ class Splitter:
         if split:
             rollout, a, unit_used = split[0]
             if request_id is None:
-                req = _CURRENT.get()
+                req = current_request()
                 request_id = req.request_id if req is not None else None
             ex.log(_now_us(), unit_used, rollouts[rollout.key], a, attributes, request_id)
         return result
@@ -733,7 +740,7 @@ class _Plan:
         exp = e.experiment
         self.key = e.key
         self.unit = e.unit
-        self.compiled = exp._compiled
+        self.compiled = exp.compiled
         self.step = len(exp.steps) - 1
         self.bucket_version = exp.bucket_version
         self.arm_names = exp.arm_names
@@ -741,7 +748,7 @@ class _Plan:
         self.payloads = tuple(a.payload for a in exp.arms)
         # Unit key -> the forced arm's index, as the core's precedence takes it.
         self.overrides = {k: self.arm_index[arm] for k, arm in e.overrides.items()}
-        self.targeting = exp._targeting
+        self.targeting = exp.targeting
         self.exposure = ExposureInfo(e.key, snapshot.version, exp)
         holdouts = [snapshot.holdouts[h] for h in e.holdouts]
         layer = None
