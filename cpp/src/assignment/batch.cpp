@@ -14,8 +14,8 @@
 #endif
 
 #include "arrow/read.hpp"
-#include "hashing/hash_impl.hpp"
 #include "assignment/route_impl.hpp"
+#include "hashing/hash_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*, which it then reports as maybe
@@ -835,8 +835,8 @@ Reason RouteSpec::with_override(Reason reason, int16_t forced) {
   return detail::with_override(reason, forced);
 }
 
-Reason RouteSpec::reason(const char* unit, size_t len, std::optional<int64_t> at_us,
-                         int32_t step, bool upstream) const {
+Reason RouteSpec::reason(const char* unit, size_t len, std::optional<int64_t> at_us, int32_t step,
+                         bool upstream) const {
   const auto stage = [&](size_t s) -> const RouteStage& {
     return s < holdouts.size() ? holdouts[s] : *layer;
   };

@@ -4,8 +4,8 @@
 #include <limits>
 #include <string>
 
-#include "hashing/hash_impl.hpp"
 #include "assignment/route_impl.hpp"
+#include "hashing/hash_impl.hpp"
 #include "trafficsplit/errors.hpp"
 
 namespace trafficsplit {

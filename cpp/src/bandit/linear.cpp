@@ -1,9 +1,10 @@
 // Linear Thompson sampling: per-arm ridge regression sums, posterior draws, P(best | x).
+#include "trafficsplit/bandit/linear.hpp"
+
 #include <cmath>
 #include <limits>
 #include <string>
 
-#include "trafficsplit/bandit/linear.hpp"
 #include "trafficsplit/bandit/policy.hpp"
 #include "trafficsplit/bandit/random.hpp"
 #include "trafficsplit/errors.hpp"

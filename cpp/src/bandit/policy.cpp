@@ -1,11 +1,12 @@
 // Bandit policies: sufficient statistics, probability best, floor and cap, propensity sums.
+#include "trafficsplit/bandit/policy.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <string>
 #include <thread>
 
-#include "trafficsplit/bandit/policy.hpp"
 #include "trafficsplit/bandit/random.hpp"
 #include "trafficsplit/errors.hpp"
 

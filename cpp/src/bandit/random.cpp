@@ -1,7 +1,7 @@
 // Samplers of trafficsplit/bandit/random.hpp.
-#include <cmath>
-
 #include "trafficsplit/bandit/random.hpp"
+
+#include <cmath>
 
 namespace trafficsplit::bandit {
 

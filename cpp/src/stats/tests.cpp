@@ -1,3 +1,5 @@
+#include "trafficsplit/stats/tests.hpp"
+
 #include <algorithm>
 #include <boost/math/distributions/normal.hpp>
 #include <boost/math/distributions/students_t.hpp>
@@ -9,7 +11,6 @@
 
 #include "stats/format.hpp"
 #include "trafficsplit/errors.hpp"
-#include "trafficsplit/stats/tests.hpp"
 
 namespace trafficsplit::stats {
 

@@ -1,7 +1,7 @@
+#include "trafficsplit/targeting/value.hpp"
+
 #include <cmath>
 #include <cstring>
-
-#include "trafficsplit/targeting/value.hpp"
 
 namespace trafficsplit::targeting {
 
