@@ -13,12 +13,15 @@ from typing import TYPE_CHECKING, Any
 # The serving path is imported eagerly; analysis, statistics, bandits, rollouts, shadows,
 # telemetry and middleware load on first use (PEP 562), so that a model server's
 # `import trafficsplit` costs little more than numpy's.
-from . import errors, propagation, sticky
+from . import errors, sticky
 from .batch import REASONS, BatchAssignment
 from .config import ConfigIssue, ConfigValidationError, Snapshot, load_config, parse_config
 from .errors import ConfigError, Error, TargetingSyntaxError, UnitTypeError, UnitValueError
 from .experiment import AllocationStep, Arm, Assignment, Experiment
-from .exposure import (
+from .hashing import bucket, hash64, hash64_batch
+from .splitter import FlagEvaluation, Splitter
+from .targeting import Targeting
+from .telemetry import (
     CallableSink,
     ExposureLogger,
     ExposureRecord,
@@ -27,23 +30,22 @@ from .exposure import (
     LoggingSink,
     OpenTelemetrySink,
     ParquetSink,
+    propagation,
     read_exposures,
 )
-from .hashing import bucket, hash64, hash64_batch
-from .splitter import FlagEvaluation, Splitter
-from .targeting import Targeting
 
 if TYPE_CHECKING:
-    from . import bandit, middleware, stats
+    from . import bandit, stats
     from .analysis import Analysis, Guardrail, analyze, sufficient_statistics
     from .rollout import RolloutController, RolloutDecision, RolloutPolicy
-    from .shadow import Shadow, ShadowLog, compare_shadow
-    from .telemetry import MetricsRecorder
+    from .telemetry import middleware
+    from .telemetry.metrics import MetricsRecorder
+    from .telemetry.shadow import Shadow, ShadowLog, compare_shadow
 
 # public name -> (submodule, attribute in it; None for the submodule itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
     "bandit": ("bandit", None),
-    "middleware": ("middleware", None),
+    "middleware": ("telemetry.middleware", None),
     "stats": ("stats", None),
     "Analysis": ("analysis", "Analysis"),
     "Guardrail": ("analysis", "Guardrail"),
@@ -52,10 +54,10 @@ _LAZY: dict[str, tuple[str, str | None]] = {
     "RolloutController": ("rollout", "RolloutController"),
     "RolloutDecision": ("rollout", "RolloutDecision"),
     "RolloutPolicy": ("rollout", "RolloutPolicy"),
-    "Shadow": ("shadow", "Shadow"),
-    "ShadowLog": ("shadow", "ShadowLog"),
-    "compare_shadow": ("shadow", "compare_shadow"),
-    "MetricsRecorder": ("telemetry", "MetricsRecorder"),
+    "Shadow": ("telemetry.shadow", "Shadow"),
+    "ShadowLog": ("telemetry.shadow", "ShadowLog"),
+    "compare_shadow": ("telemetry.shadow", "compare_shadow"),
+    "MetricsRecorder": ("telemetry.metrics", "MetricsRecorder"),
 }
 
 

@@ -33,6 +33,7 @@ from .config import (
 )
 from .errors import ConfigError
 from .experiment import Assignment
+from .telemetry.logger import ExposureLogger
 from .telemetry.propagation import (
     Propagated,
     PropagationContext,
@@ -46,7 +47,8 @@ from .telemetry.propagation import (
 from .telemetry.propagation import (
     current as current_request,
 )
-from .telemetry.records import ExposureInfo, ExposureLogger, ExposureSink, bulk_table
+from .telemetry.records import ExposureInfo, bulk_table
+from .telemetry.sinks import ExposureSink
 
 __all__ = ["FlagEvaluation", "Splitter"]
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ._core import telemetry as _telemetry
-from ._optional import require
-from .errors import ConfigError
-from .experiment import Assignment
-from .stats import Moments
+from .._core import telemetry as _telemetry
+from .._optional import require
+from ..errors import ConfigError
+from ..experiment import Assignment
+from ..stats import Moments
 
 __all__ = ["MetricsRecorder"]
 

@@ -22,9 +22,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from .errors import ConfigError
+from ..errors import ConfigError
 from .propagation import (
-    _CURRENT,
     KEYS_ENV,
     PropagationKeys,
     RequestContext,
@@ -34,6 +33,7 @@ from .propagation import (
     from_headers,
     keys_of,
     to_headers,
+    use,
 )
 
 __all__ = ["ASGIMiddleware", "WSGIMiddleware"]
@@ -112,11 +112,8 @@ class ASGIMiddleware(_Propagation):
                     message = {**message, "headers": _replaced(message.get("headers", []), extra)}
             await send(message)
 
-        token = _CURRENT.set(req)
-        try:
+        with use(req):
             await self.app(scope, receive, send_with_headers)
-        finally:
-            _CURRENT.reset(token)
 
 
 class WSGIMiddleware(_Propagation):
@@ -149,8 +146,5 @@ class WSGIMiddleware(_Propagation):
                 response_headers = _replaced(response_headers, extra)
             return start_response(status, response_headers, *exc)
 
-        token = _CURRENT.set(req)
-        try:
+        with use(req):
             return self.app(environ, start)
-        finally:
-            _CURRENT.reset(token)

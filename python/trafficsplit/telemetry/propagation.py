@@ -38,13 +38,13 @@ import functools
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 from urllib.parse import quote, unquote
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 __all__ = [
     "BAGGAGE_MAX_BYTES",
@@ -323,9 +323,9 @@ _CURRENT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar
 )
 
 
-def current() -> RequestContext | None:
-    """The request context of the running request, if a middleware (or :func:`use`) set one."""
-    return _CURRENT.get()
+current: Callable[[], RequestContext | None] = _CURRENT.get
+"""The request context of the running request, if a middleware (or :func:`use`) set one: the
+context variable's own getter, so that the serving path reads it without a call of its own."""
 
 
 @contextmanager
@@ -427,7 +427,7 @@ def to_headers(
     if keys is not None:
         default_unit = None
         if unit is not None:
-            from ._shared.keys import unit_key
+            from .._shared.keys import unit_key
 
             default_unit = unit_key(unit)
         signed = []

@@ -1,11 +1,7 @@
 """Exposure records: one per decision, with the assignment probability that inverse-propensity
-analysis needs, deduplicated in bounded memory and written off the request path
-(docs/telemetry.md).
-
-The request path only builds a tuple and appends it to a bounded queue; a background thread
-turns tuples into records (:class:`ExposureRecord`), drops duplicates and hands batches to the
-sinks. Batch calls (``Splitter.assign_frame(..., log_exposures=True)``) enqueue one Arrow table
-per call instead of one object per row.
+analysis needs (docs/telemetry.md). :class:`ExposureBatch` is the one place records change
+form: rows of the writer thread, records, JSON Lines, Arrow tables; :func:`bulk_table` builds
+the records of a whole frame column by column.
 
 >>> import tempfile, trafficsplit as ts
 >>> folder = tempfile.mkdtemp()
@@ -19,47 +15,30 @@ per call instead of one object per row.
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import datetime as _dt
 import json
-import logging
-import os
-import threading
-import time
-import weakref
-from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from ._frames import object_values, without_views
-from ._optional import require
-from ._shared.keys import unit_key_or_none
-from .errors import ConfigError
+from .._frames import object_values, without_views
+from .._optional import require
+from .._shared.keys import unit_key_or_none
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..experiment import Experiment
+
 __all__ = [
     "EXPOSURE_FIELDS",
-    "CallableSink",
     "ExposureBatch",
-    "ExposureCounters",
-    "ExposureLogger",
+    "ExposureInfo",
     "ExposureRecord",
-    "ExposureSink",
-    "JsonlSink",
-    "LoggingSink",
-    "OpenTelemetrySink",
-    "ParquetSink",
+    "bulk_table",
     "exposure_schema",
-    "read_exposures",
 ]
-
-log = logging.getLogger("trafficsplit.exposure")
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
@@ -85,9 +64,6 @@ class ExposureRecord(NamedTuple):
 
 
 EXPOSURE_FIELDS: tuple[str, ...] = ExposureRecord._fields
-
-
-_DICTIONARY_COLUMNS = ("experiment", "arm", "reason", "version")
 
 
 def exposure_schema() -> pa.Schema:
@@ -116,27 +92,50 @@ def exposure_schema() -> pa.Schema:
     )
 
 
-class ExposureCounters(NamedTuple):
-    """What an :class:`ExposureLogger` did since it started (or since ``fork()`` in a child)."""
-
-    written: int  # records handed to every sink without error
-    deduplicated: int  # records left out as repeats within the TTL
-    dropped: int  # records refused because the queue was full (on_full="drop") or closed
-    errors: int  # failed sink calls
-    failed: int  # records in failed sink calls
-    queued: int  # items waiting in the queue now
-
-
 class ExposureBatch(Sequence[ExposureRecord]):
     """The records of one flush, as sinks receive them: a sequence of :class:`ExposureRecord`
-    (built on first access) that the file sinks read column-wise instead."""
+    (built on first access) that the file sinks read column-wise instead, as JSON Lines
+    (:meth:`jsonl`) or an Arrow table (:meth:`table`)."""
 
     __slots__ = ("_records", "_rows")
+
+    _rows: list[tuple[Any, ...]]
+    _records: list[ExposureRecord] | None
 
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         # Rows are ExposureRecord fields with the time as int microseconds since the epoch.
         self._rows = rows
-        self._records: list[ExposureRecord] | None = None
+        self._records = None
+
+    @classmethod
+    def of(cls, records: Iterable[ExposureRecord]) -> ExposureBatch:
+        """``records`` as a batch (the batch itself when it is one)."""
+        if isinstance(records, ExposureBatch):
+            return records
+        return cls([(_micros(r.timestamp), *r[1:]) for r in records])
+
+    @classmethod
+    def from_table(cls, table: pa.Table) -> ExposureBatch:
+        """The rows of an Arrow table with :func:`exposure_schema`."""
+        cols: list[Any] = [table.column(f).to_pylist() for f in EXPOSURE_FIELDS[1:]]
+        at = EXPOSURE_FIELDS.index("attributes") - 1
+        cols[at] = [None if a is None else json.loads(a) for a in cols[at]]
+        us = table.column("timestamp").cast("int64").to_numpy(zero_copy_only=False).tolist()
+        return cls(list(zip(us, *cols, strict=True)))
+
+    @classmethod
+    def from_json(cls, objects: Iterable[Mapping[str, Any]]) -> ExposureBatch:
+        """The records of parsed JSON Lines (:meth:`jsonl`); absent fields are null."""
+        fields = EXPOSURE_FIELDS[1:]
+        return cls(
+            [
+                (
+                    _micros(_dt.datetime.fromisoformat(o["timestamp"])),
+                    *(o.get(f) for f in fields),
+                )
+                for o in objects
+            ]
+        )
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -188,8 +187,9 @@ class ExposureBatch(Sequence[ExposureRecord]):
                     f'"mismatch":{"true" if mismatch else "false"},'
                     f'"propagation":{_json_value(prop)}}}\n'
                 )
+            unit_text = _esc(unit) if type(unit) is str else _json_value(unit)
             out.append(
-                f'{{"timestamp":"{stamp}+00:00","unit":{"null" if unit is None else _esc(unit)},'
+                f'{{"timestamp":"{stamp}+00:00","unit":{unit_text},'
                 f"{head}{bucket}{middle}{'null' if attrs is None else _json_value(attrs)},{tail}"
             )
         return "".join(out)
@@ -212,16 +212,21 @@ class ExposureInfo:
     """What the writer needs of one experiment of one snapshot: key, arm names, version and the
     experiment's per-step arm probabilities (:meth:`Experiment.probability_table`)."""
 
-    __slots__ = ("_compiled", "_experiment", "_only", "arm_names", "key", "version")
+    __slots__ = ("_experiment", "_only", "arm_names", "key", "version")
 
-    def __init__(self, key: str, version: str, experiment: Any) -> None:
+    key: str
+    version: str
+    arm_names: tuple[str, ...]
+    _experiment: Experiment
+    _only: list[float] | None
+
+    def __init__(self, key: str, version: str, experiment: Experiment) -> None:
         self.key = key
         self.version = version
-        self.arm_names: tuple[str, ...] = tuple(experiment.arm_names)
+        self.arm_names = tuple(experiment.arm_names)
         self._experiment = experiment
-        self._compiled = experiment._compiled
         # the one step's row, for the experiments that never changed their allocation
-        self._only: list[float] | None = None
+        self._only = None
 
     def probability(self, at_us: int, arm_index: int, reason: str) -> float:
         if reason == "override":
@@ -231,357 +236,16 @@ class ExposureInfo:
             return only[arm_index]
         table = self._experiment.probability_table()
         if len(table) == 1:
-            self._only = table[0].tolist()
-            return self._only[arm_index]
-        return float(table[max(self._compiled.step_at(at_us), 0), arm_index])
+            self._only = only = table[0].tolist()
+            return only[arm_index]
+        return float(table[max(self._experiment.step_at(at_us), 0), arm_index])
 
     def probabilities(self, at_us: np.ndarray, arm_index: np.ndarray) -> np.ndarray:
         table = self._experiment.probability_table()
         if len(table) == 1:
             return table[0].take(arm_index)
-        steps = np.maximum(self._compiled.steps_at(np.ascontiguousarray(at_us, np.int64)), 0)
+        steps = np.maximum(self._experiment.steps_at(at_us), 0)
         return table[steps, arm_index]
-
-
-# -- sinks -----------------------------------------------------------------------------------
-
-
-class ExposureSink:
-    """Where exposure records go. Subclasses implement :meth:`write`; the logger calls every
-    method from its writer thread only, so a sink needs no locking of its own."""
-
-    def write(self, records: Sequence[ExposureRecord]) -> None:
-        raise NotImplementedError
-
-    def write_table(self, table: pa.Table) -> None:
-        """Bulk records as an Arrow table with :func:`exposure_schema`; by default converted
-        to records and passed to :meth:`write`."""
-        self.write(_records_from_table(table))
-
-    def flush(self) -> None:
-        """Makes what was written durable (called after each batch and before ``fork()``)."""
-
-    def close(self) -> None:
-        """Flushes and releases files and handles."""
-
-    def after_fork_in_child(self) -> None:
-        """Drops state inherited from the parent (open files belong to the parent)."""
-
-
-class CallableSink(ExposureSink):
-    """Calls ``fn(record)`` per record, or ``fn(records)`` per batch with ``batch=True``."""
-
-    def __init__(self, fn: Callable[[Any], Any], batch: bool = False) -> None:
-        if not callable(fn):
-            raise ConfigError(f"CallableSink needs a callable, got {type(fn).__name__}")
-        self._fn = fn
-        self._batch = batch
-
-    def write(self, records: Sequence[ExposureRecord]) -> None:
-        if self._batch:
-            self._fn(list(records))
-        else:
-            for r in records:
-                self._fn(r)
-
-
-class LoggingSink(ExposureSink):
-    """One Python ``logging`` message per record: the record as a JSON object, with the record
-    itself in ``extra={"exposure": record}``."""
-
-    def __init__(self, logger: str | logging.Logger = "trafficsplit.exposures", level: int = 20):
-        self._logger = logging.getLogger(logger) if isinstance(logger, str) else logger
-        self._level = level
-
-    def write(self, records: Sequence[ExposureRecord]) -> None:
-        lg, level = self._logger, self._level
-        if not lg.isEnabledFor(level):
-            return
-        for r in records:
-            lg.log(level, "%s", _json_line(r).rstrip("\n"), extra={"exposure": r})
-
-
-_OTEL_REASON = {
-    "assigned": "split",
-    "sticky": "cached",
-    "propagated": "cached",
-    "override": "targeting_match",
-}
-
-
-class OpenTelemetrySink(ExposureSink):
-    """One OpenTelemetry event ``feature_flag.evaluation`` per record (a log record with an
-    event name, as the feature-flag semantic conventions define it).
-
-    Attributes: ``feature_flag.key`` (experiment), ``feature_flag.result.variant`` (arm),
-    ``feature_flag.result.reason`` (``split``, ``cached`` or ``targeting_match``, see
-    docs/telemetry.md), ``feature_flag.context.id`` (unit), ``feature_flag.version`` (config
-    version), ``feature_flag.provider.name`` (``trafficsplit``), and ``trafficsplit.reason``,
-    ``trafficsplit.bucket``, ``trafficsplit.probability``, ``trafficsplit.request_id``,
-    ``trafficsplit.attribute.<name>``, ``trafficsplit.evaluated_arm``, ``trafficsplit.mismatch``,
-    ``trafficsplit.propagation``.
-
-    ``logger_provider``: an SDK ``LoggerProvider``; by default the global one.
-    """
-
-    def __init__(self, logger_provider: Any = None) -> None:
-        _logs = require("opentelemetry._logs", what="OpenTelemetrySink")
-
-        from . import __version__
-
-        provider = logger_provider if logger_provider is not None else _logs.get_logger_provider()
-        self._logger = provider.get_logger("trafficsplit", __version__)
-        self._severity = _logs.SeverityNumber.INFO
-
-    def write(self, records: Sequence[ExposureRecord]) -> None:
-        emit = self._logger.emit
-        for r in records:
-            attrs: dict[str, Any] = {
-                "feature_flag.key": r.experiment,
-                "feature_flag.result.variant": r.arm,
-                "feature_flag.result.reason": _OTEL_REASON.get(r.reason, "unknown"),
-                "feature_flag.version": r.version,
-                "feature_flag.provider.name": "trafficsplit",
-                "trafficsplit.reason": r.reason,
-                "trafficsplit.bucket": r.bucket,
-                "trafficsplit.probability": r.probability,
-            }
-            if r.unit is not None:
-                attrs["feature_flag.context.id"] = r.unit
-            if r.request_id is not None:
-                attrs["trafficsplit.request_id"] = r.request_id
-            if r.reason == "propagated":
-                attrs["trafficsplit.mismatch"] = r.mismatch
-                if r.evaluated_arm is not None:
-                    attrs["trafficsplit.evaluated_arm"] = r.evaluated_arm
-            if r.propagation is not None:
-                attrs["trafficsplit.propagation"] = r.propagation
-            if r.attributes:
-                for k, v in r.attributes.items():
-                    if isinstance(v, str | bool | int | float):
-                        attrs[f"trafficsplit.attribute.{k}"] = v
-                    elif v is not None:
-                        attrs[f"trafficsplit.attribute.{k}"] = str(v)
-            ts_ns = int(r.timestamp.timestamp()) * 1_000_000_000 + r.timestamp.microsecond * 1000
-            emit(
-                timestamp=ts_ns,
-                severity_number=self._severity,
-                event_name="feature_flag.evaluation",
-                attributes=attrs,
-            )
-
-
-class _RotatingFiles(ExposureSink):
-    """Files ``<prefix>-<UTC start>-<pid>-<n><suffix>`` in a folder, a new one after
-    ``rotate_bytes`` bytes or ``rotate_seconds`` seconds (checked at each write)."""
-
-    suffix = ""
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str],
-        prefix: str = "exposures",
-        rotate_bytes: int | None = 256 * 2**20,
-        rotate_seconds: float | None = 3600.0,
-    ) -> None:
-        if rotate_bytes is not None and (not isinstance(rotate_bytes, int) or rotate_bytes < 1):
-            raise ConfigError(f"rotate_bytes must be a positive int or None, got {rotate_bytes!r}")
-        if rotate_seconds is not None and not rotate_seconds > 0:
-            raise ConfigError(f"rotate_seconds must be positive or None, got {rotate_seconds!r}")
-        if not isinstance(prefix, str) or not prefix or "/" in prefix:
-            raise ConfigError(f"prefix must be a file name part, got {prefix!r}")
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.prefix = prefix
-        self.rotate_bytes = rotate_bytes
-        self.rotate_seconds = rotate_seconds
-        self._seq = 0
-        self._opened = 0.0
-        self.files: list[Path] = []  # every file this process finished or has open
-
-    def _next_path(self) -> Path:
-        self._seq += 1
-        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        return self.directory / f"{self.prefix}-{stamp}-{os.getpid()}-{self._seq:05d}{self.suffix}"
-
-    def _due(self, size: int) -> bool:
-        if self.rotate_bytes is not None and size >= self.rotate_bytes:
-            return True
-        return self.rotate_seconds is not None and time.monotonic() - self._opened >= (
-            self.rotate_seconds
-        )
-
-
-class JsonlSink(_RotatingFiles):
-    """JSON Lines files in a folder, one object per record (fields of :class:`ExposureRecord`,
-    ``timestamp`` in ISO 8601 with ``+00:00``), rotated by size and age."""
-
-    suffix = ".jsonl"
-    _file: Any = None  # the open file, after the first write
-
-    def _open(self) -> Any:
-        path = self._next_path()
-        self._file = open(path, "a", encoding="utf-8", buffering=2**20)  # noqa: SIM115
-        self._opened = time.monotonic()
-        self.files.append(path)
-        return self._file
-
-    def _text(self, text: str) -> None:
-        f = self._file if self._file is not None else self._open()
-        f.write(text)
-        if self._due(f.tell()):
-            f.close()
-            self._file = None
-
-    def write(self, records: Sequence[ExposureRecord]) -> None:
-        if isinstance(records, ExposureBatch):
-            text = records.jsonl()
-        else:
-            text = "".join(_json_line(r) for r in records)
-        if text:
-            self._text(text)
-
-    def write_table(self, table: pa.Table) -> None:
-        if table.num_rows:
-            self._text(_batch_from_table(table).jsonl())
-
-    def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def after_fork_in_child(self) -> None:
-        # The parent flushed before the fork, so the inherited buffer is empty: closing it
-        # writes nothing; the child continues in a file of its own.
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        self.files = []
-
-
-class ParquetSink(_RotatingFiles):
-    """Parquet files in a folder (pyarrow), one row group per flush; a file is named
-    ``….parquet.inprogress`` while open and renamed to ``….parquet`` when complete, so readers
-    never see a file without its footer."""
-
-    suffix = ".parquet"
-
-    def __init__(
-        self,
-        directory: str | os.PathLike[str],
-        prefix: str = "exposures",
-        rotate_bytes: int | None = 256 * 2**20,
-        rotate_seconds: float | None = 3600.0,
-        compression: str = "snappy",
-    ) -> None:
-        super().__init__(directory, prefix, rotate_bytes, rotate_seconds)
-        self.compression = compression
-        # pyarrow imports modules lazily (pyarrow.compute, pandas) on first use: run that here,
-        # in the constructing thread, not on the writer thread where an import can race with
-        # os.fork() (the at-fork handlers such imports register would be half applied).
-        require("pyarrow.parquet", what="ParquetSink")
-
-        ExposureBatch(
-            [(0, "u", "e", "a", 0, "assigned", "v", 1.0, None, None, None, False, None)]
-        ).table()
-        self._writer: Any = None
-        self._file: Any = None
-        self._path: Path | None = None
-
-    def write(self, records: Sequence[ExposureRecord]) -> None:
-        if isinstance(records, ExposureBatch):
-            self.write_table(records.table())
-        elif records:
-            self.write_table(ExposureBatch([_row(r) for r in records]).table())
-
-    def write_table(self, table: pa.Table) -> None:
-        pq = require("pyarrow.parquet", what="ParquetSink.write_table")
-
-        if not table.num_rows:
-            return
-        if self._writer is None:
-            self._path = self._next_path()
-            self._file = open(str(self._path) + ".inprogress", "wb")  # noqa: SIM115
-            # High-cardinality columns (unit, time, request id) skip the dictionary attempt.
-            self._writer = pq.ParquetWriter(
-                self._file,
-                exposure_schema(),
-                compression=self.compression,
-                use_dictionary=[*_DICTIONARY_COLUMNS, "probability", "attributes", "evaluated_arm"],
-            )
-            self._opened = time.monotonic()
-        self._writer.write_table(table, row_group_size=table.num_rows)
-        if self._due(self._file.tell()):
-            self._finish()
-
-    def _finish(self) -> None:
-        if self._writer is None:
-            return
-        self._writer.close()
-        self._file.close()
-        assert self._path is not None
-        os.replace(str(self._path) + ".inprogress", self._path)
-        self.files.append(self._path)
-        self._writer = self._file = self._path = None
-
-    def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
-
-    def close(self) -> None:
-        self._finish()
-
-    def after_fork_in_child(self) -> None:
-        # The open file is the parent's to finish. Point the inherited descriptor at /dev/null
-        # so that whatever the abandoned writer still writes (its footer, when collected)
-        # cannot reach the parent's file.
-        if self._file is not None:
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            try:
-                os.dup2(devnull, self._file.fileno())
-            finally:
-                os.close(devnull)
-        self._writer = self._file = self._path = None
-        self.files = []
-
-
-def read_exposures(path: str | os.PathLike[str]) -> Any:
-    """Every exposure record under a folder (``*.jsonl`` and complete ``*.parquet`` files) or
-    in one file, as a DataFrame with the columns of :data:`EXPOSURE_FIELDS`."""
-    pd = require("pandas", what="read_exposures")
-    pa = require("pyarrow", what="read_exposures")
-    pq = require("pyarrow.parquet", what="read_exposures")
-
-    p = Path(path)
-    files = sorted(p.glob("*.jsonl")) + sorted(p.glob("*.parquet")) if p.is_dir() else [p]
-    tables = []
-    for f in files:
-        if f.suffix == ".parquet":
-            tables.append(pq.read_table(f, schema=exposure_schema()))
-        else:
-            with open(f, encoding="utf-8") as fh:
-                rows = [json.loads(line) for line in fh if line.strip()]
-            tables.append(_table_from_json_rows(rows))
-    if not tables:
-        return exposure_schema().empty_table().to_pandas()
-    table = pa.concat_tables(tables, promote_options="permissive")
-    table = table.cast(
-        pa.schema(
-            [
-                pa.field(f.name, pa.string()) if pa.types.is_dictionary(f.type) else f
-                for f in table.schema
-            ]
-        )
-    )
-    attributes = [None if a is None else json.loads(a) for a in table["attributes"].to_pylist()]
-    df = table.drop_columns(["attributes"]).to_pandas()
-    at = EXPOSURE_FIELDS.index("attributes")
-    df.insert(at, "attributes", pd.Series(attributes, dtype=object))
-    return df
 
 
 # -- record conversions ------------------------------------------------------------------------
@@ -597,20 +261,6 @@ def _json_value(v: Any) -> str:
     return json.dumps(v, default=str, ensure_ascii=False)
 
 
-def _json_line(r: ExposureRecord) -> str:
-    p = r.probability
-    return (
-        f'{{"timestamp":"{r.timestamp.isoformat()}","unit":{_json_value(r.unit)},'
-        f'"experiment":{_esc(r.experiment)},"arm":{_esc(r.arm)},"bucket":{r.bucket},'
-        f'"reason":"{r.reason}","version":{_esc(r.version)},'
-        f'"probability":{p!r},"attributes":{_json_value(r.attributes)},'
-        f'"request_id":{_json_value(r.request_id)},'
-        f'"evaluated_arm":{_json_value(r.evaluated_arm)},'
-        f'"mismatch":{"true" if r.mismatch else "false"},'
-        f'"propagation":{_json_value(r.propagation)}}}\n'
-    )
-
-
 def _attributes_text(a: Any) -> str | None:
     return None if a is None else json.dumps(a, default=str, ensure_ascii=False, sort_keys=True)
 
@@ -622,23 +272,9 @@ def _dictionary(values: pa.Array) -> pa.Array:
     return pa.DictionaryArray.from_arrays(d.indices.cast(pa.int32()), d.dictionary)
 
 
-def _row(r: ExposureRecord) -> tuple[Any, ...]:
-    t = r.timestamp
-    us = (t - _EPOCH) // _dt.timedelta(microseconds=1)
-    return (us, *r[1:])
-
-
-def _table_from_json_rows(rows: list[dict[str, Any]]) -> pa.Table:
-    pa = require("pyarrow", what="exposure tables")
-
-    schema = exposure_schema()
-    arrays = []
-    for field in schema:
-        values = [r.get(field.name) for r in rows]
-        if field.name == "timestamp":
-            values = [_dt.datetime.fromisoformat(v) for v in values]
-        arrays.append(_column(field, values))
-    return pa.Table.from_arrays(arrays, schema=schema)
+def _micros(t: _dt.datetime) -> int:
+    """Microseconds since the epoch of an aware time."""
+    return (t - _EPOCH) // _dt.timedelta(microseconds=1)
 
 
 def _column(field: pa.Field, values: Sequence[Any]) -> pa.Array:
@@ -650,424 +286,6 @@ def _column(field: pa.Field, values: Sequence[Any]) -> pa.Array:
     if pa.types.is_dictionary(field.type):
         return _dictionary(pa.array(values, pa.string()))
     return pa.array(values, type=field.type)
-
-
-def _batch_from_table(table: pa.Table) -> ExposureBatch:
-    cols: list[Any] = [table.column(f).to_pylist() for f in EXPOSURE_FIELDS[1:]]
-    at = EXPOSURE_FIELDS.index("attributes") - 1
-    cols[at] = [None if a is None else json.loads(a) for a in cols[at]]
-    us = table.column("timestamp").cast("int64").to_numpy(zero_copy_only=False).tolist()
-    return ExposureBatch(list(zip(us, *cols, strict=True)))
-
-
-def _records_from_table(table: pa.Table) -> list[ExposureRecord]:
-    return list(_batch_from_table(table))
-
-
-# -- the logger ------------------------------------------------------------------------------
-
-
-class _Bulk:
-    __slots__ = ("table",)
-
-    def __init__(self, table: pa.Table) -> None:
-        self.table = table
-
-
-class _Marker:
-    """A flush request: the writer sets ``done`` once everything queued before it is written."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-
-
-class ExposureLogger:
-    """Writes exposure records to sinks on a background thread behind a bounded queue.
-
-    ``sinks``: one sink or a list; a plain callable becomes a :class:`CallableSink`.
-    ``attributes``: the names of request attributes to copy into each record.
-    ``max_queue``: items the queue holds (a bulk table is one item); when full, ``on_full``
-    ``"block"`` makes the caller wait for room and ``"drop"`` refuses the record (counted in
-    ``dropped``); ``block_timeout`` bounds the wait (then the record is dropped and counted).
-    ``dedup_keys`` / ``dedup_ttl``: a record repeating (unit, experiment, arm, config version)
-    within ``dedup_ttl`` seconds of the one written is left out (``deduplicated``); at most
-    ``dedup_keys`` keys are remembered, least recently seen first out. ``dedup_keys=0``
-    writes every record.
-    ``batch_size`` / ``flush_interval``: records are handed to the sinks in batches of at most
-    ``batch_size``, at least every ``flush_interval`` seconds.
-
-    A failing sink never fails an assignment: its errors are counted and logged. ``close()``
-    (also run at exit) writes everything queued; after ``fork()`` the child starts with an
-    empty queue and a writer of its own, and file sinks continue in files of their own.
-    """
-
-    def __init__(
-        self,
-        sinks: ExposureSink | Callable[[Any], Any] | Sequence[ExposureSink | Callable[[Any], Any]],
-        *,
-        attributes: Iterable[str] = (),
-        max_queue: int = 100_000,
-        on_full: str = "block",
-        block_timeout: float | None = None,
-        dedup_keys: int = 100_000,
-        dedup_ttl: float = 3600.0,
-        batch_size: int = 10_000,
-        flush_interval: float = 1.0,
-    ) -> None:
-        raw = list(sinks) if isinstance(sinks, list | tuple) else [sinks]
-        if not raw:
-            raise ConfigError("ExposureLogger needs at least one sink")
-        self.sinks: list[ExposureSink] = []
-        for s in raw:
-            if isinstance(s, ExposureSink):
-                self.sinks.append(s)
-            elif callable(s):
-                self.sinks.append(CallableSink(s))
-            else:
-                raise ConfigError(
-                    f"an exposure sink must be an ExposureSink or a callable, got "
-                    f"{type(s).__name__}"
-                )
-        if on_full not in ("block", "drop"):
-            raise ConfigError(f"on_full must be 'block' or 'drop', got {on_full!r}")
-        if block_timeout is not None and not block_timeout >= 0:
-            raise ConfigError(f"block_timeout must be seconds >= 0 or None, got {block_timeout!r}")
-        for name, value in (("max_queue", max_queue), ("batch_size", batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ConfigError(f"{name} must be a positive int, got {value!r}")
-        if not isinstance(dedup_keys, int) or isinstance(dedup_keys, bool) or dedup_keys < 0:
-            raise ConfigError(f"dedup_keys must be an int >= 0, got {dedup_keys!r}")
-        if not dedup_ttl > 0:
-            raise ConfigError(f"dedup_ttl must be positive seconds, got {dedup_ttl!r}")
-        if not flush_interval > 0:
-            raise ConfigError(f"flush_interval must be positive seconds, got {flush_interval!r}")
-        self.attributes: tuple[str, ...] = tuple(attributes)
-        self.max_queue = max_queue
-        self.on_full = on_full
-        self.block_timeout = None if block_timeout is None else float(block_timeout)
-        self.dedup_keys = dedup_keys
-        self.dedup_ttl = float(dedup_ttl)
-        self.batch_size = batch_size
-        self.flush_interval = float(flush_interval)
-        self._poll = min(0.01, self.flush_interval)
-        self._seen: OrderedDict[tuple[Any, ...], float] = OrderedDict()
-        # Held while a sink runs and taken around fork(); re-entrant for a sink that forks.
-        self._sink_lock = threading.RLock()
-        self._last_error_log = 0.0
-        self._start()
-        _LOGGERS.add(self)
-
-    def _start(self) -> None:
-        self._queue: deque[Any] = deque()
-        self._wake = threading.Event()
-        self._room = threading.Condition(threading.Lock())
-        self._count_lock = threading.Lock()
-        self._closed = False
-        self._stopping = False
-        self.written = self.deduplicated = self.dropped = self.errors = self.failed = 0
-        self._spawn()
-
-    def _spawn(self) -> None:
-        self._stopping = False
-        self._thread = threading.Thread(
-            target=self._run, name="trafficsplit-exposures", daemon=True
-        )
-        self._thread.start()
-
-    def _pause(self) -> None:
-        """Stops the writer thread, keeping the queue (benchmarks fill it, then ``_spawn``)."""
-        self._stopping = True
-        self._wake.set()
-        self._thread.join()
-
-    # -- the request path ----------------------------------------------------------------
-
-    def log(
-        self,
-        at_us: int,
-        unit: Any,
-        info: ExposureInfo,
-        assignment: Any,
-        attributes: Mapping[str, Any] | None = None,
-        request_id: str | None = None,
-        evaluated: Any = None,
-        propagation: str | None = None,
-    ) -> None:
-        """Queues one decision (a cheap append; the record is built on the writer thread).
-        Decisions without an arm are not exposures and are skipped there. ``evaluated``: this
-        service's own assignment when an upstream arm was served; ``propagation``: what became
-        of an upstream arm (``ExposureRecord.propagation``)."""
-        if attributes is not None:
-            names = self.attributes
-            attributes = {k: attributes[k] for k in names if k in attributes} if names else None
-        item = (at_us, unit, info, assignment, attributes, request_id, evaluated, propagation)
-        q = self._queue
-        if len(q) < self.max_queue and not self._closed:
-            q.append(item)
-        else:
-            self._put_slow(item, 1)
-
-    def log_table(self, table: pa.Table) -> None:
-        """Queues bulk records (an Arrow table with :func:`exposure_schema`) as one item."""
-        if table.num_rows:
-            self._put_slow(_Bulk(table), table.num_rows, force_check=True)
-
-    def _put_slow(self, item: Any, rows: int, force_check: bool = False) -> None:
-        q = self._queue
-        if not self._closed and (force_check or len(q) >= self.max_queue):
-            if self.on_full == "block":
-                limit = self.block_timeout
-                deadline = None if limit is None else time.monotonic() + limit
-                with self._room:
-                    while len(q) >= self.max_queue and not self._closed:
-                        self._wake.set()
-                        left = 0.05 if deadline is None else deadline - time.monotonic()
-                        if left <= 0:
-                            break
-                        self._room.wait(min(left, 0.05))
-            if len(q) >= self.max_queue:
-                self._count_dropped(rows)
-                return
-        if self._closed:
-            self._count_dropped(rows)
-            return
-        q.append(item)
-
-    def _count_dropped(self, rows: int) -> None:
-        with self._count_lock:
-            self.dropped += rows
-
-    # -- control -------------------------------------------------------------------------
-
-    def flush(self, timeout: float | None = None) -> bool:
-        """Writes everything queued so far to the sinks and flushes them; True when done
-        within ``timeout`` seconds."""
-        if self._closed or not self._thread.is_alive():
-            return True
-        marker = _Marker()
-        self._queue.append(marker)
-        self._wake.set()
-        return marker.done.wait(timeout)
-
-    def close(self, timeout: float | None = 30.0) -> None:
-        """Writes everything queued, stops the writer and closes the sinks. Idempotent."""
-        if self._closed:
-            return
-        self._closed = True  # from here on, new records are refused (and counted)
-        self._stopping = True
-        self._wake.set()
-        self._thread.join(timeout)
-        with self._room:
-            self._room.notify_all()
-        with self._sink_lock:
-            for s in self.sinks:
-                self._call(s, "close", 0)
-        _LOGGERS.discard(self)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def counters(self) -> ExposureCounters:
-        return ExposureCounters(
-            self.written,
-            self.deduplicated,
-            self.dropped,
-            self.errors,
-            self.failed,
-            len(self._queue),
-        )
-
-    def __enter__(self) -> ExposureLogger:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __repr__(self) -> str:
-        c = self.counters()
-        return (
-            f"ExposureLogger(sinks={[type(s).__name__ for s in self.sinks]}, "
-            f"written={c.written}, deduplicated={c.deduplicated}, dropped={c.dropped}, "
-            f"errors={c.errors})"
-        )
-
-    # -- the writer thread ---------------------------------------------------------------
-
-    def _run(self) -> None:
-        q = self._queue
-        pop = q.popleft
-        pending: list[tuple[Any, ...]] = []
-        first = 0.0
-        batch = self.batch_size
-        while True:
-            while q:
-                # Consecutive decisions are turned into rows a chunk at a time; a bulk table
-                # or a flush marker ends the chunk, so the order of the queue is kept.
-                chunk = []
-                special = None
-                while q and len(chunk) < 4096:
-                    item = pop()
-                    if type(item) is tuple:
-                        chunk.append(item)
-                    else:
-                        special = item
-                        break
-                rows = self._rows(chunk, time.monotonic()) if chunk else []
-                if rows:
-                    if not pending:
-                        first = time.monotonic()
-                    pending += rows
-                    while len(pending) >= batch:
-                        self._emit(pending[:batch])
-                        pending = pending[batch:]
-                if special is not None:
-                    self._emit(pending)
-                    pending = []
-                    if type(special) is _Bulk:
-                        self._emit_table(special.table)
-                    else:  # a flush marker
-                        self._flush_sinks()
-                        special.done.set()
-                with self._room:  # wake producers waiting for room
-                    self._room.notify_all()
-            if pending and (self._stopping or time.monotonic() - first >= self.flush_interval):
-                self._emit(pending)
-                pending = []
-                self._flush_sinks()
-            if self._stopping and not q:
-                self._flush_sinks()
-                return
-            self._wake.wait(self._poll)
-            self._wake.clear()
-
-    def _rows(self, items: list[tuple[Any, ...]], now: float) -> list[tuple[Any, ...]]:
-        """Queued decisions as ExposureBatch rows, leaving out those without an arm and
-        repeats within the TTL."""
-        out: list[tuple[Any, ...]] = []
-        append = out.append
-        dedup = self.dedup_keys
-        seen = self._seen
-        ttl = self.dedup_ttl
-        repeats = 0
-        for at_us, unit, info, a, attributes, request_id, evaluated, propagation in items:
-            arm = a.arm
-            if arm is None:
-                continue
-            if type(unit) is str:
-                text = unit
-            elif type(unit) is int:
-                text = str(unit)
-            elif unit is None:
-                text = None
-            else:
-                text = unit_key_or_none(unit)
-            if dedup:
-                key = (text, info.key, arm, info.version)
-                last = seen.get(key)
-                if last is not None:
-                    if now - last < ttl:
-                        seen.move_to_end(key)
-                        repeats += 1
-                        continue
-                    del seen[key]
-                seen[key] = now
-                if len(seen) > dedup:
-                    seen.popitem(last=False)
-            reason = a.reason
-            if evaluated is None:
-                evaluated_arm = None
-                mismatch = False
-            else:
-                evaluated_arm = evaluated.arm
-                mismatch = evaluated_arm != arm
-            append(
-                (
-                    at_us,
-                    text,
-                    info.key,
-                    arm,
-                    a.bucket,
-                    reason,
-                    info.version,
-                    info.probability(at_us, a.arm_index, reason),
-                    attributes,
-                    request_id,
-                    evaluated_arm,
-                    mismatch,
-                    propagation,
-                )
-            )
-        self.deduplicated += repeats
-        return out
-
-    def _call(self, sink: ExposureSink, method: str, rows: int, *args: Any) -> bool:
-        try:
-            getattr(sink, method)(*args)
-            return True
-        except Exception as exc:  # a sink must never take the service down
-            self.errors += 1
-            self.failed += rows
-            now = time.monotonic()
-            if now - self._last_error_log >= 10.0:
-                self._last_error_log = now
-                log.error(
-                    "trafficsplit: exposure sink %s failed in %s (%d records lost; "
-                    "%d failures so far): %r",
-                    type(sink).__name__,
-                    method,
-                    rows,
-                    self.errors,
-                    exc,
-                )
-            return False
-
-    def _emit(self, rows: list[tuple[Any, ...]]) -> None:
-        if not rows:
-            return
-        records = ExposureBatch(rows)
-        with self._sink_lock:
-            ok = all([self._call(s, "write", len(records), records) for s in self.sinks])
-        if ok:
-            self.written += len(records)
-
-    def _emit_table(self, table: pa.Table) -> None:
-        with self._sink_lock:
-            ok = all([self._call(s, "write_table", table.num_rows, table) for s in self.sinks])
-        if ok:
-            self.written += table.num_rows
-
-    def _flush_sinks(self) -> None:
-        with self._sink_lock:
-            for s in self.sinks:
-                self._call(s, "flush", 0)
-
-    # -- fork ------------------------------------------------------------------------------
-
-    def _before_fork(self) -> None:
-        self._sink_lock.acquire()
-        for s in self.sinks:
-            # The child must not inherit unwritten file buffers; best effort (the writer
-            # reports sink errors).
-            with contextlib.suppress(Exception):
-                s.flush()
-
-    def _after_fork_in_parent(self) -> None:
-        self._sink_lock.release()
-
-    def _after_fork_in_child(self) -> None:
-        # The writer thread does not exist here and the parent's queued records stay the
-        # parent's: start empty, with fresh locks and a writer of our own.
-        self._sink_lock = threading.RLock()
-        for s in self.sinks:
-            try:
-                s.after_fork_in_child()
-            except Exception:
-                log.exception("trafficsplit: exposure sink %s after fork", type(s).__name__)
-        if not self._closed:
-            self._start()
 
 
 # -- bulk records ----------------------------------------------------------------------------
@@ -1184,46 +402,3 @@ def _attribute_objects(frame: Any, names: Sequence[str], rows: np.ndarray) -> pa
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
-
-
-# -- process-wide: exit and fork -------------------------------------------------------------
-
-_LOGGERS: weakref.WeakSet[ExposureLogger] = weakref.WeakSet()
-
-
-def _close_all() -> None:
-    for lg in list(_LOGGERS):
-        try:
-            lg.close()
-        except Exception:  # at exit, one logger's failure must not stop the others
-            log.exception("trafficsplit: closing an exposure logger at exit")
-
-
-_forking: list[ExposureLogger] = []
-
-
-def _before_fork() -> None:
-    _forking[:] = list(_LOGGERS)
-    for lg in _forking:
-        lg._before_fork()
-
-
-def _after_fork_in_parent() -> None:
-    for lg in _forking:
-        lg._after_fork_in_parent()
-    _forking.clear()
-
-
-def _after_fork_in_child() -> None:
-    for lg in _forking:
-        lg._after_fork_in_child()
-    _forking.clear()
-
-
-atexit.register(_close_all)
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(
-        before=_before_fork,
-        after_in_parent=_after_fork_in_parent,
-        after_in_child=_after_fork_in_child,
-    )

@@ -28,10 +28,10 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._core import telemetry as _telemetry
-from ._optional import require
-from .errors import ConfigError
-from .hashing import bucket
+from .._core import telemetry as _telemetry
+from .._optional import require
+from ..errors import ConfigError
+from ..hashing import bucket
 
 __all__ = ["Shadow", "ShadowCounters", "ShadowLog", "ShadowRecord", "compare_shadow"]
 
