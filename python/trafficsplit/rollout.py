@@ -127,7 +127,7 @@ class RolloutController:
         except ConfigError as exc:
             raise ConfigError(f"RolloutController: {exc}") from None
         schedule: _Schedule = []
-        if section == "rollouts":
+        if section == "rollouts" and entry.get("type", "canary") == "canary":
             raw = entry.get("steps") or []
             # One allocation step per canary step, in order (config/experiments.py).
             schedule = [

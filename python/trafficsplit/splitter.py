@@ -752,22 +752,7 @@ class _Plan:
         self.overrides = {k: self.arm_index[arm] for k, arm in e.overrides.items()}
         self.targeting = exp.targeting
         self.exposure = ExposureInfo(e.key, snapshot.version, exp)
-        holdouts = [snapshot.holdouts[h] for h in e.holdouts]
-        layer = None
-        if e.layer is not None:
-            spec = snapshot.layers[e.layer]
-            lo, hi = spec.ranges.get(e.key, (0, 0))
-            layer = (spec.salt + "/layer", spec.buckets, lo, hi)
-        # Holdouts, the layer range, the status and the time window run in C++ with the
-        # experiment itself: one call per request.
-        self.route = _assignment.Route(
-            self.compiled,
-            [(h.salt + "/holdout", h.buckets, h.threshold) for h in holdouts],
-            layer,
-            e.status != "running",
-            e.start_us,
-            e.end_us,
-        )
+        self.route = e.route  # compiled with the configuration
 
 
 def _state(

@@ -3,12 +3,14 @@ out."""
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
 from collections.abc import Mapping
 from typing import Any
 
+from .._core import assignment as _assignment
 from .._frozen import FrozenDict
 from ..errors import ConfigError
 from .checker import ABSENT, Checker, child, items_of, section_entries
@@ -53,6 +55,10 @@ def compile_documents(documents: list[tuple[str, Any]]) -> Snapshot:
         raise ConfigValidationError(checker.issues) from exc
     if checker.issues:
         raise ConfigValidationError(checker.issues)
+    experiments = {
+        k: dataclasses.replace(e, route=compile_route(e, layers, holdouts))
+        for k, e in experiments.items()
+    }
     raw = {"documents": [{"source": s, "data": d} for s, d in documents]}
     canonical = json.dumps(
         [d for _, d in documents], sort_keys=True, default=str, separators=(",", ":")
@@ -66,6 +72,25 @@ def compile_documents(documents: list[tuple[str, Any]]) -> Snapshot:
         version,
         tuple(s for s, _ in documents),
         raw,
+    )
+
+
+def compile_route(
+    e: ExperimentConfig, layers: Mapping[str, LayerConfig], holdouts: Mapping[str, HoldoutConfig]
+) -> Any:
+    """The core's route of one experiment: its holdouts, its layer range, its status and its
+    time window around the compiled experiment, evaluated with it in one call."""
+    stages = [
+        (holdouts[h].salt + "/holdout", holdouts[h].buckets, holdouts[h].threshold)
+        for h in e.holdouts
+    ]
+    layer = None
+    if e.layer is not None:
+        spec = layers[e.layer]
+        lo, hi = spec.ranges.get(e.key, (0, 0))
+        layer = (spec.salt + "/layer", spec.buckets, lo, hi)
+    return _assignment.Route(
+        e.experiment.compiled, stages, layer, e.status != "running", e.start_us, e.end_us
     )
 
 

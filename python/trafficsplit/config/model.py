@@ -85,6 +85,9 @@ class ExperimentConfig:
     start_us: int | None = None
     end_us: int | None = None
     overrides: Mapping[str, str] = field(default_factory=dict)  # unit key -> arm name
+    # The core's route: the holdouts, the layer range, the status and the time window around
+    # the experiment, compiled with it (config/compile.py); what Splitter.assign evaluates.
+    route: Any = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
