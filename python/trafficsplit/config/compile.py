@@ -79,16 +79,17 @@ def compile_route(
     e: ExperimentConfig, layers: Mapping[str, LayerConfig], holdouts: Mapping[str, HoldoutConfig]
 ) -> Any:
     """The core's route of one experiment: its holdouts, its layer range, its status and its
-    time window around the compiled experiment, evaluated with it in one call."""
+    time window around the compiled experiment, evaluated with it in one call. The stages'
+    salts are derived by the core's stage rule (``<salt>/holdout``, ``<salt>/layer``)."""
     stages = [
-        (holdouts[h].salt + "/holdout", holdouts[h].buckets, holdouts[h].threshold)
+        (holdouts[h].salt, holdouts[h].buckets, holdouts[h].threshold)
         for h in e.holdouts
     ]
     layer = None
     if e.layer is not None:
         spec = layers[e.layer]
         lo, hi = spec.ranges.get(e.key, (0, 0))
-        layer = (spec.salt + "/layer", spec.buckets, lo, hi)
+        layer = (spec.salt, spec.buckets, lo, hi)
     return _assignment.Route(
         e.experiment.compiled, stages, layer, e.status != "running", e.start_us, e.end_us
     )
