@@ -281,7 +281,7 @@ TEST(Route, UpstreamAndOverridePrecedence) {
   EXPECT_EQ(route.reason(unit, 6, 100, 0, true), ts::Reason::not_started);
   EXPECT_EQ(route.reason(unit, 6, 3000, 0, true), ts::Reason::stopped);
   EXPECT_EQ(route.reason(unit, 6, 1000, -1, true), ts::Reason::not_started);  // no step yet
-  EXPECT_EQ(route.reason(unit, 6, 1000, -1, false), ts::Reason::assigned);  // decided later
+  EXPECT_EQ(route.reason(unit, 6, 1000, -1, false), ts::Reason::assigned);    // decided later
   route.stopped = true;
   EXPECT_EQ(route.reason(unit, 6, 1000, 0, true), ts::Reason::stopped);
   for (size_t r = 0; r < ts::kReasonCount; ++r) {
@@ -300,15 +300,15 @@ TEST(Batch, RowReasonsOverDictionaryResults) {
                                R::assigned,     R::assigned, R::not_started};
   const std::vector<uint8_t> window = {8, 0, 0, 0, 3, 0, 0};  // stopped, -, -, -, not_started
   const std::vector<uint8_t> eligible = {0, 0, 0, 0, 0, 1, 0};
-  const std::vector<R> want = {R::missing_unit,   R::targeting_miss, R::targeting_miss,
-                               R::holdout,        R::not_started,    R::assigned,
-                               R::not_started};
+  const std::vector<R> want = {R::missing_unit, R::targeting_miss, R::targeting_miss, R::holdout,
+                               R::not_started,  R::assigned,       R::not_started};
   const size_t n = unit.size();
   std::vector<int16_t> arm(n, 1);
   std::vector<int32_t> bucket(n, 7);
   std::vector<uint8_t> reason(n);
   for (size_t i = 0; i < n; ++i) reason[i] = static_cast<uint8_t>(unit[i]);
-  ts::apply_row_reasons(eligible.data(), window.data(), n, {arm.data(), bucket.data(), reason.data()});
+  ts::apply_row_reasons(eligible.data(), window.data(), n,
+                        {arm.data(), bucket.data(), reason.data()});
   for (size_t i = 0; i < n; ++i) {
     EXPECT_EQ(reason[i], static_cast<uint8_t>(want[i])) << i;
     EXPECT_EQ(arm[i], want[i] == unit[i] ? 1 : -1) << i;

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "trafficsplit/assignment/batch.hpp"
+#include "trafficsplit/arrow/columns.hpp"
 #include "trafficsplit/targeting/targeting.hpp"
 #include "trafficsplit/targeting/value.hpp"
 

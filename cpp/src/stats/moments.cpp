@@ -6,11 +6,10 @@
 #include "trafficsplit/stats/moments.hpp"
 
 #include <algorithm>
-#include <exception>
 #include <limits>
 #include <string>
-#include <thread>
 
+#include "parallel.hpp"
 #include "trafficsplit/errors.hpp"
 
 namespace trafficsplit::stats {
@@ -426,38 +425,16 @@ class RangeKernel {
 template <typename Code>
 GroupedMoments run_threads(const Code& codes, size_t rows, const std::vector<ValueColumn>& columns,
                            size_t groups, unsigned threads) {
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  const size_t useful = std::max<size_t>(1, rows / kMinRowsPerThread);
-  const size_t workers = std::min<size_t>(threads, useful);
-  const size_t chunk = (rows + workers - 1) / std::max<size_t>(workers, 1);
+  const trafficsplit::detail::Chunks chunks =
+      trafficsplit::detail::plan_chunks(rows, threads, kMinRowsPerThread);
+  const size_t workers = chunks.count;
   std::vector<Partial> parts(workers);
   std::vector<size_t> wrong(workers, RangeKernel<Code>::kNone);
-  std::vector<std::exception_ptr> failed(workers);
-  // A worker's exception (e.g. bad_alloc) is carried to the calling thread, not terminate().
-  auto work = [&](size_t w) {
-    try {
-      const size_t begin = std::min(rows, w * chunk);
-      const size_t end = std::min(rows, begin + chunk);
-      RangeKernel<Code> kernel(codes, columns, groups);
-      wrong[w] = kernel.run(begin, end);
-      parts[w] = kernel.take();
-    } catch (...) {
-      failed[w] = std::current_exception();
-    }
-  };
-  std::vector<std::thread> pool;
-  pool.reserve(workers - 1);
-  try {
-    for (size_t w = 1; w < workers; ++w) pool.emplace_back(work, w);
-  } catch (...) {  // no thread could be started: join those that were
-    for (auto& t : pool) t.join();
-    throw;
-  }
-  work(0);
-  for (auto& t : pool) t.join();
-  for (const auto& e : failed) {
-    if (e) std::rethrow_exception(e);
-  }
+  trafficsplit::detail::run_chunks(rows, chunks, [&](size_t w, size_t begin, size_t end) {
+    RangeKernel<Code> kernel(codes, columns, groups);
+    wrong[w] = kernel.run(begin, end);
+    parts[w] = kernel.take();
+  });
   for (size_t w = 0; w < workers; ++w) {
     if (wrong[w] != RangeKernel<Code>::kNone) {
       throw InvalidArgument("group code " + std::to_string(codes[wrong[w]]) + " at row " +

@@ -3,11 +3,11 @@
 // evaluator for the rest. Each fast path gives exactly what the evaluator gives row by row.
 #include <algorithm>
 #include <cstring>
-#include <thread>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
 
+#include "parallel.hpp"
 #include "targeting/evaluator.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/targeting/targeting.hpp"
@@ -386,27 +386,8 @@ class BlockEvaluator {
   }
 };
 
-// Splits rows across threads in whole blocks.
-template <typename Fn>
-void parallel_blocks(size_t n, unsigned threads, Fn&& fn) {
-  constexpr size_t kMinRowsPerThread = 1 << 16;
-  if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
-  const size_t workers = std::min<size_t>(threads, std::max<size_t>(1, n / kMinRowsPerThread));
-  if (workers <= 1) {
-    fn(size_t{0}, n);
-    return;
-  }
-  size_t chunk = (n + workers - 1) / workers;
-  chunk = (chunk + kBlock - 1) / kBlock * kBlock;
-  std::vector<std::thread> pool;
-  for (size_t w = 1; w < workers; ++w) {
-    const size_t begin = std::min(n, w * chunk);
-    const size_t end = std::min(n, begin + chunk);
-    if (begin < end) pool.emplace_back([&fn, begin, end] { fn(begin, end); });
-  }
-  fn(size_t{0}, std::min(n, chunk));
-  for (auto& t : pool) t.join();
-}
+// Rows per thread below which a thread costs more than it saves.
+constexpr size_t kMinRowsPerThread = size_t{1} << 16;
 
 }  // namespace
 
@@ -419,10 +400,48 @@ void CompiledTargeting::mask(const AttributeColumn* columns, size_t rows, uint8_
                             std::to_string(rows));
     }
   }
-  parallel_blocks(rows, threads, [&](size_t begin, size_t end) {
-    BlockEvaluator evaluator(*program_, columns);
-    evaluator.run(begin, end, out);
-  });
+  // Chunks of whole blocks: each thread's evaluator has its own buffers and regexes.
+  detail::parallel_for(
+      rows, threads, kMinRowsPerThread,
+      [&](size_t begin, size_t end) {
+        BlockEvaluator evaluator(*program_, columns);
+        evaluator.run(begin, end, out);
+      },
+      kBlock);
+}
+
+AttributeColumn attribute_column_from_arrow(const ArrowSchema& schema, const ArrowArray& array) {
+  AttributeColumn col;
+  col.length = static_cast<size_t>(array.length);
+  if (const auto numbers = numbers_from_arrow(schema, array)) {
+    switch (numbers->kind) {
+      case NumberColumn::Kind::real32:
+        col.kind = AttributeColumn::Kind::real32;
+        break;
+      case NumberColumn::Kind::real64:
+        col.kind = AttributeColumn::Kind::real64;
+        break;
+      case NumberColumn::Kind::timestamp:
+        col.kind = AttributeColumn::Kind::timestamp;
+        break;
+    }
+    col.data = numbers->data;
+    col.validity = numbers->validity;
+    col.validity_offset = numbers->validity_offset;
+    return col;
+  }
+  UnitColumn unit = column_from_arrow(schema, array);  // integers and text kinds
+  if (const auto* ints = std::get_if<IntColumn>(&unit)) {
+    col.kind = AttributeColumn::Kind::integer;
+    col.int_kind = ints->kind;
+    col.data = ints->values;
+    col.validity = ints->validity;
+    col.validity_offset = ints->validity_offset;
+    return col;
+  }
+  col.kind = AttributeColumn::Kind::text;
+  col.text_column = unit;
+  return col;
 }
 
 }  // namespace trafficsplit::targeting

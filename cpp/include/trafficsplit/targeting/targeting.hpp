@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "trafficsplit/assignment/batch.hpp"
+#include "trafficsplit/arrow/columns.hpp"
 #include "trafficsplit/targeting/value.hpp"
 
 namespace trafficsplit::targeting {
@@ -67,6 +67,10 @@ struct AttributeColumn {
   // dictionary: integer codes in `data` (int_kind; negative or null = null) into `dictionary`.
   const AttributeColumn* dictionary = nullptr;
 };
+
+// An attribute column over an Arrow array's buffers (float, double, timestamp[ns], integers and
+// the text kinds), which must outlive it. Throws UnitTypeError naming any other Arrow type.
+AttributeColumn attribute_column_from_arrow(const ArrowSchema& schema, const ArrowArray& array);
 
 class Program;  // the compiled form
 

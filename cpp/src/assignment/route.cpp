@@ -1,0 +1,37 @@
+// The route around an experiment (holdouts, layer, status, time window) and the reasons of rows
+// that were decided once per unit, by the one precedence of route_impl.hpp.
+#include "assignment/route_impl.hpp"
+#include "trafficsplit/assignment/batch.hpp"
+
+namespace trafficsplit {
+
+void apply_row_reasons(const uint8_t* eligible, const uint8_t* window, size_t rows,
+                       const BatchOutput& out) {
+  for (size_t i = 0; i < rows; ++i) {
+    const auto before = static_cast<Reason>(out.reason[i]);
+    const Reason after = detail::row_reason(
+        before, window != nullptr ? static_cast<Reason>(window[i]) : Reason::assigned,
+        eligible == nullptr || eligible[i] != 0);
+    if (after != before) {
+      out.reason[i] = static_cast<uint8_t>(after);
+      out.arm[i] = -1;
+    }
+  }
+}
+
+Reason RouteSpec::with_override(Reason reason, int16_t forced) {
+  return detail::with_override(reason, forced);
+}
+
+Reason RouteSpec::reason(const char* unit, size_t len, std::optional<int64_t> at_us, int32_t step,
+                         bool upstream) const {
+  const auto stage = [&](size_t s) -> const RouteStage& {
+    return s < holdouts.size() ? holdouts[s] : *layer;
+  };
+  return detail::route_reason(*this, at_us ? &*at_us : nullptr, step, upstream, [&](size_t s) {
+    const RouteStage& st = stage(s);
+    return static_cast<uint32_t>(st.hasher(unit, len) % st.buckets);
+  });
+}
+
+}  // namespace trafficsplit
