@@ -101,15 +101,15 @@ class FeatureEncoder:
             out[:, 0] = 1.0
             j = 1
         for k, levels in self._categorical.items():
-            col = cols.get(k)
+            given = cols.get(k)
             for level in levels:
-                if col is not None:
-                    out[:, j] = [not is_missing(v) and v == level for v in col]
+                if given is not None:
+                    out[:, j] = [not is_missing(v) and v == level for v in given]
                 j += 1
         for k, (mean, sd) in self._numeric.items():
-            col = cols.get(k)
-            if col is not None:
-                x = np.array([np.nan if is_missing(v) else float(v) for v in col], dtype=float)
+            given = cols.get(k)
+            if given is not None:
+                x = np.array([np.nan if is_missing(v) else float(v) for v in given], dtype=float)
                 z = (x - mean) / sd
                 out[:, j] = np.where(np.isfinite(z), z, 0.0)
             j += 1

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, Self, cast
+from typing import Any, ClassVar, Self
 
 from ..errors import ConfigError
 from .checks import check_arms, check_count, check_seed, check_share
@@ -81,7 +81,7 @@ class BanditPolicy:
             raise ConfigError(
                 f"a {kind!r} description is a {target.__name__}, not a {cls.__name__}"
             )
-        return cast(Self, target._rebuild(d))  # target is cls or a subclass of it
+        return target._rebuild(d)
 
     @classmethod
     def _rebuild(cls, d: Mapping[str, Any]) -> Self:

@@ -294,7 +294,7 @@ class ExposureLogger:
             while q:
                 # Consecutive decisions are turned into rows a chunk at a time; a bulk table
                 # or a flush marker ends the chunk, so the order of the queue is kept.
-                chunk = []
+                chunk: list[tuple[Any, ...]] = []
                 special = None
                 while q and len(chunk) < 4096:
                     item = pop()

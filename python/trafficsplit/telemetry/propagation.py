@@ -41,7 +41,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 from urllib.parse import quote, unquote
 
 from ..errors import ConfigError
@@ -214,14 +214,14 @@ def keys_of(propagation_key: Any) -> PropagationKeys | None:
     return PropagationKeys(propagation_key)
 
 
-def check_trust(trust: Any) -> str:
+def check_trust(trust: Any) -> Trust:
     if trust not in _TRUST:
         raise ConfigError(
             f"trust must be one of {', '.join(map(repr, _TRUST))}, got {trust!r}: 'none' "
             "honours no incoming arm, 'signed' those with a valid tag, 'any' every one (only "
             "behind a gateway that strips the propagation headers)"
         )
-    return str(trust)
+    return cast(Trust, str(trust))
 
 
 class PropagationContext(Mapping[str, Propagated]):
@@ -530,7 +530,7 @@ def from_headers(
     tag of a known key (checked against the unit when used; ``propagation_key`` or
     :data:`KEYS_ENV` gives the keys), ``"any"`` every one. The others are kept in
     ``refused`` with why."""
-    trust = check_trust(trust)  # type: ignore[assignment]
+    trust = check_trust(trust)
     keys = keys_of(propagation_key) if trust == "signed" else None
     if trust == "signed" and keys is None:
         raise ConfigError(

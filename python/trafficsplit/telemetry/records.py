@@ -250,7 +250,7 @@ class ExposureInfo:
 
 # -- record conversions ------------------------------------------------------------------------
 
-_esc = json.encoder.encode_basestring  # type: ignore[attr-defined]
+_esc = json.encoder.encode_basestring
 
 
 def _json_value(v: Any) -> str:
@@ -317,23 +317,16 @@ def bulk_table(
     override = reason_names.index("override")
     if (reason_rows == override).any():
         probability = np.where(reason_rows == override, 1.0, probability)
-    zeros = pa.array(np.zeros(n, np.int32))
-
-    def constant(value: str) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(zeros, pa.array([value]))
-
-    def coded(codes: np.ndarray, names: Sequence[str]) -> pa.Array:
-        return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(list(names)))
-
+    zeros = np.zeros(n, np.int32)
     nulls = pa.nulls(n, pa.string())
     columns = [
         pa.array(at_rows).cast(schema.field("timestamp").type),
         _unit_texts(units, take),
-        constant(info.key),
-        coded(arm_rows, info.arm_names),
+        _coded(zeros, [info.key]),
+        _coded(arm_rows, info.arm_names),
         pa.array(np.ascontiguousarray(bucket if every else bucket[rows], np.int32)),
-        coded(reason_rows, reason_names),
-        constant(info.version),
+        _coded(reason_rows, reason_names),
+        _coded(zeros, [info.version]),
         pa.array(probability, pa.float64()),
         _attribute_objects(attributes, attribute_names, rows) if attribute_names else nulls,
         nulls,
@@ -342,6 +335,13 @@ def bulk_table(
         nulls,
     ]
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _coded(codes: np.ndarray, names: Sequence[str]) -> pa.Array:
+    """A dictionary-encoded column: ``names`` indexed by ``codes``."""
+    pa = require("pyarrow", what="Splitter.assign_frame(log_exposures=True)")
+
+    return pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(list(names)))
 
 
 def _unit_texts(units: Any, take: pa.Array | None) -> pa.Array:

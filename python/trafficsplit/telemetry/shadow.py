@@ -102,6 +102,9 @@ def _equal(a: Any, b: Any) -> bool:
 
 
 class _Pair:
+    """One sampled request while its two sides run: the candidate's arguments, then each side's
+    output, latency and status as it completes."""
+
     __slots__ = (
         "args",
         "candidate",
@@ -118,6 +121,36 @@ class _Pair:
         "started",
         "timestamp",
     )
+
+    args: tuple[Any, ...]  # empty once the record is made
+    kwargs: dict[str, Any]
+    request_id: str | None
+    timestamp: _dt.datetime
+    sides: int  # sides completed: 2 makes the record
+    primary: Any
+    candidate: Any
+    candidate_error: str | None
+    primary_latency: float
+    candidate_latency: float | None  # None on timeout
+    primary_status: str  # "" until the side completes
+    candidate_status: str
+    started: float  # perf_counter when the candidate started
+    deadline: float
+
+    def __init__(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], request_id: str | None
+    ) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.request_id = request_id
+        self.timestamp = _dt.datetime.now(_dt.UTC)
+        self.sides = 0
+        self.primary = self.candidate = self.candidate_error = None
+        self.primary_latency = 0.0
+        self.candidate_latency = None
+        self.primary_status = self.candidate_status = ""
+        self.started = 0.0
+        self.deadline = math.inf
 
 
 class Shadow:
@@ -210,10 +243,10 @@ class Shadow:
             out = self.primary(*args, **kwargs)
         except BaseException:
             if pair is not None:
-                self._side_done(pair, "primary", None, time.perf_counter() - t0, "error")
+                self._primary_done(pair, None, time.perf_counter() - t0, "error")
             raise
         if pair is not None:
-            self._side_done(pair, "primary", out, time.perf_counter() - t0, "ok")
+            self._primary_done(pair, out, time.perf_counter() - t0, "ok")
         return out
 
     def _picked(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -233,42 +266,33 @@ class Shadow:
                 self.overloaded += 1
                 return None
             self._in_flight += 1
-        pair = _Pair()
         try:
-            pair.args = copy.deepcopy(args) if self._copy else args
-            pair.kwargs = copy.deepcopy(kwargs) if self._copy else kwargs
-            pair.request_id = (
-                None if self._request_id is None else str(self._request_id(*args, **kwargs))
+            pair = _Pair(
+                copy.deepcopy(args) if self._copy else args,
+                copy.deepcopy(kwargs) if self._copy else kwargs,
+                None if self._request_id is None else str(self._request_id(*args, **kwargs)),
             )
         except Exception:
             with self._lock:
                 self._in_flight -= 1
             log.exception("trafficsplit: shadow %s could not copy a request", self.name)
             return None
-        pair.sides = 0
-        pair.timestamp = _dt.datetime.now(_dt.UTC)
-        pair.primary = pair.candidate = pair.candidate_error = None
-        pair.primary_latency = pair.candidate_latency = None
-        pair.primary_status = pair.candidate_status = None
-        pair.started = 0.0
-        pair.deadline = math.inf
         self._tasks.put(pair)
         return pair
 
-    def _side_done(
-        self, pair: _Pair, side: str, out: Any, latency: float | None, status: str
-    ) -> None:
+    def _primary_done(self, pair: _Pair, out: Any, latency: float, status: str) -> None:
         with self._lock:
-            if side == "primary":
-                pair.primary, pair.primary_latency, pair.primary_status = out, latency, status
-            elif pair.candidate_status is None:  # not already timed out
-                pair.candidate, pair.candidate_latency, pair.candidate_status = (
-                    out,
-                    latency,
-                    status,
-                )
-            else:
+            pair.primary, pair.primary_latency, pair.primary_status = out, latency, status
+            pair.sides += 1
+            complete = pair.sides == 2
+        if complete:
+            self._emits.put(pair)
+
+    def _candidate_done(self, pair: _Pair, out: Any, latency: float | None, status: str) -> None:
+        with self._lock:
+            if pair.candidate_status:  # already timed out
                 return
+            pair.candidate, pair.candidate_latency, pair.candidate_status = out, latency, status
             pair.sides += 1
             complete = pair.sides == 2
         if complete:
@@ -300,7 +324,7 @@ class Shadow:
                 else:
                     self.errors += 1
             pair.candidate_error = error
-            self._side_done(pair, "candidate", out, latency, status)
+            self._candidate_done(pair, out, latency, status)
 
     def _watch(self) -> None:
         tick = min(self.timeout / 4, 0.05)
@@ -313,7 +337,7 @@ class Shadow:
                     self._running.discard(p)
                     self.timeouts += 1
             for p in late:
-                self._side_done(p, "candidate", None, None, "timeout")
+                self._candidate_done(p, None, None, "timeout")
 
     def _emit_loop(self) -> None:
         while True:
@@ -339,7 +363,7 @@ class Shadow:
                 pair.candidate_error,
                 agree,
             )
-            pair.args = pair.kwargs = None
+            pair.args, pair.kwargs = (), {}  # the arguments are not kept past the record
             try:
                 self.sink(record)
             except Exception:
