@@ -25,6 +25,7 @@ from trafficsplit.bandit import (
     probability_best,
     simulate,
 )
+from trafficsplit.errors import ArgumentError
 
 ARMS = ["a", "b", "c"]
 M64 = (1 << 64) - 1
@@ -171,7 +172,7 @@ def test_probability_best_does_not_depend_on_threads():
 
 
 def test_probability_best_refuses_bad_parameters():
-    with pytest.raises(ts.ConfigError, match="arm 1"):
+    with pytest.raises(ArgumentError, match="arm 1"):
         probability_best("beta", [1, 0], [1, 1])
     with pytest.raises(ts.ConfigError, match="draws"):
         probability_best("beta", [1, 1], [1, 1], draws=0)
@@ -234,9 +235,9 @@ def test_limit_weights_properties(target, prev_raw, floor_frac, cap, with_previo
 
 
 def test_limit_weights_refuses_an_impossible_floor():
-    with pytest.raises(ts.ConfigError, match="floor"):
+    with pytest.raises(ArgumentError, match="floor"):
         limit_weights([0.5, 0.5], floor=0.6)
-    with pytest.raises(ts.ConfigError, match="floor"):
+    with pytest.raises(ArgumentError, match="floor"):
         BernoulliThompson(ARMS, floor=0.4)
 
 
@@ -402,15 +403,15 @@ def test_update_refuses_bad_rows():
     p = BernoulliThompson(ARMS)
     with pytest.raises(ts.ConfigError, match=r"arms\[1\].*'z'"):
         p.update(["a", "z"], [0, 1])
-    with pytest.raises(ts.ConfigError, match=r"rewards\[1\] is 2.*between 0 and 1"):
+    with pytest.raises(ArgumentError, match=r"rewards\[1\] is 2.*between 0 and 1"):
         p.update(["a", "b"], [0, 2])
-    with pytest.raises(ts.ConfigError, match=r"rewards\[0\] is nan"):
+    with pytest.raises(ArgumentError, match=r"rewards\[0\] is nan"):
         NormalThompson(ARMS).update(["a"], [math.nan])
     with pytest.raises(ts.ConfigError, match=r"arms\[0\] is arm index 3"):
         p.update(np.array([3]), [1.0])
     with pytest.raises(ts.ConfigError, match=r"one value per row \(1 rows\), got shape \(2,\)"):
         p.update(["a"], [1.0, 0.0])
-    with pytest.raises(ts.ConfigError, match="between 0 and count"):
+    with pytest.raises(ArgumentError, match="between 0 and count"):
         p.update_aggregates({"a": (10, 11, 11)})
     assert p.stats["a"]["count"] == 0  # nothing half-applied
 
@@ -493,11 +494,11 @@ def test_merge_order_gives_the_same_bernoulli_weights():
 
 
 def test_parameters_are_checked():
-    with pytest.raises(ts.ConfigError, match="prior_alpha must be positive"):
+    with pytest.raises(ArgumentError, match="prior_alpha must be positive"):
         BernoulliThompson(ARMS, prior_alpha=0)
     with pytest.raises(ts.ConfigError, match="epsilon must be a finite number"):
         EpsilonGreedy(ARMS, epsilon="x")
-    with pytest.raises(ts.ConfigError, match="epsilon must be between 0 and 1"):
+    with pytest.raises(ArgumentError, match="epsilon must be between 0 and 1"):
         EpsilonGreedy(ARMS, epsilon=1.5)
     with pytest.raises(ts.ConfigError, match="max_change"):
         BernoulliThompson(ARMS, max_change=0)

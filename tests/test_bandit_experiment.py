@@ -24,6 +24,7 @@ from trafficsplit.bandit import (
     policy_from_dict,
     write_allocation,
 )
+from trafficsplit.errors import ArgumentError
 from trafficsplit.sticky import MemoryStickyStore, assign_sticky
 
 ARMS = ["control", "b", "c"]
@@ -271,7 +272,7 @@ def test_ipw_refuses_bad_logs():
         ipw_estimate(log, probability="prob")
     bad = log.copy()
     bad.loc[5, "probability"] = 0.0
-    with pytest.raises(ts.ConfigError, match=r"probability\[5\] is 0"):
+    with pytest.raises(ArgumentError, match=r"probability\[5\] is 0"):
         ipw_estimate(bad)
 
 
@@ -368,7 +369,7 @@ def test_linear_thompson_refuses_bad_features():
     policy = LinearThompson(ARMS, 3)
     with pytest.raises(ts.ConfigError, match="3 columns"):
         policy.update(np.ones((2, 4)), ["b", "c"], [0.0, 1.0])
-    with pytest.raises(ts.ConfigError, match="not finite"):
+    with pytest.raises(ArgumentError, match="not finite"):
         policy.update(np.array([[1.0, np.nan, 0.0]]), ["b"], [0.0])
 
 

@@ -10,6 +10,7 @@ from scipy import stats as sps
 
 import trafficsplit as ts
 from trafficsplit._core import stats as core_stats
+from trafficsplit.errors import ArgumentError
 
 
 @settings(max_examples=200, deadline=None)
@@ -44,11 +45,11 @@ def test_srm_inputs():
     r = ts.stats.srm([5, 0, 5], [50, 0, 50])
     assert r.df == 1 and r.pvalue == 1
     assert ts.stats.srm([5, 1, 5], [50, 0, 50]).pvalue == 0  # units in a zero-weight arm
-    with pytest.raises(ts.ConfigError, match="srm: 2 counts but 3 weights"):
+    with pytest.raises(ArgumentError, match="srm: 2 counts but 3 weights"):
         ts.stats.srm([1, 2], [1, 1, 1])
-    with pytest.raises(ts.ConfigError, match="srm: count 1 must be finite and >= 0"):
+    with pytest.raises(ArgumentError, match="srm: count 1 must be finite and >= 0"):
         ts.stats.srm([1, -2], [1, 1])
-    with pytest.raises(ts.ConfigError, match="counts name arms"):
+    with pytest.raises(ArgumentError, match="counts name arms"):
         ts.stats.srm({"a": 1, "b": 2}, {"a": 1, "c": 1})
-    with pytest.raises(ts.ConfigError, match="alpha must be in"):
+    with pytest.raises(ArgumentError, match="alpha must be in"):
         ts.stats.srm([1, 2], [1, 1], alpha=2)

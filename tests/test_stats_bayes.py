@@ -12,7 +12,7 @@ from scipy import integrate, stats
 
 import trafficsplit.stats as ts
 from trafficsplit._core import stats as core
-from trafficsplit.errors import ConfigError
+from trafficsplit.errors import ArgumentError
 
 
 def test_beta_binomial_treatments_in_order_against_scipy():
@@ -151,7 +151,7 @@ def test_normal_posterior_relative():
     assert rel.prob_beat_control[0] == pytest.approx(stats.norm.cdf(lift.estimate / lift.se))
     # gbstats-style chance to win on a relative lift of 0.2 with SE 0.1534 (flat prior).
     p = core.normal_effect_posterior(0.2, 0.1534, 0.0, math.inf, 0.05)
-    assert p["prob_positive"] == pytest.approx(stats.norm.cdf(0.2 / 0.1534), rel=1e-12)
+    assert p.prob_positive == pytest.approx(stats.norm.cdf(0.2 / 0.1534), rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +172,7 @@ def test_normal_posterior_relative():
     ],
 )
 def test_bad_inputs(call, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ArgumentError, match=message):
         call()
 
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trafficsplit._core import stats as core
-from trafficsplit.errors import ConfigError
+from trafficsplit.errors import ArgumentError, ConfigError
 from trafficsplit.stats import Moments, MomentsByGroup, grouped_moments
 from trafficsplit.stats._moments import as_moments
 
@@ -254,7 +254,7 @@ def test_from_frame():
     assert by["b"].cov("y", "x") == pytest.approx(np.cov([2.0, 5.0], [1.0, 3.0])[0, 1])
     same = Moments.grouped(df["arm"], df["y"], df["x"], columns=["y", "x"])
     assert same["b"].comoments.tolist() == by["b"].comoments.tolist()
-    with pytest.raises(ConfigError, match="no column 'z'"):
+    with pytest.raises(ArgumentError, match="no column 'z'"):
         Moments.from_frame(df, "arm", ["y", "z"])
 
 
@@ -299,9 +299,9 @@ def test_merge_is_chans_update_and_checks_columns():
     m = a + b
     assert (m.n, m.mean, m.comoments[0, 0]) == (5, 4.8, pytest.approx(54.8))
     assert (a.merge(Moments.from_values([])).n, a.merge(Moments.from_values([])).mean) == (2, 1.5)
-    with pytest.raises(ConfigError, match="columns"):
+    with pytest.raises(ArgumentError, match="columns"):
         a.merge(Moments.from_values([1.0], columns=["z"]))
-    with pytest.raises(ConfigError, match="nothing to merge"):
+    with pytest.raises(ArgumentError, match="nothing to merge"):
         Moments.merge_all([])
 
 
@@ -354,17 +354,17 @@ def test_to_dict_json_and_pickle_round_trips():
 
 
 def test_from_dict_and_constructor_errors():
-    with pytest.raises(ConfigError, match="missing key 'comoments'"):
+    with pytest.raises(ArgumentError, match="missing key 'comoments'"):
         Moments.from_dict({"n": 1, "means": [1.0]})
-    with pytest.raises(ConfigError, match="unknown key 'extra'"):
+    with pytest.raises(ArgumentError, match="unknown key 'extra'"):
         Moments.from_dict({"n": 1, "means": [1.0], "comoments": [[0.0]], "extra": 1})
-    with pytest.raises(ConfigError, match="2x2"):
+    with pytest.raises(ArgumentError, match="2x2"):
         Moments.from_dict({"n": 1, "means": [1.0, 2.0], "comoments": [[0.0]]})
-    with pytest.raises(ConfigError, match="malformed"):
+    with pytest.raises(ArgumentError, match="malformed"):
         Moments.from_dict({"n": "many", "means": [1.0], "comoments": [[0.0]]})
-    with pytest.raises(ConfigError, match="malformed"):
+    with pytest.raises(ArgumentError, match="malformed"):
         MomentsByGroup.from_dict({"groups": 3})
-    with pytest.raises(ConfigError, match="names"):
+    with pytest.raises(ArgumentError, match="names"):
         Moments(1, [1.0, 2.0], np.zeros((2, 2)), ("y",))
     assert Moments(2, [1.0], [[0.5]]).var == 0.5
 
@@ -373,7 +373,7 @@ def test_as_moments():
     m = Moments.from_values([1.0, 2.0])
     assert as_moments(m) is m
     assert as_moments([1.0, 3.0]).mean == 2.0
-    with pytest.raises(ConfigError, match="mapping"):
+    with pytest.raises(ArgumentError, match="mapping"):
         as_moments({"n": 1})
 
 
@@ -381,58 +381,59 @@ def test_as_moments():
 
 
 def test_non_numeric_values_name_the_column():
-    with pytest.raises(ConfigError, match="value column 'revenue' has dtype <U"):
+    with pytest.raises(ArgumentError, match="value column 'revenue' has dtype <U"):
         grouped_moments([0, 1], ["a", "b"], columns=["revenue"])
-    with pytest.raises(ConfigError, match="value column 'y' holds string values"):
+    with pytest.raises(ArgumentError, match="value column 'y' holds string values"):
         Moments.from_values(pd.Series(["1.0", "x"], dtype=object))
-    with pytest.raises(ConfigError, match="value column 'y' holds mixed"):
+    with pytest.raises(ArgumentError, match="value column 'y' holds mixed"):
         Moments.from_values(np.array([1.0, "x"], dtype=object))
-    with pytest.raises(ConfigError, match="'y' holds string"):
+    with pytest.raises(ArgumentError, match="'y' holds string"):
         Moments.from_values(pd.Series(["a", "b"], dtype="str"))
-    with pytest.raises(ConfigError, match="categorical"):
+    with pytest.raises(ArgumentError, match="categorical"):
         Moments.from_values(pd.Series([1.0, 2.0]).astype("category"))
-    with pytest.raises(ConfigError, match="dtype datetime64"):
+    with pytest.raises(ArgumentError, match="dtype datetime64"):
         Moments.from_values(np.array(["2024-01-01"], dtype="datetime64[D]"))
-    with pytest.raises(ConfigError, match="dtype complex"):
+    with pytest.raises(ArgumentError, match="dtype complex"):
         Moments.from_values(np.array([1j]))
-    with pytest.raises(ValueError):  # ConfigError is a ValueError
+    with pytest.raises(ValueError):  # ArgumentError is a ValueError
         Moments.from_values(["a"])
 
 
 def test_shape_and_argument_errors():
-    with pytest.raises(ConfigError, match="column 'x1' has 2 rows but the group labels have 3"):
+    with pytest.raises(ArgumentError, match="column 'x1' has 2 rows but the group labels have 3"):
         grouped_moments([0, 1, 1], [1.0, 2.0, 3.0], [1.0, 2.0])
-    with pytest.raises(ConfigError, match="columns have different lengths"):
+    with pytest.raises(ArgumentError, match="columns have different lengths"):
         Moments.from_values([1.0, 2.0], [1.0])
-    with pytest.raises(ConfigError, match="2 columns but 1 names"):
+    with pytest.raises(ArgumentError, match="2 columns but 1 names"):
         Moments.from_values([1.0], [2.0], columns=["y"])
-    with pytest.raises(ConfigError, match="no value column"):
+    with pytest.raises(ArgumentError, match="no value column"):
         grouped_moments([0, 1])
-    with pytest.raises(ConfigError, match="one-dimensional"):
+    with pytest.raises(ArgumentError, match="one-dimensional"):
         grouped_moments([0, 1], np.zeros((2, 2)))
-    with pytest.raises(ConfigError, match="group labels must be one-dimensional"):
+    with pytest.raises(ArgumentError, match="group labels must be one-dimensional"):
         grouped_moments(np.zeros((2, 2), dtype=np.int64), [1.0, 2.0])
+    # The thread count is checked by the helper every batch call shares.
     with pytest.raises(ConfigError, match="threads"):
         grouped_moments([0, 1], [1.0, 2.0], threads=0)
 
 
 def test_core_binding_validates_inputs():
     y = np.arange(4.0)
-    with pytest.raises(ConfigError, match="signed integer array"):
+    with pytest.raises(ArgumentError, match="signed integer array"):
         core.grouped_moments(np.zeros(4, np.uint8), [y], 1, 1)
-    with pytest.raises(ConfigError, match="group code 5 at row 2 is not below the group count 3"):
+    with pytest.raises(ArgumentError, match="group code 5 at row 2 is not below the group count 3"):
         core.grouped_moments(np.array([0, 1, 5, 9]), [y], 3, 1)
     with pytest.raises(
-        ConfigError, match="value column 1 must be float64 or float32, got dtype int64"
+        ArgumentError, match="value column 1 must be float64 or float32, got dtype int64"
     ):
         core.grouped_moments(None, [y, np.arange(4)], 1, 1)
-    with pytest.raises(ConfigError, match="value column 0 must be contiguous"):
+    with pytest.raises(ArgumentError, match="value column 0 must be contiguous"):
         core.grouped_moments(None, [np.arange(8.0)[::2]], 1, 1)
-    with pytest.raises(ConfigError, match="value column 0 has 3 rows, expected 4"):
+    with pytest.raises(ArgumentError, match="value column 0 has 3 rows, expected 4"):
         core.grouped_moments(np.zeros(4, np.int32), [y[:3]], 1, 1)
-    with pytest.raises(ConfigError, match="native byte order"):
+    with pytest.raises(ArgumentError, match="native byte order"):
         core.grouped_moments(None, [y.astype(">f8")], 1, 1)
-    with pytest.raises(ConfigError, match="1 to 16 value columns, got 0"):
+    with pytest.raises(ArgumentError, match="1 to 16 value columns, got 0"):
         core.grouped_moments(None, [], 1, 1)
     n, means, com, skipped, nulls = core.grouped_moments(
         np.array([0, -1, 1, -5], np.int16), [y], 2, 0

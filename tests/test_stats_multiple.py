@@ -10,7 +10,7 @@ from hypothesis.extra.numpy import arrays
 from statsmodels.stats.multitest import multipletests
 
 import trafficsplit.stats as ts
-from trafficsplit.errors import ConfigError
+from trafficsplit.errors import ArgumentError
 
 P = [0.01, 0.04, 0.03, 0.005, 0.20]
 
@@ -54,10 +54,10 @@ def test_nan_entries_are_kept_and_not_counted():
 
 def test_errors():
     with pytest.raises(
-        ConfigError, match=r"method must be 'bonferroni', 'holm' or 'bh'.*got 'sidak'"
+        ArgumentError, match=r"method must be 'bonferroni', 'holm' or 'bh'.*got 'sidak'"
     ):
         ts.adjust_pvalues(P, "sidak")
-    with pytest.raises(ConfigError, match=r"pvalues\[1\] must be in \[0, 1\] or NaN, got 1.5"):
+    with pytest.raises(ArgumentError, match=r"pvalues\[1\] must be in \[0, 1\] or NaN, got 1.5"):
         ts.adjust_pvalues([0.1, 1.5], "holm")
-    with pytest.raises(ConfigError, match="pvalues must be numbers"):
+    with pytest.raises(ArgumentError, match="pvalues must be numbers"):
         ts.adjust_pvalues(["a"], "holm")

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from statsmodels.stats.power import NormalIndPower
 
 import trafficsplit.stats as ts
-from trafficsplit.errors import ConfigError
+from trafficsplit.errors import ArgumentError
 
 REL = 1e-6
 
@@ -129,9 +129,9 @@ def test_days_needed():
     assert ts.days_needed(s, daily_units=2950.2) == 10
     assert ts.days_needed(s, daily_units=3000, exposure=0.5) == 20
     assert ts.days_needed(29502, 29502) == 1
-    with pytest.raises(ConfigError, match="daily_units must be > 0, got 0"):
+    with pytest.raises(ArgumentError, match="daily_units must be > 0, got 0"):
         ts.days_needed(s, 0)
-    with pytest.raises(ConfigError, match=r"exposure must be in \(0, 1\], got 1.5"):
+    with pytest.raises(ArgumentError, match=r"exposure must be in \(0, 1\], got 1.5"):
         ts.days_needed(s, 10, exposure=1.5)
 
 
@@ -171,7 +171,7 @@ def test_days_needed():
     ],
 )
 def test_bad_inputs(call, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ArgumentError, match=message):
         call()
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-import trafficsplit as ts
+from trafficsplit.errors import ArgumentError
 from trafficsplit.stats import (
     AlwaysValidResult,
     GroupSequential,
@@ -255,17 +255,17 @@ def test_decide_repeated_information_reuses_the_bound() -> None:
 
 def test_decide_rejects_inconsistent_looks() -> None:
     design = GroupSequential(3)
-    with pytest.raises(ts.ConfigError, match="follows the final look"):
+    with pytest.raises(ArgumentError, match="follows the final look"):
         design.decide([1, 2], [1.0, 1.2])
-    with pytest.raises(ts.ConfigError, match="must not decrease"):
+    with pytest.raises(ArgumentError, match="must not decrease"):
         design.decide([1, 2], [0.5, 0.4])
-    with pytest.raises(ts.ConfigError, match="2 z statistics but 3"):
+    with pytest.raises(ArgumentError, match="2 z statistics but 3"):
         design.decide([1, 2], [0.2, 0.4, 0.6])
-    with pytest.raises(ts.ConfigError, match="pass information"):
+    with pytest.raises(ArgumentError, match="pass information"):
         design.decide([1, 2, 3, 4])
-    with pytest.raises(ts.ConfigError, match="only at the planned fractions"):
+    with pytest.raises(ArgumentError, match="only at the planned fractions"):
         GroupSequential(3, spending="classic-pocock").decide([1, 2], [0.3, 0.5])
-    with pytest.raises(ts.ConfigError, match="NaN"):
+    with pytest.raises(ArgumentError, match="NaN"):
         design.decide([1, float("nan")])
 
 
@@ -298,8 +298,8 @@ def test_decide_rejects_inconsistent_looks() -> None:
         ({"looks": 3, "grid": 0}, "grid must be"),
     ],
 )
-def test_invalid_designs_raise_config_error(kwargs: dict[str, object], message: str) -> None:
-    with pytest.raises(ts.ConfigError, match=message):
+def test_invalid_designs_raise_argument_error(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ArgumentError, match=message):
         GroupSequential(**kwargs)  # type: ignore[arg-type]
 
 
@@ -568,23 +568,23 @@ def test_msprt_path_from_cumulative_moments() -> None:
 
 
 def test_always_valid_errors() -> None:
-    with pytest.raises(ts.ConfigError, match="at least 2 observations"):
+    with pytest.raises(ArgumentError, match="at least 2 observations"):
         msprt([1.0], [1.0, 2.0], tau2=1)
-    with pytest.raises(ts.ConfigError, match="zero variance"):
+    with pytest.raises(ArgumentError, match="zero variance"):
         msprt([1.0, 1.0], [2.0, 2.0], tau2=1)
-    with pytest.raises(ts.ConfigError, match="tau2 must be finite and > 0"):
+    with pytest.raises(ArgumentError, match="tau2 must be finite and > 0"):
         msprt([1.0, 2.0], [2.0, 3.0], tau2=0)
-    with pytest.raises(ts.ConfigError, match="tau2 or effect"):
+    with pytest.raises(ArgumentError, match="tau2 or effect"):
         msprt([1.0, 2.0], [2.0, 3.0], tau2=1, effect=0.1)
-    with pytest.raises(ts.ConfigError, match=r"alpha must be in \(0, 1\)"):
+    with pytest.raises(ArgumentError, match=r"alpha must be in \(0, 1\)"):
         msprt([1.0, 2.0], [2.0, 3.0], alpha=1.5)
-    with pytest.raises(ts.ConfigError, match="tuning N"):
+    with pytest.raises(ArgumentError, match="tuning N"):
         confidence_sequence([1.0, 2.0], [2.0, 3.0], tuning=-1)
-    with pytest.raises(ts.ConfigError, match="'larger' or 'smaller'"):
+    with pytest.raises(ArgumentError, match="'larger' or 'smaller'"):
         confidence_sequence([1.0, 2.0], [2.0, 3.0], sides=1, alternative="two-sided")
-    with pytest.raises(ts.ConfigError, match="3 control looks but 2"):
+    with pytest.raises(ArgumentError, match="3 control looks but 2"):
         msprt_path([[1, 2]] * 3, [[1, 2]] * 2)
-    with pytest.raises(ts.ConfigError, match="variance of the estimate"):
+    with pytest.raises(ArgumentError, match="variance of the estimate"):
         msprt_path_from_estimates([0.1], [-1.0], 0.1)
 
 

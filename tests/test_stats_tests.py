@@ -13,7 +13,7 @@ from scipy import stats
 from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
 import trafficsplit.stats as ts
-from trafficsplit.errors import ConfigError
+from trafficsplit.errors import ArgumentError
 from trafficsplit.stats import Moments
 
 REL = 1e-6
@@ -174,14 +174,14 @@ def test_proportions_match_statsmodels_randomized(nc, nt, fc, ft, alt, pooled):
 
 def test_proportion_inputs_are_checked():
     with pytest.raises(
-        ConfigError, match=r"treatment successes must be in \[0, trials=10\], got 11"
+        ArgumentError, match=r"treatment successes must be in \[0, trials=10\], got 11"
     ):
         ts.proportions_ztest((1, 11), (10, 10))
-    with pytest.raises(ConfigError, match="control trials must be > 0"):
+    with pytest.raises(ArgumentError, match="control trials must be > 0"):
         ts.proportions_ztest((0, 1), (0, 10))
-    with pytest.raises(ConfigError, match="control successes"):
+    with pytest.raises(ArgumentError, match="control successes"):
         ts.proportions_ztest((-1, 1), (10, 10))
-    with pytest.raises(ConfigError, match="successes must be a pair"):
+    with pytest.raises(ArgumentError, match="successes must be a pair"):
         ts.proportions_ztest(5, (10, 10))
 
 
@@ -249,13 +249,13 @@ def test_fieller_one_sided_and_pivot_statistic():
 
 
 def test_relative_lift_errors():
-    with pytest.raises(ConfigError, match="control mean is 0"):
+    with pytest.raises(ArgumentError, match="control mean is 0"):
         ts.relative_lift([0.0, 0.0, 0.0], [1.0, 2.0])
     with pytest.raises(
-        ConfigError, match="method must be 'delta', 'fieller' or 'log', got 'bogus'"
+        ArgumentError, match="method must be 'delta', 'fieller' or 'log', got 'bogus'"
     ):
         ts.relative_lift([1.0, 2.0], [1.0, 2.0], method="bogus")
-    with pytest.raises(ConfigError, match="positive means"):
+    with pytest.raises(ArgumentError, match="positive means"):
         ts.relative_lift([1.0, 2.0], [-1.0, -2.0], method="log")
 
 
@@ -295,11 +295,13 @@ def test_ratio_test_difference_and_relative():
     rel = ts.ratio_test(arms[0], arms[1], relative=True)
     assert rel.estimate == pytest.approx(rt / rc - 1, rel=1e-12)
     assert rel.se == pytest.approx(rt / rc * math.sqrt((sc / rc) ** 2 + (st_ / rt) ** 2), rel=1e-8)
-    with pytest.raises(ConfigError, match="a ratio needs two"):
+    with pytest.raises(ArgumentError, match="a ratio needs two"):
         ts.ratio_test(Moments.from_values([1.0, 2.0]), arms[1])
-    with pytest.raises(ConfigError, match="control must be Moments with numerator and denominator"):
+    with pytest.raises(
+        ArgumentError, match="control must be Moments with numerator and denominator"
+    ):
         ts.ratio_test([1.0, 2.0], arms[1])
-    with pytest.raises(ConfigError, match="denominator mean is 0"):
+    with pytest.raises(ArgumentError, match="denominator mean is 0"):
         ts.ratio_metric(([1.0, 2.0], [0.0, 0.0]))
 
 
@@ -357,24 +359,24 @@ def test_cuped_relative_variance_formula():
 
 
 def test_cuped_errors():
-    with pytest.raises(ConfigError, match=r"covariate column 0 must be one of columns 1\.\.1"):
+    with pytest.raises(ArgumentError, match=r"covariate column 0 must be one of columns 1\.\.1"):
         ts.cuped(
             Moments.from_values([1.0, 2, 3], [1.0, 2, 4]),
             Moments.from_values([1.0, 2, 3], [1.0, 2, 4]),
             covariate=0,
         )
-    with pytest.raises(ConfigError, match="must be Moments"):
+    with pytest.raises(ArgumentError, match="must be Moments"):
         ts.cuped([1.0, 2.0], [1.0, 2.0])
-    with pytest.raises(ConfigError, match=r"cuped: treatment needs n >= 2 units, got n=1"):
+    with pytest.raises(ArgumentError, match=r"cuped: treatment needs n >= 2 units, got n=1"):
         ts.cuped(([1.0, 2.0], [1.0, 3.0]), ([1.0], [2.0]))
 
 
 def test_two_column_summaries_need_two_units():
     one = Moments.from_values([1.0], [2.0])
     two = Moments.from_values([1.0, 2.0], [2.0, 3.0])
-    with pytest.raises(ConfigError, match=r"ratio_test: control needs n >= 2 units, got n=1"):
+    with pytest.raises(ArgumentError, match=r"ratio_test: control needs n >= 2 units, got n=1"):
         ts.ratio_test(one, two)
-    with pytest.raises(ConfigError, match=r"ratio_metric: moments needs n >= 2 units, got n=1"):
+    with pytest.raises(ArgumentError, match=r"ratio_metric: moments needs n >= 2 units, got n=1"):
         ts.ratio_metric(one)
 
 
@@ -413,17 +415,17 @@ def test_noninferiority_relative_margin():
     p = ts.noninferiority((1000, 10000), (990, 10000), margin=0.1, relative=True, kind="proportion")
     se = math.sqrt(0.099 * 0.901 / 10000 / 0.01 + 0.099**2 * 0.09 / 10000 / 0.1**4)
     assert p.statistic == pytest.approx((-0.01 + 0.1) / se, rel=1e-8)
-    with pytest.raises(ConfigError, match=r"margin must be a finite number > 0, got -0\.1"):
+    with pytest.raises(ArgumentError, match=r"margin must be a finite number > 0, got -0\.1"):
         ts.noninferiority(c, t, margin=-0.1)
-    with pytest.raises(ConfigError, match="kind must be 'mean' or 'proportion', got 'ratio'"):
+    with pytest.raises(ArgumentError, match="kind must be 'mean' or 'proportion', got 'ratio'"):
         ts.noninferiority(c, t, margin=0.1, kind="ratio")
     zero = Moments.from_values([-1.0, 1.0, 0.0])
     with pytest.raises(
-        ConfigError, match=r"^noninferiority: control mean is 0, the relative lift is undefined$"
+        ArgumentError, match=r"^noninferiority: control mean is 0, the relative lift is undefined$"
     ):
         ts.noninferiority(zero, t, margin=0.1, relative=True)
     with pytest.raises(
-        ConfigError,
+        ArgumentError,
         match=r"^noninferiority: control proportion is 0, the relative lift is undefined$",
     ):
         ts.noninferiority((0, 100), (3, 100), margin=0.1, relative=True, kind="proportion")
@@ -446,8 +448,8 @@ def test_noninferiority_relative_margin():
         (lambda: ts.welch_ttest([1.0, 2], [1.0, 2], null=math.nan), "null must be finite"),
     ],
 )
-def test_bad_inputs_raise_config_error(call, message):
-    with pytest.raises(ConfigError, match=message):
+def test_bad_inputs_raise_argument_error(call, message):
+    with pytest.raises(ArgumentError, match=message):
         call()
 
 

@@ -1,20 +1,7 @@
 // trafficsplit._core: creates the submodules; each area registers itself.
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>  // in every binding file: one std::vector caster for the module (ODR)
+#include "bindings.hpp"
 
 namespace py = pybind11;
-
-namespace trafficsplit::bindings {
-void register_errors(py::module_& m);
-void register_hashing(py::module_& m);
-void register_assignment(py::module_& m);
-void register_stats(py::module_& m);
-void register_targeting(py::module_& m);
-void register_moments(py::module_& m);
-void register_sequential(py::module_& m);
-void register_bandit(py::module_& m);
-void register_telemetry(py::module_& m);
-}  // namespace trafficsplit::bindings
 
 PYBIND11_MODULE(_core, m) {
   using namespace trafficsplit::bindings;

@@ -1,11 +1,8 @@
 // trafficsplit._core.assignment: compiled experiments, scalar and batch assignment.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
-
 #include <array>
 #include <optional>
 
+#include "bindings.hpp"
 #include "trafficsplit/assignment/batch.hpp"
 #include "trafficsplit/assignment/experiment.hpp"
 #include "trafficsplit/errors.hpp"
@@ -15,9 +12,21 @@ namespace trafficsplit::bindings {
 
 namespace {
 
-std::array<py::object, kReasonCount>& reason_names() {
-  static std::array<py::object, kReasonCount> names;
-  return names;
+using ReasonNames = std::array<py::object, kReasonCount>;
+
+// The reason names as Python strings, made once per process and never destroyed, so a scalar
+// assignment creates no string.
+const ReasonNames& reason_names() {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<ReasonNames> storage;
+  return storage
+      .call_once_and_store_result([] {
+        ReasonNames names;
+        for (size_t r = 0; r < kReasonCount; ++r) {
+          names[r] = py::str(reason_name(static_cast<Reason>(r)));
+        }
+        return names;
+      })
+      .get_stored();
 }
 
 struct Assignment {
@@ -44,9 +53,12 @@ class PyExperiment {
       : key_(std::move(key)),
         arm_names_(std::move(arm_names)),
         payloads_(std::move(payloads)),
-        core_(make_spec(std::move(salt), bucket_version, algorithm, buckets, steps)) {
+        core_(as_config([&] {
+          return CompiledExperiment(
+              make_spec(std::move(salt), bucket_version, algorithm, buckets, steps));
+        })) {
     if (py::len(arm_names_) != core_.arm_count() || py::len(payloads_) != core_.arm_count()) {
-      throw InvalidArgument("arm names and payloads must match the arms in the allocation history");
+      throw InvalidConfig("arm names and payloads must match the arms in the allocation history");
     }
   }
 
@@ -239,12 +251,12 @@ class PyRoute {
           std::optional<int64_t> start_us, std::optional<int64_t> end_us)
       : experiment_(experiment), owner_(std::move(owner)) {
     for (const auto& [salt, buckets, threshold] : holdouts) {
-      if (buckets == 0) throw InvalidArgument("holdout buckets must be >= 1");
+      if (buckets == 0) throw InvalidConfig("holdout buckets must be >= 1");
       spec_.holdouts.push_back({Hasher(Algorithm::xxh3, salt), buckets, threshold, 0});
     }
     if (layer) {
       const auto& [salt, buckets, lo, hi] = *layer;
-      if (buckets == 0) throw InvalidArgument("layer buckets must be >= 1");
+      if (buckets == 0) throw InvalidConfig("layer buckets must be >= 1");
       spec_.layer = RouteStage{Hasher(Algorithm::xxh3, salt), buckets, lo, hi};
     }
     spec_.stopped = stopped;
@@ -345,9 +357,6 @@ py::object assignment_repr(const Assignment& a) {
 }  // namespace
 
 void register_assignment(py::module_& m) {
-  for (size_t r = 0; r < kReasonCount; ++r) {
-    reason_names()[r] = py::str(reason_name(static_cast<Reason>(r)));
-  }
   py::tuple names(kReasonCount);
   for (size_t r = 0; r < kReasonCount; ++r) names[r] = reason_names()[r];
   m.attr("REASONS") = names;

@@ -1,11 +1,9 @@
 // trafficsplit._core.bandit: bandit policies, probability best, floor and cap, propensity sums.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "bindings.hpp"
 #include "trafficsplit/allocation/allocation.hpp"
 #include "trafficsplit/bandit/linear.hpp"
 #include "trafficsplit/bandit/policy.hpp"
@@ -13,8 +11,6 @@
 #include "trafficsplit/errors.hpp"
 
 namespace trafficsplit::bindings {
-
-namespace py = pybind11;
 using namespace trafficsplit::bandit;
 
 namespace {
@@ -44,9 +40,8 @@ const double* matrix(const Doubles& x, size_t dims, const char* name) {
   return x.data();
 }
 
-// Sequences in and arrays out go through numpy, not pybind11's STL casters: another binding
-// file instantiates the casters of std::vector<double> without <pybind11/stl.h>, and identical
-// template instantiations from different files are merged at link time.
+// Sequences in and arrays out go through numpy: any array-like is read without a Python object
+// per element, and the policies hand back arrays.
 std::vector<double> doubles(py::handle h, const char* name) {
   Doubles a;
   try {
@@ -79,18 +74,6 @@ void maybe_release(size_t work, F&& f) {
 
 void register_bandit(py::module_& m) {
   m.def("epoch_seed", &epoch_seed, py::arg("seed"), py::arg("epoch"));
-  // The experiment's own apportionment (largest remainder), for rounding weights to buckets.
-  // (A lambda, not &apportion: the hashing module binds that same function pointer without
-  // the STL casters, and identical template instantiations are merged at link time.)
-  m.def(
-      "apportion",
-      [](py::handle weights, uint32_t buckets) {
-        const auto counts = apportion(doubles(weights, "weights"), buckets);
-        py::array_t<int64_t> out(static_cast<py::ssize_t>(counts.size()));
-        std::copy(counts.begin(), counts.end(), out.mutable_data());
-        return out;
-      },
-      py::arg("weights"), py::arg("buckets"));
   m.def(
       "sample",
       [](const std::string& dist, double a, double b, size_t n, uint64_t seed) {

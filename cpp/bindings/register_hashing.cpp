@@ -1,10 +1,7 @@
 // trafficsplit._core.hashing: the contract's hash functions, scalar and over columns.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
-
 #include <optional>
 
+#include "bindings.hpp"
 #include "trafficsplit/assignment/batch.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/hashing/hash.hpp"

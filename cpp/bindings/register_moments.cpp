@@ -1,19 +1,14 @@
 // trafficsplit._core.stats: grouped moments over numpy columns.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>  // in every binding file: one std::vector caster for the module (ODR)
-
 #include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "bindings.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/stats/moments.hpp"
 
 namespace trafficsplit::bindings {
-
-namespace py = pybind11;
 
 namespace {
 

@@ -1,17 +1,12 @@
 // trafficsplit._core.stats: group-sequential boundaries and always-valid inference.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
-
 #include <string>
 #include <vector>
 
+#include "bindings.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/stats/sequential.hpp"
 
 namespace trafficsplit::bindings {
-
-namespace py = pybind11;
 
 namespace {
 

@@ -2,13 +2,11 @@
 // The closed-form kernels take microseconds, less than a GIL round trip, so they keep the GIL.
 // The beta-posterior integrals (milliseconds) release it: their arguments are converted to C++
 // values first and their results are cast back after the guard is gone.
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
-
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "bindings.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/stats/bayes.hpp"
 #include "trafficsplit/stats/power.hpp"
@@ -17,24 +15,9 @@
 
 namespace trafficsplit::bindings {
 
-namespace py = pybind11;
-
 namespace {
 
 using Six = std::tuple<double, double, double, double, double, double>;
-
-py::dict to_dict(const stats::TestStat& r) {
-  py::dict d;
-  d["estimate"] = r.estimate;
-  d["se"] = r.se;
-  d["statistic"] = r.statistic;
-  d["df"] = r.df;
-  d["pvalue"] = r.pvalue;
-  d["ci_low"] = r.ci_low;
-  d["ci_high"] = r.ci_high;
-  d["bounded"] = r.bounded;
-  return d;
-}
 
 stats::RatioSummary ratio_summary(const Six& s) {
   const auto& [n, mx, my, vx, vy, c] = s;
@@ -46,9 +29,67 @@ stats::CupedSummary cuped_summary(const Six& s) {
   return {n, my, mx, vy, vx, c};
 }
 
+// The result structs cross as read-only classes: attribute names are checked by the stubs and
+// mypy, where dict keys were checked by nothing.
+void register_results(py::module_& m) {
+  using stats::TestStat;
+  py::class_<TestStat>(m, "TestStat",
+                       "A test's outcome: df is inf for the normal reference; bounded is False "
+                       "when Fieller's interval is unbounded (its ends are then infinite).")
+      .def_readonly("estimate", &TestStat::estimate)
+      .def_readonly("se", &TestStat::se)
+      .def_readonly("statistic", &TestStat::statistic)
+      .def_readonly("df", &TestStat::df)
+      .def_readonly("pvalue", &TestStat::pvalue)
+      .def_readonly("ci_low", &TestStat::ci_low)
+      .def_readonly("ci_high", &TestStat::ci_high)
+      .def_readonly("bounded", &TestStat::bounded)
+      .def("__repr__", [](const TestStat& r) {
+        return py::str(
+                   "TestStat(estimate={!r}, se={!r}, statistic={!r}, df={!r}, pvalue={!r}, "
+                   "ci_low={!r}, ci_high={!r}, bounded={!r})")
+            .format(r.estimate, r.se, r.statistic, r.df, r.pvalue, r.ci_low, r.ci_high, r.bounded);
+      });
+  using stats::CupedStat;
+  py::class_<CupedStat>(m, "CupedStat",
+                        "CUPED: the adjusted and unadjusted tests, theta and the variance "
+                        "reduction 1 - se_adjusted^2 / se_unadjusted^2.")
+      .def_readonly("adjusted", &CupedStat::adjusted)
+      .def_readonly("unadjusted", &CupedStat::unadjusted)
+      .def_readonly("theta", &CupedStat::theta)
+      .def_readonly("variance_reduction", &CupedStat::variance_reduction)
+      .def("__repr__", [](py::handle self) {
+        const auto& r = self.cast<const CupedStat&>();
+        return py::str(
+                   "CupedStat(adjusted={!r}, unadjusted={!r}, theta={!r}, "
+                   "variance_reduction={!r})")
+            .format(self.attr("adjusted"), self.attr("unadjusted"), r.theta, r.variance_reduction);
+      });
+  using stats::NormalPosterior;
+  py::class_<NormalPosterior>(m, "NormalPosterior",
+                              "The Gaussian posterior of an effect: mean, sd, P(effect > 0), the "
+                              "expected loss of shipping the treatment and of keeping the "
+                              "control, and the credible interval.")
+      .def_readonly("mean", &NormalPosterior::mean)
+      .def_readonly("sd", &NormalPosterior::sd)
+      .def_readonly("prob_positive", &NormalPosterior::prob_positive)
+      .def_readonly("loss_treatment", &NormalPosterior::loss_treatment)
+      .def_readonly("loss_control", &NormalPosterior::loss_control)
+      .def_readonly("ci_low", &NormalPosterior::ci_low)
+      .def_readonly("ci_high", &NormalPosterior::ci_high)
+      .def("__repr__", [](const NormalPosterior& p) {
+        return py::str(
+                   "NormalPosterior(mean={!r}, sd={!r}, prob_positive={!r}, loss_treatment={!r}, "
+                   "loss_control={!r}, ci_low={!r}, ci_high={!r})")
+            .format(p.mean, p.sd, p.prob_positive, p.loss_treatment, p.loss_control, p.ci_low,
+                    p.ci_high);
+      });
+}
+
 }  // namespace
 
 void register_stats(py::module_& m) {
+  register_results(m);
   m.def("chi2_sf", &stats::chi2_sf, py::arg("x"), py::arg("df"));
   m.def(
       "srm_chi_square",
@@ -63,8 +104,8 @@ void register_stats(py::module_& m) {
   const auto two_means = [](auto kernel) {
     return [kernel](double nc, double mc, double vc, double nt, double mt, double vt, double alpha,
                     const std::string& alternative, double null) {
-      return to_dict(kernel(Summary{nc, mc, vc}, Summary{nt, mt, vt}, alpha,
-                            stats::parse_alternative(alternative), null));
+      return kernel(Summary{nc, mc, vc}, Summary{nt, mt, vt}, alpha,
+                    stats::parse_alternative(alternative), null);
     };
   };
   m.def("welch_ttest", two_means(&stats::welch_ttest), py::arg("n_c"), py::arg("mean_c"),
@@ -77,8 +118,8 @@ void register_stats(py::module_& m) {
       "proportions_ztest",
       [](double xc, double nc, double xt, double nt, bool pooled, double alpha,
          const std::string& alternative, double null) {
-        return to_dict(stats::proportions_ztest(xc, nc, xt, nt, pooled, alpha,
-                                                stats::parse_alternative(alternative), null));
+        return stats::proportions_ztest(xc, nc, xt, nt, pooled, alpha,
+                                        stats::parse_alternative(alternative), null);
       },
       py::arg("successes_c"), py::arg("trials_c"), py::arg("successes_t"), py::arg("trials_t"),
       py::arg("pooled"), py::arg("alpha"), py::arg("alternative"), py::arg("null"));
@@ -86,9 +127,9 @@ void register_stats(py::module_& m) {
       "relative_lift",
       [](double nc, double mc, double vc, double nt, double mt, double vt, double alpha,
          const std::string& method, const std::string& alternative, bool use_t, double null) {
-        return to_dict(stats::relative_lift(Summary{nc, mc, vc}, Summary{nt, mt, vt}, alpha,
-                                            stats::parse_lift_method(method),
-                                            stats::parse_alternative(alternative), use_t, null));
+        return stats::relative_lift(Summary{nc, mc, vc}, Summary{nt, mt, vt}, alpha,
+                                    stats::parse_lift_method(method),
+                                    stats::parse_alternative(alternative), use_t, null);
       },
       py::arg("n_c"), py::arg("mean_c"), py::arg("var_c"), py::arg("n_t"), py::arg("mean_t"),
       py::arg("var_t"), py::arg("alpha"), py::arg("method"), py::arg("alternative"),
@@ -103,22 +144,16 @@ void register_stats(py::module_& m) {
   m.def(
       "ratio_test",
       [](const Six& c, const Six& t, bool relative, double alpha, const std::string& alternative) {
-        return to_dict(stats::ratio_test(ratio_summary(c), ratio_summary(t), relative, alpha,
-                                         stats::parse_alternative(alternative)));
+        return stats::ratio_test(ratio_summary(c), ratio_summary(t), relative, alpha,
+                                 stats::parse_alternative(alternative));
       },
       py::arg("control"), py::arg("treatment"), py::arg("relative"), py::arg("alpha"),
       py::arg("alternative"));
   m.def(
       "cuped",
       [](const Six& c, const Six& t, double alpha, bool relative, const std::string& alternative) {
-        const auto r = stats::cuped(cuped_summary(c), cuped_summary(t), alpha, relative,
-                                    stats::parse_alternative(alternative));
-        py::dict d;
-        d["adjusted"] = to_dict(r.adjusted);
-        d["unadjusted"] = to_dict(r.unadjusted);
-        d["theta"] = r.theta;
-        d["variance_reduction"] = r.variance_reduction;
-        return d;
+        return stats::cuped(cuped_summary(c), cuped_summary(t), alpha, relative,
+                            stats::parse_alternative(alternative));
       },
       py::arg("control"), py::arg("treatment"), py::arg("alpha"), py::arg("relative"),
       py::arg("alternative"));
@@ -190,22 +225,8 @@ void register_stats(py::module_& m) {
         return py::make_tuple(lo, hi);
       },
       py::arg("a"), py::arg("b"), py::arg("alpha"));
-  m.def(
-      "normal_effect_posterior",
-      [](double estimate, double se, double prior_mean, double prior_sd, double alpha) {
-        const auto p = stats::normal_effect_posterior(estimate, se, prior_mean, prior_sd, alpha);
-        py::dict d;
-        d["mean"] = p.mean;
-        d["sd"] = p.sd;
-        d["prob_positive"] = p.prob_positive;
-        d["loss_treatment"] = p.loss_treatment;
-        d["loss_control"] = p.loss_control;
-        d["ci_low"] = p.ci_low;
-        d["ci_high"] = p.ci_high;
-        return d;
-      },
-      py::arg("estimate"), py::arg("se"), py::arg("prior_mean"), py::arg("prior_sd"),
-      py::arg("alpha"));
+  m.def("normal_effect_posterior", &stats::normal_effect_posterior, py::arg("estimate"),
+        py::arg("se"), py::arg("prior_mean"), py::arg("prior_sd"), py::arg("alpha"));
 }
 
 }  // namespace trafficsplit::bindings

@@ -1,7 +1,5 @@
 // trafficsplit._core.targeting: compiled targeting expressions and attribute columns.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
+#include "bindings.hpp"
 // datetime.h needs Python.h first (pybind11 includes it).
 #include <datetime.h>
 
@@ -18,19 +16,11 @@
 #include "trafficsplit/targeting/targeting.hpp"
 
 namespace trafficsplit::bindings {
-
-namespace py = pybind11;
 using targeting::AttributeColumn;
 using targeting::CompiledTargeting;
 using targeting::Value;
 
 namespace {
-
-PyObject* numpy_attr(const char* name) {
-  py::object numpy = py::module_::import("numpy");
-  py::object attr = numpy.attr(name);
-  return attr.release().ptr();
-}
 
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
@@ -70,10 +60,6 @@ bool datetime_ns(PyObject* obj, int64_t& out) {
 // A Python object as a targeting Value. Strings are viewed in place when `storage` is null
 // (the caller keeps the object alive and holds the GIL) and copied into it otherwise.
 Value to_value(PyObject* obj, std::deque<std::string>* storage) {
-  static PyObject* np_integer = numpy_attr("integer");
-  static PyObject* np_floating = numpy_attr("floating");
-  static PyObject* np_bool = numpy_attr("bool_");
-  static PyObject* np_datetime64 = numpy_attr("datetime64");
   auto text = [&](const char* data, size_t len) {
     if (storage == nullptr) return Value::of_string(std::string_view(data, len));
     storage->emplace_back(data, len);
@@ -111,8 +97,10 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
     int64_t ns;
     return datetime_ns(obj, ns) ? Value::of_timestamp(ns) : Value::of_other();
   }
-  if (PyObject_IsInstance(obj, np_bool) == 1) return Value::of_bool(PyObject_IsTrue(obj) == 1);
-  if (PyObject_IsInstance(obj, np_integer) == 1) {
+  const NumpyTypes& np = numpy_types();
+  if (PyObject_IsInstance(obj, np.bool_.ptr()) == 1)
+    return Value::of_bool(PyObject_IsTrue(obj) == 1);
+  if (PyObject_IsInstance(obj, np.integer.ptr()) == 1) {
     py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Index(obj));
     if (!as_int) {
       PyErr_Clear();
@@ -120,8 +108,9 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
     }
     return to_value(as_int.ptr(), storage);
   }
-  if (PyObject_IsInstance(obj, np_floating) == 1) return Value::of_real(PyFloat_AsDouble(obj));
-  if (PyObject_IsInstance(obj, np_datetime64) == 1) {
+  if (PyObject_IsInstance(obj, np.floating.ptr()) == 1)
+    return Value::of_real(PyFloat_AsDouble(obj));
+  if (PyObject_IsInstance(obj, np.datetime64.ptr()) == 1) {
     py::object ns = py::reinterpret_borrow<py::object>(obj)
                         .attr("astype")("datetime64[ns]")
                         .attr("astype")("int64");
@@ -367,9 +356,9 @@ class PyTargeting {
       for (auto element : py::reinterpret_borrow<py::iterable>(item.second)) {
         const Value v = to_value(element.ptr(), &storage);
         if (v.type == targeting::ValueType::other || v.type == targeting::ValueType::timestamp) {
-          throw InvalidArgument("lists['" + name + "'][" + std::to_string(index) + "] has type '" +
-                                Py_TYPE(element.ptr())->tp_name +
-                                "'; list items must be str, bytes, int, float, bool or None");
+          throw InvalidConfig("lists['" + name + "'][" + std::to_string(index) + "] has type '" +
+                              Py_TYPE(element.ptr())->tp_name +
+                              "'; list items must be str, bytes, int, float, bool or None");
         }
         values.push_back(v);
         ++index;

@@ -1,18 +1,13 @@
 // trafficsplit._core.telemetry: the per-arm metric recorder.
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>
-
 #include <optional>
 #include <string>
 
+#include "bindings.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/telemetry/paired.hpp"
 #include "trafficsplit/telemetry/recorder.hpp"
 
 namespace trafficsplit::bindings {
-
-namespace py = pybind11;
 using telemetry::Recorder;
 
 void register_telemetry(py::module_& m) {

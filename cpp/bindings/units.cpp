@@ -9,6 +9,17 @@
 
 namespace trafficsplit::bindings {
 
+const NumpyTypes& numpy_types() {
+  PYBIND11_CONSTINIT static py::gil_safe_call_once_and_store<NumpyTypes> storage;
+  return storage
+      .call_once_and_store_result([] {
+        py::module_ numpy = py::module_::import("numpy");
+        return NumpyTypes{numpy.attr("integer"), numpy.attr("floating"), numpy.attr("bool_"),
+                          numpy.attr("datetime64")};
+      })
+      .get_stored();
+}
+
 namespace {
 
 std::string short_repr(PyObject* obj) {
@@ -32,13 +43,6 @@ std::string where(size_t row, bool in_batch) {
 
 bool type_named(PyObject* obj, const char* name) {
   return std::strcmp(Py_TYPE(obj)->tp_name, name) == 0;
-}
-
-PyObject* numpy_type(const char* name) {
-  // Borrowed from the numpy module (always imported with trafficsplit); cached for speed.
-  py::object numpy = py::module_::import("numpy");
-  py::object type = numpy.attr(name);
-  return type.release().ptr();
 }
 
 [[noreturn]] void refuse(PyObject* obj, size_t row, bool in_batch) {
@@ -79,10 +83,8 @@ bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
     return true;
   }
   if (PyBool_Check(obj)) refuse(obj, row, in_batch);
-  static PyObject* np_integer = numpy_type("integer");
-  static PyObject* np_floating = numpy_type("floating");
   const bool is_long = PyLong_Check(obj);
-  if (is_long || PyObject_IsInstance(obj, np_integer) == 1) {
+  if (is_long || PyObject_IsInstance(obj, numpy_types().integer.ptr()) == 1) {
     // PyNumber_Index gives an exact int, so a subclass's __str__ never decides the bytes.
     PyObject* value = PyLong_CheckExact(obj) ? (Py_INCREF(obj), obj) : PyNumber_Index(obj);
     if (value == nullptr) throw py::error_already_set();
@@ -124,7 +126,7 @@ bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
     if (std::isnan(PyFloat_AS_DOUBLE(obj))) return false;
     refuse(obj, row, in_batch);
   }
-  if (PyObject_IsInstance(obj, np_floating) == 1) {
+  if (PyObject_IsInstance(obj, numpy_types().floating.ptr()) == 1) {
     const double d = PyFloat_AsDouble(obj);
     if (std::isnan(d)) return false;
     refuse(obj, row, in_batch);
@@ -236,6 +238,7 @@ std::unique_ptr<Column> Column::from_arrow(py::object schema_capsule, py::object
 }
 
 void register_units(py::module_& m) {
+  numpy_types();  // filled at import, so the row loops never wait on it
   py::class_<Column>(m, "Column", "A column of unit ids prepared for the kernels (internal).")
       .def_static("from_numpy", &Column::from_numpy, py::arg("values"),
                   py::arg("missing") = py::none())

@@ -1,19 +1,14 @@
 // Unit ids from Python objects, by the contract's rules (docs/assignment-spec.md §1).
 #pragma once
 
-#include <pybind11/numpy.h>
-#include <pybind11/pybind11.h>
-#include <pybind11/stl.h>  // in every binding file: one std::vector caster for the module (ODR)
-
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "bindings.hpp"
 #include "trafficsplit/assignment/batch.hpp"
 
 namespace trafficsplit::bindings {
-
-namespace py = pybind11;
 
 // One unit id as bytes. `data` points into the Python object or into `buffer`.
 struct UnitBytes {

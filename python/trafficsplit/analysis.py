@@ -21,7 +21,7 @@ import numpy as np
 from . import stats
 from ._frames import as_pandas_frame
 from ._optional import loaded, require
-from .errors import ConfigError
+from .errors import ArgumentError, ConfigError
 from .stats import Moments, TestResult
 from .stats._results import check_alpha
 
@@ -722,10 +722,9 @@ def _context(metric: str, arm: str, control: str) -> Iterator[None]:
     """Names the comparison in an error raised while computing it."""
     try:
         yield
-    except ConfigError as exc:
-        raise ConfigError(
-            f"analyze: metric {metric!r}, arm {arm!r} vs {control!r}: {exc}"
-        ) from None
+    except (ArgumentError, ConfigError) as exc:
+        kind = ArgumentError if isinstance(exc, ArgumentError) else ConfigError
+        raise kind(f"analyze: metric {metric!r}, arm {arm!r} vs {control!r}: {exc}") from None
 
 
 def _relative(fn: Any, c: Moments, t: Moments, mean: float, **kw: Any) -> TestResult | None:

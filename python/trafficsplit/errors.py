@@ -1,12 +1,21 @@
 """trafficsplit's exceptions.
 
 Every exception derives from :class:`Error` and from the built-in that fits, so callers can
-catch either: ``except trafficsplit.ConfigError`` or ``except ValueError``.
+catch either: ``except trafficsplit.ConfigError`` or ``except ValueError``. A bad configuration
+(:class:`ConfigError`) and a bad function argument (:class:`ArgumentError`) are different errors,
+both ``ValueError``.
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "Error", "TargetingSyntaxError", "UnitTypeError", "UnitValueError"]
+__all__ = [
+    "ArgumentError",
+    "ConfigError",
+    "Error",
+    "TargetingSyntaxError",
+    "UnitTypeError",
+    "UnitValueError",
+]
 
 
 class Error(Exception):
@@ -15,6 +24,12 @@ class Error(Exception):
 
 class ConfigError(Error, ValueError):
     """An experiment, arm, weight or other setting is invalid. The message names it."""
+
+
+class ArgumentError(Error, ValueError):
+    """A function was called with a bad argument: a negative standard deviation, an alpha
+    outside (0, 1), an unknown method name, arrays of different lengths. The message names the
+    function and the argument."""
 
 
 class UnitTypeError(Error, TypeError):

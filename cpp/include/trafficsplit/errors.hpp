@@ -7,10 +7,18 @@
 
 namespace trafficsplit {
 
-// A bad argument or configuration value (Python: ConfigError, a ValueError).
+// A bad function argument (Python: ArgumentError, a ValueError).
 class InvalidArgument : public std::invalid_argument {
  public:
   using std::invalid_argument::invalid_argument;
+};
+
+// A bad configuration value: an experiment, allocation step, layer, holdout or named list that
+// cannot be compiled (Python: ConfigError, a ValueError). Derived from InvalidArgument so one
+// check serves both uses; handlers that tell them apart catch this one first.
+class InvalidConfig : public InvalidArgument {
+ public:
+  using InvalidArgument::InvalidArgument;
 };
 
 // A unit id of a type the contract refuses (Python: UnitTypeError, a TypeError).

@@ -6,3 +6,6 @@ from . import hashing as hashing
 from . import stats as stats
 from . import targeting as targeting
 from . import telemetry as telemetry
+
+class _Pybind11Type(type):
+    """The metaclass of the extension's classes (pybind11's ``pybind11_type``)."""

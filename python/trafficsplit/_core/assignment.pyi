@@ -4,13 +4,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import _Pybind11Type
 from .hashing import Column
 
 _Outputs = tuple[npt.NDArray[np.int16], npt.NDArray[np.int32], npt.NDArray[np.uint8]]
 
 REASONS: tuple[str, ...]
 
-class Assignment:
+class Assignment(metaclass=_Pybind11Type):
     """The result of assigning one unit to one experiment (immutable)."""
 
     @property
@@ -31,7 +32,7 @@ class Assignment:
     def labels(self) -> dict[str, str]: ...
     def __eq__(self, other: object) -> bool: ...
 
-class CompiledExperiment:
+class CompiledExperiment(metaclass=_Pybind11Type):
     def __init__(
         self,
         key: str,
@@ -92,7 +93,7 @@ def make_assignment(
     experiment: str, arm: str | None, arm_index: int, payload: Any, bucket: int, reason: int
 ) -> Assignment: ...
 
-class Route:
+class Route(metaclass=_Pybind11Type):
     """Holdouts, a layer range, the status and the time window around an experiment."""
 
     def __init__(

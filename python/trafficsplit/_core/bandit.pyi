@@ -5,8 +5,9 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
+from . import _Pybind11Type
+
 def epoch_seed(seed: int, epoch: int) -> int: ...
-def apportion(weights: Sequence[float], buckets: int) -> list[int]: ...
 def sample(
     dist: str, a: float = 0.0, b: float = 0.0, n: int = 1, seed: int = 0
 ) -> npt.NDArray[np.float64]: ...
@@ -28,7 +29,7 @@ def propensity_sums(
     arms: npt.ArrayLike, rewards: npt.ArrayLike, probabilities: npt.ArrayLike, n_arms: int
 ) -> npt.NDArray[np.float64]: ...
 
-class Policy:
+class Policy(metaclass=_Pybind11Type):
     def __init__(
         self,
         kind: str,
@@ -60,7 +61,7 @@ class Policy:
     def beta_posterior(self) -> tuple[list[float], list[float]]: ...
     def student_posterior(self) -> tuple[list[float], list[float], list[float]]: ...
 
-class LinearThompson:
+class LinearThompson(metaclass=_Pybind11Type):
     def __init__(
         self,
         arms: int,

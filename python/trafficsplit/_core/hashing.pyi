@@ -4,10 +4,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import _Pybind11Type
+
 MAX_BUCKETS: int
 MAX_ARMS: int
 
-class Column:
+class Column(metaclass=_Pybind11Type):
     """A column of unit ids prepared for the kernels; keeps its buffers alive."""
 
     @staticmethod

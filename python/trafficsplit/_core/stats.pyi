@@ -1,7 +1,8 @@
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
+
+from . import _Pybind11Type
 
 def chi2_sf(x: float, df: float) -> float: ...
 def srm_chi_square(
@@ -24,8 +25,57 @@ def grouped_moments(
 
 # --- tests, intervals, power, Bayesian, multiple comparisons ----------------------------------
 
-# Test results are dicts with keys estimate, se, statistic, df (inf: normal reference), pvalue,
-# ci_low, ci_high (float) and bounded (bool: False when Fieller's interval is unbounded).
+class TestStat(metaclass=_Pybind11Type):
+    """A test's outcome. df is inf for the normal reference; bounded is False when Fieller's
+    interval is unbounded (its ends are then infinite)."""
+
+    @property
+    def estimate(self) -> float: ...
+    @property
+    def se(self) -> float: ...
+    @property
+    def statistic(self) -> float: ...
+    @property
+    def df(self) -> float: ...
+    @property
+    def pvalue(self) -> float: ...
+    @property
+    def ci_low(self) -> float: ...
+    @property
+    def ci_high(self) -> float: ...
+    @property
+    def bounded(self) -> bool: ...
+
+class CupedStat(metaclass=_Pybind11Type):
+    """CUPED: the adjusted and unadjusted tests, theta and the variance reduction."""
+
+    @property
+    def adjusted(self) -> TestStat: ...
+    @property
+    def unadjusted(self) -> TestStat: ...
+    @property
+    def theta(self) -> float: ...
+    @property
+    def variance_reduction(self) -> float: ...
+
+class NormalPosterior(metaclass=_Pybind11Type):
+    """The Gaussian posterior of an effect."""
+
+    @property
+    def mean(self) -> float: ...
+    @property
+    def sd(self) -> float: ...
+    @property
+    def prob_positive(self) -> float: ...
+    @property
+    def loss_treatment(self) -> float: ...
+    @property
+    def loss_control(self) -> float: ...
+    @property
+    def ci_low(self) -> float: ...
+    @property
+    def ci_high(self) -> float: ...
+
 # Ratio summaries: (n, mean_num, mean_den, var_num, var_den, cov);
 # CUPED summaries: (n, mean_y, mean_x, var_y, var_x, cov_xy).
 _Six = tuple[float, float, float, float, float, float]
@@ -40,7 +90,7 @@ def welch_ttest(
     alpha: float,
     alternative: str,
     null: float,
-) -> dict[str, Any]: ...
+) -> TestStat: ...
 def ztest_means(
     n_c: float,
     mean_c: float,
@@ -51,7 +101,7 @@ def ztest_means(
     alpha: float,
     alternative: str,
     null: float,
-) -> dict[str, Any]: ...
+) -> TestStat: ...
 def proportions_ztest(
     successes_c: float,
     trials_c: float,
@@ -61,7 +111,7 @@ def proportions_ztest(
     alpha: float,
     alternative: str,
     null: float,
-) -> dict[str, Any]: ...
+) -> TestStat: ...
 def relative_lift(
     n_c: float,
     mean_c: float,
@@ -74,14 +124,14 @@ def relative_lift(
     alternative: str,
     use_t: bool,
     null: float,
-) -> dict[str, Any]: ...
+) -> TestStat: ...
 def ratio_metric(summary: _Six) -> tuple[float, float]: ...
 def ratio_test(
     control: _Six, treatment: _Six, relative: bool, alpha: float, alternative: str
-) -> dict[str, Any]: ...
+) -> TestStat: ...
 def cuped(
     control: _Six, treatment: _Six, alpha: float, relative: bool, alternative: str
-) -> dict[str, Any]: ...
+) -> CupedStat: ...
 def adjust_pvalues(pvalues: Sequence[float], method: str) -> list[float]: ...
 def sample_size_proportions(
     baseline: float, diff: float, alpha: float, power: float, sides: int, ratio: float
@@ -109,7 +159,7 @@ def beta_expected_loss(a_t: float, b_t: float, a_c: float, b_c: float) -> tuple[
 def beta_interval(a: float, b: float, alpha: float) -> tuple[float, float]: ...
 def normal_effect_posterior(
     estimate: float, se: float, prior_mean: float, prior_sd: float, alpha: float
-) -> dict[str, float]: ...
+) -> NormalPosterior: ...
 
 # --- sequential designs and always-valid inference --------------------------------------------
 

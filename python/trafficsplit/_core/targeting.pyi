@@ -4,11 +4,13 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from . import _Pybind11Type
+
 MAX_EXPRESSION_BYTES: int
 MAX_DEPTH: int
 MAX_LIST_ITEMS: int
 
-class AttributeColumn:
+class AttributeColumn(metaclass=_Pybind11Type):
     """An attribute column prepared for the evaluator; keeps its buffers alive."""
 
     @staticmethod
@@ -29,7 +31,7 @@ class AttributeColumn:
     ) -> AttributeColumn: ...
     def __len__(self) -> int: ...
 
-class CompiledTargeting:
+class CompiledTargeting(metaclass=_Pybind11Type):
     def __init__(self, expression: str) -> None: ...
     @property
     def attributes(self) -> list[str]: ...

@@ -3,7 +3,9 @@
 import numpy as np
 import numpy.typing as npt
 
-class Recorder:
+from . import _Pybind11Type
+
+class Recorder(metaclass=_Pybind11Type):
     """Count, mean and centred sum of squares per (metric, arm) series; thread-safe."""
 
     def __init__(self, shards: int = 16) -> None: ...

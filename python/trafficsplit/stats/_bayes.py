@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .._core import stats as _core
-from ..errors import ConfigError
+from ..errors import ArgumentError
 from ._results import check_alpha
 from ._tests import _arm, _lift
 
@@ -55,20 +55,20 @@ def _posteriors(
     x = np.asarray(successes, dtype=np.float64).ravel()
     n = np.asarray(trials, dtype=np.float64).ravel()
     if x.shape != n.shape:
-        raise ConfigError(f"{fn}: {x.size} successes but {n.size} trials")
+        raise ArgumentError(f"{fn}: {x.size} successes but {n.size} trials")
     if x.size < 2:
-        raise ConfigError(f"{fn}: needs at least two arms (control first), got {x.size}")
+        raise ArgumentError(f"{fn}: needs at least two arms (control first), got {x.size}")
     try:
         a0, b0 = (float(v) for v in prior)
     except (TypeError, ValueError):
-        raise ConfigError(f"{fn}: prior must be a pair (a, b), got {prior!r}") from None
+        raise ArgumentError(f"{fn}: prior must be a pair (a, b), got {prior!r}") from None
     if not (a0 > 0 and b0 > 0 and math.isfinite(a0) and math.isfinite(b0)):
-        raise ConfigError(f"{fn}: prior parameters must be finite and > 0, got {prior!r}")
+        raise ArgumentError(f"{fn}: prior parameters must be finite and > 0, got {prior!r}")
     for i, (xi, ni) in enumerate(zip(x, n, strict=True)):
         if not (math.isfinite(ni) and ni >= 0):
-            raise ConfigError(f"{fn}: trials[{i}] must be >= 0, got {ni!r}")
+            raise ArgumentError(f"{fn}: trials[{i}] must be >= 0, got {ni!r}")
         if not (math.isfinite(xi) and 0 <= xi <= ni):
-            raise ConfigError(f"{fn}: successes[{i}] must be in [0, trials={ni:g}], got {xi!r}")
+            raise ArgumentError(f"{fn}: successes[{i}] must be in [0, trials={ni:g}], got {xi!r}")
     return [(a0 + float(xi), b0 + float(ni - xi)) for xi, ni in zip(x, n, strict=True)]
 
 
@@ -170,21 +170,19 @@ def normal_posterior(
         d = _lift(fn, c, t, alpha, "delta", "two-sided", False, 0.0)
     else:
         d = _core.ztest_means(*c, *t, alpha, "two-sided", 0.0)
-    if not d["se"] > 0:
-        raise ConfigError(
+    if not d.se > 0:
+        raise ArgumentError(
             f"{fn}: both arms have zero variance; the effect's posterior is degenerate"
         )
-    p = _core.normal_effect_posterior(
-        d["estimate"], d["se"], float(prior_mean), float(prior_sd), alpha
-    )
-    win = float(p["prob_positive"])
+    p = _core.normal_effect_posterior(d.estimate, d.se, float(prior_mean), float(prior_sd), alpha)
+    win = p.prob_positive
     return BayesResult(
         model="normal",
-        mean=(float(p["mean"]),),
-        ci=((float(p["ci_low"]), float(p["ci_high"])),),
+        mean=(p.mean,),
+        ci=((p.ci_low, p.ci_high),),
         prob_beat_control=(win,),
-        expected_loss=(float(p["loss_treatment"]),),
-        expected_loss_control=(float(p["loss_control"]),),
+        expected_loss=(p.loss_treatment,),
+        expected_loss_control=(p.loss_control,),
         prob_best=(1.0 - win, win),
         alpha=alpha,
     )

@@ -16,7 +16,7 @@ import numpy as np
 from .._core import stats as _core
 from .._optional import loaded, require
 from .._shared.checks import check_threads
-from ..errors import ConfigError
+from ..errors import ArgumentError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -59,14 +59,14 @@ class Moments:
         com = np.atleast_2d(np.asarray(self.comoments, dtype=np.float64))
         k = means.size
         if means.ndim != 1 or com.shape != (k, k):
-            raise ConfigError(
+            raise ArgumentError(
                 f"Moments: {k} means need a {k}x{k} co-moment matrix, got shape {com.shape}"
             )
         columns = (self.columns,) if isinstance(self.columns, str) else tuple(self.columns)
         if len(columns) != k:
-            raise ConfigError(f"Moments: {k} columns but {len(columns)} names {columns}")
+            raise ArgumentError(f"Moments: {k} columns but {len(columns)} names {columns}")
         if int(self.n) < 0 or int(self.skipped) < 0:
-            raise ConfigError(f"Moments: n={self.n} and skipped={self.skipped} must be >= 0")
+            raise ArgumentError(f"Moments: n={self.n} and skipped={self.skipped} must be >= 0")
         object.__setattr__(self, "n", int(self.n))
         object.__setattr__(self, "means", means)
         object.__setattr__(self, "comoments", com)
@@ -119,7 +119,7 @@ class Moments:
         sp = np.atleast_2d(np.asarray(sums_of_products, dtype=np.float64))
         k = s.size
         if sp.shape != (k, k):
-            raise ConfigError(f"Moments.from_sums: expected a {k}x{k} matrix of product sums")
+            raise ArgumentError(f"Moments.from_sums: expected a {k}x{k} matrix of product sums")
         means = s / n if n else np.zeros(k)
         com = sp - np.outer(s, s) / n if n else np.zeros((k, k))
         names = tuple(columns) if columns is not None else _default_names(k)
@@ -155,7 +155,7 @@ class Moments:
         names = [columns] if isinstance(columns, str) else list(columns)
         missing = [c for c in [by, *names] if c not in frame.columns]
         if missing:
-            raise ConfigError(f"Moments.from_frame: no column {missing[0]!r} in the frame")
+            raise ArgumentError(f"Moments.from_frame: no column {missing[0]!r} in the frame")
         return grouped_moments(
             frame[by], *(frame[c] for c in names), columns=[str(c) for c in names], threads=threads
         )
@@ -174,19 +174,19 @@ class Moments:
     def from_dict(cls, data: Mapping[str, Any]) -> Moments:
         """The moments :meth:`to_dict` wrote."""
         if not isinstance(data, Mapping):
-            raise ConfigError(f"Moments.from_dict: expected a mapping, got {type(data).__name__}")
+            raise ArgumentError(f"Moments.from_dict: expected a mapping, got {type(data).__name__}")
         missing = [key for key in ("n", "means", "comoments") if key not in data]
         if missing:
-            raise ConfigError(f"Moments.from_dict: missing key {missing[0]!r}")
+            raise ArgumentError(f"Moments.from_dict: missing key {missing[0]!r}")
         unknown = sorted(set(data) - {"n", "means", "comoments", "columns", "skipped"})
         if unknown:
-            raise ConfigError(f"Moments.from_dict: unknown key {unknown[0]!r}")
+            raise ArgumentError(f"Moments.from_dict: unknown key {unknown[0]!r}")
         try:
             means = np.asarray(data["means"], dtype=np.float64)
             com = np.asarray(data["comoments"], dtype=np.float64)
             n, skipped = int(data["n"]), int(data.get("skipped", 0))
         except (TypeError, ValueError) as e:
-            raise ConfigError(f"Moments.from_dict: malformed data ({e})") from None
+            raise ArgumentError(f"Moments.from_dict: malformed data ({e})") from None
         columns = data.get("columns")
         names = tuple(columns) if columns is not None else _default_names(means.size)
         return cls(n, means, com, names, skipped)
@@ -195,7 +195,7 @@ class Moments:
     def merge(self, other: Moments) -> Moments:
         """The moments of the union of both row sets (exact, order-independent up to rounding)."""
         if self.columns != other.columns:
-            raise ConfigError(f"Moments.merge: columns {self.columns} and {other.columns} differ")
+            raise ArgumentError(f"Moments.merge: columns {self.columns} and {other.columns} differ")
         n = self.n + other.n
         if n == 0:
             return Moments(
@@ -218,7 +218,7 @@ class Moments:
         with the log of their count."""
         items = list(parts)
         if not items:
-            raise ConfigError("Moments.merge_all: nothing to merge")
+            raise ArgumentError("Moments.merge_all: nothing to merge")
         while len(items) > 1:
             items = [
                 items[i].merge(items[i + 1]) if i + 1 < len(items) else items[i]
@@ -253,7 +253,7 @@ class Moments:
             try:
                 return self.columns.index(column)
             except ValueError:
-                raise ConfigError(f"Moments: no column {column!r}; have {self.columns}") from None
+                raise ArgumentError(f"Moments: no column {column!r}; have {self.columns}") from None
         return int(column)
 
     def cov(self, a: int | str = 0, b: int | str = 0, ddof: int = 1) -> float:
@@ -307,9 +307,9 @@ class MomentsByGroup(dict[Hashable, Moments]):
         try:
             pairs = [(label, Moments.from_dict(m)) for label, m in data["groups"]]
         except (KeyError, TypeError, ValueError) as e:
-            if isinstance(e, ConfigError):
+            if isinstance(e, ArgumentError):
                 raise
-            raise ConfigError(f"MomentsByGroup.from_dict: malformed data ({e})") from None
+            raise ArgumentError(f"MomentsByGroup.from_dict: malformed data ({e})") from None
         return cls(pairs, int(data.get("null_rows", 0)))
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -340,7 +340,7 @@ def grouped_moments(
     (['a', 'b'], 2.0, 1)
     """
     if not values:
-        raise ConfigError("grouped_moments: no value column given")
+        raise ArgumentError("grouped_moments: no value column given")
     names = _names(columns, len(values), "grouped_moments")
     cols = [_value_column(v, name) for v, name in zip(values, names, strict=True)]
     codes, labels = _group_codes(groups)
@@ -380,7 +380,7 @@ def _names(columns: Sequence[str] | None, k: int, where: str) -> tuple[str, ...]
         return _default_names(k)
     names = (columns,) if isinstance(columns, str) else tuple(columns)
     if len(names) != k:
-        raise ConfigError(f"{where}: {k} columns but {len(names)} names")
+        raise ArgumentError(f"{where}: {k} columns but {len(names)} names")
     return names
 
 
@@ -390,11 +390,11 @@ def _check_lengths(
     if codes is None:
         if len({len(c) for c in cols}) > 1:
             sizes = ", ".join(f"{name!r}: {len(c)}" for c, name in zip(cols, names, strict=True))
-            raise ConfigError(f"{where}: columns have different lengths ({sizes})")
+            raise ArgumentError(f"{where}: columns have different lengths ({sizes})")
         return
     for col, name in zip(cols, names, strict=True):
         if len(col) != len(codes):
-            raise ConfigError(
+            raise ArgumentError(
                 f"{where}: column {name!r} has {len(col)} rows but the group labels have "
                 f"{len(codes)}"
             )
@@ -409,14 +409,14 @@ _NUMERIC_INFERRED = {"integer", "floating", "mixed-integer-float", "decimal", "b
 
 def _value_column(values: Any, name: str, ravel: bool = False) -> np.ndarray:
     """A contiguous native float64 (or float32) array; nulls become NaN. Non-numeric values are
-    a ConfigError naming the column."""
+    an ArgumentError naming the column."""
     if _is_arrow(values):
         values = _to_pandas(values)
     pd = loaded("pandas")
     if pd is not None and isinstance(values, (pd.Series, pd.Index)):
         dtype = values.dtype
         if isinstance(dtype, pd.CategoricalDtype):
-            raise ConfigError(f"value column {name!r} is categorical; expected numbers")
+            raise ArgumentError(f"value column {name!r} is categorical; expected numbers")
         if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             if isinstance(dtype, np.dtype) and dtype.kind == "f":
                 arr = values.to_numpy()
@@ -428,11 +428,11 @@ def _value_column(values: Any, name: str, ravel: bool = False) -> np.ndarray:
         try:
             arr = np.asarray(values)
         except (TypeError, ValueError) as e:  # ragged nested sequences
-            raise ConfigError(f"value column {name!r}: not a column of numbers ({e})") from None
+            raise ArgumentError(f"value column {name!r}: not a column of numbers ({e})") from None
     if ravel:
         arr = arr.ravel()
     if arr.ndim != 1:
-        raise ConfigError(f"value column {name!r} must be one-dimensional, got shape {arr.shape}")
+        raise ArgumentError(f"value column {name!r} must be one-dimensional, got shape {arr.shape}")
     kind = arr.dtype.kind
     if kind == "f" and arr.dtype.itemsize in (4, 8):
         return np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("="))
@@ -447,8 +447,8 @@ def _value_column(values: Any, name: str, ravel: bool = False) -> np.ndarray:
                     dtype=np.float64, na_value=np.nan
                 )
             )
-        raise ConfigError(f"value column {name!r} holds {inferred} values; expected numbers")
-    raise ConfigError(f"value column {name!r} has dtype {arr.dtype}; expected numbers")
+        raise ArgumentError(f"value column {name!r} holds {inferred} values; expected numbers")
+    raise ArgumentError(f"value column {name!r} has dtype {arr.dtype}; expected numbers")
 
 
 def _is_arrow(values: Any) -> bool:
@@ -479,7 +479,7 @@ def _group_codes(groups: Any) -> tuple[np.ndarray, list[Any]]:
         if as_int.dtype.kind in "iu":
             arr = as_int
     if arr.ndim != 1:
-        raise ConfigError(f"group labels must be one-dimensional, got shape {arr.shape}")
+        raise ArgumentError(f"group labels must be one-dimensional, got shape {arr.shape}")
     if arr.dtype.kind in "iu":
         return _int_codes(arr)
     return _factorize(arr)
@@ -516,5 +516,5 @@ def as_moments(x: Any) -> Moments:
     if isinstance(x, Moments):
         return x
     if isinstance(x, Mapping):
-        raise ConfigError("expected Moments or an array of values, got a mapping")
+        raise ArgumentError("expected Moments or an array of values, got a mapping")
     return Moments.from_values(x)

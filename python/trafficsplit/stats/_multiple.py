@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .._core import stats as _core
-from ..errors import ConfigError
+from ..errors import ArgumentError
 
 __all__ = ["adjust_pvalues"]
 
@@ -33,13 +33,13 @@ def adjust_pvalues(pvalues: Any, method: str = "holm") -> np.ndarray:
     [0.04, 0.09, 0.09, 0.025, 0.2]
     """
     if method not in _METHODS:
-        raise ConfigError(
+        raise ArgumentError(
             "adjust_pvalues: method must be 'bonferroni', 'holm' or 'bh' "
             f"('fdr_bh', 'benjamini-hochberg'), got {method!r}"
         )
     try:
         p = np.asarray(pvalues, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ConfigError("adjust_pvalues: pvalues must be numbers (NaN for missing)") from None
+        raise ArgumentError("adjust_pvalues: pvalues must be numbers (NaN for missing)") from None
     out = _core.adjust_pvalues(p.ravel().tolist(), _METHODS[method])
     return np.asarray(out, dtype=np.float64).reshape(p.shape)

@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass
 
 from .._core import stats as _core
-from ..errors import ConfigError
+from ..errors import ArgumentError
 from ._results import check_alpha
 
 __all__ = [
@@ -48,26 +48,26 @@ def _ceil(x: float) -> int:
 def _design(fn: str, alpha: float, sides: int, ratio: float, arms: int) -> float:
     check_alpha(fn, alpha)
     if sides not in (1, 2):
-        raise ConfigError(f"{fn}: sides must be 1 or 2, got {sides!r}")
+        raise ArgumentError(f"{fn}: sides must be 1 or 2, got {sides!r}")
     _check_positive(fn, "ratio (n_treatment / n_control)", ratio)
     if not isinstance(arms, int) or isinstance(arms, bool) or arms < 2:
-        raise ConfigError(f"{fn}: arms must be an integer >= 2, got {arms!r}")
+        raise ArgumentError(f"{fn}: arms must be an integer >= 2, got {arms!r}")
     return alpha / (arms - 1)
 
 
 def _check_positive(fn: str, name: str, x: float) -> None:
     if not isinstance(x, (int, float)) or not math.isfinite(x) or x <= 0:
-        raise ConfigError(f"{fn}: {name} must be > 0, got {x!r}")
+        raise ArgumentError(f"{fn}: {name} must be > 0, got {x!r}")
 
 
 def _check_power(fn: str, power: float) -> None:
     if not isinstance(power, (int, float)) or not 0 < power < 1:
-        raise ConfigError(f"{fn}: power must be in (0, 1), got {power!r}")
+        raise ArgumentError(f"{fn}: power must be in (0, 1), got {power!r}")
 
 
 def _sizes(control: float, treatment: float, arms: int, inflation: float, fn: str) -> SampleSize:
     if not isinstance(inflation, (int, float)) or not math.isfinite(inflation) or inflation < 1:
-        raise ConfigError(f"{fn}: inflation must be a finite number >= 1, got {inflation!r}")
+        raise ArgumentError(f"{fn}: inflation must be a finite number >= 1, got {inflation!r}")
     c, t = control * inflation, treatment * inflation
     nc, nt = _ceil(c), _ceil(t)
     return SampleSize(nc, nt, nc + (arms - 1) * nt, c, t, arms)
@@ -75,14 +75,14 @@ def _sizes(control: float, treatment: float, arms: int, inflation: float, fn: st
 
 def _check_baseline(fn: str, baseline: float) -> None:
     if not isinstance(baseline, (int, float)) or not 0 < baseline < 1:
-        raise ConfigError(f"{fn}: baseline must be a proportion in (0, 1), got {baseline!r}")
+        raise ArgumentError(f"{fn}: baseline must be a proportion in (0, 1), got {baseline!r}")
 
 
 def _abs_proportion_mde(fn: str, baseline: float, mde: float, relative: bool) -> float:
     _check_baseline(fn, baseline)
     diff = mde * baseline if relative else mde
     if not math.isfinite(diff) or diff == 0 or not 0 < baseline + diff < 1:
-        raise ConfigError(
+        raise ArgumentError(
             f"{fn}: mde must be nonzero with baseline + effect in (0, 1), got mde={mde!r} "
             f"({'relative' if relative else 'absolute'}) on baseline {baseline!r}"
         )
@@ -92,7 +92,7 @@ def _abs_proportion_mde(fn: str, baseline: float, mde: float, relative: bool) ->
 def _mean_scale(fn: str, mean: float | None) -> float:
     """``|mean|``, the unit of a relative effect on a mean."""
     if mean is None or not math.isfinite(mean) or mean == 0:
-        raise ConfigError(f"{fn}: relative=True needs the baseline mean (nonzero), got {mean!r}")
+        raise ArgumentError(f"{fn}: relative=True needs the baseline mean (nonzero), got {mean!r}")
     return abs(mean)
 
 
@@ -100,7 +100,7 @@ def _abs_mean_mde(fn: str, mde: float, relative: bool, mean: float | None) -> fl
     if relative:
         mde = mde * _mean_scale(fn, mean)
     if not isinstance(mde, (int, float)) or not math.isfinite(mde) or mde == 0:
-        raise ConfigError(f"{fn}: mde must be a finite nonzero number, got {mde!r}")
+        raise ArgumentError(f"{fn}: mde must be a finite nonzero number, got {mde!r}")
     return float(mde)
 
 
@@ -284,10 +284,10 @@ def days_needed(sample_size: SampleSize | int, daily_units: float, exposure: flo
     """
     total = sample_size.total if isinstance(sample_size, SampleSize) else sample_size
     if not isinstance(total, (int, float)) or not math.isfinite(total) or total < 0:
-        raise ConfigError(
+        raise ArgumentError(
             f"days_needed: sample_size must be a SampleSize or units >= 0, got {total!r}"
         )
     _check_positive("days_needed", "daily_units", daily_units)
     if not isinstance(exposure, (int, float)) or not 0 < exposure <= 1:
-        raise ConfigError(f"days_needed: exposure must be in (0, 1], got {exposure!r}")
+        raise ArgumentError(f"days_needed: exposure must be in (0, 1], got {exposure!r}")
     return _ceil(total / (daily_units * exposure))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import ConfigError
+from ..errors import ArgumentError
 
 __all__ = ["TestResult"]
 
@@ -12,9 +12,9 @@ ALTERNATIVES = ("two-sided", "larger", "smaller")
 
 
 def check_alpha(fn: str, alpha: float) -> None:
-    """A test level: a number in (0, 1); otherwise a ConfigError naming ``fn``."""
+    """A test level: a number in (0, 1); otherwise an ArgumentError naming ``fn``."""
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
-        raise ConfigError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
+        raise ArgumentError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from .._core import stats as _stats
-from ..errors import ConfigError
+from ..errors import ArgumentError
 from ._moments import Moments, as_moments
 from ._results import TestResult
 
@@ -55,16 +55,16 @@ def _fraction_array(values: Any, what: str) -> np.ndarray:
     try:
         arr = np.asarray(values, dtype=np.float64).ravel()
     except (TypeError, ValueError):
-        raise ConfigError(f"{what} must be a sequence of numbers, got {values!r}") from None
+        raise ArgumentError(f"{what} must be a sequence of numbers, got {values!r}") from None
     return arr
 
 
 def _check_level(alpha: float, where: str, upper: float = 0.5) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
-        raise ConfigError(f"{where}: alpha must be a number, got {alpha!r}")
+        raise ArgumentError(f"{where}: alpha must be a number, got {alpha!r}")
     a = float(alpha)
     if not 0 < a < upper:
-        raise ConfigError(f"{where}: alpha must be in (0, {upper:g}), got {alpha!r}")
+        raise ArgumentError(f"{where}: alpha must be in (0, {upper:g}), got {alpha!r}")
     return a
 
 
@@ -148,30 +148,30 @@ class GroupSequential:
         grid: int = DEFAULT_GRID,
     ) -> None:
         if isinstance(looks, bool) or not isinstance(looks, (int, np.integer)) or looks < 1:
-            raise ConfigError(f"GroupSequential: looks must be an integer >= 1, got {looks!r}")
+            raise ArgumentError(f"GroupSequential: looks must be an integer >= 1, got {looks!r}")
         self._looks = int(looks)
         self._alpha = _check_level(alpha, "GroupSequential")
         if isinstance(sides, bool) or sides not in (1, 2):
-            raise ConfigError(f"GroupSequential: sides must be 1 or 2, got {sides!r}")
+            raise ArgumentError(f"GroupSequential: sides must be 1 or 2, got {sides!r}")
         self._sides = int(sides)
         if not isinstance(spending, str):
-            raise ConfigError(f"GroupSequential: spending must be a name, got {spending!r}")
+            raise ArgumentError(f"GroupSequential: spending must be a name, got {spending!r}")
         name = _ALIASES.get(spending.lower(), spending.lower())
         if name not in SPENDING_FUNCTIONS + CLASSIC_BOUNDARIES:
-            raise ConfigError(
+            raise ArgumentError(
                 f"GroupSequential: unknown spending {spending!r}; expected one of "
                 f"{', '.join(SPENDING_FUNCTIONS + CLASSIC_BOUNDARIES)}"
             )
         self._spending = name
         if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 1:
-            raise ConfigError(f"GroupSequential: grid must be an integer >= 1, got {grid!r}")
+            raise ArgumentError(f"GroupSequential: grid must be an integer >= 1, got {grid!r}")
         self._grid = int(grid)
         if timing is None:
             self._timing = np.arange(1, self._looks + 1, dtype=np.float64) / self._looks
         else:
             self._timing = _fraction_array(timing, "GroupSequential: timing")
             if self._timing.size != self._looks:
-                raise ConfigError(
+                raise ArgumentError(
                     f"GroupSequential: timing has {self._timing.size} fractions for "
                     f"{self._looks} looks"
                 )
@@ -180,12 +180,12 @@ class GroupSequential:
             if not np.all(np.isfinite(self._timing)) or not (
                 np.all(self._timing > 0) and np.all(self._timing <= 1)
             ):
-                raise ConfigError(
+                raise ArgumentError(
                     f"GroupSequential: timing must be fractions in (0, 1], got "
                     f"{self._timing.tolist()}"
                 )
             if np.any(np.diff(self._timing) <= 0):
-                raise ConfigError(
+                raise ArgumentError(
                     f"GroupSequential: timing must be strictly increasing, got "
                     f"{self._timing.tolist()}"
                 )
@@ -197,44 +197,44 @@ class GroupSequential:
         self._cumulative: np.ndarray | None = None
         if name == "hsd":
             if gamma is None:
-                raise ConfigError("GroupSequential: spending='hsd' needs gamma (e.g. -4)")
+                raise ArgumentError("GroupSequential: spending='hsd' needs gamma (e.g. -4)")
             self._parameter = float(gamma)
         elif gamma is not None:
-            raise ConfigError(f"GroupSequential: gamma applies to spending='hsd', not {name!r}")
+            raise ArgumentError(f"GroupSequential: gamma applies to spending='hsd', not {name!r}")
         if name == "kim-demets":
             self._rho = 2.0 if rho is None else float(rho)
             self._parameter = self._rho
         elif rho is not None:
-            raise ConfigError(
+            raise ArgumentError(
                 f"GroupSequential: rho applies to spending='kim-demets', not {name!r}"
             )
         if name == "wang-tsiatis":
             if shape is None:
-                raise ConfigError("GroupSequential: spending='wang-tsiatis' needs shape")
+                raise ArgumentError("GroupSequential: spending='wang-tsiatis' needs shape")
             self._shape = float(shape)
         elif name == "classic-obrien-fleming":
             self._shape = 0.0
         elif name == "classic-pocock":
             self._shape = 0.5
         elif shape is not None:
-            raise ConfigError(
+            raise ArgumentError(
                 f"GroupSequential: shape applies to spending='wang-tsiatis', not {name!r}"
             )
         if name == "haybittle-peto":
             self._interim_bound = float(interim_bound)
         if name == "user":
             if cumulative_alpha is None:
-                raise ConfigError(
+                raise ArgumentError(
                     "GroupSequential: spending='user' needs cumulative_alpha (one per look)"
                 )
             self._cumulative = _fraction_array(cumulative_alpha, "cumulative_alpha")
             if self._cumulative.size != self._looks:
-                raise ConfigError(
+                raise ArgumentError(
                     f"GroupSequential: cumulative_alpha has {self._cumulative.size} values for "
                     f"{self._looks} looks"
                 )
         elif cumulative_alpha is not None:
-            raise ConfigError("GroupSequential: cumulative_alpha applies to spending='user'")
+            raise ArgumentError("GroupSequential: cumulative_alpha applies to spending='user'")
         self._bounds, self._spent, self._nominal = self._compute(self._timing)
 
     # -- construction helpers ------------------------------------------------------------------
@@ -255,14 +255,14 @@ class GroupSequential:
             cum = [0.0] * (k - 1) + [self._alpha]
             b, c, n = _stats.cumulative_alpha_boundaries(t, cum, self._sides, self._grid, fixed)
             if k > 1 and c[-2] >= self._alpha:
-                raise ConfigError(
+                raise ArgumentError(
                     f"GroupSequential: interim bound {self._interim_bound} spends "
                     f"{c[-2]:.6g} >= alpha {self._alpha} before the final look"
                 )
         else:
             assert self._cumulative is not None
             if abs(self._cumulative[-1] - self._alpha) > 1e-12:
-                raise ConfigError(
+                raise ArgumentError(
                     f"GroupSequential: cumulative_alpha must end at alpha={self._alpha}, got "
                     f"{self._cumulative[-1]!r}"
                 )
@@ -329,7 +329,7 @@ class GroupSequential:
     def spending_function(self, t: float | Sequence[float] | np.ndarray) -> np.ndarray:
         """Cumulative alpha per side that the spending function allows at fractions ``t``."""
         if not self.spends_alpha:
-            raise ConfigError(f"GroupSequential: {self._spending!r} has no spending function")
+            raise ArgumentError(f"GroupSequential: {self._spending!r} has no spending function")
         return _stats.spending_cumulative(
             self._spending, self._parameter, _fraction_array(t, "t").tolist(), self._alpha
         )
@@ -338,7 +338,7 @@ class GroupSequential:
         """Bounds for looks at the given (strictly increasing) information fractions, spending
         alpha(t) at each; the last fraction may exceed 1 (final look, spends the rest)."""
         if not self.spends_alpha:
-            raise ConfigError(
+            raise ArgumentError(
                 f"GroupSequential: {self._spending!r} bounds exist only at the planned looks"
             )
         return self._compute(_fraction_array(information, "information"))[0]
@@ -362,10 +362,10 @@ class GroupSequential:
         """
         zs = _fraction_array(z, "decide: z")
         if zs.size == 0:
-            raise ConfigError("decide: no looks (z is empty)")
+            raise ArgumentError("decide: no looks (z is empty)")
         if information is None:
             if zs.size > self._looks:
-                raise ConfigError(
+                raise ArgumentError(
                     f"decide: {zs.size} z statistics for a design of {self._looks} looks; "
                     "pass information for looks beyond the plan"
                 )
@@ -374,10 +374,10 @@ class GroupSequential:
             info = _fraction_array(information, "decide: information")
         if max_information is not None:
             if not float(max_information) > 0:
-                raise ConfigError(f"decide: max_information must be > 0, got {max_information!r}")
+                raise ArgumentError(f"decide: max_information must be > 0, got {max_information!r}")
             info = info / float(max_information)
         if info.size != zs.size:
-            raise ConfigError(
+            raise ArgumentError(
                 f"decide: {zs.size} z statistics but {info.size} information fractions"
             )
         if self.spends_alpha:
@@ -394,7 +394,7 @@ class GroupSequential:
         else:
             k = info.size
             if k > self._looks or not np.allclose(info, self._timing[:k], rtol=0, atol=1e-9):
-                raise ConfigError(
+                raise ArgumentError(
                     f"decide: {self._spending!r} bounds exist only at the planned fractions "
                     f"{self._timing.tolist()}; use a spending function for unplanned looks"
                 )
@@ -562,9 +562,9 @@ def _two_arms(control: Any, treatment: Any, where: str) -> tuple[Moments, Moment
     c, t = as_moments(control), as_moments(treatment)
     for name, m in (("control", c), ("treatment", t)):
         if m.n < 2:
-            raise ConfigError(f"{where}: {name} needs at least 2 observations, has {m.n}")
+            raise ArgumentError(f"{where}: {name} needs at least 2 observations, has {m.n}")
         if not (math.isfinite(m.var) and m.var >= 0):
-            raise ConfigError(f"{where}: {name} variance is not finite ({m.var!r})")
+            raise ArgumentError(f"{where}: {name} variance is not finite ({m.var!r})")
     return c, t
 
 
@@ -572,7 +572,7 @@ def _difference(c: Moments, t: Moments, where: str) -> tuple[float, float, float
     """(estimate, variance of the estimate, total n) of mean(treatment) - mean(control)."""
     var = c.var / c.n + t.var / t.n
     if not var > 0:
-        raise ConfigError(f"{where}: both arms have zero variance; the test is undefined")
+        raise ArgumentError(f"{where}: both arms have zero variance; the test is undefined")
     return t.mean - c.mean, var, float(c.n + t.n)
 
 
@@ -588,15 +588,15 @@ def _mixing_variance(
     """The mSPRT mixing variance and the N* behind it (None when given directly)."""
     if tau2 is not None:
         if effect is not None:
-            raise ConfigError(f"{where}: give tau2 or effect, not both")
+            raise ArgumentError(f"{where}: give tau2 or effect, not both")
         t2 = float(tau2)
         if not (t2 > 0 and math.isfinite(t2)):
-            raise ConfigError(f"{where}: tau2 must be finite and > 0, got {tau2!r}")
+            raise ArgumentError(f"{where}: tau2 must be finite and > 0, got {tau2!r}")
         return t2, None
     if effect is not None:
         e = float(effect)
         if not (e != 0 and math.isfinite(e)):
-            raise ConfigError(f"{where}: effect must be finite and non-zero, got {effect!r}")
+            raise ArgumentError(f"{where}: effect must be finite and non-zero, got {effect!r}")
         return e * e, None
     nstar = DEFAULT_TUNING if tuning is None else float(tuning)
     return _tuned_tau2(alpha, nstar, variance, n), nstar
@@ -724,11 +724,11 @@ def msprt_path(
     asymptotic confidence sequence of Waudby-Smith et al., whose validity is asymptotic too).
     """
     if len(controls) != len(treatments):
-        raise ConfigError(
+        raise ArgumentError(
             f"msprt_path: {len(controls)} control looks but {len(treatments)} treatment looks"
         )
     if len(controls) == 0:
-        raise ConfigError("msprt_path: no looks")
+        raise ArgumentError("msprt_path: no looks")
     a = _check_level(alpha, "msprt_path", 1.0)
     ests, vars_, taus = [], [], []
     for k, (ctl, trt) in enumerate(zip(controls, treatments, strict=True)):
@@ -757,25 +757,25 @@ def confidence_sequence_from_estimate(
     relative lift by the delta method). See :func:`confidence_sequence`."""
     a = _check_level(alpha, "confidence_sequence", 1.0 if sides == 2 else 0.5)
     if isinstance(sides, bool) or sides not in (1, 2):
-        raise ConfigError(f"confidence_sequence: sides must be 1 or 2, got {sides!r}")
+        raise ArgumentError(f"confidence_sequence: sides must be 1 or 2, got {sides!r}")
     est, s = float(estimate), float(se)
     if not (math.isfinite(est) and math.isfinite(s) and s > 0):
-        raise ConfigError(
+        raise ArgumentError(
             f"confidence_sequence: need a finite estimate and se > 0, got {estimate!r}, {se!r}"
         )
     nn = float(n)
     if not (nn > 0 and math.isfinite(nn)):
-        raise ConfigError(f"confidence_sequence: n must be finite and > 0, got {n!r}")
+        raise ArgumentError(f"confidence_sequence: n must be finite and > 0, got {n!r}")
     nstar = float(tuning)
     var = s * s
     if sides == 2:
         if alternative not in (None, "two-sided"):
-            raise ConfigError("confidence_sequence: sides=2 is the two-sided alternative")
+            raise ArgumentError("confidence_sequence: sides=2 is the two-sided alternative")
         t2 = _tuned_tau2(a, nstar, var, nn)
         return _two_sided_mixture(est, var, t2, a, null, "asymptotic confidence sequence", nstar)
     alt = "larger" if alternative is None else alternative
     if alt not in ("larger", "smaller"):
-        raise ConfigError(
+        raise ArgumentError(
             f"confidence_sequence: one-sided alternative must be 'larger' or 'smaller', "
             f"got {alternative!r}"
         )

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._core import stats as _stats
-from ..errors import ConfigError
+from ..errors import ArgumentError
 
 __all__ = ["SRMResult", "srm"]
 
@@ -45,9 +45,9 @@ def srm(
     """
     if isinstance(counts, Mapping) or isinstance(weights, Mapping):
         if not (isinstance(counts, Mapping) and isinstance(weights, Mapping)):
-            raise ConfigError("srm: give counts and weights both as dicts or both as sequences")
+            raise ArgumentError("srm: give counts and weights both as dicts or both as sequences")
         if set(counts) != set(weights):
-            raise ConfigError(
+            raise ArgumentError(
                 f"srm: counts name arms {sorted(counts)} but weights name {sorted(weights)}"
             )
         names = list(weights)
@@ -56,6 +56,6 @@ def srm(
     c = np.asarray(counts, dtype=float).ravel()
     w = np.asarray(weights, dtype=float).ravel()
     if not 0 < alpha < 1:
-        raise ConfigError(f"srm: alpha must be in (0, 1), got {alpha!r}")
+        raise ArgumentError(f"srm: alpha must be in (0, 1), got {alpha!r}")
     stat, p, df, expected = _stats.srm_chi_square(c.tolist(), w.tolist())
     return SRMResult(float(stat), float(p), int(df), tuple(c.tolist()), tuple(expected), alpha)

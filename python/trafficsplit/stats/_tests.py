@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .._core import stats as _core
-from ..errors import ConfigError
+from ..errors import ArgumentError
 from ._moments import Moments, as_moments
 from ._results import ALTERNATIVES, TestResult, check_alpha
 
@@ -59,7 +59,7 @@ class CupedResult(TestResult):
 def _check(fn: str, alpha: float, alternative: str) -> None:
     check_alpha(fn, alpha)
     if alternative not in ALTERNATIVES:
-        raise ConfigError(
+        raise ArgumentError(
             f"{fn}: alternative must be one of {', '.join(map(repr, ALTERNATIVES))}, "
             f"got {alternative!r}"
         )
@@ -68,26 +68,25 @@ def _check(fn: str, alpha: float, alternative: str) -> None:
 def _arm(fn: str, name: str, x: Any) -> tuple[float, float, float]:
     m = as_moments(x)
     if m.n < 2:
-        raise ConfigError(f"{fn}: {name} needs n >= 2 values to estimate a variance, got n={m.n}")
+        raise ArgumentError(f"{fn}: {name} needs n >= 2 values to estimate a variance, got n={m.n}")
     return float(m.n), m.mean, m.var
 
 
 def _result(
-    d: dict[str, Any],
+    r: _core.TestStat,
     alpha: float,
     alternative: str,
     method: str,
     cls: type = TestResult,
     **extra: Any,
 ) -> Any:
-    df = d["df"]
     return cls(
-        estimate=float(d["estimate"]),
-        ci=(float(d["ci_low"]), float(d["ci_high"])),
-        pvalue=float(d["pvalue"]),
-        statistic=float(d["statistic"]),
-        se=float(d["se"]),
-        df=None if math.isinf(df) else float(df),
+        estimate=r.estimate,
+        ci=(r.ci_low, r.ci_high),
+        pvalue=r.pvalue,
+        statistic=r.statistic,
+        se=r.se,
+        df=None if math.isinf(r.df) else r.df,
         alpha=alpha,
         alternative=alternative,
         method=method,
@@ -105,11 +104,11 @@ def _lift(
     use_t: bool,
     null: float,
     what: str = "mean",
-) -> dict[str, Any]:
+) -> _core.TestStat:
     """The core's relative lift of two ``(n, mean, var)`` summaries; refused when the control
     mean (``what``) is 0."""
     if c[1] == 0:
-        raise ConfigError(f"{fn}: control {what} is 0, the relative lift is undefined")
+        raise ArgumentError(f"{fn}: control {what} is 0, the relative lift is undefined")
     return _core.relative_lift(*c, *t, alpha, method, alternative, use_t, null)
 
 
@@ -118,7 +117,7 @@ def _pair(fn: str, name: str, value: Any) -> tuple[float, float]:
         a, b = value
         return float(a), float(b)
     except (TypeError, ValueError):
-        raise ConfigError(
+        raise ArgumentError(
             f"{fn}: {name} must be a pair (control, treatment), got {value!r}"
         ) from None
 
@@ -231,12 +230,12 @@ def relative_lift(
     fn = "relative_lift"
     _check(fn, alpha, alternative)
     if method not in LIFT_METHODS:
-        raise ConfigError(f"{fn}: method must be 'delta', 'fieller' or 'log', got {method!r}")
+        raise ArgumentError(f"{fn}: method must be 'delta', 'fieller' or 'log', got {method!r}")
     c = _arm(fn, "control", control)
     t = _arm(fn, "treatment", treatment)
     d = _lift(fn, c, t, alpha, method, alternative, bool(use_t), float(null))
     return _result(
-        d, alpha, alternative, f"relative lift ({method})", LiftResult, bounded=bool(d["bounded"])
+        d, alpha, alternative, f"relative lift ({method})", LiftResult, bounded=d.bounded
     )
 
 
@@ -247,7 +246,7 @@ def _is_pair_of_arrays(x: Any) -> bool:
 def _pair_summary(fn: str, name: str, m: Moments, i: int, j: int) -> tuple[float, ...]:
     """``(n, mean_i, mean_j, var_i, var_j, cov_ij)``: what the core's two-column kernels read."""
     if m.n < 2:
-        raise ConfigError(f"{fn}: {name} needs n >= 2 units, got n={m.n}")
+        raise ArgumentError(f"{fn}: {name} needs n >= 2 units, got n={m.n}")
     return (float(m.n), float(m.means[i]), float(m.means[j]), m.cov(i, i), m.cov(j, j), m.cov(i, j))
 
 
@@ -258,12 +257,12 @@ def _ratio_moments(fn: str, name: str, x: Any) -> Moments:
     elif _is_pair_of_arrays(x):
         m = Moments.from_values(x[0], x[1])
     else:
-        raise ConfigError(
+        raise ArgumentError(
             f"{fn}: {name} must be Moments with numerator and denominator columns "
             "or a pair (numerator values, denominator values)"
         )
     if len(m.columns) < 2:
-        raise ConfigError(f"{fn}: {name} has {len(m.columns)} column; a ratio needs two")
+        raise ArgumentError(f"{fn}: {name} has {len(m.columns)} column; a ratio needs two")
     return m
 
 
@@ -274,7 +273,7 @@ def _ratio_summary(
     k = len(m.columns)
     for label, col in (("numerator", i), ("denominator", j)):
         if not 0 <= col < k:
-            raise ConfigError(f"{fn}: {label} column {col} out of range for {k} columns")
+            raise ArgumentError(f"{fn}: {label} column {col} out of range for {k} columns")
     return _pair_summary(fn, name, m, i, j)
 
 
@@ -328,13 +327,13 @@ def _cuped_summary(fn: str, name: str, x: Any, covariate: int | str) -> tuple[fl
         m = Moments.from_values(x[0], x[1])
         covariate = 1
     else:
-        raise ConfigError(
+        raise ArgumentError(
             f"{fn}: {name} must be Moments (metric in column 0, covariate column) "
             "or a pair (metric values, covariate values)"
         )
     j = m.index(covariate)
     if not 0 < j < len(m.columns):
-        raise ConfigError(
+        raise ArgumentError(
             f"{fn}: covariate column {covariate!r} must be one of columns 1..{len(m.columns) - 1}"
         )
     return _pair_summary(fn, name, m, 0, j)
@@ -365,18 +364,18 @@ def cuped(
     c = _cuped_summary(fn, "control", control, covariate)
     t = _cuped_summary(fn, "treatment", treatment, covariate)
     if relative and c[1] == 0:
-        raise ConfigError(f"{fn}: control mean is 0, the relative lift is undefined")
+        raise ArgumentError(f"{fn}: control mean is 0, the relative lift is undefined")
     d = _core.cuped(c, t, alpha, bool(relative), alternative)
     kind = "relative" if relative else "absolute"
-    unadjusted = _result(d["unadjusted"], alpha, alternative, f"welch t ({kind})")
+    unadjusted = _result(d.unadjusted, alpha, alternative, f"welch t ({kind})")
     return _result(
-        d["adjusted"],
+        d.adjusted,
         alpha,
         alternative,
         f"cuped welch t ({kind})",
         CupedResult,
-        theta=float(d["theta"]),
-        variance_reduction=float(d["variance_reduction"]),
+        theta=d.theta,
+        variance_reduction=d.variance_reduction,
         unadjusted=unadjusted,
     )
 
@@ -409,9 +408,9 @@ def noninferiority(
     fn = "noninferiority"
     _check(fn, alpha, "larger")
     if not isinstance(margin, (int, float)) or not math.isfinite(margin) or margin <= 0:
-        raise ConfigError(f"{fn}: margin must be a finite number > 0, got {margin!r}")
+        raise ArgumentError(f"{fn}: margin must be a finite number > 0, got {margin!r}")
     if kind not in ("mean", "proportion"):
-        raise ConfigError(f"{fn}: kind must be 'mean' or 'proportion', got {kind!r}")
+        raise ArgumentError(f"{fn}: kind must be 'mean' or 'proportion', got {kind!r}")
     alternative = "larger" if higher_is_better else "smaller"
     null = -float(margin) if higher_is_better else float(margin)
     scale = "relative" if relative else "absolute"
@@ -424,7 +423,7 @@ def noninferiority(
             return _result(d, alpha, alternative, method)
         for name, x, n in (("control", xc, nc), ("treatment", xt, nt)):
             if not (n >= 2 and 0 <= x <= n):
-                raise ConfigError(
+                raise ArgumentError(
                     f"{fn}: {name} must have trials >= 2 and 0 <= successes <= "
                     f"trials, got ({x!r}, {n!r})"
                 )
