@@ -252,12 +252,14 @@ class PyRoute {
       : experiment_(experiment), owner_(std::move(owner)) {
     for (const auto& [salt, buckets, threshold] : holdouts) {
       if (buckets == 0) throw InvalidConfig("holdout buckets must be >= 1");
-      spec_.holdouts.push_back({Hasher(Algorithm::xxh3, salt), buckets, threshold, 0});
+      // The stage salts are the contract's (docs/assignment-spec.md): "<salt>/holdout".
+      spec_.holdouts.push_back(
+          {Hasher(Algorithm::xxh3, stage_salt(salt, "holdout")), buckets, threshold, 0});
     }
     if (layer) {
       const auto& [salt, buckets, lo, hi] = *layer;
       if (buckets == 0) throw InvalidConfig("layer buckets must be >= 1");
-      spec_.layer = RouteStage{Hasher(Algorithm::xxh3, salt), buckets, lo, hi};
+      spec_.layer = RouteStage{Hasher(Algorithm::xxh3, stage_salt(salt, "layer")), buckets, lo, hi};
     }
     spec_.stopped = stopped;
     spec_.start_us = start_us;
