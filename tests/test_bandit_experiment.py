@@ -365,6 +365,27 @@ def test_linear_thompson_merges_and_serialises():
     assert np.array_equal(again.probabilities(test, epoch=2), whole.probabilities(test, epoch=2))
 
 
+def test_every_policy_is_a_bandit_policy_and_a_description_rebuilds_its_kind():
+    frame, arms, rewards = contextual_data(500, 2)
+    linear = LinearThompson(ARMS, ENCODER, seed=1, draws=500)
+    linear.update(frame, arms, rewards)
+    thompson = BernoulliThompson(ARMS, seed=4)
+    thompson.update(arms, rewards)
+    assert isinstance(linear, ts.bandit.BanditPolicy) and isinstance(thompson, ts.bandit.Policy)
+    assert not isinstance(linear, ts.bandit.Policy)  # its updates need the features
+    rebuilt = ts.bandit.BanditPolicy.from_json(linear.to_json())
+    assert type(rebuilt) is LinearThompson and type(linear.copy()) is LinearThompson
+    assert rebuilt.to_dict() == linear.to_dict() == linear.copy().to_dict()
+    again = ts.bandit.Policy.from_json(thompson.to_json())
+    assert type(again) is BernoulliThompson and again == thompson
+    with pytest.raises(ts.ConfigError, match="is a LinearThompson, not a Policy"):
+        ts.bandit.Policy.from_json(linear.to_json())
+    with pytest.raises(ts.ConfigError, match="is a BernoulliThompson, not a LinearThompson"):
+        LinearThompson.from_dict(thompson.to_dict())
+    with pytest.raises(ts.ConfigError, match="unknown policy kind 'nope'"):
+        policy_from_dict({"kind": "nope", "arms": ARMS})
+
+
 def test_linear_thompson_refuses_bad_features():
     policy = LinearThompson(ARMS, 3)
     with pytest.raises(ts.ConfigError, match="3 columns"):
