@@ -839,7 +839,7 @@ def test_refused_containers_for_batch() -> None:
         ts.hash64_batch(np.zeros((2, 2), np.int64), "s")
 
 
-# -- configuration errors ---------------------------------------------------------------------
+# -- argument errors --------------------------------------------------------------------------
 
 ALGO_CALLS: list[Callable[[Any], Any]] = [
     lambda algorithm: ts.hash64("u", "s", algorithm),
@@ -851,7 +851,7 @@ ALGO_CALLS: list[Callable[[Any], Any]] = [
 @pytest.mark.parametrize("algorithm", ["XXH3", "md5", "", "murmur3_x86_32", None, 3, b"xxh3"])
 def test_invalid_algorithm(algorithm: Any) -> None:
     for call in ALGO_CALLS:
-        with pytest.raises(ts.ConfigError) as info:
+        with pytest.raises(ts.ArgumentError) as info:
             call(algorithm)
         assert str(info.value) == f"algorithm must be one of ('xxh3', 'murmur3'), got {algorithm!r}"
         assert isinstance(info.value, ValueError)
@@ -865,14 +865,14 @@ def test_invalid_salt_type(salt: Any) -> None:
         lambda: ts.bucket("u", salt),
         lambda: ts.hash64_batch(["u"], salt),
     ):
-        with pytest.raises(ts.ConfigError) as info:
+        with pytest.raises(ts.ArgumentError) as info:
             call()
         assert str(info.value) == message
 
 
 @pytest.mark.parametrize("buckets", [0, -1, 1.5, 10.0, True, "10", None, -(2**70)], ids=repr)
 def test_invalid_buckets(buckets: Any) -> None:
-    with pytest.raises(ts.ConfigError) as info:
+    with pytest.raises(ts.ArgumentError) as info:
         ts.bucket("u", "s", buckets)
     assert str(info.value) == f"buckets must be an int >= 1, got {buckets!r}"
     assert isinstance(info.value, ValueError)
@@ -1028,7 +1028,7 @@ def test_ints_beyond_pythons_text_limit_are_a_unit_value_error() -> None:
 @pytest.mark.parametrize("bad", ["\ud800", "a\udfffb"])
 def test_salts_and_keys_must_be_valid_unicode(bad: str) -> None:
     with pytest.raises(
-        ts.ConfigError,
+        ts.ArgumentError,
         match=r"salt must be valid Unicode \(it contains a lone "
         r"surrogate\)",
     ):
@@ -1041,7 +1041,9 @@ def test_salts_and_keys_must_be_valid_unicode(bad: str) -> None:
 
 @pytest.mark.parametrize("threads", [0, -1, 1.5, True])
 def test_hash64_batch_checks_threads(threads: object) -> None:
-    with pytest.raises(ts.ConfigError, match=r"threads must be None \(all cores\) or an int >= 1"):
+    with pytest.raises(
+        ts.ArgumentError, match=r"threads must be None \(all cores\) or an int >= 1"
+    ):
         ts.hash64_batch(["a"], "s", threads=threads)  # type: ignore[arg-type]
 
 

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from trafficsplit._core import stats as core
-from trafficsplit.errors import ArgumentError, ConfigError
+from trafficsplit.errors import ArgumentError
 from trafficsplit.stats import Moments, MomentsByGroup, grouped_moments
 from trafficsplit.stats._moments import as_moments
 
@@ -413,7 +413,7 @@ def test_shape_and_argument_errors():
     with pytest.raises(ArgumentError, match="group labels must be one-dimensional"):
         grouped_moments(np.zeros((2, 2), dtype=np.int64), [1.0, 2.0])
     # The thread count is checked by the helper every batch call shares.
-    with pytest.raises(ConfigError, match="threads"):
+    with pytest.raises(ArgumentError, match="threads"):
         grouped_moments([0, 1], [1.0, 2.0], threads=0)
 
 

@@ -16,7 +16,14 @@ from typing import TYPE_CHECKING, Any
 from . import errors, sticky
 from .batch import REASONS, BatchAssignment
 from .config import ConfigIssue, ConfigValidationError, Snapshot, load_config, parse_config
-from .errors import ConfigError, Error, TargetingSyntaxError, UnitTypeError, UnitValueError
+from .errors import (
+    ArgumentError,
+    ConfigError,
+    Error,
+    TargetingSyntaxError,
+    UnitTypeError,
+    UnitValueError,
+)
 from .experiment import AllocationStep, Arm, Assignment, Experiment
 from .hashing import bucket, hash64, hash64_batch
 from .splitter import FlagEvaluation, Splitter
@@ -88,6 +95,7 @@ __all__ = [
     "REASONS",
     "AllocationStep",
     "Analysis",
+    "ArgumentError",
     "Arm",
     "Assignment",
     "BatchAssignment",

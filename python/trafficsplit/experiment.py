@@ -206,12 +206,12 @@ class Experiment:
     ) -> None:
         if not isinstance(key, str) or not key:
             raise ConfigError(f"key must be a non-empty str, got {key!r}")
-        check_text(key, "key")
+        check_text(key, "key", ConfigError)
         if salt is None:
             salt = key
         if not isinstance(salt, str) or not salt:
             raise ConfigError(f"salt must be a non-empty str, got {salt!r}")
-        check_text(salt, "salt")
+        check_text(salt, "salt", ConfigError)
         if not isinstance(buckets, numbers.Integral) or isinstance(buckets, bool):
             raise ConfigError(f"buckets must be an int, got {type(buckets).__name__} {buckets!r}")
         if not 1 <= int(buckets) <= MAX_BUCKETS:

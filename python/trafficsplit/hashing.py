@@ -10,7 +10,7 @@ import numpy as np
 from . import _units
 from ._core import hashing as _hashing
 from ._shared.checks import check_text, check_threads
-from .errors import ConfigError
+from .errors import ArgumentError
 
 ALGORITHMS = ("xxh3", "murmur3")
 
@@ -20,7 +20,7 @@ Unit = str | int | bytes
 def _check(salt: Any, algorithm: Any) -> None:
     check_text(salt, "salt")
     if algorithm not in ALGORITHMS:
-        raise ConfigError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
+        raise ArgumentError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
 
 
 def hash64(unit: Unit, salt: str, algorithm: str = "xxh3") -> int:
@@ -44,7 +44,7 @@ def bucket(unit: Unit, salt: str, buckets: int = 10_000, algorithm: str = "xxh3"
     True
     """
     if not isinstance(buckets, numbers.Integral) or isinstance(buckets, bool) or buckets < 1:
-        raise ConfigError(f"buckets must be an int >= 1, got {buckets!r}")
+        raise ArgumentError(f"buckets must be an int >= 1, got {buckets!r}")
     return hash64(unit, salt, algorithm) % int(buckets)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ArgumentError
 
 __all__ = ["check_text", "check_threads", "is_real"]
 
@@ -15,14 +15,15 @@ def is_real(x: Any) -> bool:
     return isinstance(x, numbers.Real) and not isinstance(x, bool)
 
 
-def check_text(value: Any, what: str) -> None:
-    """ConfigError unless value is a str that UTF-8 can encode."""
+def check_text(value: Any, what: str, error: type[Exception] = ArgumentError) -> None:
+    """``error`` (an :class:`ArgumentError` unless told) unless value is a str that UTF-8 can
+    encode."""
     if not isinstance(value, str):
-        raise ConfigError(f"{what} must be a str, got {type(value).__name__}")
+        raise error(f"{what} must be a str, got {type(value).__name__}")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        raise ConfigError(
+        raise error(
             f"{what} must be valid Unicode (it contains a lone surrogate): {value!r}"
         ) from None
 
@@ -32,5 +33,5 @@ def check_threads(threads: Any) -> int:
     if threads is None:
         return 0
     if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
-        raise ConfigError(f"threads must be None (all cores) or an int >= 1, got {threads!r}")
+        raise ArgumentError(f"threads must be None (all cores) or an int >= 1, got {threads!r}")
     return int(threads)
