@@ -1255,7 +1255,8 @@ def test_documented_error_example() -> None:
     from pathlib import Path
 
     doc = (Path(__file__).resolve().parent.parent / "docs" / "targeting.md").read_text()
-    block = doc.split("## Compile-time errors", 1)[1].split("```", 2)[1].strip("\n")
+    section = doc.split("## Compile-time errors", 1)[1]
+    block = section.split("```output", 1)[1].split("```", 1)[0].strip("\n")
     with pytest.raises(TargetingSyntaxError) as info:
         Targeting('country == "US" and tier ==')
     assert str(info.value) == block
