@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,18 +14,46 @@ from ..errors import ConfigError
 from .compile import compile_documents
 from .model import ConfigIssue, ConfigValidationError, Snapshot
 
+MAX_FILE_BYTES = 64 * 1024 * 1024
+"""A configuration file larger than this is refused (a 20,000-experiment file is about 2 MB)."""
+MAX_VALUES = 1_000_000
+"""The most values (mappings, lists and scalars, counting every use of a YAML alias) a file
+may stand for: YAML aliases can make a small file stand for an exponentially large document
+(the "billion laughs"), which would then be expanded by hashing and compiling."""
+MAX_DEPTH = 200
+"""The deepest nesting of mappings and lists a file may have."""
+
 
 def read_file(path: Path) -> Any:
+    """The document in one YAML or JSON file, checked to be bounded (size, nesting, expanded
+    size), or a ConfigValidationError naming the file and what is wrong."""
+
+    def refuse(message: str) -> ConfigValidationError:
+        return ConfigValidationError([ConfigIssue(str(path), "", message)])
+
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigValidationError(
-            [ConfigIssue(str(path), "", f"not UTF-8 text (byte {exc.start} is invalid)")]
-        ) from None
+        # Only regular files: a FIFO or a device would block or never end.
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise refuse("not a regular file")
+        with open(path, "rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
-        raise ConfigValidationError(
-            [ConfigIssue(str(path), "", f"cannot be read: {exc}")]
-        ) from None
+        raise refuse(f"cannot be read: {exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise refuse(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise refuse(f"not UTF-8 text (byte {exc.start} is invalid)") from None
+    try:
+        doc = _parse(path, text)
+    except RecursionError:
+        raise refuse(f"nested more than {MAX_DEPTH} levels deep") from None
+    _check_bounded(doc, refuse)
+    return doc
+
+
+def _parse(path: Path, text: str) -> Any:
     if path.suffix.lower() == ".json":
         try:
             return json.loads(text)
@@ -50,6 +80,45 @@ def read_file(path: Path) -> Any:
         ) from None
 
 
+def _check_bounded(doc: Any, refuse: Callable[[str], ConfigValidationError]) -> None:
+    """Refuses a document nested deeper than MAX_DEPTH, holding a cycle (a YAML alias inside
+    its own anchor), or standing for more than MAX_VALUES values once its aliases are
+    expanded. Linear in the distinct objects: a shared object is sized once."""
+    size: dict[int, int] = {}
+    on_path: set[int] = set()
+    # An explicit stack of (object, depth, children pending): no recursion on hostile input.
+    stack: list[tuple[Any, int, bool]] = [(doc, 1, True)]
+    while stack:
+        obj, depth, enter = stack.pop()
+        if not isinstance(obj, dict | list):
+            continue
+        key = id(obj)
+        if enter:
+            if key in size:
+                continue
+            if key in on_path:
+                raise refuse("a YAML alias refers to a mapping or list that contains it")
+            if depth > MAX_DEPTH:
+                raise refuse(f"nested more than {MAX_DEPTH} levels deep")
+            on_path.add(key)
+            stack.append((obj, depth, False))
+            children = obj.values() if isinstance(obj, dict) else obj
+            stack.extend((c, depth + 1, True) for c in children)
+            continue
+        on_path.discard(key)
+        children = list(obj.values()) if isinstance(obj, dict) else obj
+        total = 1 + len(children)
+        for c in children:
+            if isinstance(c, dict | list):
+                total += size[id(c)]
+        if total > MAX_VALUES:
+            raise refuse(
+                f"stands for more than {MAX_VALUES:,} values once its YAML aliases are "
+                "expanded; write the repeated parts out, or use fewer aliases"
+            )
+        size[key] = total
+
+
 @functools.cache
 def unique_key_loader() -> Any:
     """A YAML SafeLoader that refuses a key repeated within one mapping (YAML itself would
@@ -60,9 +129,13 @@ def unique_key_loader() -> Any:
     class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
         pass
 
+    merge_tag = "tag:yaml.org,2002:merge"
+
     def mapping(loader: Any, node: Any, deep: bool = False) -> Any:
         seen: dict[Any, int] = {}
         for key_node, _ in node.value:
+            if key_node.tag == merge_tag:
+                continue  # `<<: *anchor` merges; keys written out beside it override the merged
             key = loader.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
@@ -74,7 +147,16 @@ def unique_key_loader() -> Any:
             seen[key] = key_node.start_mark.line + 1
         return loader.construct_mapping(node, deep=deep)
 
+    def timestamp(loader: Any, node: Any) -> Any:
+        try:
+            return yaml.constructor.SafeConstructor.construct_yaml_timestamp(loader, node)
+        except (ValueError, OverflowError) as exc:  # 2026-13-01: a date that does not exist
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is not a valid time ({exc})", node.start_mark
+            ) from None
+
     Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, mapping)
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
     return Loader
 
 

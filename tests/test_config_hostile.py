@@ -1,0 +1,144 @@
+"""Configuration files from people who make mistakes and people who attack: every one gives a
+ConfigValidationError naming the file and what is wrong, in bounded time and memory."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import trafficsplit as ts
+from trafficsplit.config.files import MAX_DEPTH, MAX_VALUES
+
+GOOD = """experiments:
+  - key: e
+    arms: {a: 50, b: 50}
+"""
+
+
+def refused(path: Path, pattern: str) -> ts.ConfigValidationError:
+    with pytest.raises(ts.ConfigValidationError, match=pattern) as info:
+        ts.load_config(path)
+    assert all(issue.file == str(path) for issue in info.value.issues)
+    return info.value
+
+
+def billion_laughs(levels: int) -> str:
+    lines = ['a0: &a0 "lol"']
+    for i in range(1, levels):
+        refs = ", ".join([f"*a{i - 1}"] * 10)
+        lines.append(f"a{i}: &a{i} [{refs}]")
+    return (
+        "experiments:\n  - key: e\n    arms: {a: 50, b: 50}\n"
+        f"    description: {{{', '.join(lines)}}}\n"
+    )
+
+
+def test_billion_laughs_is_refused_quickly(tmp_path: Path) -> None:
+    f = tmp_path / "laughs.yaml"
+    f.write_text(billion_laughs(10))  # 10^9 values once expanded
+    start = time.monotonic()
+    refused(f, r"stands for more than 1,000,000 values once its YAML aliases are expanded")
+    assert time.monotonic() - start < 2
+    # A few aliases are fine.
+    f.write_text(billion_laughs(3))
+    assert ts.load_config(f).experiments["e"].experiment.arm_names == ("a", "b")
+
+
+def test_hot_reload_keeps_serving_through_a_billion_laughs(tmp_path: Path) -> None:
+    f = tmp_path / "config.yaml"
+    f.write_text(GOOD)
+    with ts.Splitter.from_file(f) as sp:
+        f.write_text(billion_laughs(10))
+        start = time.monotonic()
+        assert sp.reload() is False
+        assert time.monotonic() - start < 2
+        assert sp.reload_errors == 1 and sp.assign("e", "u1").reason == "assigned"
+
+
+def test_recursive_aliases_and_deep_nesting(tmp_path: Path) -> None:
+    f = tmp_path / "loop.yaml"
+    f.write_text("experiments: &x\n  - key: e\n    arms: {a: 100}\n    description: *x\n")
+    refused(f, "refers to a mapping or list that contains it")
+    for suffix, text in (
+        (".yaml", "description: " + "[" * 10_000 + "]" * 10_000 + "\n"),
+        (".json", '{"d": ' + "[" * 10_000 + "]" * 10_000 + "}"),
+        (".yaml", "d: " + "[" * (MAX_DEPTH + 5) + "]" * (MAX_DEPTH + 5) + "\n"),
+    ):
+        deep = tmp_path / f"deep{suffix}"
+        deep.write_text(text)
+        # libyaml reports its own nesting limit (1,000 levels) with the line and column.
+        refused(deep, f"nested more than {MAX_DEPTH} levels deep|exceeded maximum nesting")
+
+
+def test_a_fifo_named_like_a_configuration_does_not_block(tmp_path: Path) -> None:
+    fifo = tmp_path / "x.yaml"
+    os.mkfifo(fifo)
+    done: list[BaseException] = []
+
+    def load() -> None:
+        try:
+            ts.load_config(fifo)
+        except BaseException as exc:  # the error is checked below, in the test's thread
+            done.append(exc)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(5)
+    if thread.is_alive():  # unblock the reader before failing
+        with open(fifo, "w") as w:
+            w.write("")
+        pytest.fail("load_config blocked on a FIFO")
+    assert isinstance(done[0], ts.ConfigValidationError)
+    assert "not a regular file" in str(done[0])
+
+
+def test_bad_dates_name_the_file_and_line(tmp_path: Path) -> None:
+    f = tmp_path / "dates.yaml"
+    f.write_text(GOOD + "    start: 2026-13-01\n")
+    error = refused(f, r"invalid YAML at line 4, column 12: '2026-13-01' is not a valid time")
+    assert "month must be in 1..12" in str(error)
+
+
+def test_merge_keys_are_standard_yaml(tmp_path: Path) -> None:
+    f = tmp_path / "merge.yaml"
+    f.write_text(
+        "defaults: &defaults\n"
+        "  arms: {a: 50, b: 50}\n"
+        "  exposure: 0.5\n"
+        "experiments:\n"
+        "  - <<: *defaults\n"
+        "    key: one\n"
+        "  - <<: *defaults\n"
+        "    key: two\n"
+        "    exposure: 0.25\n"
+    )
+    with pytest.raises(ts.ConfigValidationError, match=r"defaults: unknown key"):
+        ts.load_config(f)  # the anchor's own top-level key is still not a section
+    f.write_text(
+        "experiments:\n"
+        "  - &one\n"
+        "    key: one\n"
+        "    arms: {a: 50, b: 50}\n"
+        "    exposure: 0.5\n"
+        "  - <<: *one\n"
+        "    key: two\n"
+        "    exposure: 0.25\n"
+    )
+    snapshot = ts.load_config(f)
+    assert snapshot.experiments["one"].experiment.exposure == 0.5
+    assert snapshot.experiments["two"].experiment.exposure == 0.25
+    assert snapshot.experiments["two"].experiment.arm_names == ("a", "b")
+    # Keys repeated outside a merge are still refused.
+    f.write_text("experiments:\n  - key: a\n    key: b\n    arms: {a: 100}\n")
+    refused(f, r"key 'key' is repeated \(first at line 2\)")
+
+
+def test_oversized_values_count(tmp_path: Path) -> None:
+    # Just over the limit without any alias: a long flat list.
+    f = tmp_path / "big.json"
+    f.write_text('{"description": [' + ", ".join(["0"] * MAX_VALUES) + "]}")
+    refused(f, "stands for more than")
