@@ -28,8 +28,6 @@ from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import trafficsplit as ts
-from trafficsplit.middleware import ASGIMiddleware, WSGIMiddleware
-from trafficsplit.propagation import from_headers, to_headers
 
 HEAVY = ("pandas", "pyarrow", "polars", "matplotlib", "scipy", "opentelemetry", "redis")
 """Top-level modules that the serving path must not import (they are extras)."""
@@ -187,7 +185,7 @@ def check_wsgi(sp: ts.Splitter, unit: str, upstream_arm: str) -> dict[str, Any]:
         return [body]
 
     server: WSGIServer = make_server(
-        "127.0.0.1", 0, WSGIMiddleware(app, trust="any"), handler_class=_QuietHandler
+        "127.0.0.1", 0, ts.middleware.WSGIMiddleware(app, trust="any"), handler_class=_QuietHandler
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -238,7 +236,7 @@ def check_asgi(sp: ts.Splitter, unit: str, upstream_arm: str) -> tuple[dict, dic
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    asyncio.run(ASGIMiddleware(app, trust="any")(scope, receive, send))
+    asyncio.run(ts.middleware.ASGIMiddleware(app, trust="any")(scope, receive, send))
     assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"], sent
     return json.loads(sent[1]["body"]), dict(sent[0]["headers"])
 
@@ -310,11 +308,13 @@ def main(argv: list[str] | None = None) -> int:
         own = sp.assign("ranker-v2", unit, US, at=AT)
         other = "control" if own.arm == "treatment" else "treatment"
 
-        headers = to_headers(sp.assign_all(unit, US, at=AT, log_exposure=False), versions=sp)
+        decisions = sp.assign_all(unit, US, at=AT, log_exposure=False)
+        headers = ts.propagation.to_headers(decisions, versions=sp)
         assert headers["X-Experiment-ID"].startswith(f"ranker-v2={own.arm};v=1"), headers
-        back = from_headers(headers, trust="any")
+        back = ts.propagation.from_headers(headers, trust="any")
         assert back["ranker-v2"].arm == own.arm and back["ranker-v2"].version == 1, back
-        assert "ranker-v2" not in from_headers(headers), "untrusted headers must not count"
+        untrusted = ts.propagation.from_headers(headers)
+        assert "ranker-v2" not in untrusted, "untrusted headers must not count"
 
         wsgi = check_wsgi(sp, unit, other)
         assert wsgi["own"][0] == {"arm": own.arm, "reason": "assigned"}, wsgi
