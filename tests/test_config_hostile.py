@@ -142,3 +142,42 @@ def test_oversized_values_count(tmp_path: Path) -> None:
     f = tmp_path / "big.json"
     f.write_text('{"description": [' + ", ".join(["0"] * MAX_VALUES) + "]}")
     refused(f, "stands for more than")
+
+
+# -- hot reload takes a file only once it is stable ------------------------------------------
+
+TWO = (
+    GOOD
+    + """  - key: f
+    arms: {a: 50, b: 50}
+"""
+)
+
+
+def test_a_rewrite_in_progress_is_not_taken(tmp_path: Path) -> None:
+    three = TWO + "  - key: g\n    arms: {a: 50, b: 50}\n"
+    f = tmp_path / "config.yaml"
+    f.write_text(TWO)
+    sp = ts.Splitter.from_file(f)  # the watcher's polls are made by hand below
+    # A non-atomic rewrite (cat > file, cp, most editors) caught at an entry boundary: the
+    # part written so far is valid YAML with two experiments fewer.
+    with open(f, "w") as w:
+        w.write(GOOD)
+        w.flush()
+        assert sp._poll() is False  # changed: seen once, not taken
+        assert set(sp.snapshot.experiments) == {"e", "f"}
+        w.write(three[len(GOOD) :])
+    later = time.time_ns() + 10**9
+    os.utime(f, ns=(later, later))
+    assert sp._poll() is False  # changed again since the last poll: still not taken
+    assert set(sp.snapshot.experiments) == {"e", "f"}
+    assert sp._poll() is True  # unchanged across two polls: taken whole
+    assert set(sp.snapshot.experiments) == {"e", "f", "g"}
+    assert sp.reload_errors == 0
+    # An atomic rename is taken at the second poll too.
+    tmp = tmp_path / ".config.yaml.tmp"
+    tmp.write_text(GOOD)
+    os.replace(tmp, f)
+    assert sp._poll() is False and sp._poll() is True
+    assert set(sp.snapshot.experiments) == {"e"}
+    sp.close()

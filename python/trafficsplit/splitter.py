@@ -129,6 +129,8 @@ class Splitter:
         self._paths: tuple[Path, ...] = ()
         self._watch_interval = 1.0
         self._stamps: dict[Path, tuple[int, ...]] = {}
+        # Stamps seen changed by the last poll, waiting to be seen again unchanged.
+        self._pending: dict[Path, tuple[int, ...]] | None = None
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -219,14 +221,22 @@ class Splitter:
 
     def reload(self) -> bool:
         """Re-reads the files now. True when a new snapshot is in force; on an invalid
-        configuration logs every problem, keeps the last good snapshot and returns False."""
+        configuration logs every problem, keeps the last good snapshot and returns False. Files
+        that change while they are read (a write still going on) are not taken: the watcher
+        tries again once they are stable."""
         if not self._paths:
             raise ConfigError("reload() needs a Splitter made with from_file()")
         with self._lock:
-            self._stamps = self._current_stamps()
+            before = self._current_stamps()
+            self._stamps = before
+            self._pending = None
             current = self.snapshot
             try:
                 snapshot = load_config(*self._paths)
+                if self._current_stamps() != before:
+                    self._stamps = {}  # seen as changed at the next poll, and read again
+                    log.info("trafficsplit: configuration changed while being read; not taken")
+                    return False
             except Exception as exc:  # a server keeps serving whatever the files hold
                 self.reload_errors += 1
                 log.error(
@@ -254,6 +264,19 @@ class Splitter:
             log.info("trafficsplit: configuration %s in force", snapshot.version)
             return True
 
+    def _poll(self) -> bool:
+        """One look at the files by the watcher: a change is taken once the files are stable,
+        unchanged across two polls (an editor's or ``cat >``'s rewrite is never taken half
+        done; an atomic rename is taken one interval later)."""
+        now = self._current_stamps()
+        if now == self._stamps:
+            self._pending = None
+            return False
+        if now != self._pending:
+            self._pending = now
+            return False
+        return self.reload()
+
     def _start_watcher(self) -> None:
         self._stop.clear()
         ref = weakref.ref(self)
@@ -264,8 +287,7 @@ class Splitter:
                 if sp is None or sp._stop.wait(sp._watch_interval):
                     return
                 try:
-                    if sp._current_stamps() != sp._stamps:
-                        sp.reload()
+                    sp._poll()
                 except Exception:  # the watcher must outlive any single failure
                     log.exception("trafficsplit: configuration watcher")
                 del sp
