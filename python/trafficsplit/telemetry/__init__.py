@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .logger import ExposureCounters, ExposureLogger
+from .logger import ExposureCounters, ExposureLogger, SetAside
 from .records import EXPOSURE_FIELDS, ExposureBatch, ExposureRecord, exposure_schema
 from .sinks import (
     CallableSink,
@@ -20,6 +20,7 @@ from .sinks import (
     LoggingSink,
     OpenTelemetrySink,
     ParquetSink,
+    WriteReport,
     read_exposures,
 )
 
@@ -49,6 +50,8 @@ __all__ = [
     "MetricsRecorder",
     "OpenTelemetrySink",
     "ParquetSink",
+    "SetAside",
+    "WriteReport",
     "exposure_schema",
     "read_exposures",
 ]

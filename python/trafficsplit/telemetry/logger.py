@@ -24,13 +24,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._shared.keys import unit_key_or_none
 from ..errors import ConfigError
-from .records import ExposureBatch, ExposureInfo
-from .sinks import CallableSink, ExposureSink
+from .records import ExposureBatch, ExposureInfo, ExposureRecord
+from .sinks import CallableSink, ExposureSink, WriteReport
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["ExposureCounters", "ExposureLogger"]
+__all__ = ["ExposureCounters", "ExposureLogger", "SetAside"]
 
 log = logging.getLogger("trafficsplit.exposure")
 
@@ -38,12 +38,22 @@ log = logging.getLogger("trafficsplit.exposure")
 class ExposureCounters(NamedTuple):
     """What an :class:`ExposureLogger` did since it started (or since ``fork()`` in a child)."""
 
-    written: int  # records handed to every sink without error
+    written: int  # records every sink stored
     deduplicated: int  # records left out as repeats within the TTL
     dropped: int  # records refused because the queue was full (on_full="drop") or closed
-    errors: int  # failed sink calls
-    failed: int  # records in failed sink calls
+    errors: int  # sink calls that failed or lost records
+    failed: int  # records a sink did not store (failed call, full disk, a file lost)
     queued: int  # items waiting in the queue now
+    set_aside: int = 0  # records a sink could not encode, left out alone
+
+
+class SetAside(NamedTuple):
+    """A record left out because a sink could not encode it (``ExposureLogger.set_aside``)."""
+
+    position: int  # its place among the records the logger handed to its sinks, from 0
+    sink: str  # the sink's class name ("ExposureLogger": the decision made no record)
+    error: str  # the name of the error that refused it
+    record: ExposureRecord | None  # the record itself, for the caller to inspect
 
 
 class _Bulk:
@@ -135,6 +145,7 @@ class ExposureLogger:
         # Held while a sink runs and taken around fork(); re-entrant for a sink that forks.
         self._sink_lock = threading.RLock()
         self._last_error_log = 0.0
+        self._last_aside_log = 0.0
         self._start()
         _LOGGERS.add(self)
 
@@ -148,6 +159,9 @@ class ExposureLogger:
         self._closed = False
         self._stopping = False
         self.written = self.deduplicated = self.dropped = self.errors = self.failed = 0
+        self.set_aside = 0
+        self._position = 0  # records handed to the sinks so far
+        self._aside: deque[SetAside] = deque(maxlen=1_000)
         self._spawn()
 
     def _spawn(self) -> None:
@@ -251,7 +265,9 @@ class ExposureLogger:
             self._room.notify_all()
         with self._sink_lock:
             for s in self.sinks:
-                self._call(s, "close", 0)
+                report = self._call(s, "close", 0)
+                if report:
+                    self._account(s, "close", report)
         _LOGGERS.discard(self)
 
     @property
@@ -266,7 +282,13 @@ class ExposureLogger:
             self.errors,
             self.failed,
             len(self._queue),
+            self.set_aside,
         )
+
+    def set_aside_records(self) -> list[SetAside]:
+        """The last 1,000 records set aside (oldest first), with their positions: kept in
+        memory, never logged, since their contents are what could not be written."""
+        return list(self._aside)
 
     def __enter__(self) -> ExposureLogger:
         return self
@@ -279,7 +301,7 @@ class ExposureLogger:
         return (
             f"ExposureLogger(sinks={[type(s).__name__ for s in self.sinks]}, "
             f"written={c.written}, deduplicated={c.deduplicated}, dropped={c.dropped}, "
-            f"errors={c.errors})"
+            f"errors={c.errors}, failed={c.failed}, set_aside={c.set_aside})"
         )
 
     # -- the writer thread ---------------------------------------------------------------
@@ -398,46 +420,99 @@ class ExposureLogger:
         self.deduplicated += repeats
         return out
 
-    def _call(self, sink: ExposureSink, method: str, rows: int, *args: Any) -> bool:
+    def _call(self, sink: ExposureSink, method: str, rows: int, *args: Any) -> Any:
+        """Runs a sink method; its WriteReport (None: all written), or False when it raised."""
         try:
-            getattr(sink, method)(*args)
-            return True
+            return getattr(sink, method)(*args)
         except Exception as exc:  # a sink must never take the service down
             self.errors += 1
-            self.failed += rows
-            now = time.monotonic()
-            if now - self._last_error_log >= 10.0:
-                self._last_error_log = now
-                log.error(
-                    "trafficsplit: exposure sink %s failed in %s (%d records lost; "
-                    "%d failures so far): %r",
-                    type(sink).__name__,
-                    method,
-                    rows,
-                    self.errors,
-                    exc,
-                )
+            self._log_error(sink, method, rows, _describe(exc))
             return False
+
+    def _log_error(self, sink: ExposureSink, method: str, rows: int, why: str | None) -> None:
+        now = time.monotonic()
+        if now - self._last_error_log >= 10.0:
+            self._last_error_log = now
+            # The exception's kind, never its text: that may quote the records.
+            log.error(
+                "trafficsplit: exposure sink %s failed in %s (%d records not stored; "
+                "%d failures so far): %s",
+                type(sink).__name__,
+                method,
+                rows,
+                self.errors,
+                why,
+            )
+
+    def _deliver(self, method: str, arg: Any, n: int, records: Any) -> None:
+        """Hands ``n`` records to every sink and counts what became of them: written by every
+        sink, set aside by one (the record itself stays out of every log), or failed."""
+        aside: dict[int, tuple[str, str]] = {}
+        failed = 0
+        with self._sink_lock:
+            for s in self.sinks:
+                report = self._call(s, method, n, arg)
+                if report is False:
+                    failed = n
+                elif report is not None:
+                    self._account(s, method, report)
+                    failed = max(failed, report.failed)
+                    name = type(s).__name__
+                    for pos, why in zip(report.set_aside, report.set_aside_why, strict=False):
+                        aside.setdefault(pos, (name, why))
+        failed = min(failed, n - len(aside))
+        self.written += n - len(aside) - failed
+        self.failed += failed
+        if aside:
+            self._set_aside(aside, records)
+        self._position += n
+
+    def _account(self, sink: ExposureSink, method: str, report: WriteReport) -> None:
+        if report.lost:
+            # Records counted written with an earlier batch, gone with their file.
+            lost = min(report.lost, self.written)
+            self.written -= lost
+            self.failed += lost
+        if report.failed or report.lost:
+            self.errors += 1
+            self._log_error(sink, method, report.failed + report.lost, report.error)
+
+    def _set_aside(self, aside: dict[int, tuple[str, str]], records: Any) -> None:
+        self.set_aside += len(aside)
+        if callable(records):
+            records = records()
+        base = self._position
+        for pos in sorted(aside):
+            sink, why = aside[pos]
+            self._aside.append(SetAside(base + pos, sink, why, records[pos]))
+        now = time.monotonic()
+        if now - self._last_aside_log >= 10.0:
+            self._last_aside_log = now
+            first = sorted(base + p for p in aside)[:10]
+            log.error(
+                "trafficsplit: exposure sinks set aside %d record(s) they cannot encode, at "
+                "position(s) %s (%d set aside so far; ExposureLogger.set_aside_records() "
+                "has them)",
+                len(aside),
+                ", ".join(map(str, first)) + (", ..." if len(aside) > len(first) else ""),
+                self.set_aside,
+            )
 
     def _emit(self, rows: list[tuple[Any, ...]]) -> None:
         if not rows:
             return
         records = ExposureBatch(rows)
-        with self._sink_lock:
-            ok = all([self._call(s, "write", len(records), records) for s in self.sinks])
-        if ok:
-            self.written += len(records)
+        self._deliver("write", records, len(records), records)
 
     def _emit_table(self, table: pa.Table) -> None:
-        with self._sink_lock:
-            ok = all([self._call(s, "write_table", table.num_rows, table) for s in self.sinks])
-        if ok:
-            self.written += table.num_rows
+        self._deliver("write_table", table, table.num_rows, lambda: ExposureBatch.from_table(table))
 
     def _flush_sinks(self) -> None:
         with self._sink_lock:
             for s in self.sinks:
-                self._call(s, "flush", 0)
+                report = self._call(s, "flush", 0)
+                if report:
+                    self._account(s, "flush", report)
 
     # -- fork ------------------------------------------------------------------------------
 
@@ -463,6 +538,17 @@ class ExposureLogger:
                 log.exception("trafficsplit: exposure sink %s after fork", type(s).__name__)
         if not self._closed:
             self._start()
+
+
+def _describe(exc: BaseException) -> str:
+    """An exception for a log line: its kind, and an OS error's own words (``No space left
+    on device``); never other text, which may quote records."""
+    if isinstance(exc, OSError):
+        if exc.strerror:
+            return f"{type(exc).__name__}: [Errno {exc.errno}] {exc.strerror}"
+        if len(exc.args) == 1 and isinstance(exc.args[0], str) and len(exc.args[0]) <= 100:
+            return f"{type(exc).__name__}: {exc.args[0]}"
+    return type(exc).__name__
 
 
 # -- process-wide: exit and fork -------------------------------------------------------------

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -41,6 +42,7 @@ __all__ = [
 ]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_T = TypeVar("_T")
 
 
 class ExposureRecord(NamedTuple):
@@ -155,8 +157,56 @@ class ExposureBatch(Sequence[ExposureRecord]):
     def __iter__(self) -> Iterator[ExposureRecord]:
         return iter(self._all())
 
+    def encodable(
+        self, encode: Callable[[ExposureBatch], _T]
+    ) -> tuple[list[_T], list[int], list[str]]:
+        """``encode`` (for example ``ExposureBatch.table``) of the records that it can encode:
+        the encoded parts in record order, the positions of the records set aside and, for
+        each, the name of the error that refused it (never the error's text, which may quote
+        the record).
+
+        The whole batch is encoded in one go; only when that fails is it halved until the
+        records that fail are alone, so a batch without a bad record pays nothing extra.
+        Errors of the machine rather than of a record (memory, a missing module) propagate."""
+        parts: list[_T] = []
+        bad: list[int] = []
+        why: list[str] = []
+        rows = self._rows
+
+        def visit(lo: int, hi: int) -> None:
+            try:
+                parts.append(encode(self if hi - lo == len(rows) else ExposureBatch(rows[lo:hi])))
+            except (MemoryError, ImportError):
+                raise
+            except Exception as exc:  # any other error is this record's (or one of these)
+                if hi - lo == 1:
+                    bad.append(lo)
+                    why.append(type(exc).__name__)
+                    return
+                mid = (lo + hi) // 2
+                visit(lo, mid)
+                visit(mid, hi)
+
+        if rows:
+            visit(0, len(rows))
+        return parts, bad, why
+
+    def without(self, positions: Sequence[int]) -> ExposureBatch:
+        """The batch less the records at ``positions``."""
+        if not positions:
+            return self
+        drop = set(positions)
+        return ExposureBatch([r for i, r in enumerate(self._rows) if i not in drop])
+
+    def jsonl_bytes(self) -> bytes:
+        """:meth:`jsonl` as UTF-8; a lone surrogate anywhere raises ``UnicodeEncodeError``."""
+        return self.jsonl().encode("utf-8")
+
     def jsonl(self) -> str:
-        """The records as JSON Lines, with constant parts encoded once per batch."""
+        """The records as JSON Lines, with constant parts encoded once per batch. Raises on a
+        record that JSON cannot hold as it is (a text field that is not text, a bucket that is
+        not an integer, a probability that is not a finite float, attributes json cannot
+        encode with sorted keys), so that no line misstates its record."""
         rows = self._rows
         if not rows:
             return ""
@@ -175,22 +225,26 @@ class ExposureBatch(Sequence[ExposureRecord]):
                 head = heads[(key, arm)] = f'"experiment":{_esc(key)},"arm":{_esc(arm)},"bucket":'
             middle = middles.get((reason, version, p))
             if middle is None:
+                if not isinstance(p, float) or not math.isfinite(p):
+                    raise TypeError("probability must be a finite float")
                 middle = middles[(reason, version, p)] = (
-                    f',"reason":"{reason}","version":{_esc(version)},"probability":{p!r},'
+                    f',"reason":{_esc(reason)},"version":{_esc(version)},"probability":{p!r},'
                     '"attributes":'
                 )
             if rid is None and evaluated is None and not mismatch and prop is None:
                 tail = plain_tail
             else:
                 tail = (
-                    f'"request_id":{_json_value(rid)},"evaluated_arm":{_json_value(evaluated)},'
+                    f'"request_id":{_text(rid)},"evaluated_arm":{_text(evaluated)},'
                     f'"mismatch":{"true" if mismatch else "false"},'
-                    f'"propagation":{_json_value(prop)}}}\n'
+                    f'"propagation":{_text(prop)}}}\n'
                 )
-            unit_text = _esc(unit) if type(unit) is str else _json_value(unit)
+            unit_text = _esc(unit) if type(unit) is str else _text(unit)
+            # :d refuses a bucket that is not an integer (a str would be written as a number)
             out.append(
                 f'{{"timestamp":"{stamp}+00:00","unit":{unit_text},'
-                f"{head}{bucket}{middle}{'null' if attrs is None else _json_value(attrs)},{tail}"
+                f"{head}{bucket:d}{middle}{'null' if attrs is None else _attributes_text(attrs)},"
+                f"{tail}"
             )
         return "".join(out)
 
@@ -202,7 +256,17 @@ class ExposureBatch(Sequence[ExposureRecord]):
         cols = list(zip(*self._rows, strict=True)) if self._rows else [()] * len(schema)
         arrays = [pa.array(np.asarray(cols[0], np.int64)).cast(schema.field(0).type)]
         arrays += [_column(field, cols[i]) for i, field in enumerate(schema) if i > 0]
+        for i in _REQUIRED:
+            if arrays[i].null_count:
+                raise ValueError(f"exposure records need a {schema.field(i).name}")
         return pa.Table.from_arrays(arrays, schema=schema)
+
+
+# Columns every record fills (the others may be null).
+_REQUIRED = tuple(
+    EXPOSURE_FIELDS.index(f)
+    for f in ("experiment", "arm", "bucket", "reason", "version", "probability")
+)
 
 
 # -- the probability of an arm ---------------------------------------------------------------
@@ -253,16 +317,23 @@ class ExposureInfo:
 _esc = json.encoder.encode_basestring
 
 
-def _json_value(v: Any) -> str:
+def _text(v: Any) -> str:
+    """A text field as JSON: a string or null; anything else is refused."""
     if v is None:
         return "null"
-    if isinstance(v, str):
-        return _esc(v)
-    return json.dumps(v, default=str, ensure_ascii=False)
+    if type(v) is not str:
+        raise TypeError("a text field holds a value that is not text")
+    return _esc(v)
 
 
 def _attributes_text(a: Any) -> str | None:
-    return None if a is None else json.dumps(a, default=str, ensure_ascii=False, sort_keys=True)
+    """Attributes as a JSON object, keys sorted (the same text in every sink); values json
+    cannot encode are written as their ``str()``."""
+    if a is None:
+        return None
+    if not isinstance(a, dict):
+        raise TypeError("attributes must be a dict")
+    return json.dumps(a, default=str, ensure_ascii=False, sort_keys=True)
 
 
 def _dictionary(values: pa.Array) -> pa.Array:

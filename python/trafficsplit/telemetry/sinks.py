@@ -5,16 +5,18 @@ reads the files back. The logger calls a sink from its writer thread only.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._optional import require
-from ..errors import ConfigError
+from ..errors import ArgumentError, ConfigError, Error
 from .records import EXPOSURE_FIELDS, ExposureBatch, ExposureRecord, exposure_schema
 
 if TYPE_CHECKING:
@@ -27,27 +29,58 @@ __all__ = [
     "LoggingSink",
     "OpenTelemetrySink",
     "ParquetSink",
+    "WriteReport",
     "read_exposures",
 ]
+
+
+class WriteReport(NamedTuple):
+    """What a sink call did with its records when it did not write them all (a sink returns
+    None when it did). Never holds a record's contents: positions and counts only."""
+
+    set_aside: tuple[int, ...] = ()  # positions in the batch of records it could not encode
+    set_aside_why: tuple[str, ...] = ()  # for each, the name of the error that refused it
+    failed: int = 0  # records of this call encoded but not stored (full disk, removed file)
+    lost: int = 0  # records of earlier calls, then stored, lost now (an unfinished file)
+    error: str | None = None  # why records failed or were lost, for the log
+
+
+def _os_error_text(exc: OSError) -> str:
+    """The OS's words for an error (``No space left on device``), without file names."""
+    if exc.strerror:
+        return f"{type(exc).__name__}: [Errno {exc.errno}] {exc.strerror}"
+    return type(exc).__name__
+
+
+def _report(
+    bad: list[int], why: list[str], failed: int = 0, lost: int = 0, error: str | None = None
+) -> WriteReport | None:
+    if not (bad or failed or lost):
+        return None
+    return WriteReport(tuple(bad), tuple(why), failed, lost, error)
 
 
 class ExposureSink:
     """Where exposure records go. Subclasses implement :meth:`write`; the logger calls every
     method from its writer thread only, so a sink needs no locking of its own."""
 
-    def write(self, records: Sequence[ExposureRecord]) -> None:
+    def write(self, records: Sequence[ExposureRecord]) -> WriteReport | None:
+        """Writes ``records``; returns None when every one was written, else a
+        :class:`WriteReport`. Raising means that none of them was written."""
         raise NotImplementedError
 
-    def write_table(self, table: pa.Table) -> None:
+    def write_table(self, table: pa.Table) -> WriteReport | None:
         """Bulk records as an Arrow table with :func:`exposure_schema`; by default converted
         to records and passed to :meth:`write`."""
-        self.write(list(ExposureBatch.from_table(table)))
+        return self.write(ExposureBatch.from_table(table))
 
-    def flush(self) -> None:
+    def flush(self) -> WriteReport | None:
         """Makes what was written durable (called after each batch and before ``fork()``)."""
+        return None
 
-    def close(self) -> None:
+    def close(self) -> WriteReport | None:
         """Flushes and releases files and handles."""
+        return None
 
     def after_fork_in_child(self) -> None:
         """Drops state inherited from the parent (open files belong to the parent)."""
@@ -78,14 +111,24 @@ class LoggingSink(ExposureSink):
         self._logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self._level = level
 
-    def write(self, records: Sequence[ExposureRecord]) -> None:
+    def write(self, records: Sequence[ExposureRecord]) -> WriteReport | None:
         lg, level = self._logger, self._level
         if not lg.isEnabledFor(level):
-            return
+            return None
         batch = ExposureBatch.of(records)
+        # Handlers encode the text they write: a lone surrogate refuses the record here.
+        parts, bad, why = batch.encodable(_checked_jsonl)
+        good = batch.without(bad)
         # split("\n"), not splitlines(): JSON text may hold U+2028 and other line breaks.
-        for r, line in zip(batch, batch.jsonl().split("\n"), strict=False):
+        for r, line in zip(good, "".join(parts).split("\n"), strict=False):
             lg.log(level, "%s", line, extra={"exposure": r})
+        return _report(bad, why)
+
+
+def _checked_jsonl(batch: ExposureBatch) -> str:
+    text = batch.jsonl()
+    text.encode("utf-8")
+    return text
 
 
 _OTEL_REASON = {
@@ -210,56 +253,111 @@ class _RotatingFiles(ExposureSink):
 
 class JsonlSink(_RotatingFiles):
     """JSON Lines files in a folder, one object per record (fields of :class:`ExposureRecord`,
-    ``timestamp`` in ISO 8601 with ``+00:00``), rotated by size and age."""
+    ``timestamp`` in ISO 8601 with ``+00:00``), rotated by size and age.
+
+    Each batch goes to the OS in one ``write``; what the OS refuses (a full disk) is cut back
+    to the last whole line, so files hold whole records only, and the records that did not fit
+    are reported failed. A file removed from under the sink (its folder deleted) is noticed
+    after the write, and the batch written again into a new file in a recreated folder."""
 
     suffix = ".jsonl"
-    _file: Any = None  # the open file, after the first write
+    _fd: int | None = None  # the open file, after the first write
+    _path: Path | None = None
+    _size = 0
 
-    def _open(self) -> Any:
+    def _open(self) -> int:
         path = self._next_path()
-        self._file = open(path, "a", encoding="utf-8", buffering=2**20)  # noqa: SIM115
+        self.directory.mkdir(parents=True, exist_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_CLOEXEC", 0)
+        self._fd = os.open(path, flags, 0o644)
+        self._path = path
+        self._size = 0
         self._opened = time.monotonic()
         self.files.append(path)
-        return self._file
+        return self._fd
 
-    def _text(self, text: str) -> None:
-        f = self._file if self._file is not None else self._open()
-        f.write(text)
-        if self._due(f.tell()):
-            f.close()
-            self._file = None
+    def _close_file(self) -> None:
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
 
-    def write(self, records: Sequence[ExposureRecord]) -> None:
-        text = ExposureBatch.of(records).jsonl()
-        if text:
-            self._text(text)
+    def _append(self, data: bytes) -> tuple[int, str | None]:
+        """Appends ``data`` (whole lines); returns the lines not stored and why."""
+        try:
+            fd = self._fd if self._fd is not None else self._open()
+        except OSError as exc:
+            return data.count(b"\n"), _os_error_text(exc)
+        start = self._size
+        done = 0
+        view = memoryview(data)
+        try:
+            while done < len(data):
+                done += os.write(fd, view[done:])
+        except OSError as exc:
+            keep = data.rfind(b"\n", 0, done) + 1  # the whole lines the OS took
+            if keep < done:
+                try:
+                    os.ftruncate(fd, start + keep)
+                except OSError:
+                    # The cut line stays: no more lines after it, in this file.
+                    self._close_file()
+            self._size = start + keep
+            return data.count(b"\n", keep), _os_error_text(exc)
+        self._size = start + done
+        return 0, None
 
-    def write_table(self, table: pa.Table) -> None:
-        if table.num_rows:
-            self._text(ExposureBatch.from_table(table).jsonl())
+    def _write_bytes(self, data: bytes) -> tuple[int, str | None]:
+        failed, error = self._append(data)
+        if self._fd is not None and _unlinked(self._fd, self._path):
+            # Written into a file no one can read any more: again, into a new one.
+            self._close_file()
+            failed, error = self._append(data)
+            error = error or "the file was removed; continued in a new one"
+        if self._fd is not None and self._due(self._size):
+            self._close_file()
+        return failed, error
 
-    def flush(self) -> None:
-        if self._file is not None:
-            self._file.flush()
+    def write(self, records: Sequence[ExposureRecord]) -> WriteReport | None:
+        batch = ExposureBatch.of(records)
+        parts, bad, why = batch.encodable(ExposureBatch.jsonl_bytes)
+        data = parts[0] if len(parts) == 1 else b"".join(parts)
+        failed, error = self._write_bytes(data) if data else (0, None)
+        return _report(bad, why, failed, 0, error)
 
-    def close(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+    def write_table(self, table: pa.Table) -> WriteReport | None:
+        if not table.num_rows:
+            return None
+        return self.write(ExposureBatch.from_table(table))
+
+    def close(self) -> WriteReport | None:
+        self._close_file()
+        return None
 
     def after_fork_in_child(self) -> None:
-        # The parent flushed before the fork, so the inherited buffer is empty: closing it
-        # writes nothing; the child continues in a file of its own.
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        # Unbuffered: the parent's lines are all in its file; the child continues in its own.
+        self._close_file()
         self.files = []
+
+
+def _unlinked(fd: int, path: Path | None) -> bool:
+    """Whether the open file ``fd`` is no longer the file at ``path`` (removed, replaced)."""
+    try:
+        st = os.fstat(fd)
+        if st.st_nlink == 0:
+            return True
+        at = os.stat(path) if path is not None else None
+    except OSError:
+        return True
+    return at is None or (at.st_ino, at.st_dev) != (st.st_ino, st.st_dev)
 
 
 class ParquetSink(_RotatingFiles):
     """Parquet files in a folder (pyarrow), one row group per flush; a file is named
-    ``….parquet.inprogress`` while open and renamed to ``….parquet`` when complete, so readers
-    never see a file without its footer."""
+    ``….parquet.inprogress`` while open and renamed to ``….parquet`` only when complete (footer
+    written, file fsynced and closed without error), so readers never see a file without its
+    footer. A file that cannot be completed (a full disk, a removed folder) is deleted, and its
+    records, reported written when their row group was, are reported lost."""
 
     suffix = ".parquet"
 
@@ -284,50 +382,115 @@ class ParquetSink(_RotatingFiles):
         self._writer: Any = None
         self._file: Any = None
         self._path: Path | None = None
+        self._rows = 0  # records in the file in progress
 
-    def write(self, records: Sequence[ExposureRecord]) -> None:
-        if records:
-            self.write_table(ExposureBatch.of(records).table())
+    def write(self, records: Sequence[ExposureRecord]) -> WriteReport | None:
+        if not records:
+            return None
+        parts, bad, why = ExposureBatch.of(records).encodable(ExposureBatch.table)
+        if not parts:
+            return _report(bad, why)
+        pa = require("pyarrow", what="ParquetSink.write")
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).unify_dictionaries()
+        report = self.write_table(table)
+        if report is None:
+            return _report(bad, why)
+        return report._replace(set_aside=tuple(bad), set_aside_why=tuple(why))
 
-    def write_table(self, table: pa.Table) -> None:
+    def write_table(self, table: pa.Table) -> WriteReport | None:
         pa = require("pyarrow", what="ParquetSink.write_table")
         pq = require("pyarrow.parquet", what="ParquetSink.write_table")
 
-        if not table.num_rows:
-            return
-        if self._writer is None:
-            self._path = self._next_path()
-            self._file = open(str(self._path) + ".inprogress", "wb")  # noqa: SIM115
-            schema = exposure_schema()
-            coded = [f.name for f in schema if pa.types.is_dictionary(f.type)]
-            # High-cardinality columns (unit, time, request id) skip the dictionary attempt.
-            self._writer = pq.ParquetWriter(
-                self._file,
-                schema,
-                compression=self.compression,
-                use_dictionary=[*coded, "probability", "attributes", "evaluated_arm"],
-            )
-            self._opened = time.monotonic()
-        self._writer.write_table(table, row_group_size=table.num_rows)
+        n = table.num_rows
+        if not n:
+            return None
+        lost, error = 0, None
+        if self._writer is not None and _unlinked(self._file.fileno(), self._in_progress()):
+            lost, error = self._abandon(), "the file in progress was removed"
+        try:
+            if self._writer is None:
+                self._path = self._next_path()
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._file = open(self._in_progress(), "wb")  # noqa: SIM115
+                self._rows = 0
+                schema = exposure_schema()
+                coded = [f.name for f in schema if pa.types.is_dictionary(f.type)]
+                # High-cardinality columns (unit, time, request id) skip the dictionary attempt.
+                self._writer = pq.ParquetWriter(
+                    self._file,
+                    schema,
+                    compression=self.compression,
+                    use_dictionary=[*coded, "probability", "attributes", "evaluated_arm"],
+                )
+                self._opened = time.monotonic()
+            self._writer.write_table(table, row_group_size=n)
+            self._file.flush()  # a full disk shows here, not in a later call
+        except OSError as exc:
+            # A row group cut short leaves the file unreadable: it goes, with its records.
+            return WriteReport(failed=n, lost=lost + self._abandon(), error=_os_error_text(exc))
+        self._rows += n
         if self._due(self._file.tell()):
-            self._finish()
+            gone, why = self._finish()
+            if gone:
+                return WriteReport(failed=n, lost=lost + gone - n, error=why)
+        return _report([], [], 0, lost, error)
 
-    def _finish(self) -> None:
-        if self._writer is None:
-            return
-        self._writer.close()
-        self._file.close()
+    def _in_progress(self) -> Path:
         assert self._path is not None
-        os.replace(str(self._path) + ".inprogress", self._path)
+        return self._path.with_name(self._path.name + ".inprogress")
+
+    def _abandon(self) -> int:
+        """Deletes the file in progress; returns the records that were in it."""
+        rows = self._rows
+        if self._writer is not None:
+            with contextlib.suppress(Exception):
+                self._writer.close()
+            with contextlib.suppress(OSError):
+                self._file.close()
+            with contextlib.suppress(OSError):
+                os.unlink(self._in_progress())
+        self._writer = self._file = self._path = None
+        self._rows = 0
+        return rows
+
+    def _finish(self) -> tuple[int, str | None]:
+        """Completes and publishes the file in progress; returns the records lost (the file
+        deleted) when that fails, and why."""
+        if self._writer is None:
+            return 0, None
+        assert self._path is not None
+        try:
+            self._writer.close()
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            if _unlinked(self._file.fileno(), self._in_progress()):
+                raise FileNotFoundError(2, "No such file or directory")
+            self._file.close()
+            os.replace(self._in_progress(), self._path)
+        except OSError as exc:
+            return self._abandon(), _os_error_text(exc)
+        with contextlib.suppress(OSError):  # the new name durable too; best effort
+            fd = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
         self.files.append(self._path)
         self._writer = self._file = self._path = None
+        self._rows = 0
+        return 0, None
 
-    def flush(self) -> None:
+    def flush(self) -> WriteReport | None:
         if self._file is not None:
-            self._file.flush()
+            try:
+                self._file.flush()
+            except OSError as exc:
+                return WriteReport(lost=self._abandon(), error=_os_error_text(exc))
+        return None
 
-    def close(self) -> None:
-        self._finish()
+    def close(self) -> WriteReport | None:
+        lost, error = self._finish()
+        return WriteReport(lost=lost, error=error) if lost else None
 
     def after_fork_in_child(self) -> None:
         # The open file is the parent's to finish. Point the inherited descriptor at /dev/null
@@ -340,28 +503,66 @@ class ParquetSink(_RotatingFiles):
             finally:
                 os.close(devnull)
         self._writer = self._file = self._path = None
+        self._rows = 0
         self.files = []
 
 
-def read_exposures(path: str | os.PathLike[str]) -> Any:
+def read_exposures(path: str | os.PathLike[str], errors: str = "skip") -> Any:
     """Every exposure record under a folder (``*.jsonl`` and complete ``*.parquet`` files) or
-    in one file, as a DataFrame with the columns of :data:`EXPOSURE_FIELDS`."""
+    in one file, as a DataFrame with the columns of :data:`EXPOSURE_FIELDS`.
+
+    A damaged file (a Parquet file that does not read, JSON Lines that do not parse) is
+    skipped with a warning naming it under ``errors="skip"``; in a JSON Lines file only the
+    lines that do not parse are left out. ``df.attrs["damaged"]`` lists the damaged files.
+    ``errors="raise"`` raises :class:`trafficsplit.Error` instead, naming the file."""
     pd = require("pandas", what="read_exposures")
     pa = require("pyarrow", what="read_exposures")
     pq = require("pyarrow.parquet", what="read_exposures")
 
+    if errors not in ("skip", "raise"):
+        raise ArgumentError(f"errors must be 'skip' or 'raise', got {errors!r}")
     p = Path(path)
     files = sorted(p.glob("*.jsonl")) + sorted(p.glob("*.parquet")) if p.is_dir() else [p]
     tables = []
+    damaged: list[str] = []
+
+    def bad(f: Path, what: str, exc: BaseException) -> None:
+        # The error's own text may quote records: its kind only.
+        message = f"damaged exposure file {f}: {what} ({type(exc).__name__})"
+        if errors == "raise":
+            raise Error(message) from None
+        damaged.append(str(f))
+        warnings.warn(message, UserWarning, stacklevel=3)
+
     for f in files:
         if f.suffix == ".parquet":
-            tables.append(pq.read_table(f, schema=exposure_schema()))
-        else:
-            with open(f, encoding="utf-8") as fh:
-                rows = [json.loads(line) for line in fh if line.strip()]
-            tables.append(ExposureBatch.from_json(rows).table())
+            try:
+                tables.append(pq.read_table(f, schema=exposure_schema()))
+            except (OSError, pa.ArrowException) as exc:
+                bad(f, "not a complete Parquet file of exposure records", exc)
+            continue
+        with open(f, encoding="utf-8", errors="surrogateescape") as fh:
+            rows, skipped, first = [], 0, None
+            for line in fh:
+                if not line.strip():
+                    continue
+                try:
+                    rows.append(json.loads(line))
+                except ValueError as exc:
+                    skipped += 1
+                    first = first or exc
+        try:
+            table = ExposureBatch.from_json(rows).table()
+        except Exception as exc:
+            bad(f, "records that are not exposure records", exc)
+            continue
+        if first is not None:
+            bad(f, f"{skipped} line(s) that are not JSON, left out", first)
+        tables.append(table)
     if not tables:
-        return exposure_schema().empty_table().to_pandas()
+        df = exposure_schema().empty_table().to_pandas()
+        df.attrs["damaged"] = damaged
+        return df
     table = pa.concat_tables(tables, promote_options="permissive")
     table = table.cast(
         pa.schema(
@@ -375,4 +576,5 @@ def read_exposures(path: str | os.PathLike[str]) -> Any:
     df = table.drop_columns(["attributes"]).to_pandas()
     at = EXPOSURE_FIELDS.index("attributes")
     df.insert(at, "attributes", pd.Series(attributes, dtype=object))
+    df.attrs["damaged"] = damaged
     return df
