@@ -7,6 +7,7 @@ distinct ids: pandas categoricals and Arrow dictionary arrays), evaluated once p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +53,7 @@ Chunk = Column | SequenceChunk | DictionaryChunk
 
 
 def spread_by_codes(
-    parts: list[tuple[np.ndarray, ...]],
+    parts: Sequence[tuple[np.ndarray, ...]],
     missing: tuple[Any, ...],
     dtypes: tuple[Any, ...],
     codes: np.ndarray,

@@ -12,7 +12,7 @@ import contextlib
 import html
 import itertools
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -198,11 +198,11 @@ class Analysis:
         if seq and len(axes) > 1:
             a1 = axes[1]
             design = self.sequential
-            t = np.asarray(design.timing, dtype=float)
+            timing = np.asarray(design.timing, dtype=float)
             b = np.asarray(design.boundaries(), dtype=float)
-            a1.plot(t, b, "k-o", label="efficacy boundary")
+            a1.plot(timing, b, "k-o", label="efficacy boundary")
             if getattr(design, "sides", 1) == 2:
-                a1.plot(t, -b, "k-o")
+                a1.plot(timing, -b, "k-o")
             info = [lk.information for lk in self.looks]
             for r in items:
                 if r.kind == "guardrail":
@@ -437,7 +437,7 @@ def _moments_from_units(
 
 def _grouped(
     codes: np.ndarray, labels: list[str], arrays: list[np.ndarray], cols: tuple[str, ...]
-) -> Mapping[str, Moments]:
+) -> Mapping[Hashable, Moments]:
     """Per-arm moments of ``arrays`` in one pass of the core kernel (negative codes: rows
     without an arm, left out; arms without rows are absent)."""
     from .stats._moments import moments_by_codes
@@ -571,8 +571,8 @@ def sufficient_statistics(
     for g in groups.values():
         cols.extend(c for c in g if c not in cols)
     arrays = {c: _float_column(data, c) for c in cols}
-    for c, a in arrays.items():
-        bad = int(np.isnan(a).sum())
+    for c, values in arrays.items():
+        bad = int(np.isnan(values).sum())
         if bad:
             raise ConfigError(
                 f"sufficient_statistics: column {c!r} has {bad} missing values; fill or drop "

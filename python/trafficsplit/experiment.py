@@ -16,7 +16,7 @@ from . import _time, _units
 from ._core import assignment as _assignment
 from ._core import hashing as _hashing
 from ._frozen import FrozenDict, freeze
-from ._shared.checks import check_text, check_threads, is_real
+from ._shared.checks import check_text, check_threads, is_integer, is_real
 from .batch import BatchAssignment
 from .errors import ConfigError
 from .targeting import Targeting
@@ -189,6 +189,16 @@ class Experiment:
         "_steps",
         "_targeting",
     )
+    _algorithm: str
+    _arms: tuple[Arm, ...]
+    _bucket_version: int
+    _buckets: int
+    _compiled: _assignment.CompiledExperiment
+    _key: str
+    _probabilities: np.ndarray | None
+    _salt: str
+    _steps: tuple[AllocationStep, ...]
+    _targeting: Targeting | None
 
     def __init__(
         self,
@@ -212,17 +222,13 @@ class Experiment:
         if not isinstance(salt, str) or not salt:
             raise ConfigError(f"salt must be a non-empty str, got {salt!r}")
         check_text(salt, "salt", ConfigError)
-        if not isinstance(buckets, numbers.Integral) or isinstance(buckets, bool):
+        if not is_integer(buckets):
             raise ConfigError(f"buckets must be an int, got {type(buckets).__name__} {buckets!r}")
         if not 1 <= int(buckets) <= MAX_BUCKETS:
             raise ConfigError(f"buckets must be between 1 and {MAX_BUCKETS:,}, got {buckets}")
         if algorithm not in ALGORITHMS:
             raise ConfigError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
-        if (
-            not isinstance(bucket_version, numbers.Integral)
-            or isinstance(bucket_version, bool)
-            or not 1 <= int(bucket_version) < 2**32
-        ):
+        if not is_integer(bucket_version) or not 1 <= int(bucket_version) < 2**32:
             raise ConfigError(f"bucket_version must be an int >= 1, got {bucket_version!r}")
         parsed_arms = _parse_arms(arms)
         names = [a.name for a in parsed_arms]
@@ -255,19 +261,15 @@ class Experiment:
                 current_us,
             )
         )
-        for i, s in enumerate(steps):
+        for i in range(1, len(steps)):
             label = f"history[{i}]" if i < len(steps) - 1 else "allocated_at"
-            if i > 0 and s._effective_us is None:
+            at_us, before_us = steps[i]._effective_us, steps[i - 1]._effective_us
+            if at_us is None:
                 raise ConfigError(f"{label} needs a time: only the first allocation may omit it")
-            if (
-                i > 0
-                and steps[i - 1]._effective_us is not None
-                and s._effective_us is not None
-                and s._effective_us < steps[i - 1]._effective_us
-            ):
+            if before_us is not None and at_us < before_us:
                 raise ConfigError(
-                    f"{label} ({s.effective.isoformat()}) is earlier than the step "
-                    f"before it ({steps[i - 1].effective.isoformat()}); "
+                    f"{label} ({_time.from_micros(at_us).isoformat()}) is earlier than the step "
+                    f"before it ({_time.from_micros(before_us).isoformat()}); "
                     "history runs oldest first"
                 )
 
@@ -279,7 +281,7 @@ class Experiment:
         self._bucket_version = int(bucket_version)
         self._arms = tuple(parsed_arms)
         self._steps = tuple(steps)
-        self._probabilities: np.ndarray | None = None  # per step and arm, made on first use
+        self._probabilities = None  # per step and arm, made on first use
         self._compiled = _assignment.CompiledExperiment(
             key,
             salt,
@@ -288,7 +290,7 @@ class Experiment:
             self._buckets,
             tuple(names),
             tuple(a.payload for a in parsed_arms),
-            [(s._effective_us, float(s.exposure), [s.weights[n] for n in names]) for s in steps],
+            [(s._effective_us, _exposure(s), [s.weights[n] for n in names]) for s in steps],
         )
 
     # -- assignment -------------------------------------------------------------------------
@@ -445,11 +447,13 @@ class Experiment:
             ]
 
         if at_us is None:
-            return _units.spread_by_codes(  # type: ignore[return-value]
+            arm, bucket, reason = _units.spread_by_codes(
                 parts(step), missing, dtypes, codes, threads, out
             )
+            return arm, bucket, reason
         if out is None:
-            out = tuple(np.empty(len(codes), d) for d in dtypes)  # type: ignore[assignment]
+            n = len(codes)
+            out = (np.empty(n, dtypes[0]), np.empty(n, dtypes[1]), np.empty(n, dtypes[2]))
         steps = self._compiled.steps_at(at_us)
         for s in np.unique(steps):
             rows = np.flatnonzero(steps == s)
@@ -483,8 +487,7 @@ class Experiment:
         if weights is None:
             new_weights = dict(current.weights)
         else:
-            new_arms = _parse_arms(weights) if not isinstance(weights, Mapping) else None
-            if new_arms is None:
+            if isinstance(weights, Mapping):
                 new_weights = {}
                 for name, w in weights.items():
                     if not isinstance(name, str) or not name:
@@ -492,6 +495,7 @@ class Experiment:
                     new_weights[name] = _check_weight(w, f"weights[{name!r}]")
                 payloads: dict[str, Any] = {}
             else:
+                new_arms = _parse_arms(weights)
                 new_weights = {a.name: a.weight for a in new_arms}
                 payloads = {a.name: a.payload for a in new_arms}
             missing = [a.name for a in arms if a.name not in new_weights]
@@ -507,7 +511,7 @@ class Experiment:
                 if name not in known:
                     arms.append(Arm(name, w, payloads.get(name)))
         new_exposure = (
-            current.exposure if exposure is None else _check_exposure(exposure, "exposure")
+            _exposure(current) if exposure is None else _check_exposure(exposure, "exposure")
         )
         eff = _dt.datetime.now(_dt.UTC) if effective is None else effective
         history = [AllocationStep(s.weights, s.exposure, s.effective) for s in self._steps]
@@ -632,7 +636,7 @@ class Experiment:
     @property
     def exposure(self) -> float:
         """Current exposure (0..1)."""
-        return float(self._steps[-1].exposure)
+        return _exposure(self._steps[-1])
 
     @property
     def steps(self) -> tuple[AllocationStep, ...]:
@@ -725,6 +729,12 @@ class Experiment:
             f"buckets={self._buckets}, algorithm={self._algorithm!r}, "
             f"steps={len(self._steps)})"
         )
+
+
+def _exposure(step: AllocationStep) -> float:
+    # An experiment gives each of its steps an exposure when it is built.
+    assert step.exposure is not None
+    return step.exposure
 
 
 def _rebuild(d: Mapping[str, Any]) -> Experiment:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import numpy as np
 
 from . import _units
 from ._core import hashing as _hashing
-from ._shared.checks import check_text, check_threads
+from ._shared.checks import check_text, check_threads, is_integer
 from .errors import ArgumentError
 
 ALGORITHMS = ("xxh3", "murmur3")
@@ -43,7 +42,7 @@ def bucket(unit: Unit, salt: str, buckets: int = 10_000, algorithm: str = "xxh3"
     >>> 0 <= bucket("user-1", "my-salt") < 10_000
     True
     """
-    if not isinstance(buckets, numbers.Integral) or isinstance(buckets, bool) or buckets < 1:
+    if not is_integer(buckets) or buckets < 1:
         raise ArgumentError(f"buckets must be an int >= 1, got {buckets!r}")
     return hash64(unit, salt, algorithm) % int(buckets)
 
@@ -73,9 +72,10 @@ def _hash_chunk(
 ) -> tuple[np.ndarray, np.ndarray]:
     if isinstance(chunk, _units.DictionaryChunk):
         parts = [_hash_chunk(c, salt, algorithm, threads) for c in chunk.values]
-        return _units.spread_by_codes(  # type: ignore[return-value]
+        values, mask = _units.spread_by_codes(
             parts, (0, True), (np.uint64, bool), chunk.codes, threads
         )
+        return values, mask
     if isinstance(chunk, _units.SequenceChunk):
         return _hashing.hash_sequence(chunk.values, salt, algorithm)
     return _hashing.hash_column(chunk, salt, algorithm, threads)

@@ -203,7 +203,7 @@ class Splitter:
         return self._exposures
 
     def _current_stamps(self) -> dict[Path, tuple[int, ...]]:
-        stamps = {}
+        stamps: dict[Path, tuple[int, ...]] = {}
         for p in self._paths:
             try:
                 files = config_files(p)
@@ -321,8 +321,7 @@ class Splitter:
         try:
             return snapshot.experiments[key]
         except KeyError:
-            known = ", ".join(sorted(snapshot.experiments)) or "(none)"
-            raise ConfigError(f"unknown experiment '{key}'; experiments: {known}") from None
+            raise _unknown_experiment(snapshot, key) from None
 
     def assign(
         self,
@@ -354,7 +353,7 @@ class Splitter:
         snapshot, plans, _ = self._state
         plan = plans.get(experiment)
         if plan is None:
-            self._experiment(snapshot, experiment)  # raises, naming the known keys
+            raise _unknown_experiment(snapshot, experiment)
         # Online, "now" decides: scheduled steps (canaries), start and end take effect on time.
         at_us = _now_us() if at is None else _time.to_micros(at)
         if unit is None and attributes is not None:
@@ -625,13 +624,13 @@ class Splitter:
                 keys = [unit_key_or_none(values[i]) for i in candidates]
                 found = store.get_many(e.key, exp.bucket_version, keys)
                 fresh = {}
-                for i, k in zip(candidates, keys, strict=True):
-                    s = found.get(k)
+                for row, key in zip(candidates, keys, strict=True):
+                    s = found.get(key)
                     if s is not None and s in exp.arm_names:
-                        arm[i] = exp.arm_names.index(s)
-                        reason[i] = _CODE["sticky"]
-                    elif reason[i] == _CODE["assigned"]:
-                        fresh[k] = exp.arm_names[arm[i]]
+                        arm[row] = exp.arm_names.index(s)
+                        reason[row] = _CODE["sticky"]
+                    elif reason[row] == _CODE["assigned"]:
+                        fresh[key] = exp.arm_names[arm[row]]
                 if fresh:
                     store.put_many(e.key, exp.bucket_version, fresh)
         return arm, b.bucket, reason
@@ -775,6 +774,11 @@ class _Plan:
         self.targeting = exp.targeting
         self.exposure = ExposureInfo(e.key, snapshot.version, exp)
         self.route = e.route  # compiled with the configuration
+
+
+def _unknown_experiment(snapshot: Snapshot, key: str) -> ConfigError:
+    known = ", ".join(sorted(snapshot.experiments)) or "(none)"
+    return ConfigError(f"unknown experiment '{key}'; experiments: {known}")
 
 
 def _state(

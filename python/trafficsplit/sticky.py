@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import numbers
 import os
 import sqlite3
 import threading
@@ -31,6 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, Self, runtime_checkable
 
 from ._optional import require
+from ._shared.checks import is_integer, is_real
 from ._shared.keys import unit_key
 from .errors import ConfigError
 
@@ -85,11 +85,7 @@ def _check_scope(experiment: Any, bucket_version: Any) -> tuple[str, int]:
         raise ConfigError(
             f"experiment must be valid Unicode (it contains a lone surrogate): {experiment!r}"
         ) from None
-    if (
-        not isinstance(bucket_version, numbers.Integral)
-        or isinstance(bucket_version, bool)
-        or not 1 <= int(bucket_version) <= MAX_BUCKET_VERSION
-    ):
+    if not is_integer(bucket_version) or not 1 <= int(bucket_version) <= MAX_BUCKET_VERSION:
         raise ConfigError(
             f"bucket_version must be an int between 1 and {MAX_BUCKET_VERSION}, "
             f"got {type(bucket_version).__name__} {bucket_version!r}"
@@ -225,11 +221,7 @@ class MemoryStickyStore(_Store):
     """
 
     def __init__(self, max_entries: int = 1_000_000) -> None:
-        if (
-            not isinstance(max_entries, numbers.Integral)
-            or isinstance(max_entries, bool)
-            or max_entries < 1
-        ):
+        if not is_integer(max_entries) or max_entries < 1:
             raise ConfigError(f"max_entries must be an int >= 1, got {max_entries!r}")
         self._max_entries = int(max_entries)
         self._data: OrderedDict[tuple[str, int, str], str] = OrderedDict()
@@ -343,11 +335,7 @@ class SQLiteStickyStore(_Store):
                 f"path must name a database file, got {fspath!r}; an in-memory SQLite "
                 "database is private to one connection: use MemoryStickyStore instead"
             )
-        if (
-            not isinstance(timeout, numbers.Real)
-            or isinstance(timeout, bool)
-            or not (math.isfinite(timeout) and timeout >= 0)
-        ):
+        if not is_real(timeout) or not (math.isfinite(timeout) and timeout >= 0):
             raise ConfigError(f"timeout must be a number of seconds >= 0, got {timeout!r}")
         self._path = fspath
         self._timeout = float(timeout)
@@ -600,7 +588,7 @@ def _check_ttl(ttl: Any) -> int | None:
         if seconds < 1 or seconds != int(seconds):
             raise ConfigError(f"ttl must be a whole number of seconds >= 1, got {ttl!r}")
         return int(seconds)
-    if not isinstance(ttl, numbers.Integral) or isinstance(ttl, bool) or ttl < 1:
+    if not is_integer(ttl) or ttl < 1:
         raise ConfigError(f"ttl must be None, an int of seconds >= 1 or a timedelta, got {ttl!r}")
     return int(ttl)
 

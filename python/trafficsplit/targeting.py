@@ -37,8 +37,13 @@ class Targeting:
     """
 
     __slots__ = ("_compiled", "_expression", "_lists")
+    _compiled: _targeting.CompiledTargeting
+    _expression: str
+    _lists: dict[str, list[Any]] | None
 
-    def __init__(self, expression: str, lists: Mapping[str, Iterable[Any]] | None = None) -> None:
+    def __init__(
+        self, expression: str | Targeting, lists: Mapping[str, Iterable[Any]] | None = None
+    ) -> None:
         if isinstance(expression, Targeting):
             lists = expression._lists if lists is None else lists
             expression = expression.expression
@@ -60,10 +65,12 @@ class Targeting:
             bad = [k for k in lists if not isinstance(k, str) or not k.isidentifier()]
             if bad:
                 raise ConfigError(f"list names must be identifiers, got {bad[0]!r}")
-            lists = {k: list(v) for k, v in lists.items()}
+            copied = {k: list(v) for k, v in lists.items()}
+        else:
+            copied = None
         self._expression = expression
-        self._lists = lists
-        self._compiled = _targeting.CompiledTargeting(expression, lists)
+        self._lists = copied
+        self._compiled = _targeting.CompiledTargeting(expression, copied)
 
     @property
     def expression(self) -> str:

@@ -1,10 +1,12 @@
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 from . import _Pybind11Type
+
+_Items = TypeVar("_Items", bound=Iterable[Any])
 
 MAX_EXPRESSION_BYTES: int
 MAX_DEPTH: int
@@ -32,7 +34,8 @@ class AttributeColumn(metaclass=_Pybind11Type):
     def __len__(self) -> int: ...
 
 class CompiledTargeting(metaclass=_Pybind11Type):
-    def __init__(self, expression: str) -> None: ...
+    # The binding reads ``lists`` as a dict (not any Mapping) of iterables.
+    def __init__(self, expression: str, lists: dict[str, _Items] | None = None) -> None: ...
     @property
     def attributes(self) -> list[str]: ...
     def canonical(self) -> str: ...

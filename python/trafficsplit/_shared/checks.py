@@ -7,7 +7,12 @@ from typing import Any
 
 from ..errors import ArgumentError
 
-__all__ = ["check_text", "check_threads", "is_real"]
+__all__ = ["check_text", "check_threads", "is_integer", "is_real"]
+
+
+def is_integer(x: Any) -> bool:
+    """An integer (int, numpy integer, any ``numbers.Integral``) that is not a bool."""
+    return isinstance(x, numbers.Integral) and not isinstance(x, bool)
 
 
 def is_real(x: Any) -> bool:
@@ -32,6 +37,6 @@ def check_threads(threads: Any) -> int:
     """The kernels' thread count: 0 (all cores) for None, else an int >= 1."""
     if threads is None:
         return 0
-    if not isinstance(threads, numbers.Integral) or isinstance(threads, bool) or threads < 1:
+    if not is_integer(threads) or threads < 1:
         raise ArgumentError(f"threads must be None (all cores) or an int >= 1, got {threads!r}")
     return int(threads)

@@ -81,10 +81,7 @@ def compile_route(
     """The core's route of one experiment: its holdouts, its layer range, its status and its
     time window around the compiled experiment, evaluated with it in one call. The stages'
     salts are derived by the core's stage rule (``<salt>/holdout``, ``<salt>/layer``)."""
-    stages = [
-        (holdouts[h].salt, holdouts[h].buckets, holdouts[h].threshold)
-        for h in e.holdouts
-    ]
+    stages = [(holdouts[h].salt, holdouts[h].buckets, holdouts[h].threshold) for h in e.holdouts]
     layer = None
     if e.layer is not None:
         spec = layers[e.layer]
@@ -145,7 +142,7 @@ def layer_ranges(
 ) -> dict[str, LayerConfig]:
     """Each layer's experiments take consecutive bucket ranges in configuration order."""
     out = {}
-    paths = {}
+    paths: dict[str, tuple[str, str]] = {}
     for source, path, item in items:
         if isinstance(item, Mapping) and isinstance(item.get("key"), str):
             paths.setdefault(item["key"], (source, path))
@@ -153,15 +150,19 @@ def layer_ranges(
         ranges: dict[str, tuple[int, int]] = {}
         cursor = 0
         total = 0.0
-        members = [e for e in experiments.values() if e.layer == key and e.layer_share is not None]
-        for e in members:
-            total += e.layer_share
-            count = math.floor(e.layer_share / 100 * layer.buckets + 0.5)
-            ranges[e.key] = (cursor, min(layer.buckets, cursor + count))
+        members = [
+            (e.key, e.layer_share)
+            for e in experiments.values()
+            if e.layer == key and e.layer_share is not None
+        ]
+        for member, share in members:
+            total += share
+            count = math.floor(share / 100 * layer.buckets + 0.5)
+            ranges[member] = (cursor, min(layer.buckets, cursor + count))
             cursor += count
         if total > 100 + 1e-9:
-            listing = ", ".join(f"{e.key}={e.layer_share:g}" for e in members)
-            source, path = paths.get(members[-1].key, ("", "experiments"))
+            listing = ", ".join(f"{member}={share:g}" for member, share in members)
+            source, path = paths.get(members[-1][0], ("", "experiments"))
             checker.file = source
             checker.add(
                 child(path, "layer_share"),

@@ -233,10 +233,12 @@ def _experiment(checker: Checker, m: Mapping[str, Any], path: str, key: str) -> 
                         child(child(p, "weights"), str(name)),
                         f"unknown arm '{name}'; arms: {', '.join(sorted(names))}",
                     )
-        values = [
+        checked = [
             checker.number(w, child(child(p, "weights"), str(n)), 0, 100, "a weight in percent")
             for n, w in weights.items()
         ]
+        # A weight that is not a number is reported above, and then the sum is not checked.
+        values = [w for w in checked if w is not None]
         if len(checker.issues) == before and abs(math.fsum(values) - 100) > 1e-9:
             listing = ", ".join(f"{n}={w:g}" for n, w in zip(weights, values, strict=True))
             checker.add(
@@ -417,13 +419,13 @@ def _rollout(checker: Checker, m: Mapping[str, Any], path: str, key: str) -> Exp
         checker.add(child(path, "steps"), "a canary needs at least one step")
         return None
     history = [{"at": t, "weights": {old: 100 - p, new: p}} for t, p in steps[:-1]]
-    t, p = steps[-1]
+    final_at, final_pct = steps[-1]
     return Experiment(
         key,
-        [Arm(old, 100 - p, old_payload), Arm(new, p, new_payload)],
+        [Arm(old, 100 - final_pct, old_payload), Arm(new, final_pct, new_payload)],
         salt=m.get("salt"),
         history=history,
-        allocated_at=t,
+        allocated_at=final_at,
         targeting=targeting,
     )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import stat
 from collections.abc import Callable
 from pathlib import Path
@@ -160,7 +161,7 @@ def unique_key_loader() -> Any:
     return Loader
 
 
-def config_files(path: str | Path) -> list[Path]:
+def config_files(path: str | os.PathLike[str]) -> list[Path]:
     """The files a path stands for: itself, or the YAML/JSON files of a folder (sorted)."""
     p = Path(path)
     if p.is_dir():
@@ -179,7 +180,7 @@ def config_files(path: str | Path) -> list[Path]:
     return [p]
 
 
-def load_config(*paths: str | Path) -> Snapshot:
+def load_config(*paths: str | os.PathLike[str]) -> Snapshot:
     """Loads, validates and compiles configuration files or folders (merged in order).
 
     Raises :class:`ConfigValidationError` listing every problem, each with its file and path.

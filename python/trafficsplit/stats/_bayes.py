@@ -132,7 +132,7 @@ def beta_binomial(
     return BayesResult(
         model="beta-binomial",
         mean=tuple(float(a / (a + b)) for a, b in post),
-        ci=tuple(tuple(_core.beta_interval(a, b, alpha)) for a, b in post),
+        ci=tuple(_core.beta_interval(a, b, alpha) for a, b in post),
         prob_beat_control=tuple(float(p) for p in beat),
         expected_loss=tuple(float(p[0]) for p in losses),
         expected_loss_control=tuple(float(p[1]) for p in losses),

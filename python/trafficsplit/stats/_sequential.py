@@ -251,12 +251,14 @@ class GroupSequential:
             )
         elif name == "haybittle-peto":
             k = len(t)
-            fixed = [self._interim_bound] * (k - 1) + [math.nan]
+            bound = self._interim_bound
+            assert bound is not None  # __init__ sets it for haybittle-peto
+            fixed = [bound] * (k - 1) + [math.nan]
             cum = [0.0] * (k - 1) + [self._alpha]
             b, c, n = _stats.cumulative_alpha_boundaries(t, cum, self._sides, self._grid, fixed)
             if k > 1 and c[-2] >= self._alpha:
                 raise ArgumentError(
-                    f"GroupSequential: interim bound {self._interim_bound} spends "
+                    f"GroupSequential: interim bound {bound} spends "
                     f"{c[-2]:.6g} >= alpha {self._alpha} before the final look"
                 )
         else:

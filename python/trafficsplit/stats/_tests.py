@@ -243,7 +243,11 @@ def _is_pair_of_arrays(x: Any) -> bool:
     return isinstance(x, (tuple, list)) and len(x) == 2 and all(np.ndim(v) == 1 for v in x)
 
 
-def _pair_summary(fn: str, name: str, m: Moments, i: int, j: int) -> tuple[float, ...]:
+# ``(n, mean_i, mean_j, var_i, var_j, cov_ij)``, the core's two-column summary.
+_Six = tuple[float, float, float, float, float, float]
+
+
+def _pair_summary(fn: str, name: str, m: Moments, i: int, j: int) -> _Six:
     """``(n, mean_i, mean_j, var_i, var_j, cov_ij)``: what the core's two-column kernels read."""
     if m.n < 2:
         raise ArgumentError(f"{fn}: {name} needs n >= 2 units, got n={m.n}")
@@ -268,7 +272,7 @@ def _ratio_moments(fn: str, name: str, x: Any) -> Moments:
 
 def _ratio_summary(
     fn: str, name: str, m: Moments, numerator: int | str, denominator: int | str
-) -> tuple[float, ...]:
+) -> _Six:
     i, j = m.index(numerator), m.index(denominator)
     k = len(m.columns)
     for label, col in (("numerator", i), ("denominator", j)):
@@ -320,7 +324,7 @@ def ratio_test(
 
 
 # -- CUPED ------------------------------------------------------------------------------------
-def _cuped_summary(fn: str, name: str, x: Any, covariate: int | str) -> tuple[float, ...]:
+def _cuped_summary(fn: str, name: str, x: Any, covariate: int | str) -> _Six:
     if isinstance(x, Moments):
         m = x
     elif _is_pair_of_arrays(x):
