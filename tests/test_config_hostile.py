@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import trafficsplit as ts
@@ -181,3 +182,29 @@ def test_a_rewrite_in_progress_is_not_taken(tmp_path: Path) -> None:
     assert sp._poll() is False and sp._poll() is True
     assert set(sp.snapshot.experiments) == {"e"}
     sp.close()
+
+
+# -- times: one range for every way a time arrives --------------------------------------------
+
+
+@pytest.mark.parametrize("start", ["9.3e+12", "1.0e+30", "-1.0e+12", "253402300800"])
+def test_times_out_of_range_are_configuration_problems(tmp_path: Path, start: str) -> None:
+    f = tmp_path / "times.yaml"
+    f.write_text(GOOD + f"    start: {start}\n")
+    refused(f, r"experiments\[0\]\.start: expected a time")
+
+
+def test_times_out_of_range_as_arguments_say_so() -> None:
+    e = ts.Experiment("e", {"a": 50, "b": 50})
+    hint = "epoch times are seconds: divide milliseconds by 1e3"
+    for at in (10**30, 1.0e30, 1_700_000_000_000):  # the last: milliseconds by mistake
+        with pytest.raises(ts.ConfigError, match=f"at = .* is out of range: .*{hint}"):
+            e.assign("u", at=at)
+    with pytest.raises(ts.ConfigError, match=r"at\[1\] = 1700000000000000 is out of range"):
+        e.assign_batch(["u", "v"], at=np.array([1_700_000_000, 1_700_000_000_000_000]))
+    with pytest.raises(ts.ConfigError, match=r"at\[0\] = .* is out of range"):
+        e.assign_batch(["u"], at=np.array([np.iinfo(np.int64).max]))
+    # The last representable day works, as a datetime64 and as text.
+    last = np.datetime64("9999-12-31T23:59:59")
+    assert e.assign("u", at=last) == e.assign("u", at="9999-12-31T23:59:59Z")
+    assert e.assign_batch(["u"], at=np.array([last])).reason.tolist() == [0]

@@ -252,7 +252,7 @@ def test_batch_unit_types(units, message):
 def test_threads_and_times_are_checked():
     for bad in (0, -1, 1.5, True):
         with pytest.raises(
-            ts.ConfigError,
+            ts.ArgumentError,
             match=r"threads must be None \(all cores\) or an "
             r"int >= 1",
         ):

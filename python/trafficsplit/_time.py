@@ -16,6 +16,26 @@ _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
 
 TimeLike = _dt.datetime | _dt.date | int | float | np.datetime64 | str
 
+# Every time is within what a datetime can hold: 0001-01-01 to 9999-12-31 (UTC), so that it
+# fits the core's int64 microseconds and comes back as a datetime. Epoch seconds outside it
+# are most often milliseconds, microseconds or nanoseconds given by mistake.
+MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z
+MAX_SECONDS = 253_402_300_800  # 10000-01-01T00:00:00Z, excluded
+MIN_US = MIN_SECONDS * 1_000_000
+MAX_US = MAX_SECONDS * 1_000_000 - 1
+
+
+def _out_of_range(what: str, value: Any) -> ConfigError:
+    hint = ""
+    if isinstance(value, int | float | np.integer | np.floating) and abs(float(value)) >= 1e11:
+        hint = (
+            "; epoch times are seconds: divide milliseconds by 1e3, microseconds by 1e6 or "
+            "nanoseconds by 1e9"
+        )
+    return ConfigError(
+        f"{what} = {value!r} is out of range: times run from 0001-01-01 to 9999-12-31{hint}"
+    )
+
 
 def to_micros(value: Any, what: str = "at") -> int:
     """Converts a time to microseconds since the epoch.
@@ -33,6 +53,10 @@ def to_micros(value: Any, what: str = "at") -> int:
     if isinstance(value, np.datetime64):
         if np.isnat(value):
             raise ConfigError(f"{what} is NaT; expected a time")
+        lo = np.datetime64(MIN_SECONDS, "s")
+        hi = np.datetime64(MAX_SECONDS, "s")
+        if not lo <= value < hi:
+            raise _out_of_range(what, value)
         return int(value.astype("datetime64[us]").astype(np.int64))
     if isinstance(value, str):
         try:
@@ -43,10 +67,14 @@ def to_micros(value: Any, what: str = "at") -> int:
     if isinstance(value, bool):
         raise ConfigError(f"{what} must be a time, got bool")
     if isinstance(value, numbers.Integral):
+        if not MIN_SECONDS <= int(value) < MAX_SECONDS:
+            raise _out_of_range(what, value)
         return int(value) * 1_000_000
     if isinstance(value, numbers.Real):
         if not np.isfinite(float(value)):
             raise ConfigError(f"{what} must be a finite time, got {value!r}")
+        if not MIN_SECONDS <= float(value) < MAX_SECONDS:
+            raise _out_of_range(what, value)
         return round(float(value) * 1_000_000)
     raise ConfigError(
         f"{what} must be a datetime, date, numpy datetime64, ISO-8601 string or epoch seconds; "
@@ -90,14 +118,20 @@ def micros_array(values: Any, n: int) -> np.ndarray:
         if nat.any():
             row = int(np.flatnonzero(nat)[0])
             raise ConfigError(f"at is missing (NaT) at row {row}; expected a time per row")
+        # Compared in seconds: the bounds do not fit every unit (nanoseconds end in 2262).
+        seconds = arr.astype("datetime64[s]").astype(np.int64)
+        _check_rows(arr, (seconds < MIN_SECONDS) | (seconds >= MAX_SECONDS))
         return np.ascontiguousarray(arr.astype("datetime64[us]").astype(np.int64))
     if arr.dtype.kind in "iu":
+        # Compared before multiplying, so that no value wraps around.
+        _check_rows(arr, (arr < MIN_SECONDS) | (arr >= MAX_SECONDS))
         return np.ascontiguousarray(arr.astype(np.int64) * 1_000_000)
     if arr.dtype.kind == "f":
         bad = ~np.isfinite(arr)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise ConfigError(f"at is not a finite time at row {row}")
+        _check_rows(arr, (arr < MIN_SECONDS) | (arr >= MAX_SECONDS))
         return np.ascontiguousarray(np.round(arr * 1_000_000).astype(np.int64))
     if arr.dtype.kind == "O":
         return np.fromiter(
@@ -106,6 +140,12 @@ def micros_array(values: Any, n: int) -> np.ndarray:
     raise ConfigError(
         f"at must hold times (datetime64, datetimes or epoch seconds), got {arr.dtype}"
     )
+
+
+def _check_rows(arr: np.ndarray, outside: np.ndarray) -> None:
+    if outside.any():
+        row = int(np.flatnonzero(outside)[0])
+        raise _out_of_range(f"at[{row}]", arr[row].item())
 
 
 def parse_duration(value: Any) -> _dt.timedelta | None:
