@@ -57,8 +57,18 @@ bool datetime_ns(PyObject* obj, int64_t& out) {
   return true;
 }
 
+// isinstance() can run Python code (a __class__ property); one that raises makes the value
+// a type that matches nothing, since evaluation never raises.
+bool instance_of(PyObject* obj, PyObject* cls) {
+  const int found = PyObject_IsInstance(obj, cls);
+  if (found < 0) PyErr_Clear();
+  return found == 1;
+}
+
 // A Python object as a targeting Value. Strings are viewed in place when `storage` is null
-// (the caller keeps the object alive and holds the GIL) and copied into it otherwise.
+// (the caller keeps the object alive and holds the GIL) and copied into it otherwise. The
+// caller owns a reference to `obj`: converting it can run Python code (__index__, utcoffset)
+// that drops every other reference.
 Value to_value(PyObject* obj, std::deque<std::string>* storage) {
   auto text = [&](const char* data, size_t len) {
     if (storage == nullptr) return Value::of_string(std::string_view(data, len));
@@ -98,9 +108,8 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
     return datetime_ns(obj, ns) ? Value::of_timestamp(ns) : Value::of_other();
   }
   const NumpyTypes& np = numpy_types();
-  if (PyObject_IsInstance(obj, np.bool_.ptr()) == 1)
-    return Value::of_bool(PyObject_IsTrue(obj) == 1);
-  if (PyObject_IsInstance(obj, np.integer.ptr()) == 1) {
+  if (instance_of(obj, np.bool_.ptr())) return Value::of_bool(PyObject_IsTrue(obj) == 1);
+  if (instance_of(obj, np.integer.ptr())) {
     py::object as_int = py::reinterpret_steal<py::object>(PyNumber_Index(obj));
     if (!as_int) {
       PyErr_Clear();
@@ -108,9 +117,15 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
     }
     return to_value(as_int.ptr(), storage);
   }
-  if (PyObject_IsInstance(obj, np.floating.ptr()) == 1)
-    return Value::of_real(PyFloat_AsDouble(obj));
-  if (PyObject_IsInstance(obj, np.datetime64.ptr()) == 1) {
+  if (instance_of(obj, np.floating.ptr())) {
+    const double d = PyFloat_AsDouble(obj);
+    if (d == -1.0 && PyErr_Occurred()) {
+      PyErr_Clear();
+      return Value::of_other();
+    }
+    return Value::of_real(d);
+  }
+  if (instance_of(obj, np.datetime64.ptr())) {
     py::object ns = py::reinterpret_borrow<py::object>(obj)
                         .attr("astype")("datetime64[ns]")
                         .attr("astype")("int64");
@@ -149,9 +164,21 @@ class AttrColumn {
         py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "expected a sequence"));
     if (!fast) throw py::error_already_set();
     const Py_ssize_t n = PySequence_Fast_GET_SIZE(fast.ptr());
-    PyObject** items = PySequence_Fast_ITEMS(fast.ptr());
     c->values_.reserve(static_cast<size_t>(n));
-    for (Py_ssize_t i = 0; i < n; ++i) c->values_.push_back(to_value(items[i], &c->strings_));
+    for (Py_ssize_t i = 0; i < n; ++i) {
+      // A list given as it is may be changed by a conversion's Python code (__index__,
+      // utcoffset): look each item up afresh and own it while it is converted.
+      if (i >= PySequence_Fast_GET_SIZE(fast.ptr())) {
+        PyErr_Format(PyExc_RuntimeError,
+                     "the attribute values changed size while they were read (%zd rows at the "
+                     "start, %zd at row %zd)",
+                     n, PySequence_Fast_GET_SIZE(fast.ptr()), i);
+        throw py::error_already_set();
+      }
+      const py::object item =
+          py::reinterpret_borrow<py::object>(PySequence_Fast_GET_ITEM(fast.ptr(), i));
+      c->values_.push_back(to_value(item.ptr(), &c->strings_));
+    }
     c->column.kind = AttributeColumn::Kind::values;
     c->column.values = c->values_.data();
     c->column.length = static_cast<size_t>(n);
@@ -349,11 +376,17 @@ class PyTargeting {
   static targeting::NamedLists convert_lists(py::object lists, std::deque<std::string>& storage) {
     targeting::NamedLists out;
     if (lists.is_none()) return out;
-    for (auto item : lists.cast<py::dict>()) {
-      const std::string name = py::str(item.first);
+    // Owned pairs: converting a name or an item can run Python code (__str__, __index__)
+    // that changes the mapping and drops its entries.
+    const auto pairs = py::reinterpret_steal<py::list>(PyDict_Items(lists.cast<py::dict>().ptr()));
+    if (!pairs) throw py::error_already_set();
+    for (const auto pair : pairs) {
+      const py::object key = pair.cast<py::tuple>()[0];
+      const py::object items = pair.cast<py::tuple>()[1];
+      const std::string name = py::str(key);
       std::vector<Value> values;
       size_t index = 0;
-      for (auto element : py::reinterpret_borrow<py::iterable>(item.second)) {
+      for (auto element : py::reinterpret_borrow<py::iterable>(items)) {
         const Value v = to_value(element.ptr(), &storage);
         if (v.type == targeting::ValueType::other || v.type == targeting::ValueType::timestamp) {
           throw InvalidConfig("lists['" + name + "'][" + std::to_string(index) + "] has type '" +

@@ -41,6 +41,14 @@ std::string where(size_t row, bool in_batch) {
   return in_batch ? "unit id at row " + std::to_string(row) : std::string("unit id");
 }
 
+// isinstance() can run Python code (a __class__ property) that raises; that error is the
+// caller's to see.
+bool instance_of(PyObject* obj, PyObject* cls) {
+  const int found = PyObject_IsInstance(obj, cls);
+  if (found < 0) throw py::error_already_set();
+  return found == 1;
+}
+
 bool type_named(PyObject* obj, const char* name) {
   return std::strcmp(Py_TYPE(obj)->tp_name, name) == 0;
 }
@@ -84,7 +92,7 @@ bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
   }
   if (PyBool_Check(obj)) refuse(obj, row, in_batch);
   const bool is_long = PyLong_Check(obj);
-  if (is_long || PyObject_IsInstance(obj, numpy_types().integer.ptr()) == 1) {
+  if (is_long || instance_of(obj, numpy_types().integer.ptr())) {
     // PyNumber_Index gives an exact int, so a subclass's __str__ never decides the bytes.
     PyObject* value = PyLong_CheckExact(obj) ? (Py_INCREF(obj), obj) : PyNumber_Index(obj);
     if (value == nullptr) throw py::error_already_set();
@@ -126,8 +134,9 @@ bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
     if (std::isnan(PyFloat_AS_DOUBLE(obj))) return false;
     refuse(obj, row, in_batch);
   }
-  if (PyObject_IsInstance(obj, numpy_types().floating.ptr()) == 1) {
+  if (instance_of(obj, numpy_types().floating.ptr())) {
     const double d = PyFloat_AsDouble(obj);
+    if (d == -1.0 && PyErr_Occurred()) throw py::error_already_set();
     if (std::isnan(d)) return false;
     refuse(obj, row, in_batch);
   }
@@ -139,21 +148,32 @@ SequenceRows::SequenceRows(py::handle seq) {
   fast_ =
       py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "unit ids must be a sequence"));
   if (!fast_) throw py::error_already_set();
-  items_ = PySequence_Fast_ITEMS(fast_.ptr());
   size_ = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast_.ptr()));
 }
 
 bool SequenceRows::read(void* self, size_t row, const char** data, size_t* len) {
   auto* rows = static_cast<SequenceRows*>(self);
+  PyObject* fast = rows->fast_.ptr();
+  const size_t now = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast));
+  if (row >= now) {
+    PyErr_Format(PyExc_RuntimeError,
+                 "the sequence of unit ids changed size while it was read (%zu rows at the "
+                 "start, %zu at row %zu)",
+                 rows->size_, now, row);
+    throw py::error_already_set();
+  }
+  PyObject** items = PySequence_Fast_ITEMS(fast);
   // The objects of a list lie wherever they were allocated: fetch one a few rows ahead (its
   // header, and for a compact str the text after it) while this one is hashed.
   constexpr size_t kAhead = 32;
-  if (row + kAhead < rows->size_) {
-    const char* ahead = reinterpret_cast<const char*>(rows->items_[row + kAhead]);
+  if (row + kAhead < now) {
+    const char* ahead = reinterpret_cast<const char*>(items[row + kAhead]);
     __builtin_prefetch(ahead);
     __builtin_prefetch(ahead + 64);
   }
-  if (!unit_bytes(rows->items_[row], rows->bytes_, row, true)) return false;
+  // Owned before anything runs: releasing the previous row may run its __del__.
+  rows->current_ = py::reinterpret_borrow<py::object>(items[row]);
+  if (!unit_bytes(rows->current_.ptr(), rows->bytes_, row, true)) return false;
   *data = rows->bytes_.data;
   *len = rows->bytes_.len;
   return true;

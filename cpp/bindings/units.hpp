@@ -20,11 +20,15 @@ struct UnitBytes {
 
 // Converts a unit id; returns false when the object means "no unit" (None, NaN, pandas NA
 // or NaT). Throws UnitTypeError / UnitValueError for refused types and values. `row` is
-// reported in messages when `in_batch`.
+// reported in messages when `in_batch`. The caller owns a reference to `obj`: converting it
+// can run Python code (__index__, __class__) that drops every other reference.
 bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch);
 
 // Reads the items of a Python sequence one at a time for the core's row-reader kernels,
-// with the GIL held (Python objects may only be read by the thread holding it).
+// with the GIL held (Python objects may only be read by the thread holding it). Converting a
+// row can run Python code (__index__, a __class__ property) that changes a list given as
+// it is, so each row is looked up afresh and held while its bytes are in use; a list that
+// shrinks below the rows still to read raises RuntimeError.
 class SequenceRows {
  public:
   explicit SequenceRows(py::handle seq);
@@ -33,8 +37,8 @@ class SequenceRows {
 
  private:
   py::object fast_;
-  PyObject** items_ = nullptr;
   size_t size_ = 0;
+  py::object current_;  // the row whose bytes the kernel is reading
   UnitBytes bytes_;
 };
 
