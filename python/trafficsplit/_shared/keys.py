@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 from ..errors import UnitTypeError, UnitValueError
+from .checks import is_integer
 
 __all__ = ["unit_key", "unit_key_or_none"]
 
@@ -30,7 +30,7 @@ def unit_key(unit: str | int | bytes) -> str:
                 "pass it as bytes"
             ) from None
         return str.__str__(unit)
-    if isinstance(unit, numbers.Integral) and not isinstance(unit, bool):
+    if is_integer(unit):
         return str(int(unit))
     if isinstance(unit, bytes):
         return "b:" + unit.hex()
