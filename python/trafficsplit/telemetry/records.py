@@ -218,6 +218,7 @@ class ExposureBatch(Sequence[ExposureRecord]):
         middles: dict[tuple[str, str, float], str] = {}
         plain_tail = '"request_id":null,"evaluated_arm":null,"mismatch":false,"propagation":null}\n'
         out = []
+        integer = int
         for r, stamp in zip(rows, stamps, strict=True):
             _, unit, key, arm, bucket, reason, version, p, attrs, rid, evaluated, mismatch, prop = r
             head = heads.get((key, arm))
@@ -240,10 +241,11 @@ class ExposureBatch(Sequence[ExposureRecord]):
                     f'"propagation":{_text(prop)}}}\n'
                 )
             unit_text = _esc(unit) if type(unit) is str else _text(unit)
-            # :d refuses a bucket that is not an integer (a str would be written as a number)
+            if type(bucket) is not integer:  # a str would be written as a number
+                raise TypeError("bucket must be an int")
             out.append(
                 f'{{"timestamp":"{stamp}+00:00","unit":{unit_text},'
-                f"{head}{bucket:d}{middle}{'null' if attrs is None else _attributes_text(attrs)},"
+                f"{head}{bucket}{middle}{'null' if attrs is None else _attributes_text(attrs)},"
                 f"{tail}"
             )
         return "".join(out)
