@@ -81,6 +81,9 @@ def _parse(path: Path, text: str) -> Any:
         ) from None
 
 
+_CONTAINERS = (dict, list)  # what the YAML and JSON loaders make of mappings and sequences
+
+
 def _check_bounded(doc: Any, refuse: Callable[[str], ConfigValidationError]) -> None:
     """Refuses a document nested deeper than MAX_DEPTH, holding a cycle (a YAML alias inside
     its own anchor), or standing for more than MAX_VALUES values once its aliases are
@@ -104,13 +107,13 @@ def _check_bounded(doc: Any, refuse: Callable[[str], ConfigValidationError]) -> 
             on_path.add(key)
             stack.append((obj, depth, False))
             children = obj.values() if isinstance(obj, dict) else obj
-            stack.extend((c, depth + 1, True) for c in children)
+            stack.extend((c, depth + 1, True) for c in children if type(c) in _CONTAINERS)
             continue
         on_path.discard(key)
-        children = list(obj.values()) if isinstance(obj, dict) else obj
-        total = 1 + len(children)
+        children = obj.values() if isinstance(obj, dict) else obj
+        total = 1 + len(obj)
         for c in children:
-            if isinstance(c, dict | list):
+            if type(c) in _CONTAINERS:
                 total += size[id(c)]
         if total > MAX_VALUES:
             raise refuse(
@@ -128,7 +131,20 @@ def unique_key_loader() -> Any:
 
     # libyaml's parser when PyYAML was built with it: several times faster on large files.
     class Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-        pass
+        # Plain scalars are resolved (null, bool, int, float, timestamp or str) by regular
+        # expressions in Python, once per scalar: a configuration repeats the same few values
+        # (arm names, weights, keys) thousands of times, so each is resolved once per file.
+        def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+            if kind is not yaml.ScalarNode:
+                return super().resolve(kind, value, implicit)
+            cache = self.__dict__.setdefault("_resolved", {})
+            key = (value, implicit)
+            tag = cache.get(key)
+            if tag is None:
+                tag = super().resolve(kind, value, implicit)
+                if len(cache) < 65_536:
+                    cache[key] = tag
+            return tag
 
     merge_tag = "tag:yaml.org,2002:merge"
 
