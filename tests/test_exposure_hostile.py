@@ -288,3 +288,31 @@ def test_random_bad_records_leave_exactly_the_good_ones_in_order(kinds, sink):
         df = ts.read_exposures(folder)
         assert df["unit"].tolist() == good
         assert [a["i"] for a in df["attributes"]] == [int(u[5:]) for u in good]
+
+
+def test_a_malformed_decision_never_stops_the_writer(tmp_path, caplog):
+    from collections import namedtuple
+
+    from trafficsplit.telemetry.records import ExposureInfo
+
+    Decision = namedtuple("Decision", "arm reason bucket arm_index")
+    info = ExposureInfo("e", "v1", ts.Experiment("e", {"a": 50, "b": 50}))
+    lg = ts.ExposureLogger(ts.JsonlSink(tmp_path))
+    with caplog.at_level(logging.ERROR, logger="trafficsplit"):
+        for i in range(10):
+            arm_index = 9 if i == 4 else i % 2  # no arm 9: its probability cannot be found
+            lg.log(
+                1_700_000_000_000_000,
+                f"user-{i}",
+                info,
+                Decision("ab"[i % 2], "assigned", i, arm_index),
+            )
+        assert lg.flush(10)
+        lg.log(1_700_000_000_000_000, "user-10", info, Decision("a", "assigned", 10, 0))
+        lg.close()
+    units = ts.read_exposures(tmp_path)["unit"].tolist()
+    assert units == [f"user-{i}" for i in range(11) if i != 4]
+    c = lg.counters()
+    assert (c.written, c.set_aside) == (10, 1)
+    assert lg.set_aside_records()[0].error == "IndexError"
+    assert "user-" not in caplog.text

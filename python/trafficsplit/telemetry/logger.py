@@ -50,7 +50,7 @@ class ExposureCounters(NamedTuple):
 class SetAside(NamedTuple):
     """A record left out because a sink could not encode it (``ExposureLogger.set_aside``)."""
 
-    position: int  # its place among the records the logger handed to its sinks, from 0
+    position: int  # its place among the records the logger handed to its sinks, from 0 (-1: none)
     sink: str  # the sink's class name ("ExposureLogger": the decision made no record)
     error: str  # the name of the error that refused it
     record: ExposureRecord | None  # the record itself, for the caller to inspect
@@ -369,56 +369,79 @@ class ExposureLogger:
         seen = self._seen
         ttl = self.dedup_ttl
         repeats = 0
-        for at_us, unit, info, a, attributes, request_id, evaluated, propagation in items:
-            arm = a.arm
-            if arm is None:
-                continue
-            if type(unit) is str:
-                text = unit
-            elif type(unit) is int:
-                text = str(unit)
-            elif unit is None:
-                text = None
-            else:
-                text = unit_key_or_none(unit)
-            if dedup:
-                key = (text, info.key, arm, info.version)
-                last = seen.get(key)
-                if last is not None:
-                    if now - last < ttl:
-                        seen.move_to_end(key)
-                        repeats += 1
-                        continue
-                    del seen[key]
-                seen[key] = now
-                if len(seen) > dedup:
-                    seen.popitem(last=False)
-            reason = a.reason
-            if evaluated is None:
-                evaluated_arm = None
-                mismatch = False
-            else:
-                evaluated_arm = evaluated.arm
-                mismatch = evaluated_arm != arm
-            append(
-                (
-                    at_us,
-                    text,
-                    info.key,
-                    arm,
-                    a.bucket,
-                    reason,
-                    info.version,
-                    info.probability(at_us, a.arm_index, reason),
-                    attributes,
-                    request_id,
-                    evaluated_arm,
-                    mismatch,
-                    propagation,
+        for item in items:
+            key = None
+            try:
+                at_us, unit, info, a, attributes, request_id, evaluated, propagation = item
+                arm = a.arm
+                if arm is None:
+                    continue
+                if type(unit) is str:
+                    text = unit
+                elif type(unit) is int:
+                    text = str(unit)
+                elif unit is None:
+                    text = None
+                else:
+                    text = unit_key_or_none(unit)
+                if dedup:
+                    key = (text, info.key, arm, info.version)
+                    last = seen.get(key)
+                    if last is not None:
+                        if now - last < ttl:
+                            seen.move_to_end(key)
+                            repeats += 1
+                            continue
+                        del seen[key]
+                    seen[key] = now
+                    if len(seen) > dedup:
+                        seen.popitem(last=False)
+                reason = a.reason
+                if evaluated is None:
+                    evaluated_arm = None
+                    mismatch = False
+                else:
+                    evaluated_arm = evaluated.arm
+                    mismatch = evaluated_arm != arm
+                append(
+                    (
+                        at_us,
+                        text,
+                        info.key,
+                        arm,
+                        a.bucket,
+                        reason,
+                        info.version,
+                        info.probability(at_us, a.arm_index, reason),
+                        attributes,
+                        request_id,
+                        evaluated_arm,
+                        mismatch,
+                        propagation,
+                    )
                 )
-            )
+            except Exception as exc:  # a malformed item must not stop the writer
+                if key is not None:
+                    seen.pop(key, None)  # it was not written: not a repeat either
+                self._unrecorded(exc)
+
         self.deduplicated += repeats
         return out
+
+    def _unrecorded(self, exc: Exception) -> None:
+        """Counts a queued decision that could not become a record (``logger.log`` called with
+        something other than what a Splitter passes) among the records set aside."""
+        self.set_aside += 1
+        self._aside.append(SetAside(-1, "ExposureLogger", type(exc).__name__, None))
+        now = time.monotonic()
+        if now - self._last_aside_log >= 10.0:
+            self._last_aside_log = now
+            log.error(
+                "trafficsplit: a queued exposure could not become a record (%s; %d set aside "
+                "so far)",
+                type(exc).__name__,
+                self.set_aside,
+            )
 
     def _call(self, sink: ExposureSink, method: str, rows: int, *args: Any) -> Any:
         """Runs a sink method; its WriteReport (None: all written), or False when it raised."""
