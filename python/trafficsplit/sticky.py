@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import os
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
@@ -35,6 +34,8 @@ from ._shared.keys import unit_key
 from .errors import ConfigError
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from .experiment import Experiment
 
 __all__ = [
@@ -359,6 +360,8 @@ class SQLiteStickyStore(_Store):
         return self._open()
 
     def _open(self) -> sqlite3.Connection:
+        import sqlite3  # here, not at package import: a server without sticky stores skips it
+
         self._check_open()
         pid = os.getpid()
         if pid != self._pid:

@@ -4,7 +4,6 @@ out."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 from collections.abc import Mapping
@@ -63,6 +62,8 @@ def compile_documents(documents: list[tuple[str, Any]]) -> Snapshot:
     canonical = json.dumps(
         [d for _, d in documents], sort_keys=True, default=str, separators=(",", ":")
     )
+    import hashlib  # OpenSSL's: loaded with the first configuration, not at package import
+
     version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
     return Snapshot(
         FrozenDict(experiments),
