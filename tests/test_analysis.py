@@ -268,3 +268,17 @@ def test_edge_cases_are_named_or_handled() -> None:
     assert r.relative is None and r.absolute.estimate == pytest.approx(2.0)
     row = ts.analyze(zero, metrics=["y"]).summary().iloc[-1]
     assert math.isnan(row["rel_lift"]) and row["abs_lift"] == pytest.approx(2.0)
+
+
+def test_a_correction_does_not_combine_with_a_sequential_design():
+    rng = np.random.default_rng(5)
+    df = pd.DataFrame({"arm": rng.choice(["control", "t"], 4000), "y": rng.normal(size=4000)})
+    design = ts.stats.GroupSequential(3, alpha=0.025, sides=1)
+    with pytest.raises(ArgumentError, match="does not combine with a sequential design"):
+        ts.analyze(df, metrics=["y"], sequential=design, information=0.5, correction="holm")
+    quiet = ts.analyze(df, metrics=["y"], sequential=design, information=0.5)
+    explicit = ts.analyze(df, metrics=["y"], sequential=design, information=0.5, correction="none")
+    pd.testing.assert_frame_equal(quiet.summary(), explicit.summary())
+    # Without a design, Holm stays the default.
+    two = ts.analyze(df.assign(z=df["y"] * 2 + 1), metrics=["y", "z"])
+    assert two.summary()["adj_pvalue"].max() >= two.summary()["pvalue"].max()

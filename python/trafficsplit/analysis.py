@@ -610,7 +610,7 @@ def analyze(
     ratio_metrics: Mapping[str, tuple[str, str]] | None = None,
     guardrails: Mapping[str, Any] | None = None,
     alpha: float = 0.05,
-    correction: str = "holm",
+    correction: str = "auto",
     sequential: Any = None,
     *,
     information: float | None = None,
@@ -629,8 +629,10 @@ def analyze(
     - ``ratio_metrics``: name → (numerator, denominator) per unit, by the delta method.
     - ``guardrails``: metric → :class:`Guardrail` (or a relative margin): one-sided
       non-inferiority tests, not part of the multiple-comparison correction.
-    - ``correction``: ``"holm"`` (default), ``"bonferroni"``, ``"bh"`` or ``"none"``, across
-      arms × metrics (guardrails excluded).
+    - ``correction``: ``"holm"`` (the default without a sequential design), ``"bonferroni"``,
+      ``"bh"`` or ``"none"`` (the default with one), across arms × metrics (guardrails
+      excluded). A design spends its own alpha per comparison, so a correction other than
+      ``"none"`` with ``sequential`` is refused.
     - ``sequential``: a :class:`~trafficsplit.stats.GroupSequential` design; ``information``
       is this look's information fraction and ``previous`` the analyses of earlier looks, whose
       z statistics form the path the design decides on.
@@ -639,9 +641,17 @@ def analyze(
     data = as_pandas_frame(data, "analyze")
     pd = loaded("pandas")
     check_alpha("analyze", alpha)
+    if correction == "auto":
+        correction = "none" if sequential is not None else "holm"
     corr = {"fdr_bh": "bh", "benjamini-hochberg": "bh", None: "none"}.get(correction, correction)
     if corr not in CORRECTIONS:
         raise ConfigError(f"analyze: correction must be one of {CORRECTIONS}, got {correction!r}")
+    if sequential is not None and corr != "none":
+        raise ArgumentError(
+            f"analyze: correction={correction!r} does not combine with a sequential design (the "
+            "design's boundaries spend its alpha per comparison); use one primary metric per "
+            "design, or correction='none'"
+        )
     if not (isinstance(data, Mapping) or (pd is not None and isinstance(data, pd.DataFrame))):
         raise ConfigError(
             "analyze: data must be a pandas DataFrame (units or per-arm sums) or a mapping "

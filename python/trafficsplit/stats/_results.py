@@ -39,6 +39,9 @@ class TestResult:
     alpha: float = 0.05
     alternative: str = "two-sided"
     method: str = ""
+    # Values left out of raw-value inputs because they were NaN or infinite (scipy's tests
+    # would return NaN instead); 0 for Moments inputs, which count their own.
+    skipped: int = 0
 
     @property
     def significant(self) -> bool:

@@ -65,11 +65,24 @@ def _check(fn: str, alpha: float, alternative: str) -> None:
         )
 
 
-def _arm(fn: str, name: str, x: Any) -> tuple[float, float, float]:
+class _Arm(tuple[float, float, float]):
+    """(n, mean, variance) of one arm, and how many of its values were left out."""
+
+    skipped: int
+
+    def __new__(cls, n: float, mean: float, var: float, skipped: int) -> _Arm:
+        arm = super().__new__(cls, (n, mean, var))
+        arm.skipped = skipped
+        return arm
+
+
+def _arm(fn: str, name: str, x: Any) -> _Arm:
     m = as_moments(x)
     if m.n < 2:
         raise ArgumentError(f"{fn}: {name} needs n >= 2 values to estimate a variance, got n={m.n}")
-    return float(m.n), m.mean, m.var
+    # Moments given as such count their own skipped rows; raw values report theirs here.
+    skipped = 0 if isinstance(x, Moments) else int(m.skipped)
+    return _Arm(float(m.n), m.mean, m.var, skipped)
 
 
 def _result(
@@ -144,7 +157,7 @@ def welch_ttest(
     c = _arm("welch_ttest", "control", control)
     t = _arm("welch_ttest", "treatment", treatment)
     d = _core.welch_ttest(*c, *t, alpha, alternative, float(null))
-    return _result(d, alpha, alternative, "welch t")
+    return _result(d, alpha, alternative, "welch t", skipped=c.skipped + t.skipped)
 
 
 def ztest_means(
@@ -165,7 +178,7 @@ def ztest_means(
     c = _arm("ztest_means", "control", control)
     t = _arm("ztest_means", "treatment", treatment)
     d = _core.ztest_means(*c, *t, alpha, alternative, float(null))
-    return _result(d, alpha, alternative, "z")
+    return _result(d, alpha, alternative, "z", skipped=c.skipped + t.skipped)
 
 
 # -- proportions ------------------------------------------------------------------------------
@@ -235,7 +248,13 @@ def relative_lift(
     t = _arm(fn, "treatment", treatment)
     d = _lift(fn, c, t, alpha, method, alternative, bool(use_t), float(null))
     return _result(
-        d, alpha, alternative, f"relative lift ({method})", LiftResult, bounded=d.bounded
+        d,
+        alpha,
+        alternative,
+        f"relative lift ({method})",
+        LiftResult,
+        bounded=d.bounded,
+        skipped=c.skipped + t.skipped,
     )
 
 
@@ -442,4 +461,4 @@ def noninferiority(
         d = _lift(fn, c, t, alpha, "delta", alternative, True, null)
     else:
         d = _core.welch_ttest(*c, *t, alpha, alternative, null)
-    return _result(d, alpha, alternative, method)
+    return _result(d, alpha, alternative, method, skipped=c.skipped + t.skipped)
