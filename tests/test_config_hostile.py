@@ -208,3 +208,21 @@ def test_times_out_of_range_as_arguments_say_so() -> None:
     last = np.datetime64("9999-12-31T23:59:59")
     assert e.assign("u", at=last) == e.assign("u", at="9999-12-31T23:59:59Z")
     assert e.assign_batch(["u"], at=np.array([last])).reason.tolist() == [0]
+
+
+# -- arguments that used to escape as bare Python or pybind11 errors -------------------------
+
+
+def test_from_dict_and_arm_names_and_thread_counts_say_what_is_wrong() -> None:
+    with pytest.raises(ts.ConfigError, match=r"from_dict: missing 'key', 'arms'"):
+        ts.Experiment.from_dict({})
+    with pytest.raises(ts.ConfigError, match=r"arms\[0\] must be a mapping with 'name'"):
+        ts.Experiment.from_dict({"key": "e", "arms": [{"weight": 100}]})
+    with pytest.raises(ts.ConfigError, match=r"arms\[1\]\.name must be valid Unicode"):
+        ts.Experiment("e", {"a": 50, "b\ud800": 50})
+    e = ts.Experiment("e", {"a": 50, "b": 50})
+    assert ts.Experiment.from_dict(e.to_dict()) == e
+    for threads in (2**40, 1025, 0):
+        with pytest.raises(ts.ArgumentError, match=r"threads must be None \(all cores\)"):
+            e.assign_batch(["u"], threads=threads)
+    assert e.assign_batch(["u"], threads=1024).arm_index.tolist() == [e.assign("u").arm_index]

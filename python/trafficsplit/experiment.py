@@ -120,6 +120,8 @@ def _parse_arms(arms: Any) -> list[Arm]:
     for i, a in enumerate(items):
         if not isinstance(a.name, str) or not a.name:
             raise ConfigError(f"arms[{i}].name must be a non-empty str, got {a.name!r}")
+        # Arm names go into records, headers and Parquet files: valid Unicode only.
+        check_text(a.name, f"arms[{i}].name", ConfigError)
         if a.name in seen:
             raise ConfigError(f"arms[{i}].name {a.name!r} is used twice; arm names must be unique")
         seen.add(a.name)
@@ -696,7 +698,22 @@ class Experiment:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Experiment:
         """Rebuilds an experiment from :meth:`to_dict` output."""
-        arms = [Arm(a["name"], a["weight"], a.get("payload")) for a in d["arms"]]
+        if not isinstance(d, Mapping):
+            raise ConfigError(f"Experiment.from_dict needs a mapping, got {type(d).__name__}")
+        missing = [k for k in ("key", "arms") if k not in d]
+        if missing:
+            raise ConfigError(
+                f"Experiment.from_dict: missing {', '.join(map(repr, missing))}; expected "
+                "the output of Experiment.to_dict()"
+            )
+        arms = []
+        for i, a in enumerate(d["arms"]):
+            if not isinstance(a, Mapping) or "name" not in a or "weight" not in a:
+                raise ConfigError(
+                    f"Experiment.from_dict: arms[{i}] must be a mapping with 'name' and "
+                    f"'weight', got {a!r:.80}"
+                )
+            arms.append(Arm(a["name"], a["weight"], a.get("payload")))
         return cls(
             d["key"],
             arms,

@@ -33,10 +33,18 @@ def check_text(value: Any, what: str, error: type[Exception] = ArgumentError) ->
         ) from None
 
 
+MAX_THREADS = 1024
+"""The most threads a kernel call may ask for (the core takes an unsigned 32-bit count, and
+more threads than this only cost memory)."""
+
+
 def check_threads(threads: Any) -> int:
-    """The kernels' thread count: 0 (all cores) for None, else an int >= 1."""
+    """The kernels' thread count: 0 (all cores) for None, else an int from 1 to MAX_THREADS."""
     if threads is None:
         return 0
-    if not is_integer(threads) or threads < 1:
-        raise ArgumentError(f"threads must be None (all cores) or an int >= 1, got {threads!r}")
+    if not is_integer(threads) or not 1 <= threads <= MAX_THREADS:
+        raise ArgumentError(
+            f"threads must be None (all cores) or an int >= 1 and <= {MAX_THREADS}, "
+            f"got {threads!r}"
+        )
     return int(threads)
