@@ -5,7 +5,9 @@
 
 #include <array>
 #include <cmath>
+#include <cstring>
 #include <deque>
+#include <forward_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,8 +33,8 @@ int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
 }
 
-// A Python datetime (naive = UTC) as nanoseconds since the epoch.
-bool datetime_ns(PyObject* obj, int64_t& out) {
+// A Python datetime or date (naive = UTC) as a timestamp: whole seconds and nanoseconds.
+bool datetime_value(PyObject* obj, Value& out) {
   int64_t seconds = days_from_civil(PyDateTime_GET_YEAR(obj), PyDateTime_GET_MONTH(obj),
                                     PyDateTime_GET_DAY(obj)) *
                     86400;
@@ -51,10 +53,62 @@ bool datetime_ns(PyObject* obj, int64_t& out) {
       seconds -= static_cast<int64_t>(PyDateTime_DELTA_GET_DAYS(offset.ptr())) * 86400 +
                  PyDateTime_DELTA_GET_SECONDS(offset.ptr());
       micros -= PyDateTime_DELTA_GET_MICROSECONDS(offset.ptr());
+      if (micros < 0) {
+        micros += 1'000'000;
+        --seconds;
+      }
     }
   }
-  out = seconds * 1'000'000'000 + micros * 1000;
+  out = Value::of_time(seconds, static_cast<uint32_t>(micros * 1000));
   return true;
+}
+
+// A numpy datetime64 scalar in its own unit: s to ns exactly (a coarser unit as seconds, a
+// finer one as nanoseconds).
+Value datetime64_value(PyObject* obj) {
+  const py::object scalar = py::reinterpret_borrow<py::object>(obj);
+  const py::tuple unit_count =
+      py::module_::import("numpy").attr("datetime_data")(scalar.attr("dtype"));
+  const std::string unit = py::str(unit_count[0]);
+  const auto count = unit_count[1].cast<int64_t>();
+  targeting::TimeUnit kind = targeting::TimeUnit::s;
+  std::string target = "datetime64[s]";
+  if (unit == "ms" || unit == "us" || unit == "ns") {
+    kind = unit == "ms" ? targeting::TimeUnit::ms
+                        : (unit == "us" ? targeting::TimeUnit::us : targeting::TimeUnit::ns);
+    target = "datetime64[" + unit + "]";
+  } else if (unit == "ps" || unit == "fs" || unit == "as") {
+    kind = targeting::TimeUnit::ns;
+    target = "datetime64[ns]";
+  }
+  py::object ticks = scalar;
+  if (count != 1 || ("datetime64[" + unit + "]") != target) ticks = scalar.attr("astype")(target);
+  return targeting::time_value(ticks.attr("astype")("int64").cast<int64_t>(), kind);
+}
+
+// A Python int beyond int64 (uint64, or beyond 64 bits: kept exactly as its hex digits, which
+// Python's hex() gives without the digit limit of str()).
+Value wide_int_value(PyObject* obj, int overflow, std::string& storage) {
+  if (overflow > 0) {
+    const unsigned long long u = PyLong_AsUnsignedLongLong(obj);
+    if (!(u == static_cast<unsigned long long>(-1) && PyErr_Occurred())) {
+      return Value::of_uint(u);
+    }
+    PyErr_Clear();
+  }
+  const py::object hex = py::reinterpret_steal<py::object>(PyNumber_ToBase(obj, 16));
+  Py_ssize_t n = 0;
+  const char* s = hex ? PyUnicode_AsUTF8AndSize(hex.ptr(), &n) : nullptr;
+  std::string_view digits(s == nullptr ? "" : s, static_cast<size_t>(n));
+  const bool negative = !digits.empty() && digits[0] == '-';
+  if (negative) digits.remove_prefix(1);
+  if (digits.substr(0, 2) == "0x") digits.remove_prefix(2);
+  Value v;
+  if (s == nullptr || !targeting::big_integer_from_hex(digits, negative, storage, v)) {
+    PyErr_Clear();
+    return Value::of_other();
+  }
+  return v;
 }
 
 // isinstance() can run Python code (a __class__ property); one that raises makes the value
@@ -66,10 +120,12 @@ bool instance_of(PyObject* obj, PyObject* cls) {
 }
 
 // A Python object as a targeting Value. Strings are viewed in place when `storage` is null
-// (the caller keeps the object alive and holds the GIL) and copied into it otherwise. The
-// caller owns a reference to `obj`: converting it can run Python code (__index__, utcoffset)
-// that drops every other reference.
-Value to_value(PyObject* obj, std::deque<std::string>* storage) {
+// (the caller keeps the object alive and holds the GIL) and copied into it otherwise; the
+// text of an int beyond 64 bits goes to `storage`, else to `wide` (which must then be given).
+// The caller owns a reference to `obj`: converting it can run Python code (__index__,
+// utcoffset) that drops every other reference.
+Value to_value(PyObject* obj, std::deque<std::string>* storage,
+               std::forward_list<std::string>* wide = nullptr) {
   auto text = [&](const char* data, size_t len) {
     if (storage == nullptr) return Value::of_string(std::string_view(data, len));
     storage->emplace_back(data, len);
@@ -90,12 +146,8 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
     int overflow = 0;
     const long long v = PyLong_AsLongLongAndOverflow(obj, &overflow);
     if (overflow == 0) return Value::of_int(v);
-    const double d = PyLong_AsDouble(obj);
-    if (PyErr_Occurred()) {
-      PyErr_Clear();
-      return Value::of_real(overflow > 0 ? HUGE_VAL : -HUGE_VAL);
-    }
-    return Value::of_real(d);
+    std::string& text = storage != nullptr ? storage->emplace_back() : wide->emplace_front();
+    return wide_int_value(obj, overflow, text);
   }
   if (PyFloat_Check(obj)) return Value::of_real(PyFloat_AS_DOUBLE(obj));
   if (PyBytes_Check(obj))
@@ -104,8 +156,8 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
   const char* type = Py_TYPE(obj)->tp_name;
   if (std::strcmp(type, "NAType") == 0 || std::strcmp(type, "NaTType") == 0) return Value::null();
   if (PyDate_Check(obj)) {
-    int64_t ns;
-    return datetime_ns(obj, ns) ? Value::of_timestamp(ns) : Value::of_other();
+    Value v;
+    return datetime_value(obj, v) ? v : Value::of_other();
   }
   const NumpyTypes& np = numpy_types();
   if (instance_of(obj, np.bool_.ptr())) return Value::of_bool(PyObject_IsTrue(obj) == 1);
@@ -115,7 +167,7 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
       PyErr_Clear();
       return Value::of_other();
     }
-    return to_value(as_int.ptr(), storage);
+    return to_value(as_int.ptr(), storage, wide);
   }
   if (instance_of(obj, np.floating.ptr())) {
     const double d = PyFloat_AsDouble(obj);
@@ -126,12 +178,11 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage) {
     return Value::of_real(d);
   }
   if (instance_of(obj, np.datetime64.ptr())) {
-    py::object ns = py::reinterpret_borrow<py::object>(obj)
-                        .attr("astype")("datetime64[ns]")
-                        .attr("astype")("int64");
-    const int64_t v = ns.cast<int64_t>();
-    if (v == std::numeric_limits<int64_t>::min()) return Value::null();
-    return Value::of_timestamp(v);
+    try {
+      return datetime64_value(obj);
+    } catch (const py::error_already_set&) {
+      return Value::of_other();  // evaluation never raises
+    }
   }
   PyErr_Clear();
   return Value::of_other();
@@ -206,7 +257,21 @@ class AttrColumn {
     } else if (kind == 'f' && item == 4) {
       col.kind = AttributeColumn::Kind::real32;
     } else if (kind == 'M' && item == 8) {
-      col.kind = AttributeColumn::Kind::timestamp;  // the caller converts to nanoseconds
+      // Read in its own unit (the caller converts any other to s or ns).
+      col.kind = AttributeColumn::Kind::timestamp;
+      const py::tuple unit_count =
+          py::module_::import("numpy").attr("datetime_data")(values.dtype());
+      const std::string unit = py::str(unit_count[0]);
+      if (unit_count[1].cast<int64_t>() != 1 ||
+          (unit != "s" && unit != "ms" && unit != "us" && unit != "ns")) {
+        throw InvalidArgument("datetime64 columns must be in s, ms, us or ns (internal)");
+      }
+      col.time_unit = unit == "s"    ? targeting::TimeUnit::s
+                      : unit == "ms" ? targeting::TimeUnit::ms
+                      : unit == "us" ? targeting::TimeUnit::us
+                                     : targeting::TimeUnit::ns;
+    } else if (kind == 'U' || kind == 'S') {
+      c->read_fixed_text(values);
     } else {
       throw InvalidArgument("unsupported attribute column dtype (internal)");
     }
@@ -249,12 +314,8 @@ class AttrColumn {
       col.validity_offset = array->offset;
       return c;
     }
-    if (format.rfind("tsn:", 0) == 0) {
-      col.kind = AttributeColumn::Kind::timestamp;
-      col.data =
-          static_cast<const char*>(array->buffers[1]) + 8 * static_cast<size_t>(array->offset);
-      col.validity = validity;
-      col.validity_offset = array->offset;
+    if (format.rfind("ts", 0) == 0 || format == "tdm") {  // timestamps of any unit, date64
+      col = targeting::attribute_column_from_arrow(*schema, *array);
       return c;
     }
     UnitColumn unit = column_from_arrow(*schema, *array);  // integers and text kinds
@@ -293,7 +354,86 @@ class AttrColumn {
   std::vector<py::object> keep_;
   std::vector<Value> values_;
   std::deque<std::string> strings_;
+  std::string text_;              // fixed-width text as UTF-8
+  std::vector<int64_t> offsets_;  // its row offsets
   std::shared_ptr<AttrColumn> dictionary_;
+
+  // numpy fixed-width text ('U': UTF-32, 'S': bytes) as UTF-8 with only the trailing NULs
+  // (numpy's padding) dropped, so a NUL inside a value is kept. A 'U' value that is not
+  // Unicode (a lone surrogate) is a value of another type, as the same str is per request.
+  void read_fixed_text(const py::array& values) {
+    const bool utf32 = values.dtype().kind() == 'U';
+    const size_t item = static_cast<size_t>(values.itemsize());
+    const size_t n = column.length;
+    const char* base = static_cast<const char*>(values.data());
+    offsets_.assign(n + 1, 0);
+    std::vector<size_t> bad;
+    for (size_t i = 0; i < n; ++i) {
+      const char* row = base + i * item;
+      if (!utf32) {
+        size_t len = item;
+        while (len > 0 && row[len - 1] == '\0') --len;
+        text_.append(row, len);
+      } else {
+        auto code_at = [&](size_t k) {
+          uint32_t code;
+          std::memcpy(&code, row + 4 * k, 4);
+          return code;
+        };
+        size_t chars = item / 4;
+        while (chars > 0 && code_at(chars - 1) == 0) --chars;
+        const size_t start = text_.size();
+        for (size_t k = 0; k < chars; ++k) {
+          const uint32_t cp = code_at(k);
+          if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+            text_.resize(start);
+            bad.push_back(i);
+            break;
+          }
+          append_utf8(text_, cp);
+        }
+      }
+      offsets_[i + 1] = static_cast<int64_t>(text_.size());
+    }
+    if (bad.empty()) {
+      OffsetStringColumn t;
+      t.large_offsets = true;
+      t.offsets = offsets_.data();
+      t.data = text_.data();
+      t.length = n;
+      column.kind = AttributeColumn::Kind::text;
+      column.text_column = t;
+      column.data = nullptr;
+      return;
+    }
+    values_.reserve(n);
+    for (size_t i = 0; i < n; ++i) {
+      values_.push_back(Value::of_string(std::string_view(
+          text_.data() + offsets_[i], static_cast<size_t>(offsets_[i + 1] - offsets_[i]))));
+    }
+    for (size_t i : bad) values_[i] = Value::of_other();
+    column.kind = AttributeColumn::Kind::values;
+    column.values = values_.data();
+    column.data = nullptr;
+  }
+
+  static void append_utf8(std::string& out, uint32_t c) {
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+    } else if (c < 0x800) {
+      out += static_cast<char>(0xC0 | (c >> 6));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else if (c < 0x10000) {
+      out += static_cast<char>(0xE0 | (c >> 12));
+      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    } else {
+      out += static_cast<char>(0xF0 | (c >> 18));
+      out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+      out += static_cast<char>(0x80 | (c & 0x3F));
+    }
+  }
 
   static IntKind int_kind(bool sign, size_t item) {
     switch (item) {
@@ -341,9 +481,10 @@ class PyTargeting {
       heap_keep.resize(paths_.size());
       keep = heap_keep.data();
     }
+    std::forward_list<std::string> wide;  // the text of ints beyond 64 bits (rare)
     for (size_t slot = 0; slot < paths_.size(); ++slot) {
       keep[slot] = lookup(attributes, slot);
-      values[slot] = keep[slot] ? to_value(keep[slot].ptr(), nullptr) : Value::null();
+      values[slot] = keep[slot] ? to_value(keep[slot].ptr(), nullptr, &wide) : Value::null();
     }
     return core_.evaluate(values);
   }

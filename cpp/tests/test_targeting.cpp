@@ -399,6 +399,140 @@ TEST(TargetingValues, IntegersAndDoublesCompareExactly) {
   EXPECT_EQ(tg::compare_values(I((int64_t{1} << 53) + 1), R(9007199254740992.0), Op::eq), F);
 }
 
+Value big_decimal(std::string_view digits, bool negative, std::string& storage) {
+  Value v;
+  EXPECT_TRUE(tg::big_integer_from_decimal(digits, negative, storage, v)) << digits;
+  return v;
+}
+
+TEST(TargetingValues, IntegersOfEveryFormAreCanonicalAndExact) {
+  using Op = tg::CompareOp;
+  using tg::IntForm;
+  std::string a, b, c;
+  // 64-bit values take the int64 or uint64 form whatever spelling they arrive in.
+  EXPECT_EQ(big_decimal("9223372036854775808", true, a).form, IntForm::i64);
+  EXPECT_EQ(big_decimal("9223372036854775808", true, a).integer, INT64_MIN);
+  const Value u64_max = big_decimal("18446744073709551615", false, a);
+  EXPECT_EQ(u64_max.form, IntForm::u64);
+  EXPECT_EQ(static_cast<uint64_t>(u64_max.integer), UINT64_MAX);
+  Value from_hex;
+  ASSERT_TRUE(tg::big_integer_from_hex("00FFffFFffFFffFFff", false, b, from_hex));
+  EXPECT_EQ(tg::compare_values(from_hex, u64_max, Op::eq), T);
+  // 2^64 + 1: the nearest double is 2^64, below the number (Python: float(2**64 + 1)).
+  const Value above = big_decimal("18446744073709551617", false, a);
+  EXPECT_EQ(above.form, IntForm::big);
+  EXPECT_EQ(above.text, "10000000000000001");
+  EXPECT_EQ(above.real, 18446744073709551616.0);
+  EXPECT_EQ(above.integer, 1);
+  EXPECT_EQ(tg::integer_text(above), "18446744073709551617");
+  EXPECT_EQ(tg::compare_values(above, R(18446744073709551616.0), Op::gt), T);
+  EXPECT_EQ(tg::compare_values(above, u64_max, Op::gt), T);
+  // (2^53 + 3) * 2^11 rounds up to (2^53 + 4) * 2^11 (ties to even), so it is below its double.
+  const Value up = big_decimal("18446744073709557760", false, b);
+  EXPECT_EQ(up.real, 18446744073709559808.0);
+  EXPECT_EQ(up.integer, -1);
+  EXPECT_EQ(tg::compare_values(up, R(18446744073709559808.0), Op::lt), T);
+  // 2^100 is a double exactly; -(2^100) - 1 is below it.
+  const Value p100 = big_decimal("1267650600228229401496703205376", false, a);
+  EXPECT_EQ(p100.integer, 0);
+  EXPECT_EQ(tg::compare_values(p100, R(1267650600228229401496703205376.0), Op::eq), T);
+  const Value m100 = big_decimal("1267650600228229401496703205377", true, c);
+  EXPECT_EQ(tg::integer_text(m100), "-1267650600228229401496703205377");
+  EXPECT_EQ(tg::compare_values(m100, R(-1267650600228229401496703205376.0), Op::lt), T);
+  EXPECT_EQ(tg::compare_values(m100, I(INT64_MIN), Op::lt), T);
+  EXPECT_EQ(tg::compare_values(m100, p100, Op::lt), T);
+  // Beyond every double: compared with infinity as a number below it.
+  std::string huge(400, '9');
+  const Value h = big_decimal(huge, false, a);
+  EXPECT_EQ(h.real, kInf);
+  EXPECT_EQ(tg::compare_values(h, R(kInf), Op::lt), T);
+  EXPECT_EQ(tg::compare_values(h, R(1e308), Op::gt), T);
+  // uint64 against doubles at the edges of the type.
+  EXPECT_EQ(tg::compare_values(u64_max, R(18446744073709551616.0), Op::lt), T);
+  EXPECT_EQ(tg::compare_values(Value::of_uint(uint64_t{1} << 63), R(9223372036854775808.0), Op::eq),
+            T);
+  EXPECT_EQ(
+      tg::compare_values(Value::of_uint((uint64_t{1} << 63) + 1), R(9223372036854775808.0), Op::gt),
+      T);
+  EXPECT_EQ(tg::compare_values(Value::of_uint(18446744073709551000u), u64_max, Op::eq), F);
+}
+
+TEST(TargetingValues, TimestampsOfEveryUnitAreExact) {
+  using Op = tg::CompareOp;
+  using tg::TimeUnit;
+  // 9999-12-31T23:59:59.999999Z is 253402300799 s and 999999 us (Python's datetime).
+  const Value last = tg::time_value(253402300799999999, TimeUnit::us);
+  EXPECT_EQ(last.integer, 253402300799);
+  EXPECT_EQ(last.nanos, 999999000u);
+  EXPECT_EQ(tg::compare_values(last, tg::time_value(253402300799, TimeUnit::s), Op::gt), T);
+  EXPECT_EQ(tg::compare_values(last, tg::time_value(253402300799999, TimeUnit::ms), Op::gt), T);
+  // 0001-01-01T00:00:00Z is -62135596800 s.
+  const Value first = tg::time_value(-62135596800000, TimeUnit::ms);
+  EXPECT_EQ(first.integer, -62135596800);
+  EXPECT_EQ(first.nanos, 0u);
+  EXPECT_EQ(tg::compare_values(first, tg::time_value(-1, TimeUnit::ns), Op::lt), T);
+  // The extremes of each unit convert without overflow.
+  const Value low = tg::time_value(INT64_MIN + 1, TimeUnit::ms);
+  EXPECT_EQ(low.integer, -9223372036854776);
+  EXPECT_EQ(low.nanos, 193000000u);
+  EXPECT_EQ(tg::time_value(INT64_MIN, TimeUnit::us).type, tg::ValueType::null);
+  EXPECT_EQ(
+      tg::compare_values(tg::time_value(-1, TimeUnit::ns), tg::time_value(0, TimeUnit::s), Op::lt),
+      T);
+}
+
+TEST(TargetingErrors, NulsInMessagesAreShown) {
+  const std::string expr = std::string("x == 1 and ") + '\0' + " tail";
+  try {
+    const CompiledTargeting t(expr);
+    FAIL() << "compiled";
+  } catch (const tg::SyntaxError& e) {
+    const std::string message = e.what();
+    EXPECT_EQ(std::strlen(e.what()), message.size());
+    EXPECT_NE(message.find("unexpected character '\\x00' at line 1, column 12"), std::string::npos)
+        << message;
+    EXPECT_EQ(e.excerpt(), "  x == 1 and \\x00 tail\n             ^");
+  }
+}
+
+TEST(TargetingMask, WideIntegersAndTimestampUnits) {
+  const std::vector<uint64_t> u64{0, 18446744073709551000u, UINT64_MAX, uint64_t{1} << 63};
+  std::vector<std::vector<Value>> rows;
+  for (const uint64_t x : u64) rows.push_back({Value::of_uint(x)});
+  const AttributeColumn uc = integer_column(u64, ts::IntKind::u64);
+  check_mask("x == 18446744073709551615", {uc}, rows, {F, F, T, F});
+  check_mask("x > 18446744073709551000", {uc}, rows, {F, F, T, F});
+  check_mask("x >= 9223372036854775808", {uc}, rows, {F, T, T, T});
+  check_mask("x > -1", {uc}, rows, {T, T, T, T});
+  check_mask("x < 18446744073709551616", {uc}, rows, {T, T, T, T});
+  check_mask("x in [18446744073709551615, 0]", {uc}, rows, {T, F, T, F});
+  const std::vector<int64_t> i64{INT64_MIN, -1, INT64_MAX};
+  rows.clear();
+  for (const int64_t x : i64) rows.push_back({I(x)});
+  const AttributeColumn ic = integer_column(i64, ts::IntKind::i64);
+  check_mask("x < 9223372036854775808", {ic}, rows, {T, T, T});
+  check_mask("x > -9223372036854775809", {ic}, rows, {T, T, T});
+  check_mask("x == 9223372036854775807.0", {ic}, rows, {F, F, F});
+
+  // Microseconds: 9999-12-31 and 0001-01-01 against 2024-05-01 in seconds.
+  const std::vector<int64_t> us{253402214400000000, -62135596800000000, INT64_MIN};
+  const std::vector<int64_t> s{1714521600, 1714521600, 1714521600};
+  AttributeColumn a, b;
+  a.kind = b.kind = K::timestamp;
+  a.time_unit = tg::TimeUnit::us;
+  b.time_unit = tg::TimeUnit::s;
+  a.data = us.data();
+  b.data = s.data();
+  a.length = b.length = 3;
+  rows = {{tg::time_value(us[0], tg::TimeUnit::us), TS(s[0])},
+          {tg::time_value(us[1], tg::TimeUnit::us), TS(s[1])},
+          {N(), TS(s[2])}};
+  check_mask("t > u", {a, b}, rows, {T, F, U});
+  // 9999-12-31 is a Friday, 0001-01-01 a Monday.
+  check_mask("weekday(t) == 4 and u is not null", {a, b}, rows, {T, F, U});
+  check_mask("weekday(t) == 0 and hour(t) == 0 and u is not null", {a, b}, rows, {F, T, U});
+}
+
 TEST(TargetingEvaluate, Numbers) {
   check_cases({
       {"x == 1", {{"x", R(1.0)}}, T},
@@ -730,7 +864,7 @@ TEST(TargetingMask, IntegerKinds) {
     std::vector<std::vector<Value>> rows;
     for (const auto x : v) {
       const bool big = static_cast<uint64_t>(x) > static_cast<uint64_t>(INT64_MAX) && x > 0;
-      rows.push_back({big ? R(static_cast<double>(x)) : I(static_cast<int64_t>(x))});
+      rows.push_back({big ? Value::of_uint(static_cast<uint64_t>(x)) : I(static_cast<int64_t>(x))});
     }
     return rows;
   };

@@ -204,27 +204,34 @@ def _numpy_column(arr: np.ndarray, nulls: np.ndarray | None = None) -> Any:
     if arr.ndim != 1:
         raise ConfigError(f"attribute columns must be one-dimensional, got shape {arr.shape}")
     kind = arr.dtype.kind
-    if kind in "biuf" or kind == "M":
+    if kind in "biufMUS":
         if not arr.dtype.isnative:
             arr = arr.astype(arr.dtype.newbyteorder("="))
         if kind == "f" and arr.dtype.itemsize not in (4, 8):
             arr = arr.astype(np.float64)
         if kind == "M":
-            arr = arr.astype("datetime64[ns]")
+            arr = arr.astype(_datetime_unit(arr.dtype))
         arr = np.ascontiguousarray(arr)
         if nulls is not None:
             nulls = np.ascontiguousarray(nulls, dtype=bool)
             if not nulls.any():  # a mask with nothing to mark costs a pass per clause
                 nulls = None
+        # Fixed-width text is read by the core: pyarrow would cut a value at its first NUL.
         return _Column.from_numpy(arr, nulls)
-    if kind in "US":
-        pa = loaded("pyarrow")
-        if pa is not None:
-            return _arrow_column(pa.array(arr))
+    if kind == "T":  # numpy 2 variable-width StringDType
         return _Column.from_objects(arr.tolist())
     if kind == "O":
         return _object_column(arr)
     return _Column.other(len(arr))
+
+
+def _datetime_unit(dtype: np.dtype) -> str:
+    """The datetime64 dtype the core reads for `dtype`: s, ms, us and ns as they are (no
+    conversion, so no overflow), coarser units as seconds, finer ones as nanoseconds."""
+    unit, _ = np.datetime_data(dtype)
+    if unit in ("s", "ms", "us", "ns"):
+        return f"datetime64[{unit}]"
+    return "datetime64[ns]" if unit in ("ps", "fs", "as") else "datetime64[s]"
 
 
 def _object_column(arr: np.ndarray) -> Any:
@@ -252,10 +259,9 @@ def _arrow_column(values: Any) -> Any:
     if pa.types.is_null(typ):
         return _Column.missing(len(values))
     if pa.types.is_timestamp(typ) or pa.types.is_date(typ):
-        if pa.types.is_timestamp(typ) and typ.unit == "ns":
-            pass
-        else:
-            values = values.cast(pa.timestamp("ns"))
+        # Read in their own unit: no cast to nanoseconds, which would not hold 9999-12-31.
+        if pa.types.is_date32(typ):
+            values = values.cast(pa.date64())
         return _Column.from_arrow(*values.__arrow_c_array__())
     if pa.types.is_boolean(typ) or pa.types.is_float16(typ):
         nulls = values.is_null().to_numpy(zero_copy_only=False)
@@ -284,7 +290,7 @@ def _pandas_column(series: Any) -> Any:
         return _Column.from_dictionary(codes, _pandas_column(pd.Series(categories)))
     if isinstance(dtype, pd.DatetimeTZDtype):
         naive = pd.Series(series).dt.tz_convert("UTC").dt.tz_localize(None)
-        return _numpy_column(naive.to_numpy(dtype="datetime64[ns]"))
+        return _numpy_column(naive.to_numpy())
     arrow = arrow_storage(series)
     if arrow is not None:
         return _arrow_column(arrow)

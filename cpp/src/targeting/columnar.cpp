@@ -3,12 +3,14 @@
 // evaluator for the rest. Each fast path gives exactly what the evaluator gives row by row.
 #include <algorithm>
 #include <cstring>
+#include <string_view>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
 
 #include "parallel.hpp"
 #include "targeting/evaluator.hpp"
+#include "targeting/lexer.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/targeting/targeting.hpp"
 
@@ -113,6 +115,11 @@ void compare_i64(const int64_t* x, int64_t lit, CompareOp op, size_t len, uint8_
 }
 
 TRAFFICSPLIT_MULTIVERSION
+void compare_u64(const uint64_t* x, uint64_t lit, CompareOp op, size_t len, uint8_t* out) {
+  compare_dispatch(x, lit, op, len, out);
+}
+
+TRAFFICSPLIT_MULTIVERSION
 void truth_min(uint8_t* out, const uint8_t* other, size_t len) {
   for (size_t i = 0; i < len; ++i) out[i] = out[i] < other[i] ? out[i] : other[i];
 }
@@ -130,6 +137,8 @@ void compare_column(const AttributeColumn& c, L lit, CompareOp op, size_t begin,
     compare_f64(x, lit, op, len, out);
   } else if constexpr (std::is_same_v<T, float>) {
     compare_f32(x, static_cast<double>(lit), op, len, out);
+  } else if constexpr (std::is_same_v<T, uint64_t>) {
+    compare_u64(x, lit, op, len, out);
   } else {
     compare_i64(x, lit, op, len, out);
   }
@@ -178,8 +187,8 @@ bool exact_double_literal(const Value& lit, double& out) {
     out = lit.real;
     return true;
   }
-  if (lit.type == ValueType::integer && lit.integer >= -(int64_t{1} << 53) &&
-      lit.integer <= (int64_t{1} << 53)) {
+  if (lit.type == ValueType::integer && lit.form == IntForm::i64 &&
+      lit.integer >= -(int64_t{1} << 53) && lit.integer <= (int64_t{1} << 53)) {
     out = static_cast<double>(lit.integer);
     return true;
   }
@@ -328,6 +337,27 @@ class BlockEvaluator {
     }
   }
 
+  // An int64 or uint64 column against an integer literal: in the column's own type when the
+  // literal fits it, else the same order for every row (the literal is beyond the type).
+  static void compare_wide_integers(const AttributeColumn& c, const Value& lit, CompareOp op,
+                                    size_t begin, size_t len, uint8_t* out) {
+    const bool is_signed = c.int_kind == IntKind::i64;
+    if (is_signed && lit.form == IntForm::i64) {
+      compare_column<int64_t, int64_t>(c, lit.integer, op, begin, len, out);
+      return;
+    }
+    if (!is_signed &&
+        (lit.form == IntForm::u64 || (lit.form == IntForm::i64 && lit.integer >= 0))) {
+      compare_column<uint64_t, uint64_t>(c, static_cast<uint64_t>(lit.integer), op, begin, len,
+                                         out);
+      return;
+    }
+    // Zero stands for every row: the literal lies outside the column type on one side of it.
+    const int order = compare_integers(Value::of_int(0), lit);
+    std::memset(out, truth_of_order(order, op), len);
+    apply_nulls(c, begin, len, out);
+  }
+
   bool fast_compare(const Node& n, size_t begin, size_t len, uint8_t* out) {
     const Node* a = &p_.nodes[n.kids[0]];
     const Node* b = &p_.nodes[n.kids[1]];
@@ -374,11 +404,11 @@ class BlockEvaluator {
             return false;
         }
       }
-      if (c.kind == K::integer && c.int_kind == IntKind::i64 &&
-          b->literal.type == ValueType::integer) {
-        compare_column<int64_t, int64_t>(c, b->literal.integer, op, begin, len, out);
-        return true;
-      }
+    }
+    if (c.kind == K::integer && b->literal.type == ValueType::integer &&
+        (c.int_kind == IntKind::i64 || c.int_kind == IntKind::u64)) {
+      compare_wide_integers(c, b->literal, op, begin, len, out);
+      return true;
     }
     for (size_t i = 0; i < len; ++i)
       out[i] = compare_values(column_value(c, begin + i), b->literal, op);
@@ -395,7 +425,7 @@ void CompiledTargeting::mask(const AttributeColumn* columns, size_t rows, uint8_
                              unsigned threads) const {
   for (size_t a = 0; a < program_->attributes.size(); ++a) {
     if (columns[a].kind != AttributeColumn::Kind::missing && columns[a].length != rows) {
-      throw InvalidArgument("column '" + program_->attributes[a] + "' has " +
+      throw InvalidArgument("column '" + show_nuls(program_->attributes[a]) + "' has " +
                             std::to_string(columns[a].length) + " rows, expected " +
                             std::to_string(rows));
     }
@@ -413,6 +443,25 @@ void CompiledTargeting::mask(const AttributeColumn* columns, size_t rows, uint8_
 AttributeColumn attribute_column_from_arrow(const ArrowSchema& schema, const ArrowArray& array) {
   AttributeColumn col;
   col.length = static_cast<size_t>(array.length);
+  // Timestamps of every unit (any time zone: the ticks are UTC) and date64 (milliseconds),
+  // read in their own unit so that no date needs more than int64 nanoseconds hold.
+  const std::string_view format = schema.format == nullptr ? "" : schema.format;
+  const bool timestamp = format.size() >= 4 && format.substr(0, 2) == "ts" && format[3] == ':';
+  if (timestamp || format == "tdm") {
+    const char unit = format == "tdm" ? 'm' : format[2];
+    const TimeUnit units[] = {TimeUnit::s, TimeUnit::ms, TimeUnit::us, TimeUnit::ns};
+    const size_t k = std::string_view("smun").find(unit);
+    if (k != std::string_view::npos) {
+      col.kind = AttributeColumn::Kind::timestamp;
+      col.time_unit = units[k];
+      col.data = static_cast<const char*>(array.buffers[1]) + 8 * static_cast<size_t>(array.offset);
+      col.validity = array.n_buffers > 0 && array.null_count != 0
+                         ? static_cast<const uint8_t*>(array.buffers[0])
+                         : nullptr;
+      col.validity_offset = array.offset;
+      return col;
+    }
+  }
   if (const auto numbers = numbers_from_arrow(schema, array)) {
     switch (numbers->kind) {
       case NumberColumn::Kind::real32:

@@ -90,6 +90,11 @@ inline Value text_value(const UnitColumn& column, size_t i) {
   return Value::of_other();
 }
 
+inline int64_t floor_div(int64_t a, int64_t b) {
+  const int64_t q = a / b;
+  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
+}
+
 inline Value column_value(const AttributeColumn& c, size_t i) {
   using K = AttributeColumn::Kind;
   if (c.kind == K::missing) return Value::null();
@@ -104,18 +109,15 @@ inline Value column_value(const AttributeColumn& c, size_t i) {
     case K::integer: {
       bool too_big;
       const int64_t v = read_int(c.data, c.int_kind, i, too_big);
-      if (too_big) return Value::of_real(static_cast<double>(static_cast<uint64_t>(v)));
+      if (too_big) return Value::of_uint(static_cast<uint64_t>(v));
       return Value::of_int(v);
     }
     case K::real32:
       return Value::of_real(static_cast<const float*>(c.data)[i]);
     case K::real64:
       return Value::of_real(static_cast<const double*>(c.data)[i]);
-    case K::timestamp: {
-      const int64_t ns = static_cast<const int64_t*>(c.data)[i];
-      if (ns == std::numeric_limits<int64_t>::min()) return Value::null();  // NaT
-      return Value::of_timestamp(ns);
-    }
+    case K::timestamp:
+      return time_value(static_cast<const int64_t*>(c.data)[i], c.time_unit);
     case K::text:
       return text_value(c.text_column, i);
     case K::dictionary: {
@@ -132,18 +134,13 @@ inline Value column_value(const AttributeColumn& c, size_t i) {
   }
 }
 
-inline int64_t floor_div(int64_t a, int64_t b) {
-  const int64_t q = a / b;
-  return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
 // Seconds since the epoch of a timestamp or a number of seconds; false otherwise.
 inline bool epoch_seconds(const Value& v, int64_t& out) {
   if (v.type == ValueType::timestamp) {
-    out = floor_div(v.integer, 1'000'000'000);
+    out = v.integer;
     return true;
   }
-  if (v.type == ValueType::integer) {
+  if (v.type == ValueType::integer && v.form == IntForm::i64) {
     out = v.integer;
     return true;
   }

@@ -13,6 +13,19 @@ const std::unordered_set<std::string>& keywords() {
   return k;
 }
 
+std::string show_nuls(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (char c : text) {
+    if (c == '\0') {
+      out += "\\x00";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 // Builds a SyntaxError at a byte offset, with line/column in characters and a caret excerpt.
 [[noreturn]] void syntax_error(const std::string& source, size_t pos, const std::string& what,
                                const std::string& expected) {
@@ -32,7 +45,8 @@ const std::unordered_set<std::string>& keywords() {
   if (line_end == std::string::npos) line_end = source.size();
   std::string text = source.substr(line_start, line_end - line_start);
   size_t caret = column - 1;
-  if (text.size() > 160) {  // keep excerpts readable for long expressions
+  size_t shown_start = line_start;  // the byte of the source the excerpt starts with
+  if (text.size() > 160) {          // keep excerpts readable for long expressions
     size_t from = pos - line_start > 60 ? pos - line_start - 60 : 0;
     while (from > 0 && (static_cast<unsigned char>(text[from]) & 0xC0) == 0x80) --from;
     size_t to = std::min(text.size(), from + 140);
@@ -41,13 +55,18 @@ const std::unordered_set<std::string>& keywords() {
     for (size_t i = from; i < pos - line_start; ++i) {
       if ((static_cast<unsigned char>(text[i]) & 0xC0) != 0x80) ++caret;
     }
+    shown_start = line_start + from;
     text = (from > 0 ? "..." : "") + text.substr(from, to - from) + (to < text.size() ? "..." : "");
     if (from > 0) caret += 3;
   }
-  std::string excerpt = "  " + text + "\n  " + std::string(caret, ' ') + "^";
-  std::string message = "targeting: " + what + " at line " + std::to_string(line) + ", column " +
-                        std::to_string(column) + "\n" + excerpt;
-  throw SyntaxError(message, line, column, expected, excerpt);
+  // A NUL before the caret is shown as 4 characters.
+  caret +=
+      3 * static_cast<size_t>(std::count(source.begin() + static_cast<std::ptrdiff_t>(shown_start),
+                                         source.begin() + static_cast<std::ptrdiff_t>(pos), '\0'));
+  std::string excerpt = "  " + show_nuls(text) + "\n  " + std::string(caret, ' ') + "^";
+  std::string message = "targeting: " + show_nuls(what) + " at line " + std::to_string(line) +
+                        ", column " + std::to_string(column) + "\n" + excerpt;
+  throw SyntaxError(message, line, column, show_nuls(expected), excerpt);
 }
 
 namespace {

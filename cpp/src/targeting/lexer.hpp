@@ -45,8 +45,12 @@ struct Token {
 // The words that are not attribute names.
 const std::unordered_set<std::string>& keywords();
 
+// Text for a message with each NUL shown as \x00: messages travel as C strings, which end at
+// the first NUL.
+std::string show_nuls(const std::string& text);
+
 // Throws SyntaxError at a byte offset of `source`, with line/column in characters and a
-// caret excerpt.
+// caret excerpt (NULs shown as \x00).
 [[noreturn]] void syntax_error(const std::string& source, size_t pos, const std::string& what,
                                const std::string& expected);
 

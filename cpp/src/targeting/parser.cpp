@@ -211,7 +211,12 @@ class Parser {
       int64_t v = 0;
       const auto r = std::from_chars(text.data(), text.data() + text.size(), v);
       if (r.ec == std::errc() && r.ptr == text.data() + text.size()) return Value::of_int(v);
-      return Value::of_real(std::strtod(text.c_str(), nullptr));  // beyond 64 bits
+      // Beyond int64: exact at any size (a uint64, or a big integer kept as its hex text).
+      std::string canonical;
+      Value big;
+      big_integer_from_decimal(t.text, negative, canonical, big);
+      if (big.form == IntForm::big) big.text = p_.keep(std::move(canonical));
+      return big;
     }
     if (t.kind == Tok::real) {
       stype = SType::number;
@@ -329,15 +334,7 @@ class Parser {
             ++set->string_items;
             break;
           case SType::number:
-            ++set->number_items;
-            if (v.type == ValueType::integer) {
-              set->integers.insert(v.integer);
-            } else if (v.real == std::floor(v.real) && v.real >= -9.2233720368547758e18 &&
-                       v.real < 9.2233720368547758e18) {
-              set->integers.insert(static_cast<int64_t>(v.real));
-            } else {
-              set->reals.insert(v.real);
-            }
+            set->insert_number(v);
             break;
           case SType::boolean:
             ++set->bool_items;

@@ -47,7 +47,7 @@ std::string literal_text(const Value& v, std::string_view original_text) {
     case ValueType::boolean:
       return v.boolean ? "true" : "false";
     case ValueType::integer:
-      return std::to_string(v.integer);
+      return integer_text(v);
     case ValueType::real: {
       char buf[64];
       const auto r = std::to_chars(buf, buf + sizeof buf, v.real);

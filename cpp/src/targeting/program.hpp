@@ -105,14 +105,54 @@ class StringSet {
   }
 };
 
-// `x in [...]` membership: hashed per type; items of other types make a miss unknown.
+// `x in [...]` membership: hashed per type; items of other types make a miss unknown. Every
+// number is kept in one place by its exact value (an integral double as the integer it is), so
+// a lookup is exact whatever the forms of the item and the value.
 struct InSet {
   StringSet strings;
   std::unordered_set<int64_t> integers;
-  std::unordered_set<double> reals;  // non-integral or beyond int64
+  std::unordered_set<uint64_t> unsigned_integers;  // 2^63 to 2^64-1
+  StringSet big_positive, big_negative;            // beyond 64 bits, by canonical hex
+  std::unordered_set<double> reals;  // non-integral or beyond 64 bits (big integers that
+                                     // are exactly a double too)
   std::vector<Version> versions;
   bool has_true = false, has_false = false, has_null = false;
   size_t string_items = 0, number_items = 0, bool_items = 0, total = 0;
+
+  // `v` is a number; a big integer's text must outlive the set.
+  void insert_number(const Value& v) {
+    ++number_items;
+    Value as_int = v;
+    if (v.type == ValueType::real && !integer_of_real(v.real, as_int)) {
+      reals.insert(v.real);
+      return;
+    }
+    switch (as_int.form) {
+      case IntForm::i64:
+        integers.insert(as_int.integer);
+        break;
+      case IntForm::u64:
+        unsigned_integers.insert(static_cast<uint64_t>(as_int.integer));
+        break;
+      case IntForm::big:
+        (as_int.real < 0 ? big_negative : big_positive).insert(as_int.text);
+        if (as_int.integer == 0) reals.insert(as_int.real);
+        break;
+    }
+  }
+
+  bool contains_integer(const Value& v) const {
+    switch (v.form) {
+      case IntForm::i64:
+        return integers.count(v.integer) > 0;
+      case IntForm::u64:
+        return unsigned_integers.count(static_cast<uint64_t>(v.integer)) > 0;
+      case IntForm::big:
+        return (v.real < 0 ? big_negative : big_positive).contains(v.text) ||
+               (v.integer == 0 && reals.count(v.real) > 0);
+    }
+    return false;
+  }
 
   Truth contains(const Value& v) const {
     if (v.is_null()) return kUnknown;
@@ -129,16 +169,14 @@ struct InSet {
           }
         }
         break;
-      case ValueType::integer:  // `reals` holds no integral value below 2^63: ints match only here
-        found = integers.count(v.integer) > 0;
+      case ValueType::integer:
+        found = v.form == IntForm::i64 ? integers.count(v.integer) > 0 : contains_integer(v);
         same_type = number_items;
         break;
       case ValueType::real: {
-        const double d = v.real;
-        if (d == std::floor(d) && d >= -9.2233720368547758e18 && d < 9.2233720368547758e18) {
-          found = integers.count(static_cast<int64_t>(d)) > 0;
-        }
-        found = found || reals.count(d) > 0;
+        Value as_int;
+        found =
+            integer_of_real(v.real, as_int) ? contains_integer(as_int) : reals.count(v.real) > 0;
         same_type = number_items;
         break;
       }

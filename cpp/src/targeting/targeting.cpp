@@ -24,7 +24,9 @@ CompiledTargeting::CompiledTargeting(const std::string& expression, const NamedL
     std::vector<Value> kept;
     kept.reserve(items.size());
     for (Value v : items) {
-      if (v.type == ValueType::string) v.text = program_->keep(std::string(v.text));
+      if (v.type == ValueType::string || (v.type == ValueType::integer && v.form == IntForm::big)) {
+        v.text = program_->keep(std::string(v.text));
+      }
       kept.push_back(v);
     }
     program_->lists.emplace_back(name, std::move(kept));

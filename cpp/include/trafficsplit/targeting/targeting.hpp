@@ -55,9 +55,11 @@ struct AttributeColumn {
   size_t length = 0;
   // values: one Value per row (the per-request form and mixed-type columns).
   const Value* values = nullptr;
-  // boolean (1 byte per row), integer (int_kind), real32/real64, timestamp (int64 ns).
+  // boolean (1 byte per row), integer (int_kind), real32/real64, timestamp (int64 ticks of
+  // time_unit; the minimum int64 is NaT, null).
   const void* data = nullptr;
   IntKind int_kind = IntKind::i64;
+  TimeUnit time_unit = TimeUnit::ns;
   // nulls: a byte mask (non-zero = null) and/or an Arrow validity bitmap.
   const uint8_t* null_mask = nullptr;
   const uint8_t* validity = nullptr;
@@ -68,8 +70,9 @@ struct AttributeColumn {
   const AttributeColumn* dictionary = nullptr;
 };
 
-// An attribute column over an Arrow array's buffers (float, double, timestamp[ns], integers and
-// the text kinds), which must outlive it. Throws UnitTypeError naming any other Arrow type.
+// An attribute column over an Arrow array's buffers (float, double, timestamps of any unit and
+// time zone, date64, integers and the text kinds), which must outlive it. Throws UnitTypeError
+// naming any other Arrow type.
 AttributeColumn attribute_column_from_arrow(const ArrowSchema& schema, const ArrowArray& array);
 
 class Program;  // the compiled form
