@@ -6,6 +6,8 @@ Every function takes raw arrays or :class:`Moments`; heavy work runs in the C++ 
 
 from __future__ import annotations
 
+from ._always_valid import *  # noqa: F403
+from ._always_valid import __all__ as _always_valid_all
 from ._bayes import *  # noqa: F403
 from ._bayes import __all__ as _bayes_all
 from ._moments import *  # noqa: F403
@@ -24,6 +26,7 @@ from ._tests import *  # noqa: F403
 from ._tests import __all__ as _tests_all
 
 __all__ = [
+    *_always_valid_all,
     *_bayes_all,
     *_moments_all,
     *_multiple_all,

@@ -1,8 +1,11 @@
-"""Result objects shared by the statistical tests."""
+"""Result objects and argument checks shared by the statistical tests."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from ..errors import ArgumentError
 
@@ -15,6 +18,26 @@ def check_alpha(fn: str, alpha: float) -> None:
     """A test level: a number in (0, 1); otherwise an ArgumentError naming ``fn``."""
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ArgumentError(f"{fn}: alpha must be in (0, 1), got {alpha!r}")
+
+
+def check_level(alpha: float, where: str, upper: float = 0.5) -> float:
+    """A level per side: a number (not a bool) in (0, ``upper``), returned as a float."""
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
+        raise ArgumentError(f"{where}: alpha must be a number, got {alpha!r}")
+    a = float(alpha)
+    if not 0 < a < upper:
+        raise ArgumentError(f"{where}: alpha must be in (0, {upper:g}), got {alpha!r}")
+    return a
+
+
+def float_array(values: Any, what: str) -> np.ndarray:
+    """``values`` as a flat float64 array; an ArgumentError naming ``what`` if they are not
+    numbers."""
+    try:
+        arr = np.asarray(values, dtype=np.float64).ravel()
+    except (TypeError, ValueError):
+        raise ArgumentError(f"{what} must be a sequence of numbers, got {values!r}") from None
+    return arr
 
 
 @dataclass(frozen=True)
