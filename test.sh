@@ -8,6 +8,10 @@ log "C++ tests"
   -DTRAFFICSPLIT_BUILD_TESTS=ON -DCMAKE_MAKE_PROGRAM="$VENV/bin/ninja" >/dev/null
 "$VENV/bin/cmake" --build "$ROOT/build/cpp"
 "$VENV/bin/ctest" --test-dir "$ROOT/build/cpp" --output-on-failure -j2
+log "C++ tests under AddressSanitizer and UBSan (clang), then the fuzzers for a fixed number of runs"
+"$ROOT/cpp/fuzz/run.sh" --build-only
+"$VENV/bin/ctest" --test-dir "$ROOT/build/cpp-sanitize" --output-on-failure -j2
+"$ROOT/cpp/fuzz/run.sh" -runs=20000 -seed=1
 log "Python tests"
 cd "$ROOT"
 "$VENV/bin/python" -m pytest "$@"
