@@ -48,12 +48,46 @@ struct Random {
 constexpr int64_t kSecond = 1'000'000'000;
 
 // Values that the expressions of docs/targeting.md compare against, and their neighbours.
-const char* const kTexts[] = {"US", "CA", "premium", "free", "2.3.0", "2.3.0-beta.1", "v1.10.2",
-                              "1.2", "", "tablet", "a@example.com", "x@example.org", "true",
-                              "\xc3\xa9t\xc3\xa9", "10", "-3.5", "2024-01-01"};
-const int64_t kInts[] = {0, 1, -1, 2, 3, 5, 10, 18, 21, 100, 65, 9'007'199'254'740'993LL,
-                         std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()};
-const double kReals[] = {0.0, -0.0, 0.5, 1.0, 2.5, -3.5, 10.0, 1e300, 9'007'199'254'740'992.0,
+const char* const kTexts[] = {"US",
+                              "CA",
+                              "premium",
+                              "free",
+                              "2.3.0",
+                              "2.3.0-beta.1",
+                              "v1.10.2",
+                              "1.2",
+                              "",
+                              "tablet",
+                              "a@example.com",
+                              "x@example.org",
+                              "true",
+                              "\xc3\xa9t\xc3\xa9",
+                              "10",
+                              "-3.5",
+                              "2024-01-01"};
+const int64_t kInts[] = {0,
+                         1,
+                         -1,
+                         2,
+                         3,
+                         5,
+                         10,
+                         18,
+                         21,
+                         100,
+                         65,
+                         9'007'199'254'740'993LL,
+                         std::numeric_limits<int64_t>::max(),
+                         std::numeric_limits<int64_t>::min()};
+const double kReals[] = {0.0,
+                         -0.0,
+                         0.5,
+                         1.0,
+                         2.5,
+                         -3.5,
+                         10.0,
+                         1e300,
+                         9'007'199'254'740'992.0,
                          std::numeric_limits<double>::infinity(),
                          -std::numeric_limits<double>::infinity(),
                          std::numeric_limits<double>::quiet_NaN()};
@@ -185,8 +219,7 @@ std::string describe(const std::deque<Column>& columns, size_t row) {
   for (const auto& c : columns) {
     s += " column kind " + std::to_string(static_cast<int>(c.column.kind)) + " value type " +
          std::to_string(static_cast<int>(c.rows[row].type)) +
-         (c.column.null_mask != nullptr && c.column.null_mask[row] ? " (null in the mask);"
-                                                                  : ";");
+         (c.column.null_mask != nullptr && c.column.null_mask[row] ? " (null in the mask);" : ";");
   }
   return s;
 }

@@ -26,8 +26,7 @@ namespace ts = trafficsplit;
 namespace {
 
 [[noreturn]] void fail(const char* what, size_t row, const std::string& unit) {
-  std::fprintf(stderr, "fuzz_units: %s at row %zu (unit of %zu bytes)\n", what, row,
-               unit.size());
+  std::fprintf(stderr, "fuzz_units: %s at row %zu (unit of %zu bytes)\n", what, row, unit.size());
   std::abort();
 }
 
@@ -74,10 +73,9 @@ struct Format {
 };
 
 constexpr Format kFormats[] = {
-    {"c", 1, true, false},  {"s", 2, true, false},  {"i", 4, true, false},
-    {"l", 8, true, false},  {"C", 1, false, false}, {"S", 2, false, false},
-    {"I", 4, false, false}, {"L", 8, false, false}, {"u", 0, false, true},
-    {"z", 0, false, false}, {"U", 0, false, true},  {"Z", 0, false, false},
+    {"c", 1, true, false},  {"s", 2, true, false},  {"i", 4, true, false},  {"l", 8, true, false},
+    {"C", 1, false, false}, {"S", 2, false, false}, {"I", 4, false, false}, {"L", 8, false, false},
+    {"u", 0, false, true},  {"z", 0, false, false}, {"U", 0, false, true},  {"Z", 0, false, false},
     {"vu", 0, false, true}, {"vz", 0, false, false}};
 
 // Row i's unit as the contract's bytes: an integer's decimal text, a string's own bytes.
