@@ -1,87 +1,74 @@
 """The checker that collects every problem of a configuration with its file and path, and the
-small helpers the section compilers share."""
+small helpers the section compilers share.
+
+The shape of each document (sections, keys, types, ranges, enums) is checked first by the
+shipped JSON Schema (``schema.py``); the section compilers then check what a schema cannot say
+(references, sums, order, targeting, times that do not exist, YAML values that are not JSON),
+and only where the schema found nothing wrong: :meth:`Checker.ok`."""
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from .. import _time
 from ..errors import ConfigError, TargetingSyntaxError
 from ..targeting import Targeting
 from .model import ConfigIssue
+from .schema import Issue, format_path, kind_of
 
-ABSENT: Any = object()  # a required key that keys() already reported missing
+__all__ = ["Checker", "check_unique", "child", "items_of", "kind_of", "section_entries"]
 
 
 class Checker:
     def __init__(self) -> None:
         self.issues: list[ConfigIssue] = []
         self.file = ""
+        # Per file: every path where the schema found a problem, and every path above one.
+        self._flagged: dict[str, set[str]] = {}
 
     def add(self, path: str, message: str) -> None:
         self.issues.append(ConfigIssue(self.file, path, message))
 
-    def mapping(self, value: Any, path: str) -> Mapping[str, Any] | None:
-        if not isinstance(value, Mapping):
-            self.add(path, f"expected a mapping, got {kind_of(value)}")
-            return None
-        return value
+    def structure(self, issues: list[Issue]) -> None:
+        """Records the schema's issues of the current file."""
+        flagged = self._flagged.setdefault(self.file, set())
+        for parts, message in issues:
+            self.add(format_path(parts), message)
+            for end in range(len(parts) + 1):
+                flagged.add(format_path(parts[:end]))
 
-    def keys(
-        self,
-        value: Mapping[str, Any],
-        path: str,
-        allowed: Sequence[str],
-        required: Sequence[str] = (),
-    ) -> None:
-        for k in value:
-            if k not in allowed:
-                self.add(child(path, str(k)), f"unknown key; expected one of {', '.join(allowed)}")
-        for k in required:
-            if k not in value:
-                self.add(path, f"missing required key '{k}'")
+    def ok(self, path: str) -> bool:
+        """Whether the schema found nothing wrong at `path` or inside it: the semantic checks
+        of a value run only then, so that no problem is reported twice."""
+        flagged = self._flagged.get(self.file)
+        return not flagged or path not in flagged
 
-    def key(self, value: Any, path: str) -> str | None:
-        if value is ABSENT:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            self.add(path, f"expected a non-empty string key, got {kind_of(value)}")
-            return None
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            self.add(path, "must be valid Unicode")
-            return None
-        return value
+    def amend(self, path: str, suffix: str) -> None:
+        """Adds a hint to the issue already reported at `path` in the current file."""
+        for i, issue in enumerate(self.issues):
+            if issue.file == self.file and issue.path == path:
+                self.issues[i] = ConfigIssue(issue.file, path, issue.message + suffix)
 
-    def number(self, value: Any, path: str, lo: float, hi: float, what: str) -> float | None:
-        if value is ABSENT:
-            return None
-        try:
-            ok = (
-                isinstance(value, numbers.Real)
-                and not isinstance(value, bool)
-                and math.isfinite(float(value))
-                and lo <= float(value) <= hi
-            )
-        except (OverflowError, ValueError):
-            ok = False
-        if not ok:
+    def text(self, value: Any, path: str, what: str) -> str | None:
+        """A string the schema accepted. YAML can type a value the schema sees as a string
+        (an unquoted date), and a str can hold a lone surrogate: both are refused here."""
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                if self.ok(path):
+                    self.add(path, "must be valid Unicode")
+                return None
+            return value
+        if value is not None and self.ok(path):
             self.add(path, f"expected {what}, got {kind_of(value)}")
-            return None
-        return float(value)
-
-    def buckets(self, value: Any, path: str) -> int | None:
-        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1_000_000:
-            self.add(path, f"expected an integer from 1 to 1,000,000, got {kind_of(value)}")
-            return None
-        return value
+        return None
 
     def time(self, value: Any, path: str) -> int | None:
-        if value is None:
+        """A time the schema accepted, parsed: a date that does not exist or a time out of range
+        fits the schema's pattern and is refused here."""
+        if value is None or not self.ok(path):
             return None
         try:
             return _time.to_micros(value, path)
@@ -95,9 +82,9 @@ class Checker:
     def targeting(
         self, value: Any, path: str, lists: Mapping[str, Any] | None = None
     ) -> Targeting | None:
-        if value is None:
+        if value is None or not self.ok(path):
             return None
-        if not isinstance(value, str):
+        if not isinstance(value, str):  # a YAML date
             self.add(path, f"expected a targeting expression (a string), got {kind_of(value)}")
             return None
         try:
@@ -110,27 +97,15 @@ class Checker:
         return None
 
 
-def kind_of(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    text = repr(value)
-    if len(text) > 40:
-        text = text[:37] + "..."
-    return f"{type(value).__name__} {text}"
-
-
 def child(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
 
 
-def items_of(checker: Checker, value: Any, path: str) -> list[tuple[str, Any]]:
-    """(path, item) for a list section; a missing section is empty."""
-    if value is None:
-        return []
+def items_of(value: Any, path: str) -> list[tuple[str, Any]]:
+    """(path, item) for a list section; anything else (reported by the schema) is empty."""
     if not isinstance(value, list):
-        checker.add(path, f"expected a list, got {kind_of(value)}")
         return []
     return [(child(path, i), item) for i, item in enumerate(value)]
 
@@ -144,22 +119,19 @@ def check_unique(checker: Checker, seen: dict[str, str], key: str, path: str, wh
 
 
 def section_entries(
-    checker: Checker,
-    items: list[tuple[str, str, Any]],
-    what: str,
-    keys: Callable[[str], tuple[Sequence[str], Sequence[str]]],
+    checker: Checker, items: list[tuple[str, str, Any]], what: str
 ) -> Iterator[tuple[str, Mapping[str, Any], str]]:
-    """(path, entry, key) for each entry of a section that is a mapping with a valid key not
-    used before; `keys(path)` gives the allowed and required keys. Sets the checker's file."""
+    """(path, entry, key) for each entry of a section that is a mapping with a key not used
+    before (the schema reports the others). Sets the checker's file."""
     seen: dict[str, str] = {}
     for source, path, item in items:
         checker.file = source
-        m = checker.mapping(item, path)
-        if m is None:
+        if not isinstance(item, Mapping):
             continue
-        allowed, required = keys(path)
-        checker.keys(m, path, allowed, required)
-        key = checker.key(m.get("key", ABSENT), child(path, "key"))
-        if key is None or not check_unique(checker, seen, key, child(path, "key"), what):
+        key_path = child(path, "key")
+        key = checker.text(item.get("key"), key_path, "a non-empty string key")
+        if key is None or not checker.ok(key_path):
             continue
-        yield path, m, key
+        if not check_unique(checker, seen, key, key_path, what):
+            continue
+        yield path, item, key

@@ -12,7 +12,7 @@ from typing import Any
 from .._core import assignment as _assignment
 from .._frozen import FrozenDict
 from ..errors import ConfigError
-from .checker import ABSENT, Checker, child, items_of, section_entries
+from .checker import Checker, child, items_of, section_entries
 from .experiments import compile_experiments
 from .flags import compile_flags
 from .model import (
@@ -23,6 +23,7 @@ from .model import (
     LayerConfig,
     Snapshot,
 )
+from .schema import validate
 
 
 def compile_documents(documents: list[tuple[str, Any]]) -> Snapshot:
@@ -30,14 +31,11 @@ def compile_documents(documents: list[tuple[str, Any]]) -> Snapshot:
     merged: dict[str, list[tuple[str, str, Any]]] = {k: [] for k in TOP_LEVEL if k != "version"}
     for source, data in documents:
         checker.file = source
-        if data is None:
+        checker.structure(validate(data))
+        if not isinstance(data, Mapping):
             continue
-        top = checker.mapping(data, "")
-        if top is None:
-            continue
-        checker.keys(top, "", TOP_LEVEL)
         for section in merged:
-            for p, item in items_of(checker, top.get(section), section):
+            for p, item in items_of(data.get(section), section):
                 merged[section].append((source, p, item))
 
     try:
@@ -46,7 +44,7 @@ def compile_documents(documents: list[tuple[str, Any]]) -> Snapshot:
         experiments = compile_experiments(
             checker, merged["experiments"] + merged["rollouts"], layers, holdouts
         )
-        layers = layer_ranges(checker, layers, experiments, merged["experiments"])
+        ranged = layer_ranges(checker, layers, experiments, merged["experiments"])
         flags = compile_flags(checker, merged["flags"])
     except (ConfigError, TypeError, ValueError, OverflowError, KeyError) as exc:
         # A shape no check above anticipated: still a report, never a traceback.
@@ -54,8 +52,10 @@ def compile_documents(documents: list[tuple[str, Any]]) -> Snapshot:
         raise ConfigValidationError(checker.issues) from exc
     if checker.issues:
         raise ConfigValidationError(checker.issues)
+    # Without issues, every layer and holdout compiled.
+    valid_holdouts = {k: v for k, v in holdouts.items() if v is not None}
     experiments = {
-        k: dataclasses.replace(e, route=compile_route(e, layers, holdouts))
+        k: dataclasses.replace(e, route=compile_route(e, ranged, valid_holdouts))
         for k, e in experiments.items()
     }
     raw = {"documents": [{"source": s, "data": d} for s, d in documents]}
@@ -67,8 +67,8 @@ def compile_documents(documents: list[tuple[str, Any]]) -> Snapshot:
     version = hashlib.sha256(canonical.encode()).hexdigest()[:12]
     return Snapshot(
         FrozenDict(experiments),
-        FrozenDict(layers),
-        FrozenDict(holdouts),
+        FrozenDict(ranged),
+        FrozenDict(valid_holdouts),
         FrozenDict(flags),
         version,
         tuple(s for s, _ in documents),
@@ -98,46 +98,37 @@ def parse_config(data: Mapping[str, Any], source: str = "") -> Snapshot:
     return compile_documents([(source, data)])
 
 
-def compile_layers(checker: Checker, items: list[tuple[str, str, Any]]) -> dict[str, LayerConfig]:
-    out: dict[str, LayerConfig] = {}
-    allowed = ("key", "salt", "buckets", "description"), ("key",)
-    for path, m, key in section_entries(checker, items, "layer", lambda _: allowed):
-        salt = m.get("salt", key)
-        buckets = checker.buckets(m.get("buckets", 10_000), child(path, "buckets"))
-        if buckets is None:
-            continue
-        if checker.key(salt, child(path, "salt")) is None:
-            continue
-        out[key] = LayerConfig(key, salt, buckets)
+def compile_layers(
+    checker: Checker, items: list[tuple[str, str, Any]]
+) -> dict[str, LayerConfig | None]:
+    """Every layer by key; None for one with problems (its key can still be referred to)."""
+    out: dict[str, LayerConfig | None] = {}
+    for path, m, key in section_entries(checker, items, "layer"):
+        salt = checker.text(m.get("salt", key), child(path, "salt"), "a salt (a string)")
+        ok = checker.ok(path) and salt is not None
+        out[key] = LayerConfig(key, salt, m.get("buckets", 10_000)) if ok and salt else None
     return out
 
 
 def compile_holdouts(
     checker: Checker, items: list[tuple[str, str, Any]]
-) -> dict[str, HoldoutConfig]:
-    out: dict[str, HoldoutConfig] = {}
-    allowed = ("key", "percent", "salt", "buckets", "description"), ("key", "percent")
-    for path, m, key in section_entries(checker, items, "holdout", lambda _: allowed):
-        percent = checker.number(
-            m.get("percent", ABSENT),
-            child(path, "percent"),
-            0,
-            100,
-            "a percentage between 0 and 100",
+) -> dict[str, HoldoutConfig | None]:
+    """Every holdout by key; None for one with problems (its key can still be referred to)."""
+    out: dict[str, HoldoutConfig | None] = {}
+    for path, m, key in section_entries(checker, items, "holdout"):
+        salt = checker.text(m.get("salt", key), child(path, "salt"), "a salt (a string)")
+        ok = checker.ok(path) and salt is not None
+        out[key] = (
+            HoldoutConfig(key, float(m["percent"]), salt, m.get("buckets", 10_000))
+            if ok and salt
+            else None
         )
-        salt = m.get("salt", key)
-        buckets = checker.buckets(m.get("buckets", 10_000), child(path, "buckets"))
-        if buckets is None:
-            continue
-        if percent is None or checker.key(salt, child(path, "salt")) is None:
-            continue
-        out[key] = HoldoutConfig(key, percent, salt, buckets)
     return out
 
 
 def layer_ranges(
     checker: Checker,
-    layers: Mapping[str, LayerConfig],
+    layers: Mapping[str, LayerConfig | None],
     experiments: Mapping[str, ExperimentConfig],
     items: list[tuple[str, str, Any]],
 ) -> dict[str, LayerConfig]:
@@ -148,6 +139,8 @@ def layer_ranges(
         if isinstance(item, Mapping) and isinstance(item.get("key"), str):
             paths.setdefault(item["key"], (source, path))
     for key, layer in layers.items():
+        if layer is None:
+            continue
         ranges: dict[str, tuple[int, int]] = {}
         cursor = 0
         total = 0.0

@@ -1,9 +1,11 @@
-"""Feature flags: checked and compiled in one pass (rules, rollouts, prerequisites)."""
+"""Feature flags: checked and compiled in one pass (rules, rollouts, prerequisites). Their shape,
+and the type of their values, was checked by the schema; what is checked here is what a schema
+cannot say."""
 
 from __future__ import annotations
 
+import json
 import math
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -11,18 +13,15 @@ from .._frozen import freeze
 from ..errors import ConfigError
 from ..experiment import Experiment
 from .checker import Checker, child, items_of, kind_of, section_entries
-from .model import FLAG_TYPES, FlagConfig, FlagRule
+from .experiments import _lists
+from .model import FlagConfig, FlagRule
 
 
 def _flag_value(checker: Checker, typ: str, value: Any, path: str) -> bool:
-    ok = {
-        "bool": isinstance(value, bool),
-        "string": isinstance(value, str),
-        "number": isinstance(value, numbers.Real) and not isinstance(value, bool),
-        "json": True,
-    }.get(typ, True)
-    if not ok:
-        checker.add(path, f"expected a {typ} value, got {kind_of(value)}")
+    """What the schema cannot see of a value the schema accepted: a YAML date is a string in
+    JSON but not a string value, and a json value must be JSON-able."""
+    if typ == "string" and not isinstance(value, str):
+        checker.add(path, f"expected a string value, got {kind_of(value)}")
         return False
     if typ == "json":
         try:
@@ -33,111 +32,76 @@ def _flag_value(checker: Checker, typ: str, value: Any, path: str) -> bool:
     return True
 
 
+def _rollout_value(typ: str, value: Any) -> Any:
+    """A rollout's value from a mapping key: in JSON every key is a string, so the keys of a
+    bool or number flag are read as JSON (``"true"``, ``"0.5"``); YAML keys keep their type."""
+    if typ in ("bool", "number") and isinstance(value, str):
+        return json.loads(value)
+    return value
+
+
 def compile_flags(checker: Checker, items: list[tuple[str, str, Any]]) -> dict[str, FlagConfig]:
     out: dict[str, FlagConfig] = {}
     paths: dict[str, tuple[str, str]] = {}
-    allowed = (
-        (
-            "key",
-            "type",
-            "default",
-            "enabled",
-            "rules",
-            "prerequisites",
-            "unit",
-            "lists",
-            "description",
-        ),
-        ("key", "type", "default"),
-    )
-    for path, m, key in section_entries(checker, items, "flag", lambda _: allowed):
+    for path, m, key in section_entries(checker, items, "flag"):
+        before = len(checker.issues)
         paths[key] = (checker.file, path)
-        typ = m.get("type")
-        if typ not in FLAG_TYPES:
-            checker.add(
-                child(path, "type"),
-                f"expected one of {', '.join(FLAG_TYPES)}, got {kind_of(typ)}",
-            )
+        if not checker.ok(child(path, "type")) or "type" not in m:
             continue
+        typ = m["type"]
         default = m.get("default")
-        ok = _flag_value(checker, typ, default, child(path, "default"))
-        enabled = m.get("enabled", True)
-        if not isinstance(enabled, bool):
-            checker.add(child(path, "enabled"), f"expected true or false, got {kind_of(enabled)}")
-            ok = False
+        if checker.ok(child(path, "default")) and "default" in m:
+            _flag_value(checker, typ, default, child(path, "default"))
         rules = []
-        lists = m.get("lists")
-        for rule_index, (p, rule) in enumerate(
-            items_of(checker, m.get("rules"), child(path, "rules"))
-        ):
-            r = checker.mapping(rule, p)
-            if r is None:
-                ok = False
+        lists = _lists(checker, m.get("lists"), child(path, "lists"))
+        for rule_index, (p, rule) in enumerate(items_of(m.get("rules"), child(path, "rules"))):
+            if not isinstance(rule, Mapping):
                 continue
-            checker.keys(r, p, ("when", "value", "rollout"))
-            when = checker.targeting(r.get("when"), child(p, "when"), lists)
-            if r.get("when") is not None and when is None:
-                ok = False
-            if ("value" in r) == ("rollout" in r):
-                checker.add(p, "a rule gives either a 'value' or a 'rollout', not both or neither")
-                ok = False
+            when = None
+            if lists is not None or "lists" not in m:
+                when = checker.targeting(rule.get("when"), child(p, "when"), lists)
+            if not checker.ok(p):
                 continue
-            if "value" in r:
-                ok &= _flag_value(checker, typ, r["value"], child(p, "value"))
-                rules.append(FlagRule(when, freeze(r["value"], p) if ok else None))
+            if "value" in rule:
+                if _flag_value(checker, typ, rule["value"], child(p, "value")):
+                    rules.append(FlagRule(when, freeze(rule["value"], p)))
                 continue
-            rollout = r["rollout"]
-            rp = child(p, "rollout")
-            pairs: list[tuple[Any, Any]] = []
+            rollout, rp = rule["rollout"], child(p, "rollout")
             if isinstance(rollout, Mapping):
-                pairs = list(rollout.items())
-            elif isinstance(rollout, list):
-                for i, entry in enumerate(rollout):
-                    if not isinstance(entry, Mapping) or set(entry) != {"value", "weight"}:
-                        checker.add(child(rp, i), "expected {value: ..., weight: ...}")
-                        ok = False
-                        continue
-                    pairs.append((entry["value"], entry["weight"]))
+                pairs = [(_rollout_value(typ, v), w, child(rp, str(v))) for v, w in rollout.items()]
             else:
-                checker.add(rp, f"expected a mapping of value to weight, got {kind_of(rollout)}")
-                ok = False
-                continue
-            values, weights = [], []
-            for v, w in pairs:
-                ok &= _flag_value(checker, typ, v, child(rp, str(v)))
-                wv = checker.number(w, child(rp, str(v)), 0, 100, "a weight in percent")
-                if wv is None:
-                    ok = False
-                values.append(v)
-                weights.append(wv or 0.0)
-            if ok and values and abs(math.fsum(weights) - 100) > 1e-9:
+                pairs = [
+                    (e["value"], e["weight"], child(child(rp, i), "value"))
+                    for i, e in enumerate(rollout)
+                ]
+            ok = all([_flag_value(checker, typ, v, where) for v, _, where in pairs])
+            weights = [float(w) for _, w, _ in pairs]
+            if ok and abs(math.fsum(weights) - 100) > 1e-9:
                 checker.add(rp, f"rollout weights must sum to 100, got {math.fsum(weights):g}")
                 ok = False
-            if not values:
-                checker.add(rp, "a rollout needs at least one value with a weight")
-                ok = False
-            if ok and values:
+            if ok:
                 # Named by the rule's position in the configuration (docs/assignment-spec.md).
                 exp = Experiment(
                     f"{key}/rule{rule_index}", {f"v{i}": w for i, w in enumerate(weights)}
                 )
-                rules.append(FlagRule(when, None, exp, tuple(freeze(v, rp) for v in values)))
+                values = tuple(freeze(v, rp) for v, _, _ in pairs)
+                rules.append(FlagRule(when, None, exp, values))
         prereqs = []
-        for p, pre in items_of(checker, m.get("prerequisites"), child(path, "prerequisites")):
-            pm = checker.mapping(pre, p)
-            if pm is None or "flag" not in pm or "value" not in pm:
-                checker.add(p, "expected {flag: <key>, value: <value>}")
-                ok = False
-                continue
-            if not isinstance(pm["flag"], str):
-                checker.add(child(p, "flag"), f"expected a flag key, got {kind_of(pm['flag'])}")
-                ok = False
-                continue
-            prereqs.append((pm["flag"], pm["value"]))
-        unit = m.get("unit", "user_id")
-        if ok:
+        for p, pre in items_of(m.get("prerequisites"), child(path, "prerequisites")):
+            if isinstance(pre, Mapping) and checker.ok(p):
+                other = checker.text(pre["flag"], child(p, "flag"), "a flag key")
+                if other is not None:
+                    prereqs.append((other, pre["value"]))
+        unit = checker.text(m.get("unit", "user_id"), child(path, "unit"), "a non-empty string key")
+        if len(checker.issues) == before and checker.ok(path) and unit is not None:
             out[key] = FlagConfig(
-                key, typ, freeze(default, path), enabled, tuple(rules), tuple(prereqs), unit
+                key,
+                typ,
+                freeze(default, path),
+                m.get("enabled", True),
+                tuple(rules),
+                tuple(prereqs),
+                unit,
             )
     # Prerequisites name known flags and form no cycle.
     for key, flag in out.items():
