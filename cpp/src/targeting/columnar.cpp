@@ -285,6 +285,8 @@ class BlockEvaluator {
           } else {
             run(static_cast<const int32_t*>(t->offsets));
           }
+          // Nulls may also come from the column's own mask, not only the string buffers' bitmap.
+          apply_nulls(c, begin, len, out);
           return out;
         }
       }
