@@ -226,3 +226,11 @@ def test_from_dict_and_arm_names_and_thread_counts_say_what_is_wrong() -> None:
         with pytest.raises(ts.ArgumentError, match=r"threads must be None \(all cores\)"):
             e.assign_batch(["u"], threads=threads)
     assert e.assign_batch(["u"], threads=1024).arm_index.tolist() == [e.assign("u").arm_index]
+
+
+def test_named_lists_must_be_collections() -> None:
+    for bad, kind in ((None, "NoneType"), ("user-1", "str"), (b"ab", "bytes"), (3, "int")):
+        with pytest.raises(ts.ConfigError, match=rf"lists\['l'\] must be a list .* got {kind}"):
+            ts.Targeting("user_id in @l", {"l": bad})
+    t = ts.Targeting("user_id in @l", {"l": ("user-1", "user-2")})
+    assert t.matches({"user_id": "user-1"}) and not t.matches({"user_id": "u"})

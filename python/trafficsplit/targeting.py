@@ -65,7 +65,16 @@ class Targeting:
             bad = [k for k in lists if not isinstance(k, str) or not k.isidentifier()]
             if bad:
                 raise ConfigError(f"list names must be identifiers, got {bad[0]!r}")
-            copied = {k: list(v) for k, v in lists.items()}
+            copied = {}
+            for k, v in lists.items():
+                # A str would be split into its characters and None is no list: both are
+                # mistakes, not lists.
+                if v is None or isinstance(v, str | bytes) or not isinstance(v, Iterable):
+                    raise ConfigError(
+                        f"lists[{k!r}] must be a list (or another collection) of items, got "
+                        f"{type(v).__name__} {v!r:.60}"
+                    )
+                copied[k] = list(v)
         else:
             copied = None
         self._expression = expression
