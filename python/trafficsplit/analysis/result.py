@@ -1,0 +1,259 @@
+"""The result of an analysis: one :class:`MetricResult` per arm and metric, and
+:class:`Analysis` with its summary table, HTML view and plots."""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from .. import stats
+from .._optional import require
+from ..errors import ConfigError
+from ..stats import TestResult
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas as pd
+
+__all__ = ["Analysis", "Look", "MetricResult"]
+
+
+@dataclass(frozen=True)
+class MetricResult:
+    """One arm compared with control on one metric."""
+
+    metric: str
+    arm: str
+    kind: str  # "metric", "ratio" or "guardrail"
+    method: str  # "welch", "cuped", "ratio", "noninferiority"
+    n: int
+    mean: float
+    control_n: int
+    control_mean: float
+    absolute: TestResult | None
+    relative: TestResult | None
+    pvalue: float
+    adjusted_pvalue: float
+    decision: str
+    variance_reduction: float | None = None
+    statistic: float = math.nan
+    guardrail: TestResult | None = None
+
+
+@dataclass(frozen=True)
+class Look:
+    """One look of a sequential analysis: its information fraction and the z statistic of
+    each (metric, arm)."""
+
+    information: float
+    z: Mapping[tuple[str, str], float]
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The result of :func:`analyze`. ``summary()`` is the table; ``srm`` the sample-ratio check;
+    ``plot()`` the forest plot (and the sequential boundaries when a design was given)."""
+
+    results: tuple[MetricResult, ...]
+    srm: stats.SRMResult
+    control: str
+    arms: tuple[str, ...]
+    counts: Mapping[str, int]
+    alpha: float
+    correction: str
+    sequential: Any = None
+    looks: tuple[Look, ...] = ()
+    _by_key: dict[tuple[str, str], MetricResult] = field(
+        default_factory=dict, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        self._by_key.update({(r.metric, r.arm): r for r in self.results})
+
+    def result(self, metric: str, arm: str) -> MetricResult:
+        """The comparison of ``arm`` with control on ``metric``."""
+        try:
+            return self._by_key[(metric, arm)]
+        except KeyError:
+            have = sorted({r.metric for r in self.results})
+            raise ConfigError(
+                f"no result for metric {metric!r} and arm {arm!r}; metrics: {have}, "
+                f"arms: {[a for a in self.arms if a != self.control]}"
+            ) from None
+
+    def summary(self) -> pd.DataFrame:
+        """One row per arm × metric: n, mean, absolute and relative lift with CIs, p-value,
+        adjusted p-value and decision (control rows carry n and mean only)."""
+        pd = require("pandas", what="Analysis.summary")
+
+        rows = []
+        seen_control: set[str] = set()
+        for r in self.results:
+            if r.metric not in seen_control:
+                seen_control.add(r.metric)
+                rows.append(_row(r.metric, self.control, r.kind, r.control_n, r.control_mean))
+            rows.append(_result_row(r))
+        return pd.DataFrame(rows, columns=_COLUMNS)
+
+    def _repr_html_(self) -> str:
+        s = self.summary()
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in _HTML_COLUMNS)
+        body = []
+        for _, row in s.iterrows():
+            cells = []
+            for c in _HTML_COLUMNS:
+                v = row[c]
+                cells.append(f"<td>{html.escape(_fmt(c, v))}</td>")
+            style = ""
+            if row["decision"] in ("increase", "decrease", "fail", "harm"):
+                style = ' style="font-weight:bold"'
+            body.append(f"<tr{style}>{''.join(cells)}</tr>")
+        srm = self.srm
+        warn = (
+            f'<p style="color:#b00"><b>Sample-ratio mismatch</b>: p = {srm.pvalue:.3g} '
+            f"(chi-square {srm.statistic:.2f}, df {srm.df}); the split is not the configured "
+            "one, so the comparisons below are not trustworthy.</p>"
+            if srm.mismatch
+            else f"<p>Sample ratio: p = {srm.pvalue:.3g} (no mismatch at {srm.alpha:g}).</p>"
+        )
+        return (
+            "<div><p><b>Experiment analysis</b>: control "
+            f"<code>{html.escape(self.control)}</code>, "
+            f"alpha {self.alpha:g}, correction {html.escape(self.correction)}.</p>{warn}"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+        )
+
+    def plot(self, ax: Any = None, relative: bool = True) -> Any:
+        """A forest plot of the lifts with their confidence intervals; with a sequential design,
+        a second panel with the boundaries and each comparison's observed z path. Returns the
+        matplotlib figure."""
+        plt = require("matplotlib.pyplot", what="Analysis.plot")
+
+        items = self.results
+        seq = self.sequential is not None
+        if ax is None:
+            fig, axes = plt.subplots(
+                1, 2 if seq else 1, figsize=(11 if seq else 6.5, 0.45 * len(items) + 1.6)
+            )
+            axes = np.atleast_1d(axes)
+        else:
+            axes = np.atleast_1d(ax)
+            fig = axes[0].figure
+        a0 = axes[0]
+        labels, est, lo, hi = [], [], [], []
+        for r in items:
+            t = r.relative if relative else r.absolute
+            labels.append(f"{r.metric} · {r.arm}")
+            est.append(t.estimate if t else math.nan)
+            lo.append(t.ci[0] if t else math.nan)
+            hi.append(t.ci[1] if t else math.nan)
+        y = np.arange(len(items))[::-1]
+        est_a, lo_a, hi_a = (np.asarray(v, dtype=float) for v in (est, lo, hi))
+        scale = 100.0 if relative else 1.0
+        colours = ["#1f77b4" if r.decision not in ("fail", "harm") else "#d62728" for r in items]
+        a0.hlines(y, lo_a * scale, hi_a * scale, colors=colours, lw=2)
+        a0.scatter(est_a * scale, y, color=colours, zorder=3)
+        a0.axvline(0, color="grey", lw=1, ls="--")
+        a0.set_yticks(y, labels)
+        a0.set_xlabel("relative lift (%)" if relative else "absolute lift")
+        a0.set_title(f"Lift vs {self.control} ({(1 - self.alpha) * 100:g} % CI)")
+        if seq and len(axes) > 1:
+            a1 = axes[1]
+            design = self.sequential
+            timing = np.asarray(design.timing, dtype=float)
+            b = np.asarray(design.boundaries(), dtype=float)
+            a1.plot(timing, b, "k-o", label="efficacy boundary")
+            if getattr(design, "sides", 1) == 2:
+                a1.plot(timing, -b, "k-o")
+            info = [lk.information for lk in self.looks]
+            for r in items:
+                if r.kind == "guardrail":
+                    continue
+                path = [lk.z.get((r.metric, r.arm), math.nan) for lk in self.looks]
+                a1.plot(info, path, "-x", label=f"{r.metric} · {r.arm}")
+            a1.set_xlabel("information fraction")
+            a1.set_ylabel("z")
+            a1.set_xlim(0, 1.05)
+            a1.set_title("Sequential boundaries and observed z")
+            a1.legend(fontsize="small")
+        fig.tight_layout()
+        return fig
+
+
+_COLUMNS = [
+    "metric",
+    "arm",
+    "kind",
+    "method",
+    "n",
+    "mean",
+    "abs_lift",
+    "abs_ci_low",
+    "abs_ci_high",
+    "rel_lift",
+    "rel_ci_low",
+    "rel_ci_high",
+    "pvalue",
+    "adj_pvalue",
+    "decision",
+    "variance_reduction",
+]
+
+
+_HTML_COLUMNS = [
+    "metric",
+    "arm",
+    "n",
+    "mean",
+    "abs_lift",
+    "rel_lift",
+    "rel_ci_low",
+    "rel_ci_high",
+    "pvalue",
+    "adj_pvalue",
+    "decision",
+]
+
+
+def _row(metric: str, arm: str, kind: str, n: int, mean: float) -> list[Any]:
+    nan = math.nan
+    return [metric, arm, kind, "control", n, mean, *([nan] * 8), "control", nan]
+
+
+def _result_row(r: MetricResult) -> list[Any]:
+    nan = math.nan
+    a, rel = r.absolute, r.relative
+    return [
+        r.metric,
+        r.arm,
+        r.kind,
+        r.method,
+        r.n,
+        r.mean,
+        a.estimate if a else nan,
+        a.ci[0] if a else nan,
+        a.ci[1] if a else nan,
+        rel.estimate if rel else nan,
+        rel.ci[0] if rel else nan,
+        rel.ci[1] if rel else nan,
+        r.pvalue,
+        r.adjusted_pvalue,
+        r.decision,
+        nan if r.variance_reduction is None else r.variance_reduction,
+    ]
+
+
+def _fmt(column: str, v: Any) -> str:
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ""
+        if column.startswith("rel_"):
+            return f"{v * 100:+.2f} %"
+        if column in ("pvalue", "adj_pvalue"):
+            return f"{v:.3g}"
+        return f"{v:.4g}"
+    return str(v)
