@@ -44,7 +44,6 @@ def check_threads(threads: Any) -> int:
         return 0
     if not is_integer(threads) or not 1 <= threads <= MAX_THREADS:
         raise ArgumentError(
-            f"threads must be None (all cores) or an int >= 1 and <= {MAX_THREADS}, "
-            f"got {threads!r}"
+            f"threads must be None (all cores) or an int >= 1 and <= {MAX_THREADS}, got {threads!r}"
         )
     return int(threads)
