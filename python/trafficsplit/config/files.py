@@ -3,11 +3,13 @@ problem reported against its file."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -203,6 +205,26 @@ def load_config(*paths: str | os.PathLike[str]) -> Snapshot:
     """
     if not paths:
         raise ConfigError("load_config needs at least one file or folder")
+    with _paused_gc():
+        return _load(paths)
+
+
+@contextlib.contextmanager
+def _paused_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused while a configuration is read and compiled: the
+    millions of objects a large file makes (none of them garbage) would otherwise set off
+    collections that walk all of them again and again, which made loading superlinear (2 to 3
+    times slower at 20,000 experiments). Other threads only see collection postponed."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _load(paths: tuple[str | os.PathLike[str], ...]) -> Snapshot:
     documents = []
     issues: list[ConfigIssue] = []
     for path in paths:
