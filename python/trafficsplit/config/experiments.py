@@ -237,18 +237,16 @@ def _rollout(checker: Checker, m: Mapping[str, Any], path: str, key: str) -> Exp
     rolled_back: str | None = None
     bad = False  # every step is checked before giving up, so all problems are reported
     for p, step in items_of(m.get("steps"), child(path, "steps")):
-        if not isinstance(step, Mapping) or not checker.ok(child(p, "percent")):
+        if not isinstance(step, Mapping) or not checker.ok(p):
             bad = True
             continue
         pct = float(step["percent"])
-        hold_path = child(p, "hold")
-        hold = parse_duration(step.get("hold", 0)) if checker.ok(hold_path) else None
-        if hold is None:
-            if checker.ok(hold_path):  # fits the pattern, but more than a century
-                checker.add(
-                    hold_path,
-                    f"expected a duration such as 30m, 2h or 1d, got {kind_of(step.get('hold'))}",
-                )
+        hold = parse_duration(step.get("hold", 0))
+        if hold is None:  # fits the schema's pattern, but longer than a century
+            checker.add(
+                child(p, "hold"),
+                f"expected a duration such as 30m, 2h or 1d, got {kind_of(step.get('hold'))}",
+            )
             bad = True
             continue
         if rolled_back is not None:

@@ -90,22 +90,24 @@ def _noun(kind: str) -> str:
     }[kind]
 
 
+_EXACT_TYPES: dict[type, str] = {
+    str: "string",
+    dict: "object",
+    list: "array",
+    bool: "boolean",
+    int: "integer",
+    type(None): "null",
+}
+
+
 def json_type(value: Any) -> str | None:
     """The JSON type of a loaded value (``integer`` for whole numbers), or None for values
     JSON cannot hold (NaN, a set, an object)."""
-    t = type(value)
-    if t is str:
-        return "string"
-    if t is dict or t is list:
-        return "object" if t is dict else "array"
-    if t is bool:
-        return "boolean"
-    if t is int:
-        return "integer"
-    if t is float:
+    kind = _EXACT_TYPES.get(type(value))
+    if kind is not None:
+        return kind
+    if type(value) is float:
         return "number" if math.isfinite(value) else None
-    if value is None:
-        return "null"
     if isinstance(value, Mapping):
         return "object"
     if isinstance(value, list):
@@ -119,6 +121,17 @@ def json_type(value: Any) -> str | None:
     if isinstance(value, numbers.Real):
         return "number" if math.isfinite(float(value)) else None
     return None
+
+
+_noun_kinds = ("object", "array", "string", "number", "integer", "boolean", "null")
+
+
+def _literal(name: str) -> Any:
+    """What a YAML key written as `name` could be other than a string (JSON would match it)."""
+    try:
+        return json.loads(name)
+    except ValueError:
+        return name
 
 
 def _text(value: Any) -> str:
@@ -313,7 +326,7 @@ class _Compiler:
                 elif kind in ("integer", "number"):
                     if any(value == n for n in numeric):
                         return
-                elif kind is not None and (kind, value) in choices:
+                elif kind in ("boolean", "null") and (kind, value) in choices:
                     return
                 fail(value, path, out)
 
@@ -327,16 +340,28 @@ class _Compiler:
         checks = {kind: tuple(found) for kind, found in typed.items()}
         checks["integer"] = checks.get("integer", ()) + checks.get("number", ())
         common = tuple(steps)
-        if allowed is None and not common and not any(checks.values()):
-            return _accept  # containers skip such values (payloads, descriptions) unvisited
+        if allowed is None and not any(checks.values()) and len(common) <= 1:
+            # Nothing to check (payloads, descriptions): containers skip the value unvisited;
+            # a lone $ref or allOf is its target, not a call around it.
+            return common[0] if common else _accept
+
+        if not common and not any(checks.values()):
+
+            def type_only(value: Any, path: Path, out: list[Issue]) -> None:
+                if json_type(value) not in allowed:  # type: ignore[operator]
+                    fail(value, path, out)
+
+            return type_only
 
         def check(value: Any, path: Path, out: list[Issue]) -> None:
             kind = json_type(value)
             if allowed is not None and kind not in allowed:
+                # The type is the problem; what the other keywords say of a value of another
+                # type (a oneOf of required keys holds vacuously twice) would only repeat it.
                 fail(value, path, out)
-            else:
-                for step in checks.get(kind or "", ()):
-                    step(value, path, out)
+                return
+            for step in checks.get(kind or "", ()):
+                step(value, path, out)
             for step in common:
                 step(value, path, out)
 
@@ -419,7 +444,17 @@ class _Compiler:
                     if check is not _accept:
                         check(v, (*path, k if type(k) is str else str(k)), out)
 
-            on("object", properties)
+            checked = [(k, n) for k, n in props.items() if n is not _accept]
+            plain = all(json_type(_literal(k)) == "string" for k in props)
+
+            def named(value: Any, path: Path, out: list[Issue]) -> None:
+                # Other keys are accepted: only the named ones need a look. (No property is
+                # named like a YAML key of another type, "true" or "1", that JSON would match.)
+                for k, check in checked:
+                    if k in value:
+                        check(value[k], (*path, k), out)
+
+            on("object", named if other is _accept and plain else properties)
         required = tuple(schema.get("required", ()))
         if required:
 
@@ -496,6 +531,10 @@ class _Compiler:
             required_only = []
         keys = [r[0] for r in required_only]
         choice = " or ".join(f"'{k}'" for k in keys)
+        by_kind = {
+            kind: [b for b in branches if b[1] is None or kind in b[1]]
+            for kind in (*_noun_kinds, None)
+        }
 
         def alternatives(value: Any, path: Path, out: list[Issue]) -> None:
             if keys and isinstance(value, Mapping):
@@ -506,8 +545,7 @@ class _Compiler:
                 got = "neither" if not given else "both" if len(keys) == 2 else ", ".join(given)
                 out.append((path, f"expected exactly one of the keys {choice}, got {got}"))
                 return
-            kind = json_type(value)
-            fitting = [b for b in branches if b[1] is None or kind in b[1]]
+            fitting = by_kind[json_type(value)]
             if len(fitting) == 1 and fitting[0][1] is not None:
                 fitting[0][0](value, path, out)  # the only branch of the value's type decides
                 return
@@ -549,7 +587,19 @@ def compile_schema(schema: Mapping[str, Any]) -> Callable[[Any], list[Issue]]:
     def validate(document: Any) -> list[Issue]:
         out: list[Issue] = []
         root(document, (), out)
-        return list(dict.fromkeys(out))  # two subschemas may say the same at one place
+        if not out:
+            return out
+        # Two subschemas (a flag's rules and its type's) may each say what a value should be:
+        # one value is expected one thing, so the first (outermost) word stands.
+        issues: list[Issue] = []
+        expected: set[Path] = set()
+        for path, message in dict.fromkeys(out):
+            if message.startswith("expected "):
+                if path in expected:
+                    continue
+                expected.add(path)
+            issues.append((path, message))
+        return issues
 
     return validate
 
