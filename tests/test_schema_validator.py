@@ -385,3 +385,23 @@ def test_a_keyword_can_word_a_problem_without_a_title() -> None:
         ("n", "'s' is required with 'n'"),
     ]
     assert validate({"s": ""}) == [(("s",), "expected a non-empty string, got str ''")]
+
+
+def test_json_rollout_keys_of_bool_and_number_flags_load_as_the_schema_allows() -> None:
+    doc = json.loads(
+        '{"flags": ['
+        '{"key": "b", "type": "bool", "default": false, '
+        '"rules": [{"rollout": {"true": 30, "false": 70}}]}, '
+        '{"key": "n", "type": "number", "default": 1, '
+        '"rules": [{"rollout": {"0.5": 50, "2": 50}}]}]}'
+    )
+    _agree(doc)
+    snapshot = ts.parse_config(doc)
+    assert snapshot.flags["b"].rules[0].rollout_values == (True, False)
+    assert snapshot.flags["n"].rules[0].rollout_values == (0.5, 2)
+    # A string flag's keys are its values as they are; a bool flag's must be true or false.
+    with pytest.raises(ts.ConfigValidationError) as info:
+        ts.parse_config({"flags": [{**doc["flags"][0], "rules": [{"rollout": {"yes": 100}}]}]})
+    assert [(i.path, i.message) for i in info.value.issues] == [
+        ("flags[0].rules[0].rollout.yes", "expected a bool value, got str 'yes'")
+    ]
