@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import importlib.resources
 import json
 import math
 import numbers
@@ -570,6 +569,8 @@ class _Compiler:
 @functools.cache
 def shipped_schema() -> Mapping[str, Any]:
     """The JSON Schema shipped as ``trafficsplit/config.schema.json``, read once."""
+    import importlib.resources  # with the first configuration, not at package import
+
     text = importlib.resources.files("trafficsplit").joinpath("config.schema.json").read_text()
     schema: Mapping[str, Any] = json.loads(text)
     return schema
