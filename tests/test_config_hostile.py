@@ -234,3 +234,30 @@ def test_named_lists_must_be_collections() -> None:
             ts.Targeting("user_id in @l", {"l": bad})
     t = ts.Targeting("user_id in @l", {"l": ("user-1", "user-2")})
     assert t.matches({"user_id": "user-1"}) and not t.matches({"user_id": "u"})
+
+
+def test_a_prerequisite_value_of_the_wrong_type_is_a_problem() -> None:
+    flags = [
+        {"key": "f", "type": "bool", "default": False},
+        {"key": "n", "type": "number", "default": 0},
+        {
+            "key": "g",
+            "type": "bool",
+            "default": False,
+            "prerequisites": [{"flag": "f", "value": "yes"}, {"flag": "n", "value": True}],
+        },
+    ]
+    with pytest.raises(ts.ConfigValidationError) as info:
+        ts.parse_config({"flags": flags})
+    assert [(i.path, i.message) for i in info.value.issues] == [
+        (
+            "flags[2].prerequisites[0].value",
+            "flag 'f' is a bool flag; str 'yes' can never be its value",
+        ),
+        (
+            "flags[2].prerequisites[1].value",
+            "flag 'n' is a number flag; bool True can never be its value",
+        ),
+    ]
+    flags[2]["prerequisites"] = [{"flag": "f", "value": True}, {"flag": "n", "value": 2}]
+    assert ts.parse_config({"flags": flags}).flags["g"].prerequisites == (("f", True), ("n", 2))

@@ -32,6 +32,17 @@ def _flag_value(checker: Checker, typ: str, value: Any, path: str) -> bool:
     return True
 
 
+def _fits(typ: str, value: Any) -> bool:
+    """Whether a value can be a value of a flag of this type."""
+    if typ == "bool":
+        return isinstance(value, bool)
+    if typ == "number":
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if typ == "string":
+        return isinstance(value, str)
+    return True  # json: any JSON value
+
+
 def _rollout_value(typ: str, value: Any) -> Any:
     """A rollout's value from a mapping key: in JSON every key is a string, so the keys of a
     bool or number flag are read as JSON (``"true"``, ``"0.5"``); YAML keys keep their type."""
@@ -107,9 +118,16 @@ def compile_flags(checker: Checker, items: list[tuple[str, str, Any]]) -> dict[s
     for key, flag in out.items():
         source, path = paths[key]
         checker.file = source
-        for i, (other, _) in enumerate(flag.prerequisites):
+        for i, (other, value) in enumerate(flag.prerequisites):
             if other not in out and other not in paths:
                 checker.add(child(child(path, "prerequisites"), i), f"unknown flag '{other}'")
+            elif other in out and not _fits(out[other].type, value):
+                # A value of another type than the flag's can never hold: the flag would be off.
+                checker.add(
+                    child(child(child(path, "prerequisites"), i), "value"),
+                    f"flag '{other}' is a {out[other].type} flag; {kind_of(value)} can never "
+                    "be its value",
+                )
     state: dict[str, int] = {}
 
     def visit(key: str, trail: list[str]) -> None:
