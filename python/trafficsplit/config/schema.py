@@ -177,6 +177,34 @@ def _accept(value: Any, path: Path, out: list[Issue]) -> None:
     return None
 
 
+def _leaf(schema: Mapping[str, Any], check: Node) -> Node | None:
+    """A faster check of the commonest leaves (a number in a range, a string with a pattern):
+    the usual value is accepted in one call, and anything else goes to the full `check`."""
+    shape = set(schema) - ANNOTATIONS
+    kind = schema.get("type")
+    lo, hi = schema.get("minimum"), schema.get("maximum")
+    if shape == {"type", "minimum", "maximum"} and kind in ("number", "integer"):
+        whole = kind == "integer"
+
+        def ranged(value: Any, path: Path, out: list[Issue]) -> None:
+            # A NaN fails the comparison and goes to `check`; the bounds are finite.
+            t = type(value)
+            if not ((t is int or (t is float and not whole)) and lo <= value <= hi):
+                check(value, path, out)
+
+        return ranged
+    if kind == "string" and shape <= {"type", "pattern", "minLength"}:
+        search = re.compile(schema.get("pattern", "")).search
+        shortest = schema.get("minLength", 0)
+
+        def string(value: Any, path: Path, out: list[Issue]) -> None:
+            if not (type(value) is str and len(value) >= shortest and search(value)):
+                check(value, path, out)
+
+        return string
+    return None
+
+
 def _expected(schema: Mapping[str, Any]) -> str:
     """What a subschema without a title expects, from its type and bounds."""
     types = schema.get("type")
@@ -364,7 +392,7 @@ class _Compiler:
             for step in common:
                 step(value, path, out)
 
-        return check
+        return _leaf(schema, check) or check
 
     def numbers(self, schema: Mapping[str, Any], on: Any, fail: Node) -> None:
         lo, hi = schema.get("minimum"), schema.get("maximum")
@@ -438,10 +466,16 @@ class _Compiler:
         if other is not _accept or any(n is not _accept for n in props.values()):
 
             def properties(value: Any, path: Path, out: list[Issue]) -> None:
+                get = props.get
                 for k, v in value.items():
-                    check = props.get(k if type(k) is str else key_text(k), other)
-                    if check is not _accept:
-                        check(v, (*path, k if type(k) is str else str(k)), out)
+                    if type(k) is str:
+                        check = get(k, other)
+                        if check is not _accept:
+                            check(v, (*path, k), out)
+                    else:
+                        check = get(key_text(k), other)
+                        if check is not _accept:
+                            check(v, (*path, str(k)), out)
 
             checked = [(k, n) for k, n in props.items() if n is not _accept]
             plain = all(json_type(_literal(k)) == "string" for k in props)
