@@ -496,7 +496,10 @@ class Splitter:
                 forced = plan.overrides.get(key, -1)
         targeting = plan.targeting
         eligible = targeting is None or targeting.matches(attributes)
-        a = plan.route.assign(unit, at_us, eligible, forced, upstream)
+        if forced < 0 and upstream < 0:
+            a = plan.route.assign(unit, at_us, eligible)
+        else:
+            a = plan.route.decide(unit, at_us, eligible, forced, upstream)
         if use_sticky and self._sticky is not None and a.reason in ("assigned", "not_exposed"):
             a = self._sticky_one(plan, unit, a)
         return a

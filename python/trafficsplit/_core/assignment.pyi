@@ -106,12 +106,10 @@ class Route(metaclass=_Pybind11Type):
         end_us: int | None = None,
     ) -> None: ...
     def assign(
-        self,
-        unit: object,
-        at_us: int | None = None,
-        eligible: bool = True,
-        forced: int = -1,
-        upstream: int = -1,
+        self, unit: object, at_us: int | None = None, eligible: bool = True
+    ) -> Assignment: ...
+    def decide(
+        self, unit: object, at_us: int | None, eligible: bool, forced: int, upstream: int
     ) -> Assignment: ...
     def apply_overrides(self, forced: npt.NDArray[np.int16], out: _Outputs) -> None: ...
     def assign_column(
