@@ -299,36 +299,8 @@ class AttrColumn {
     auto c = std::make_shared<AttrColumn>();
     c->keep_.push_back(schema_capsule);
     c->keep_.push_back(array_capsule);
-    const std::string format = schema->format == nullptr ? "" : schema->format;
-    AttributeColumn& col = c->column;
-    col.length = static_cast<size_t>(array->length);
-    const auto* validity = array->n_buffers > 0 && array->null_count != 0
-                               ? static_cast<const uint8_t*>(array->buffers[0])
-                               : nullptr;
-    if (format == "g" || format == "f") {
-      const size_t width = format == "g" ? 8 : 4;
-      col.kind = width == 8 ? AttributeColumn::Kind::real64 : AttributeColumn::Kind::real32;
-      col.data =
-          static_cast<const char*>(array->buffers[1]) + width * static_cast<size_t>(array->offset);
-      col.validity = validity;
-      col.validity_offset = array->offset;
-      return c;
-    }
-    if (format.rfind("ts", 0) == 0 || format == "tdm") {  // timestamps of any unit, date64
-      col = targeting::attribute_column_from_arrow(*schema, *array);
-      return c;
-    }
-    UnitColumn unit = column_from_arrow(*schema, *array);  // integers and text kinds
-    if (const auto* ints = std::get_if<IntColumn>(&unit)) {
-      col.kind = AttributeColumn::Kind::integer;
-      col.int_kind = ints->kind;
-      col.data = ints->values;
-      col.validity = ints->validity;
-      col.validity_offset = ints->validity_offset;
-      return c;
-    }
-    col.kind = AttributeColumn::Kind::text;
-    col.text_column = unit;
+    // One Arrow reading for targeting and assignment (cpp/src/targeting/columnar.cpp).
+    c->column = targeting::attribute_column_from_arrow(*schema, *array);
     return c;
   }
 
