@@ -261,3 +261,15 @@ def test_a_prerequisite_value_of_the_wrong_type_is_a_problem() -> None:
     ]
     flags[2]["prerequisites"] = [{"flag": "f", "value": True}, {"flag": "n", "value": 2}]
     assert ts.parse_config({"flags": flags}).flags["g"].prerequisites == (("f", True), ("n", 2))
+
+
+def test_deep_payloads_given_in_python_are_refused_clearly() -> None:
+    deep: object = 0
+    for _ in range(900):
+        deep = [deep]
+    with pytest.raises(ts.ConfigError, match=r"arms\[0\]\.payload .* is nested more than 200"):
+        ts.Experiment("e", [ts.Arm("a", 100, deep)])
+    shallow: object = 0
+    for _ in range(150):
+        shallow = {"x": shallow}
+    assert ts.Experiment("e", [ts.Arm("a", 100, shallow)]).assign("u").payload is not None

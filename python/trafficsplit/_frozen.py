@@ -26,8 +26,14 @@ class FrozenDict(dict[Any, Any]):
         return (FrozenDict, (dict(self),))
 
 
-def freeze(value: Any, path: str) -> Any:
+MAX_DEPTH = 200
+"""The deepest nesting a payload may have (as a configuration file: docs/configuration.md)."""
+
+
+def freeze(value: Any, path: str, depth: int = 0) -> Any:
     """A deep read-only copy of a JSON-able value; ConfigError naming the path otherwise."""
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{path} is nested more than {MAX_DEPTH} levels deep")
     if value is None or isinstance(value, bool | str):
         return value
     if isinstance(value, int):
@@ -44,10 +50,10 @@ def freeze(value: Any, path: str) -> Any:
                     f"{path} has a key {k!r} of type {type(k).__name__}; "
                     "JSON object keys must be str"
                 )
-            out[k] = freeze(v, f"{path}.{k}")
+            out[k] = freeze(v, f"{path}.{k}", depth + 1)
         return FrozenDict(out)
     if isinstance(value, list | tuple):
-        return tuple(freeze(v, f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(freeze(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(value))
     raise ConfigError(
         f"{path} must be JSON-able (dict, list, str, number, bool, None), "
         f"got {type(value).__name__}"
