@@ -183,3 +183,31 @@ def without_views(values: Any) -> Any:
             [decoded_values(c) for c in values.chunks], pa.dictionary(typ.index_type, plain)
         )
     return decoded_values(values)
+
+
+def masked_parts(array: Any) -> tuple[np.ndarray, np.ndarray] | None:
+    """The values and the missing mask of a pandas masked array (nullable ``Int64``,
+    ``Float64``, ``boolean``), or None for any other array.
+
+    pandas gives no public zero-copy view of them: its masked arrays keep them as the ``_data``
+    and ``_mask`` attributes of ``BaseMaskedArray``, read here and nowhere else, and checked to
+    be numpy arrays of one length; a pandas without them gets the public, copying accessors."""
+    pd = loaded("pandas")
+    masked = getattr(getattr(pd, "arrays", None), "BaseMaskedArray", None) if pd else None
+    base = getattr(getattr(pd, "core", None), "arrays", None) if pd else None
+    if masked is None and base is not None:
+        masked = getattr(getattr(base, "masked", None), "BaseMaskedArray", None)
+    if masked is None or not isinstance(array, masked):
+        return None
+    data, mask = getattr(array, "_data", None), getattr(array, "_mask", None)
+    if (
+        isinstance(data, np.ndarray)
+        and isinstance(mask, np.ndarray)
+        and data.shape == mask.shape == (len(array),)
+    ):
+        return data, mask
+    numpy_dtype = array.dtype.numpy_dtype
+    return (
+        array.to_numpy(dtype=numpy_dtype, na_value=numpy_dtype.type(0)),
+        np.asarray(array.isna(), dtype=bool),
+    )

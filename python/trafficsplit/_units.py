@@ -15,7 +15,7 @@ import numpy as np
 
 from ._core import assignment as _assignment
 from ._core import hashing as _hashing
-from ._frames import arrow_column, exports_arrow_stream, is_polars_frame
+from ._frames import arrow_column, exports_arrow_stream, is_polars_frame, masked_parts
 from ._optional import loaded
 from .errors import UnitTypeError
 
@@ -207,10 +207,10 @@ def _from_pandas(obj: Any) -> list[Chunk]:
     array = obj.array
     if isinstance(dtype, pd.StringDtype):
         return [SequenceChunk(obj.to_numpy(dtype=object))]
-    if hasattr(array, "_data") and hasattr(array, "_mask"):  # nullable integers
+    parts = masked_parts(array)
+    if parts is not None:  # nullable integers
         if dtype.kind in "iu":
-            data = np.ascontiguousarray(array._data)
-            mask = np.ascontiguousarray(array._mask)
+            data, mask = (np.ascontiguousarray(x) for x in parts)
             return [Column.from_numpy(data, mask)]
         raise _refuse_dtype(dtype)
     if isinstance(dtype, np.dtype):

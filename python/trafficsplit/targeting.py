@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ._core import targeting as _targeting
-from ._frames import arrow_column, arrow_table, exports_arrow_stream
+from ._frames import arrow_column, arrow_table, exports_arrow_stream, masked_parts
 from ._shared.checks import check_threads
 from ._units import arrow_dictionary_codes, arrow_storage, categorical_parts, loaded
 from .errors import ConfigError, TargetingSyntaxError
@@ -304,8 +304,9 @@ def _pandas_column(series: Any) -> Any:
     if arrow is not None:
         return _arrow_column(arrow)
     array = series.array
-    if hasattr(array, "_data") and hasattr(array, "_mask"):  # nullable Int64, Float64, boolean
-        return _numpy_column(np.asarray(array._data), np.asarray(array._mask))
+    parts = masked_parts(array)
+    if parts is not None:  # nullable Int64, Float64, boolean
+        return _numpy_column(*parts)
     if isinstance(dtype, pd.StringDtype):
         return _object_column(series.to_numpy(dtype=object))
     if isinstance(dtype, np.dtype):
