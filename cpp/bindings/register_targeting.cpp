@@ -362,7 +362,7 @@ class AttrColumn {
             bad.push_back(i);
             break;
           }
-          append_utf8(text_, cp);
+          targeting::append_utf8(text_, cp);
         }
       }
       offsets_[i + 1] = static_cast<int64_t>(text_.size());
@@ -387,24 +387,6 @@ class AttrColumn {
     column.kind = AttributeColumn::Kind::values;
     column.values = values_.data();
     column.data = nullptr;
-  }
-
-  static void append_utf8(std::string& out, uint32_t c) {
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else if (c < 0x800) {
-      out += static_cast<char>(0xC0 | (c >> 6));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-      out += static_cast<char>(0xE0 | (c >> 12));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    } else {
-      out += static_cast<char>(0xF0 | (c >> 18));
-      out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
-      out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
-      out += static_cast<char>(0x80 | (c & 0x3F));
-    }
   }
 
   static IntKind int_kind(bool sign, size_t item) {

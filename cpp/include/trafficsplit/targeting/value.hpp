@@ -11,6 +11,25 @@ namespace trafficsplit::targeting {
 // Kleene truth values, ordered so that `and` is min, `or` is max and `not` is 2 - x.
 enum Truth : uint8_t { kFalse = 0, kUnknown = 1, kTrue = 2 };
 
+// Appends a Unicode scalar value (not a surrogate, at most U+10FFFF) as UTF-8.
+inline void append_utf8(std::string& out, uint32_t c) {
+  if (c < 0x80) {
+    out += static_cast<char>(c);
+  } else if (c < 0x800) {
+    out += static_cast<char>(0xC0 | (c >> 6));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else if (c < 0x10000) {
+    out += static_cast<char>(0xE0 | (c >> 12));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (c >> 18));
+    out += static_cast<char>(0x80 | ((c >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((c >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (c & 0x3F));
+  }
+}
+
 inline Truth truth_and(Truth a, Truth b) { return a < b ? a : b; }
 inline Truth truth_or(Truth a, Truth b) { return a > b ? a : b; }
 inline Truth truth_not(Truth a) { return static_cast<Truth>(2 - a); }
