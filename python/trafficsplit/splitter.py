@@ -389,8 +389,7 @@ class Splitter:
             req, context = context, context.incoming
         elif context is None and req is not None:
             context = req.incoming
-        key = unit_key_or_none(unit)
-        upstream, why = (-1, None) if context is None else self._upstream(plan, key, context)
+        upstream, why = (-1, None) if context is None else self._upstream(plan, unit, context)
         evaluated = None
         if upstream >= 0:
             # The core applies the precedence: override, stopped and not_started refuse it.
@@ -415,6 +414,7 @@ class Splitter:
                     up = dataclasses.replace(up, version=plan.bucket_version)
                 req.decided[plan.key] = up
             else:
+                key = unit_key_or_none(unit)  # to sign this decision when it is sent on
                 req.decided[plan.key] = Propagated(plan.key, a.arm, plan.bucket_version, unit=key)
         if ex is not None:
             if request_id is None and context is not None:
@@ -423,17 +423,19 @@ class Splitter:
         return a
 
     def _upstream(
-        self, plan: _Plan, unit: str | None, context: PropagationContext
+        self, plan: _Plan, unit: Any, context: PropagationContext
     ) -> tuple[int, str | None]:
         """The index of the upstream arm on offer for this experiment (-1 for none), and why
-        one was refused (None when there was none, or it is on offer)."""
+        one was refused (None when there was none, or it is on offer). The unit's key is made
+        only where a tag must be checked against it."""
         p = context.get(plan.key)
         if p is None:
             return -1, context.refused.get(plan.key)
         trust, keys = context.trust, context.propagation_keys
         if self._trust is not None and _TRUST_RANK[self._trust] < _TRUST_RANK[trust]:
             trust, keys = self._trust, keys or self._keys  # the Splitter's ceiling is lower
-        why = trust_refusal(trust, keys, p, unit)
+        key = unit_key_or_none(unit) if trust == "signed" else None
+        why = trust_refusal(trust, keys, p, key)
         if why is not None:
             return -1, why
         index = plan.arm_index.get(p.arm)

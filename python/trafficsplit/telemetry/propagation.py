@@ -271,10 +271,6 @@ class PropagationContext(Mapping[str, Propagated]):
             f"refused={len(self.refused)})"
         )
 
-    def check(self, p: Propagated, unit: str | None) -> str | None:
-        """Why this context's trust refuses ``p`` for ``unit`` (a unit key), or None."""
-        return trust_refusal(self.trust, self.propagation_keys, p, unit)
-
 
 def trust_refusal(
     trust: str, keys: PropagationKeys | None, p: Propagated, unit: str | None
