@@ -85,6 +85,8 @@ setup_all() {
 # Debian and PyPI packages, without building the editable install.
 setup_tools() {
   local pkgs=("${APT_PACKAGES[@]}" "$@")
+  # Spark's tests need a Java runtime: Debian's, unless one is on the PATH already.
+  command -v java >/dev/null || pkgs+=(openjdk-17-jre-headless)
   # python3-dev/venv only matter for the system Python; skip them when another one is used.
   if [ "$(pick_python)" != "/usr/bin/python3" ]; then
     pkgs=("${pkgs[@]/python3-dev}"); pkgs=("${pkgs[@]/python3-venv}")

@@ -21,6 +21,9 @@ EXTRAS: dict[str, str] = {
     "matplotlib": "plot",
     "opentelemetry": "otel",
     "redis": "redis",
+    "tqdm": "backfill",
+    "duckdb": "duckdb",
+    "pyspark": "spark",
 }
 """The extra that installs each optional top-level package."""
 
