@@ -951,3 +951,41 @@ def test_edit_entry_writes_a_flow_style_file_whole(tmp_path: Path) -> None:
     assert yaml.safe_load(path.read_text()) == {
         "experiments": [{"key": "a", "arms": {"x": 50, "y": 50}, "exposure": 0.3}]
     }
+
+
+def test_snapshot_json_round_trip_keeps_version_and_assignments() -> None:
+    """Snapshot.to_json is how a configuration reaches a Spark executor: compiled back, it has
+    the same version (times included, written as str(datetime)) and assigns every unit alike."""
+    from trafficsplit.config import as_snapshot, snapshot_from_json
+
+    snap = ts.load_config(DATA / "config" / "example.yaml")
+    assert any("time" in str(type(v)) for v in _leaves(snap.raw))  # a datetime crosses JSON
+    back = snapshot_from_json(snap.to_json())
+    assert back.version == snap.version
+    assert back.sources == snap.sources
+    units = [f"user-{i}" for i in range(2000)] + list(range(2000))
+    checked = 0
+    for key, e in snap.experiments.items():
+        if e.experiment.targeting is not None:
+            continue
+        a = e.experiment.assign_batch(units)
+        b = back.experiments[key].experiment.assign_batch(units)
+        assert (a.arm_index == b.arm_index).all() and (a.bucket == b.bucket).all()
+        checked += 1
+    assert checked >= 2
+    assert as_snapshot(ts.Splitter(snap)) is snap
+    assert as_snapshot(str(DATA / "config" / "example.yaml")).version == snap.version
+    with pytest.raises(ts.ArgumentError, match="got int"):
+        as_snapshot(3)
+    with pytest.raises(ts.ConfigError, match="as written by Snapshot.to_json"):
+        snapshot_from_json('{"documents": 1}')
+    with pytest.raises(ts.ConfigError, match="not JSON"):
+        snapshot_from_json("{")
+
+
+def _leaves(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [x for v in value.values() for x in _leaves(v)]
+    if isinstance(value, list):
+        return [x for v in value for x in _leaves(v)]
+    return [value]

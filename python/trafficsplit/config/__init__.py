@@ -8,9 +8,9 @@ compilation: ``checker``, ``experiments``, ``flags``), ``edit`` (in-place edits)
 
 from __future__ import annotations
 
-from .compile import parse_config
+from .compile import parse_config, snapshot_from_json
 from .edit import edit_entry, find_entry
-from .files import config_files, load_config
+from .files import as_snapshot, config_files, load_config
 from .model import (
     FLAG_TYPES,
     STATUSES,
@@ -35,9 +35,11 @@ __all__ = [
     "HoldoutConfig",
     "LayerConfig",
     "Snapshot",
+    "as_snapshot",
     "config_files",
     "edit_entry",
     "find_entry",
     "load_config",
     "parse_config",
+    "snapshot_from_json",
 ]

@@ -98,6 +98,26 @@ def parse_config(data: Mapping[str, Any], source: str = "") -> Snapshot:
     return compile_documents([(source, data)])
 
 
+def snapshot_from_json(text: str | bytes) -> Snapshot:
+    """The snapshot of :meth:`Snapshot.to_json`'s text, validated and compiled again."""
+    try:
+        data = json.loads(text)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"snapshot JSON: not JSON ({exc})") from None
+    documents = data.get("documents") if isinstance(data, dict) else None
+    if (
+        not isinstance(data, dict)
+        or data.get("trafficsplit_snapshot") != 1
+        or not isinstance(documents, list)
+        or not all(isinstance(d, dict) and isinstance(d.get("source"), str) for d in documents)
+    ):
+        raise ConfigError(
+            "snapshot JSON: expected an object {'trafficsplit_snapshot': 1, 'documents': "
+            "[{'source': ..., 'data': ...}, ...]} as written by Snapshot.to_json"
+        )
+    return compile_documents([(d["source"], d.get("data")) for d in documents])
+
+
 def compile_layers(
     checker: Checker, items: list[tuple[str, str, Any]]
 ) -> dict[str, LayerConfig | None]:

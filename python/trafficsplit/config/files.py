@@ -9,11 +9,11 @@ import gc
 import json
 import os
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ArgumentError, ConfigError
 from .compile import compile_documents
 from .model import ConfigIssue, ConfigValidationError, Snapshot
 
@@ -207,6 +207,26 @@ def load_config(*paths: str | os.PathLike[str]) -> Snapshot:
         raise ConfigError("load_config needs at least one file or folder")
     with _paused_gc():
         return _load(paths)
+
+
+def as_snapshot(config: Any, what: str = "config") -> Snapshot:
+    """The snapshot that ``config`` names: a :class:`Snapshot`, anything with a ``snapshot``
+    (a :class:`~trafficsplit.Splitter`), a file or folder path (:func:`load_config`), or a
+    mapping as loaded from YAML (:func:`~trafficsplit.config.parse_config`). The one way the
+    backfill, DuckDB and Spark entry points read their ``config`` argument."""
+    if isinstance(config, Snapshot):
+        return config
+    snapshot = getattr(config, "snapshot", None)
+    if isinstance(snapshot, Snapshot):
+        return snapshot
+    if isinstance(config, str | os.PathLike):
+        return load_config(config)
+    if isinstance(config, Mapping):
+        return compile_documents([("", config)])
+    raise ArgumentError(
+        f"{what}: expected a Snapshot, a Splitter, a configuration file or folder, or a "
+        f"mapping; got {type(config).__name__}"
+    )
 
 
 @contextlib.contextmanager

@@ -120,3 +120,17 @@ class Snapshot:
     version: str
     sources: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def to_json(self) -> str:
+        """The configuration as one JSON text, to ship where the snapshot itself cannot go (a
+        Spark executor, another process): :func:`trafficsplit.config.snapshot_from_json` compiles
+        it back into a snapshot of the same :attr:`version` that assigns every unit alike.
+        Times are written as ``str(datetime)`` (ISO 8601 with a space), which the configuration
+        reads back and the version is computed from."""
+        import json
+
+        return json.dumps(
+            {"trafficsplit_snapshot": 1, "documents": self.raw.get("documents", [])},
+            default=str,
+            separators=(",", ":"),
+        )
