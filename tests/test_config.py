@@ -977,7 +977,7 @@ def test_snapshot_json_round_trip_keeps_version_and_assignments() -> None:
     assert as_snapshot(str(DATA / "config" / "example.yaml")).version == snap.version
     with pytest.raises(ts.ArgumentError, match="got int"):
         as_snapshot(3)
-    with pytest.raises(ts.ConfigError, match="as written by Snapshot.to_json"):
+    with pytest.raises(ts.ConfigError, match=r"as written by Snapshot\.to_json"):
         snapshot_from_json('{"documents": 1}')
     with pytest.raises(ts.ConfigError, match="not JSON"):
         snapshot_from_json("{")
