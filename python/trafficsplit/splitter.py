@@ -22,7 +22,7 @@ from ._core import assignment as _assignment
 from ._frames import FrameInput, arrow_override_rows, is_pandas, object_values
 from ._optional import loaded
 from ._shared.keys import unit_key, unit_key_or_none
-from .batch import REASONS
+from .batch import REASONS, BatchAssignment
 from .config import (
     ExperimentConfig,
     FlagConfig,
@@ -541,17 +541,56 @@ class Splitter:
         ``log_exposures=True`` writes an exposure record for every row that got an arm, as one
         Arrow table per experiment (not deduplicated: a backfill states every row)."""
         frame = FrameInput(df, "Splitter.assign_frame")
-        if unit_column not in frame.columns:
-            raise ConfigError(
-                f"unit_column '{unit_column}' is not a column of the frame; "
-                f"columns: {', '.join(frame.columns)}"
-            )
+        results = self._assign_columns(
+            frame, unit_column, experiments, at_column, sticky, threads, log_exposures
+        )
+        added: dict[str, tuple[np.ndarray, list[str]]] = {}
+        for key, b in results.items():
+            added[key] = (b.arm_index, list(b.arms))
+            added[f"{key}_reason"] = (b.reason, list(REASONS))
+        return frame.with_columns(added)
+
+    def assign_columns(
+        self,
+        df: Any,
+        unit_column: str,
+        experiments: Iterable[str] | None = None,
+        at_column: str | None = None,
+        sticky: Any = None,
+        threads: int | None = None,
+        log_exposures: bool = False,
+    ) -> dict[str, BatchAssignment]:
+        """What :meth:`assign_frame` adds, as arrays: per experiment key, a
+        :class:`~trafficsplit.BatchAssignment` (arm index, arm bucket, reason code per row),
+        buckets included, without building a new frame. The arguments are those of
+        :meth:`assign_frame`; ``trafficsplit.backfill`` and the DuckDB and Spark adapters
+        assign through here."""
+        frame = FrameInput(df, "Splitter.assign_columns")
+        return self._assign_columns(
+            frame, unit_column, experiments, at_column, sticky, threads, log_exposures
+        )
+
+    def _assign_columns(
+        self,
+        frame: FrameInput,
+        unit_column: str,
+        experiments: Iterable[str] | None,
+        at_column: str | None,
+        sticky: Any,
+        threads: int | None,
+        log_exposures: bool,
+    ) -> dict[str, BatchAssignment]:
+        for name, what in ((unit_column, "unit_column"), (at_column, "at_column")):
+            if name is not None and name not in frame.columns:
+                raise ConfigError(
+                    f"{what} '{name}' is not a column of the frame; "
+                    f"columns: {', '.join(frame.columns)}"
+                )
         snapshot, plans, _ = self._state
         ex = self._exposures
         if log_exposures and ex is None:
             raise ConfigError("log_exposures=True needs a Splitter made with exposures=<sink>")
         keys = list(snapshot.experiments) if experiments is None else list(experiments)
-        added: dict[str, tuple[np.ndarray, list[str]]] = {}
         units = frame.column(unit_column)
         # The unit and time columns are converted once for every experiment.
         batch = _units.UnitBatch.of(units)
@@ -566,6 +605,7 @@ class Splitter:
             at_us = _time.micros_array(times, frame.rows)
             at = _time.Micros(at_us)
         store = sticky if sticky is not None else self._sticky
+        results: dict[str, BatchAssignment] = {}
         for key in keys:
             e = self._experiment(snapshot, key)
             arm, bucket, reason = self._frame_one(
@@ -587,9 +627,8 @@ class Splitter:
                         ex.attributes,
                     )
                 )
-            added[key] = (arm, list(e.experiment.arm_names))
-            added[f"{key}_reason"] = (reason, list(REASONS))
-        return frame.with_columns(added)
+            results[key] = BatchAssignment(key, e.experiment.arm_names, arm, bucket, reason)
+        return results
 
     def _frame_one(
         self,
