@@ -3,6 +3,7 @@ interface (``__arrow_c_stream__``): polars, and anything else that exports Arrow
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -136,8 +137,10 @@ def object_values(units: Any) -> np.ndarray:
 
 
 def arrow_override_rows(units: Any, overrides: Mapping[str, str]) -> list[tuple[int, str]]:
-    """(row, unit key) of the rows of an Arrow column of unit ids whose key has an override:
-    each distinct id is keyed once, the rows are found by ``is_in``."""
+    """(row, unit key) of the rows of an Arrow column of unit ids whose key has an override.
+    The override keys are turned into values of the column's type (canonical decimal text
+    into integers, ``b:<hex>`` into bytes) and found by ``is_in``: the cost is one pass over
+    the column, with no Python object per row, however many distinct ids it holds."""
     from ._shared.keys import unit_key_or_none
 
     pa = loaded("pyarrow")
@@ -147,18 +150,32 @@ def arrow_override_rows(units: Any, overrides: Mapping[str, str]) -> list[tuple[
         units = pa.chunked_array(
             [chunk.dictionary_decode() for chunk in units.chunks], units.type.value_type
         )
-    try:
-        distinct = pc.unique(units)
-        wanted = [v for v in distinct.to_pylist() if unit_key_or_none(v) in overrides]
-        if not wanted:
-            return []
-        found = pc.is_in(units, value_set=pa.array(wanted, distinct.type))
-        rows = np.flatnonzero(found.to_numpy(zero_copy_only=False))
-    except pa.ArrowNotImplementedError:  # a type the kernels lack: key every row
+    typ = units.type
+    values: list[Any] = []
+    if pa.types.is_integer(typ):
+        info = np.iinfo(typ.to_pandas_dtype())
+        for k in overrides:
+            with contextlib.suppress(ValueError):
+                if str(int(k)) == k and info.min <= int(k) <= info.max:
+                    values.append(int(k))
+    elif pa.types.is_string(typ) or pa.types.is_large_string(typ):
+        values = list(overrides)
+    elif pa.types.is_binary(typ) or pa.types.is_large_binary(typ):
+        for k in overrides:
+            with contextlib.suppress(ValueError):
+                if k.startswith("b:"):
+                    values.append(bytes.fromhex(k[2:]))
+    else:  # a type no override key can name in bulk: key every row
         keys = [unit_key_or_none(v) for v in units.to_pylist()]
         return [(i, k) for i, k in enumerate(keys) if k is not None and k in overrides]
+    if not values:
+        return []
+    found = pc.is_in(units, value_set=pa.array(values, typ))
+    rows = np.flatnonzero(found.to_numpy(zero_copy_only=False))
     keys = [unit_key_or_none(v) for v in units.take(pa.array(rows)).to_pylist()]
-    return [(int(i), k) for i, k in zip(rows, keys, strict=True) if k is not None]
+    return [
+        (int(i), k) for i, k in zip(rows, keys, strict=True) if k is not None and k in overrides
+    ]
 
 
 def without_views(values: Any) -> Any:
