@@ -43,6 +43,7 @@ from .telemetry import (
 
 if TYPE_CHECKING:
     from . import bandit, stats
+    from ._backfill import BackfillProgress, BackfillSummary, backfill
     from .analysis import Analysis, Guardrail, analyze, sufficient_statistics
     from .rollout import RolloutController, RolloutDecision, RolloutPolicy
     from .telemetry import middleware
@@ -52,6 +53,9 @@ if TYPE_CHECKING:
 # public name -> (submodule, attribute in it; None for the submodule itself)
 _LAZY: dict[str, tuple[str, str | None]] = {
     "bandit": ("bandit", None),
+    "backfill": ("_backfill", "backfill"),
+    "BackfillProgress": ("_backfill", "BackfillProgress"),
+    "BackfillSummary": ("_backfill", "BackfillSummary"),
     "middleware": ("telemetry.middleware", None),
     "stats": ("stats", None),
     "Analysis": ("analysis", "Analysis"),
@@ -98,6 +102,8 @@ __all__ = [
     "ArgumentError",
     "Arm",
     "Assignment",
+    "BackfillProgress",
+    "BackfillSummary",
     "BatchAssignment",
     "CallableSink",
     "ConfigError",
@@ -127,6 +133,7 @@ __all__ = [
     "UnitTypeError",
     "UnitValueError",
     "analyze",
+    "backfill",
     "bandit",
     "bucket",
     "compare_shadow",

@@ -31,7 +31,7 @@ from .config import (
     load_config,
     parse_config,
 )
-from .errors import ConfigError
+from .errors import ArgumentError, ConfigError
 from .experiment import Assignment
 from .telemetry.logger import ExposureLogger
 from .telemetry.propagation import (
@@ -559,15 +559,19 @@ class Splitter:
         sticky: Any = None,
         threads: int | None = None,
         log_exposures: bool = False,
+        at: Any = None,
     ) -> dict[str, BatchAssignment]:
         """What :meth:`assign_frame` adds, as arrays: per experiment key, a
         :class:`~trafficsplit.BatchAssignment` (arm index, arm bucket, reason code per row),
         buckets included, without building a new frame. The arguments are those of
-        :meth:`assign_frame`; ``trafficsplit.backfill`` and the DuckDB and Spark adapters
-        assign through here."""
+        :meth:`assign_frame`, and ``at``: one time for every row (a datetime, ISO text or epoch
+        seconds) instead of now, when there is no ``at_column``. ``trafficsplit.backfill`` and
+        the DuckDB and Spark adapters assign through here."""
         frame = FrameInput(df, "Splitter.assign_columns")
+        if at is not None and at_column is not None:
+            raise ArgumentError("Splitter.assign_columns: give at or at_column, not both")
         return self._assign_columns(
-            frame, unit_column, experiments, at_column, sticky, threads, log_exposures
+            frame, unit_column, experiments, at_column, sticky, threads, log_exposures, at
         )
 
     def _assign_columns(
@@ -579,6 +583,7 @@ class Splitter:
         sticky: Any,
         threads: int | None,
         log_exposures: bool,
+        at: Any = None,
     ) -> dict[str, BatchAssignment]:
         for name, what in ((unit_column, "unit_column"), (at_column, "at_column")):
             if name is not None and name not in frame.columns:
@@ -594,9 +599,8 @@ class Splitter:
         units = frame.column(unit_column)
         # The unit and time columns are converted once for every experiment.
         batch = _units.UnitBatch.of(units)
-        at: Any
         if at_column is None:
-            now = _now_us()
+            now = _now_us() if at is None else _time.to_micros(at)
             at = _time.from_micros(now)
             at_us = np.full(frame.rows, now, np.int64)
         else:

@@ -1,0 +1,668 @@
+"""Backfills: a whole table of units assigned in streaming batches, in bounded memory.
+
+:func:`backfill` is the library call under ``trafficsplit assign``: it reads Parquet, CSV or a
+dataset folder batch by batch (pyarrow.dataset), assigns each batch with
+:meth:`Splitter.assign_columns` (the servers' precedence: holdouts, layers, status, targeting,
+overrides, history replay), and writes Parquet through a temporary file renamed at the end, so an
+interrupted run leaves no output, and the previous file, if any, stays as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import queue
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ._optional import require
+from .batch import REASONS, BatchAssignment
+from .config import Snapshot, as_snapshot
+from .errors import ArgumentError
+
+__all__ = ["BackfillProgress", "BackfillSummary", "ExperimentTally", "backfill"]
+
+_ASSIGNED = REASONS.index("assigned")
+_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
+DEFAULT_BATCH_ROWS = 1 << 20
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillProgress:
+    """How far a backfill is: given to the ``progress`` callback after every batch."""
+
+    rows: int
+    """Rows assigned and handed to the writer so far."""
+    total: int | None
+    """Rows in the input when its metadata tells (Parquet), else None (CSV)."""
+    seconds: float
+    """Seconds since the backfill started."""
+
+    @property
+    def rate(self) -> float:
+        """Rows per second so far."""
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left at the rate so far, when the total is known."""
+        if self.total is None or self.rows == 0:
+            return None
+        return max(self.total - self.rows, 0) / self.rate
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentTally:
+    """One experiment's rows in a backfill, per arm and per reason, and its sample-ratio check."""
+
+    key: str
+    counts: dict[str, int]
+    """Rows per arm, whatever the reason they got it (assigned, override, ...)."""
+    reasons: dict[str, int]
+    """Rows per reason (every reason listed)."""
+    expected: dict[str, float]
+    """The share of each arm among randomly assigned rows (reason ``assigned``) that the
+    allocation in force at each row's time gives."""
+    srm: Any
+    """:class:`trafficsplit.stats.SRMResult` over rows with reason ``assigned``, or None when
+    fewer than two arms had a share or no row was assigned."""
+
+    def lines(self) -> list[str]:
+        with_arm = sum(self.counts.values())
+        out = [f"{self.key}:"]
+        for arm, n in self.counts.items():
+            share = n / with_arm if with_arm else 0.0
+            out.append(
+                f"  {arm:<20}{n:>14,}{share:>9.2%}  (configured {self.expected.get(arm, 0.0):.2%})"
+            )
+        others = ", ".join(
+            f"{r} {n:,}" for r, n in self.reasons.items() if n and r not in ("assigned",)
+        )
+        if others:
+            out.append(f"  other reasons: {others}")
+        if self.srm is not None:
+            verdict = "MISMATCH" if self.srm.mismatch else "ok"
+            out.append(
+                f"  sample-ratio check: chi-square {self.srm.statistic:.3f}, df {self.srm.df}, "
+                f"p = {self.srm.pvalue:.4g} -> {verdict}"
+            )
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class BackfillSummary:
+    """What a backfill did: rows, time, the file written, and per experiment its tally."""
+
+    rows: int
+    seconds: float
+    output: Path
+    bytes: int
+    experiments: dict[str, ExperimentTally]
+    exposures: int = 0
+    """Exposure records written (with ``exposures=DIR``)."""
+
+    @property
+    def mismatch(self) -> bool:
+        """True when any experiment's sample-ratio check flags a mismatch."""
+        return any(t.srm is not None and t.srm.mismatch for t in self.experiments.values())
+
+    def __str__(self) -> str:
+        rate = self.rows / self.seconds if self.seconds > 0 else 0.0
+        head = (
+            f"assigned {self.rows:,} rows to {len(self.experiments)} experiment"
+            f"{'s' if len(self.experiments) != 1 else ''} in {self.seconds:.1f} s "
+            f"({rate / 1e6:.1f} M rows/s) -> {self.output} ({_size(self.bytes)})"
+        )
+        if self.exposures:
+            head += f"; {self.exposures:,} exposure records"
+        lines = [head]
+        for tally in self.experiments.values():
+            lines.extend(tally.lines())
+        return "\n".join(lines)
+
+
+def backfill(
+    config: Any,
+    input: Any,
+    output: str | os.PathLike[str],
+    unit: str,
+    *,
+    experiments: Sequence[str] | None = None,
+    at_column: str | None = None,
+    at: Any = None,
+    attributes: Sequence[str] | None = None,
+    keep: Sequence[str] | str | None = None,
+    threads: int | None = None,
+    exposures: str | os.PathLike[str] | None = None,
+    input_format: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    progress: Callable[[BackfillProgress], None] | None = None,
+) -> BackfillSummary:
+    """Assigns every row of ``input`` to the configured experiments and writes Parquet.
+
+    ``config``: a :class:`~trafficsplit.Snapshot`, a :class:`~trafficsplit.Splitter`, a
+    configuration file or folder, or a mapping. ``input``: a Parquet or CSV file, a folder of
+    them (a pyarrow dataset), or a pyarrow Table, RecordBatchReader or Dataset. CSV unit ids
+    are read as text, exactly as written (``007`` stays ``"007"``); an empty CSV field is a
+    missing value.
+
+    ``output`` (Parquet) gets the ``keep`` columns of the input (default: the unit and time
+    columns; ``"*"`` for all) and, per experiment ``<key>``: the arm (``<key>``, dictionary
+    text, null when the row got none), the arm bucket (``<key>_bucket``, int32, null for a
+    missing unit) and the reason (``<key>_reason``, dictionary text). The file is written under
+    a temporary name in the same folder and renamed when complete.
+
+    ``at_column`` replays the allocation in force at each row's time; ``at`` uses one time for
+    every row; neither means now. ``attributes``: the columns targeting reads (default: the
+    columns the experiments' targeting names). ``exposures``: a folder that receives the
+    exposure records of every row that got an arm (Parquet files, moved in at the end).
+    ``progress`` is called after every batch with a :class:`BackfillProgress`.
+
+    Memory is bounded by ``batch_rows`` (about two batches in flight), not by the input.
+    Raises :class:`~trafficsplit.ArgumentError` for a missing or ill-typed column,
+    :class:`~trafficsplit.ConfigError` for a bad configuration, ``OSError`` for a file that
+    cannot be read or written, naming it; nothing is written then.
+    """
+    pa = require("pyarrow", extra="backfill", what="trafficsplit.backfill")
+    require("pyarrow.parquet", extra="backfill", what="trafficsplit.backfill")
+    from .splitter import Splitter
+
+    started = time.perf_counter()
+    if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
+        raise ArgumentError(f"backfill: batch_rows must be a positive integer, got {batch_rows!r}")
+    if at is not None and at_column is not None:
+        raise ArgumentError("backfill: give at or at_column, not both")
+    snapshot = as_snapshot(config, "backfill: config")
+    keys = _experiment_keys(snapshot, experiments)
+    source = _open(input, unit, input_format)
+    columns = _columns(source, snapshot, keys, unit, at_column, attributes, keep)
+    out_path = Path(output)
+    if out_path.is_dir():
+        raise ArgumentError(f"backfill: output {out_path} is a folder; give a file name")
+    if not out_path.parent.is_dir():
+        raise FileNotFoundError(2, "the output's folder does not exist", str(out_path.parent))
+    schema = _output_schema(pa, source.schema, columns.keep, snapshot, keys)
+
+    splitter_kwargs: dict[str, Any] = {}
+    staging: Path | None = None
+    sink = None
+    if exposures is not None:
+        from .telemetry.sinks import ParquetSink
+
+        exposure_dir = Path(exposures)
+        exposure_dir.mkdir(parents=True, exist_ok=True)
+        staging = exposure_dir / f".backfill-{uuid.uuid4().hex[:12]}.tmp"
+        staging.mkdir()
+        sink = ParquetSink(staging, prefix="backfill", rotate_bytes=None, rotate_seconds=None)
+        splitter_kwargs = {"exposures": sink}
+    temp = out_path.with_name(f".{out_path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+    tallies = {k: _Tally(snapshot, k) for k in keys}
+    rows = 0
+    exposure_rows = 0
+    splitter = None
+    try:
+        splitter = Splitter(snapshot, **splitter_kwargs)
+        with _Writer(temp, schema) as writer:
+            for batch in source.batches(columns.read, batch_rows):
+                table = pa.Table.from_batches([batch])
+                result = splitter.assign_columns(
+                    table,
+                    unit,
+                    keys,
+                    at_column=at_column,
+                    at=at,
+                    threads=threads,
+                    log_exposures=sink is not None,
+                )
+                at_us = _row_times(table, at_column, at)
+                for key, b in result.items():
+                    tallies[key].add(b, at_us)
+                    if sink is not None:
+                        exposure_rows += int((b.arm_index >= 0).sum())
+                writer.put(_output_batch(pa, table, columns.keep, result, schema))
+                rows += table.num_rows
+                if progress is not None:
+                    progress(BackfillProgress(rows, source.total, time.perf_counter() - started))
+        splitter.close()  # flushes the exposure records
+        if sink is not None and staging is not None:
+            _publish_exposures(staging, Path(exposures))  # type: ignore[arg-type]
+        os.replace(temp, out_path)
+    except BaseException:
+        if splitter is not None:
+            with contextlib.suppress(Exception):
+                splitter.close()  # its records go to the staging folder, removed below
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return BackfillSummary(
+        rows,
+        time.perf_counter() - started,
+        out_path,
+        out_path.stat().st_size,
+        {k: t.result() for k, t in tallies.items()},
+        exposure_rows,
+    )
+
+
+# -- input --------------------------------------------------------------------------------------
+
+
+class _Source:
+    """The input as a pyarrow dataset (or one in-memory table/reader), read in batches."""
+
+    def __init__(self, dataset: Any, total: int | None, name: str) -> None:
+        self.dataset = dataset
+        self.schema = dataset.schema
+        self.total = total
+        self.name = name
+
+    def batches(self, columns: list[str], batch_rows: int) -> Iterator[Any]:
+        pa = require("pyarrow")
+        if isinstance(self.dataset, pa.RecordBatchReader):
+            yield from _rebatched(self.dataset, columns, batch_rows)
+            return
+        # Read ahead one batch and one file at a time: memory stays bounded by the batch size.
+        scanner = self.dataset.scanner(
+            columns=columns, batch_size=batch_rows, batch_readahead=1, fragment_readahead=1
+        )
+        try:
+            for batch in scanner.to_batches():
+                if batch.num_rows:
+                    yield batch
+        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+            raise ArgumentError(f"{self.name}: could not be read: {exc}") from None
+
+
+def _rebatched(reader: Any, columns: list[str], batch_rows: int) -> Iterator[Any]:
+    for batch in reader:
+        batch = batch.select(columns)
+        for start in range(0, batch.num_rows, batch_rows):
+            yield batch.slice(start, batch_rows)
+
+
+def _open(input: Any, unit: str, input_format: str | None) -> _Source:
+    pa = require("pyarrow")
+    ds = require("pyarrow.dataset", extra="backfill", what="trafficsplit.backfill")
+    if isinstance(input, pa.Table):
+        return _Source(ds.dataset(input), input.num_rows, "the input table")
+    if isinstance(input, pa.RecordBatchReader):
+        return _Source(input, None, "the input stream")
+    if isinstance(input, ds.Dataset):
+        return _Source(input, _count(input), "the input dataset")
+    if not isinstance(input, str | os.PathLike):
+        raise ArgumentError(
+            "backfill: input must be a Parquet or CSV file, a folder of them, or a pyarrow "
+            f"Table, RecordBatchReader or Dataset; got {type(input).__name__}"
+        )
+    path = Path(input)
+    if not path.exists():
+        raise FileNotFoundError(2, "no such file or folder", str(path))
+    fmt = input_format or _format_of(path)
+    if fmt not in ("parquet", "csv"):
+        raise ArgumentError(f"backfill: input_format must be 'parquet' or 'csv', got {fmt!r}")
+    file_format: Any = fmt
+    if fmt == "csv":
+        csv = require("pyarrow.csv", extra="backfill", what="trafficsplit.backfill")
+        delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+        # Unit ids are text as written: '007' must not become the integer 7. An empty field
+        # is a missing value (a missing unit), as pandas reads it.
+        file_format = ds.CsvFileFormat(
+            parse_options=csv.ParseOptions(delimiter=delimiter),
+            convert_options=csv.ConvertOptions(
+                column_types={unit: pa.string()}, strings_can_be_null=True
+            ),
+        )
+    try:
+        dataset = ds.dataset(str(path), format=file_format, exclude_invalid_files=False)
+        if path.is_dir() and not dataset.files:
+            raise ArgumentError(f"{path}: the folder holds no {fmt} file")
+        total = _count(dataset) if fmt == "parquet" else None
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+        raise ArgumentError(f"{path}: could not be read as {fmt}: {_first_line(exc)}") from None
+    return _Source(dataset, total, str(path))
+
+
+def _format_of(path: Path) -> str:
+    if path.is_dir():
+        suffixes = {
+            _FORMATS.get(p.suffix.lower())
+            for p in path.rglob("*")
+            if p.is_file() and not p.name.startswith((".", "_"))
+        }
+        suffixes.discard(None)
+        if len(suffixes) == 1:
+            return str(suffixes.pop())
+        raise ArgumentError(
+            f"{path}: cannot tell the format of the folder's files "
+            f"({'mixed' if suffixes else 'no .parquet or .csv file'}); give input_format"
+        )
+    name = path.name.lower()
+    for suffix, fmt in _FORMATS.items():
+        if name.endswith(suffix) or name.endswith(suffix + ".gz"):
+            return fmt
+    raise ArgumentError(
+        f"{path}: cannot tell the format from the name (expected .parquet, .pq, .csv or .tsv); "
+        "give input_format='parquet' or 'csv'"
+    )
+
+
+def _count(dataset: Any) -> int | None:
+    try:
+        return int(dataset.count_rows())
+    except Exception:  # a format whose count needs a full scan, or an unreadable footer
+        return None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _experiment_keys(snapshot: Snapshot, experiments: Sequence[str] | None) -> list[str]:
+    if experiments is None:
+        keys = list(snapshot.experiments)
+    elif isinstance(experiments, str):
+        raise ArgumentError("backfill: experiments must be a list of keys, not one string")
+    else:
+        keys = list(dict.fromkeys(experiments))
+    unknown = [k for k in keys if k not in snapshot.experiments]
+    if unknown:
+        raise ArgumentError(
+            f"backfill: no experiment {', '.join(map(repr, unknown))} in the configuration; "
+            f"experiments: {', '.join(snapshot.experiments) or '(none)'}"
+        )
+    if not keys:
+        raise ArgumentError("backfill: the configuration has no experiment to assign")
+    return keys
+
+
+@dataclasses.dataclass
+class _Columns:
+    read: list[str]
+    keep: list[str]
+
+
+def _columns(
+    source: _Source,
+    snapshot: Snapshot,
+    keys: list[str],
+    unit: str,
+    at_column: str | None,
+    attributes: Sequence[str] | None,
+    keep: Sequence[str] | str | None,
+) -> _Columns:
+    """The input columns to read and to keep, each checked for presence and type."""
+    pa = require("pyarrow")
+    names = list(source.schema.names)
+
+    def need(name: str, what: str) -> None:
+        if name not in names:
+            raise ArgumentError(
+                f"{source.name}: no column {name!r} ({what}); columns: {', '.join(names)}"
+            )
+
+    need(unit, "the unit column")
+    _check_unit_type(pa, source.name, unit, source.schema.field(unit).type)
+    if at_column is not None:
+        need(at_column, "the time column")
+        t = source.schema.field(at_column).type
+        if not (
+            pa.types.is_timestamp(t)
+            or pa.types.is_date(t)
+            or pa.types.is_string(t)
+            or pa.types.is_large_string(t)
+        ):
+            raise ArgumentError(
+                f"{source.name}: column {at_column!r} (the time column) is {t}; expected a "
+                "timestamp, a date or ISO 8601 text"
+            )
+    if attributes is None:
+        wanted: list[str] = []
+        for k in keys:
+            targeting = snapshot.experiments[k].experiment.targeting
+            for name in targeting.attributes if targeting is not None else ():
+                top = name.split(".", 1)[0]
+                for candidate in (name, top):
+                    if candidate in names and candidate not in wanted:
+                        wanted.append(candidate)
+                        break
+    else:
+        if isinstance(attributes, str):
+            raise ArgumentError("backfill: attributes must be a list of column names")
+        wanted = list(dict.fromkeys(attributes))
+        for name in wanted:
+            need(name, "a targeting attribute")
+    if keep is None:
+        kept = [unit] + ([at_column] if at_column else [])
+    elif keep == "*":
+        kept = names
+    elif isinstance(keep, str):
+        raise ArgumentError("backfill: keep must be a list of column names or '*'")
+    else:
+        kept = list(dict.fromkeys(keep))
+        for name in kept:
+            need(name, "a column to keep")
+    read = list(dict.fromkeys([unit, *([at_column] if at_column else []), *wanted, *kept]))
+    return _Columns(read, kept)
+
+
+def _check_unit_type(pa: Any, name: str, unit: str, t: Any) -> None:
+    base = t.value_type if pa.types.is_dictionary(t) else t
+    if not (
+        pa.types.is_string(base)
+        or pa.types.is_large_string(base)
+        or getattr(pa.types, "is_string_view", lambda _: False)(base)
+        or pa.types.is_integer(base)
+        or pa.types.is_binary(base)
+        or pa.types.is_large_binary(base)
+    ):
+        raise ArgumentError(
+            f"{name}: column {unit!r} (the unit column) is {t}; expected text, integers or "
+            "bytes (floats are refused: 1.0 and 1 would name different units)"
+        )
+
+
+def _row_times(table: Any, at_column: str | None, at: Any) -> np.ndarray | None:
+    from . import _time
+
+    if at_column is None:
+        return None if at is None else np.full(table.num_rows, _time.to_micros(at), np.int64)
+    return _time.micros_array(np.asarray(table.column(at_column)), table.num_rows)
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+def _output_schema(
+    pa: Any, schema: Any, keep: list[str], snapshot: Snapshot, keys: list[str]
+) -> Any:
+    fields = [schema.field(c) for c in keep]
+    taken = set(keep)
+    for key in keys:
+        for name, type_ in (
+            (key, pa.dictionary(pa.int16(), pa.string())),
+            (f"{key}_bucket", pa.int32()),
+            (f"{key}_reason", pa.dictionary(pa.int8(), pa.string())),
+        ):
+            if name in taken:
+                raise ArgumentError(
+                    f"backfill: the output column {name!r} of experiment {key!r} is also a "
+                    "column kept from the input; keep another set of columns or rename it"
+                )
+            taken.add(name)
+            fields.append(pa.field(name, type_))
+    return pa.schema(fields)
+
+
+_REASON_NAMES: Any = None
+
+
+def _output_batch(
+    pa: Any, table: Any, keep: list[str], result: dict[str, BatchAssignment], schema: Any
+) -> Any:
+    global _REASON_NAMES
+    if _REASON_NAMES is None:
+        _REASON_NAMES = pa.array(list(REASONS), pa.string())
+    arrays = [table.column(c).combine_chunks() for c in keep]
+    for b in result.values():
+        missing = b.arm_index < 0
+        arms = pa.DictionaryArray.from_arrays(
+            pa.array(b.arm_index, pa.int16(), mask=missing if missing.any() else None),
+            pa.array(list(b.arms), pa.string()),
+        )
+        no_bucket = b.bucket < 0
+        bucket = pa.array(b.bucket, pa.int32(), mask=no_bucket if no_bucket.any() else None)
+        reason = pa.DictionaryArray.from_arrays(pa.array(b.reason.view(np.int8)), _REASON_NAMES)
+        arrays.extend([arms, bucket, reason])
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+class _Writer:
+    """Parquet writing on a thread of its own, one batch queued: reading, assigning and writing
+    overlap, and at most a few batches are in memory."""
+
+    def __init__(self, path: Path, schema: Any) -> None:
+        self.path = path
+        self.schema = schema
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="trafficsplit-backfill-writer")
+
+    def __enter__(self) -> _Writer:
+        pq = require("pyarrow.parquet")
+        # Dictionary pages for the arm and reason columns only: a column of distinct unit ids
+        # gains nothing from one and costs a failed attempt per row group.
+        dictionary = [f.name for f in self.schema if str(f.type).startswith("dictionary")]
+        self._file = pq.ParquetWriter(
+            str(self.path),
+            self.schema,
+            compression="snappy",
+            use_dictionary=dictionary or False,
+        )
+        self._thread.start()
+        return self
+
+    def put(self, batch: Any) -> None:
+        while True:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._queue.put(batch, timeout=0.1)
+                return
+            except queue.Full:
+                if not self._thread.is_alive():
+                    raise self._error or RuntimeError("the backfill writer stopped") from None
+
+    def _run(self) -> None:
+        try:
+            while True:
+                batch = self._queue.get()
+                if batch is None:
+                    return
+                self._file.write_batch(batch, row_group_size=batch.num_rows)
+        except BaseException as exc:  # handed to the producer, which raises it
+            self._error = exc
+            # Drain so a producer blocked on a full queue wakes up and sees the error.
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    self._queue.get_nowait()
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if self._thread.is_alive():
+            with contextlib.suppress(Exception):
+                if kind is not None:  # stop without writing what is queued
+                    with contextlib.suppress(queue.Empty):
+                        while True:
+                            self._queue.get_nowait()
+                self._queue.put(None)
+            self._thread.join()
+        self._file.close()
+        if kind is None and self._error is not None:
+            raise self._error
+        if kind is None:
+            with open(self.path, "rb") as f:
+                os.fsync(f.fileno())
+
+
+def _publish_exposures(staging: Path, directory: Path) -> None:
+    """Moves the finished exposure files into their folder (each rename is atomic) and removes
+    the staging folder."""
+    for f in sorted(staging.iterdir()):
+        if f.suffix == ".parquet":
+            os.replace(f, directory / f.name)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return f"{n} B"  # pragma: no cover
+
+
+# -- tallies ------------------------------------------------------------------------------------
+
+
+class _Tally:
+    """Rows per arm and reason, and assigned rows per (allocation step, arm), for the summary."""
+
+    def __init__(self, snapshot: Snapshot, key: str) -> None:
+        self.key = key
+        self.experiment = snapshot.experiments[key].experiment
+        arms = len(self.experiment.arm_names)
+        steps = len(self.experiment.steps)
+        self.arms = np.zeros(arms, np.int64)
+        self.reasons = np.zeros(len(REASONS), np.int64)
+        self.by_step = np.zeros((steps, arms), np.int64)
+
+    def add(self, b: BatchAssignment, at_us: np.ndarray | None) -> None:
+        arm = b.arm_index.astype(np.int64)
+        has = arm >= 0
+        self.arms += np.bincount(arm[has], minlength=len(self.arms))
+        self.reasons += np.bincount(b.reason, minlength=len(REASONS))
+        assigned = b.reason == _ASSIGNED
+        n_arms = len(self.arms)
+        if at_us is None:
+            step = np.full(int(assigned.sum()), len(self.by_step) - 1, np.int64)
+        else:
+            step = self.experiment.steps_at(at_us[assigned]).astype(np.int64)
+        cells = step * n_arms + arm[assigned]
+        self.by_step += np.bincount(cells, minlength=self.by_step.size).reshape(self.by_step.shape)
+
+    def result(self) -> ExperimentTally:
+        from .stats import srm
+
+        names = self.experiment.arm_names
+        # The expected count of each arm: each step's assigned rows times its weights.
+        expected = np.zeros(len(names))
+        for i, step in enumerate(self.experiment.steps):
+            w = np.array([float(step.weights.get(a, 0.0)) for a in names])
+            n = self.by_step[i].sum()
+            if n and w.sum() > 0:
+                expected += n * w / w.sum()
+        observed = self.by_step.sum(axis=0)
+        check = None
+        if expected.sum() > 0 and (expected > 0).sum() >= 2:
+            check = srm(observed, expected)
+        if expected.sum() > 0:
+            shares = expected / expected.sum()
+        else:  # nothing assigned: the current weights
+            w = np.array([float(self.experiment.weights.get(a, 0.0)) for a in names])
+            shares = w / w.sum() if w.sum() > 0 else w
+        return ExperimentTally(
+            self.key,
+            {a: int(self.arms[i]) for i, a in enumerate(names)},
+            {r: int(self.reasons[i]) for i, r in enumerate(REASONS)},
+            {a: float(shares[i]) for i, a in enumerate(names)},
+            check,
+        )
