@@ -1,0 +1,348 @@
+"""SQL functions on DuckDB (docs/duckdb.md): ``ts_arm``, ``ts_bucket`` and ``ts_reason`` give
+each row of a query the arm, arm bucket and reason that :meth:`Splitter.assign_frame` gives it.
+
+One vectorised Arrow UDF per configuration does the work: DuckDB hands it a vector of rows
+(2,048 at a time) and it runs them through :meth:`Splitter.assign_columns`, the path of
+``assign_frame`` (holdouts, layers, status and time window, targeting, overrides, history
+replay), returning arm, bucket and reason as one STRUCT. DuckDB's Python UDFs have a single
+signature each (no overloads, no ANY), so the SQL functions are temporary macros in front of it:
+they take 2, 3 or 4 arguments, send an integer unit as BIGINT and text as VARCHAR (``typeof`` is
+folded when the query is planned, so each call keeps one branch), turn ``at`` into microseconds
+and a STRUCT of attributes into JSON. A query that asks for several of them calls the UDF once:
+DuckDB computes the common STRUCT once and takes its fields.
+
+``import trafficsplit.duckdb`` needs neither duckdb nor pyarrow; :func:`register` imports them.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ._optional import loaded, require
+from ._time import from_micros
+from .batch import REASONS, BatchAssignment
+from .config import as_snapshot
+from .errors import ArgumentError, ConfigError
+from .splitter import Splitter
+
+__all__ = ["register"]
+
+_WHAT = "trafficsplit.duckdb.register"
+
+# Column names of the frame handed to Splitter.assign_columns; attributes keep their own names.
+_UNIT = "__trafficsplit_unit"
+_AT = "__trafficsplit_at"
+
+# DuckDB types (as typeof names them) of unit ids: the hash contract takes text, integers and
+# bytes. Integers that fit go as BIGINT; wider ones as their decimal text, the same bytes.
+_TEXT_TYPES = ("VARCHAR", "UBIGINT", "HUGEINT", "UHUGEINT", '"NULL"')
+_INTEGER_TYPES = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT", "USMALLINT", "UINTEGER")
+# Times without a zone are UTC, as everywhere in trafficsplit; TIMESTAMPTZ is an instant.
+_NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS", "DATE")
+
+_PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+_UDF_PARAMETERS = ["VARCHAR", "VARCHAR", "BIGINT", "BLOB", "BIGINT", "JSON"]
+_UDF_RESULT = "STRUCT(arm VARCHAR, bucket INTEGER, reason VARCHAR)"
+
+
+def register(con: Any, config: Any, *, prefix: str = "ts_") -> Any:
+    """Gives the DuckDB connection ``con`` the SQL functions ``<prefix>arm``,
+    ``<prefix>bucket`` and ``<prefix>reason`` over the experiments of ``config``; returns
+    ``con``.
+
+    ``config``: a :class:`~trafficsplit.config.Snapshot`, a :class:`~trafficsplit.Splitter`, a
+    configuration file or folder, or a mapping; compiled once, here. Each function takes
+    ``(experiment, unit)``, ``(experiment, unit, at)`` or ``(experiment, unit, at,
+    attributes)``: an experiment key, a VARCHAR, BLOB or integer unit id, a TIMESTAMP,
+    TIMESTAMPTZ or DATE (naive times are UTC; without ``at``, the query's ``now()``), and a
+    STRUCT or JSON object of the attributes that targeting reads. The rows are those of
+    ``Splitter(config).assign_frame``: a NULL unit gets reason ``missing_unit``, arm NULL and
+    bucket -1; a row whose experiment is NULL gets NULL everywhere.
+
+    The functions are temporary macros of this connection (register again on each cursor);
+    registering again replaces them. ``prefix`` names them (letters, digits and ``_``)::
+
+        import duckdb
+        from trafficsplit.duckdb import register
+
+        con = register(duckdb.connect(), "experiments.yaml")
+        con.sql("SELECT user_id, ts_arm('ranker-v2', user_id) FROM 'users/*.parquet'")
+    """
+    duckdb = require("duckdb", what=_WHAT)
+    require("pyarrow", extra="duckdb", what=_WHAT)
+    require("pyarrow.json", extra="duckdb", what=_WHAT)
+    connection = getattr(duckdb, "DuckDBPyConnection", None)
+    if connection is None or not isinstance(con, connection):
+        raise ArgumentError(
+            f"{_WHAT}: con must be a DuckDB connection (duckdb.connect()), got {type(con).__name__}"
+        )
+    if not isinstance(prefix, str) or not _PREFIX.match(prefix):
+        raise ArgumentError(
+            f"{_WHAT}: prefix must be letters, digits and '_' (not starting with a digit), "
+            f"got {prefix!r}"
+        )
+    splitter = Splitter(as_snapshot(config, _WHAT))
+    # The UDF is visible to every connection of the database, the macros only to this one:
+    # named by the configuration's version, connections with different configurations coexist.
+    udf = f"__{prefix}assign_{re.sub(r'[^0-9A-Za-z_]', '_', splitter.version)}"
+    exists = con.execute(
+        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [udf]
+    ).fetchall()
+    if not exists[0][0]:
+        con.create_function(
+            udf,
+            _sql_function(splitter, prefix),
+            _UDF_PARAMETERS,
+            _UDF_RESULT,
+            type="arrow",
+            null_handling="special",
+            side_effects=False,
+        )
+    for field in ("arm", "bucket", "reason"):
+        con.execute(_macro(prefix + field, udf, field)).fetchall()
+    return con
+
+
+def _macro(name: str, udf: str, field: str) -> str:
+    """The temporary macro ``name`` with its three arities, all calling ``udf``."""
+
+    def listing(types: tuple[str, ...]) -> str:
+        return ", ".join("'" + t.replace("'", "''") + "'" for t in types)
+
+    at = (
+        f"CASE WHEN typeof(\"at\") = 'TIMESTAMP WITH TIME ZONE' "
+        f'THEN epoch_us(TRY_CAST("at" AS TIMESTAMPTZ)) '
+        f'WHEN typeof("at") IN ({listing(_NAIVE_TIME_TYPES)}) '
+        f'THEN epoch_us(TRY_CAST("at" AS TIMESTAMP)) '
+        f"ELSE error('{name}: at must be a TIMESTAMP, TIMESTAMPTZ or DATE, not ' "
+        f"|| typeof(\"at\") || ' (epoch seconds: to_timestamp(at))') END"
+    )
+    text = f"typeof(unit) IN ({listing(_TEXT_TYPES)}) OR starts_with(typeof(unit), 'ENUM(')"
+    integer = f"typeof(unit) IN ({listing(_INTEGER_TYPES)})"
+    units = (
+        f"CASE WHEN {text} THEN TRY_CAST(unit AS VARCHAR) END, "
+        f"CASE WHEN {integer} THEN TRY_CAST(unit AS BIGINT) END, "
+        f"CASE WHEN typeof(unit) = 'BLOB' THEN TRY_CAST(unit AS BLOB) END"
+    )
+    refused = (
+        f"error('{name}: the unit must be VARCHAR, BLOB or an integer, not ' || typeof(unit) "
+        f"|| ' (floats and booleans are refused by the hash contract: cast whole numbers to "
+        f"BIGINT)')"
+    )
+    overloads = []
+    for parameters, when, attributes in (
+        ("experiment, unit", "epoch_us(now())", "NULL::JSON"),
+        ('experiment, unit, "at"', at, "NULL::JSON"),
+        ('experiment, unit, "at", attributes', at, "TRY_CAST(attributes AS JSON)"),
+    ):
+        call = f"{udf}(experiment, {units}, {when}, {attributes}).{field}"
+        overloads.append(
+            f"({parameters}) AS CASE WHEN {text} OR {integer} OR typeof(unit) = 'BLOB' "
+            f"THEN {call} ELSE {refused} END"
+        )
+    return f"CREATE OR REPLACE TEMP MACRO {name}" + ", ".join(overloads)
+
+
+def _sql_function(splitter: Splitter, prefix: str) -> Callable[..., Any]:
+    """The Arrow UDF: one vector of rows in (each argument a pyarrow array of the same length),
+    one STRUCT array of arm, bucket and reason out."""
+
+    def assign(
+        experiment: Any, text: Any, integer: Any, blob: Any, at_us: Any, attributes: Any
+    ) -> Any:
+        return _assign_rows(splitter, prefix, experiment, (text, integer, blob), at_us, attributes)
+
+    return assign
+
+
+def _plain(values: Any) -> Any:
+    """A pyarrow Array of a ChunkedArray or Array."""
+    pa = loaded("pyarrow")
+    if not isinstance(values, pa.ChunkedArray):
+        return values
+    return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+
+
+def _only_key(names: Any) -> str | None:
+    """The experiment key when every row names the same one (the usual constant argument), else
+    None. Compares the string buffers with numpy: hashing each row (``unique``) costs more."""
+    pa = loaded("pyarrow")
+    rows = len(names)
+    if rows == 0 or names.null_count:
+        return None
+    first = names[0].as_py()
+    if pa.types.is_string(names.type) or pa.types.is_large_string(names.type):
+        width = np.int32 if pa.types.is_string(names.type) else np.int64
+        offsets = np.frombuffer(
+            names.buffers()[1], width, rows + 1, names.offset * width(0).itemsize
+        )
+        encoded = first.encode()
+        if not (np.diff(offsets) == len(encoded)).all():
+            return None
+        data = names.buffers()[2]
+        return first if data[offsets[0] : offsets[-1]].to_pybytes() == encoded * rows else None
+    keys = names.unique()
+    return first if len(keys) == 1 else None
+
+
+def _assign_rows(
+    splitter: Splitter,
+    prefix: str,
+    experiment: Any,
+    units: tuple[Any, Any, Any],
+    at_us: Any,
+    attributes: Any,
+) -> Any:
+    pa = loaded("pyarrow")
+    pc = require("pyarrow.compute", extra="duckdb", what=_WHAT)
+    names = _plain(experiment)
+    rows = len(names)
+    # The macro fills the argument of the unit's type and passes NULL for the other two.
+    unit = next((_plain(u) for u in units if u.null_count < rows), _plain(units[0]))
+    times = _plain(at_us)
+    if times.null_count:
+        raise ConfigError(
+            f"{prefix}arm/{prefix}bucket/{prefix}reason: at is NULL in {times.null_count} of "
+            f"{rows} rows; give every row a time (coalesce(at, now()) for now)"
+        )
+    attributes = _plain(attributes)
+    only = _only_key(names)
+    if only is not None:
+        return _one(splitter, prefix, only, unit, times, attributes)
+    # Several experiments in the column (or NULL ones): each group alone, then back in order.
+    parts, order = [], []
+    for key in names.unique():
+        if key.is_valid:
+            where = pc.indices_nonzero(pc.equal(names, key))
+            part = _one(
+                splitter,
+                prefix,
+                key.as_py(),
+                unit.take(where),
+                times.take(where),
+                attributes.take(where),
+            )
+            parts.append(_decoded(part))
+        else:
+            where = pc.indices_nonzero(pc.is_null(names))
+            parts.append(pa.nulls(len(where), _result_type()))
+        order.append(where.to_numpy())
+    inverse = np.empty(rows, np.int64)
+    inverse[np.concatenate(order)] = np.arange(rows)
+    return pa.concat_arrays(parts).take(pa.array(inverse))
+
+
+def _one(splitter: Splitter, prefix: str, key: str, unit: Any, times: Any, attributes: Any) -> Any:
+    """The rows of one experiment, through Splitter.assign_columns."""
+    pa = loaded("pyarrow")
+    rows = len(unit)
+    columns: dict[str, Any] = {}
+    e = splitter.snapshot.experiments.get(key)  # an unknown key: assign_columns names the known
+    targeting = None if e is None else e.experiment.targeting
+    if targeting is not None:
+        if attributes.null_count == rows:
+            example = ", ".join(f"'{a}': {a}" for a in targeting.attributes)
+            raise ConfigError(
+                f"experiment '{key}' has targeting ({targeting.expression}): give the "
+                f"attributes it reads as the fourth argument, e.g. {prefix}arm('{key}', unit, "
+                f"now(), {{{example}}})"
+            )
+        columns.update(_attribute_columns(attributes, key))
+    columns[_UNIT] = unit
+    micros = np.frombuffer(times.buffers()[1], np.int64, rows, times.offset * 8)
+    at, at_column = None, None
+    if rows and (micros == micros[0]).all():  # one time for every row: as without an at_column
+        at = from_micros(int(micros[0]))
+    elif rows:
+        columns[_AT] = times.view(pa.timestamp("us"))
+        at_column = _AT
+    result = splitter.assign_columns(pa.table(columns), _UNIT, [key], at_column=at_column, at=at)
+    return _struct(result[key])
+
+
+def _attribute_columns(attributes: Any, key: str) -> dict[str, Any]:
+    """The columns of a JSON object per row (NULL: no attributes), by pyarrow's JSON reader.
+    Strings stay strings: the reader would read ``"2026-11-20"`` as a timestamp."""
+    pa = loaded("pyarrow")
+    pc = require("pyarrow.compute", extra="duckdb", what=_WHAT)
+    pj = require("pyarrow.json", extra="duckdb", what=_WHAT)
+    rows = len(attributes)
+    lines = pc.binary_join_element_wise(pc.fill_null(attributes, "{}"), "", "\n")
+    offsets = np.frombuffer(lines.buffers()[1], np.int32, rows + 1, lines.offset * 4)
+    data = lines.buffers()[2][offsets[0] : offsets[-1]]
+    block = max(len(data) + 1, 1 << 16)
+    try:
+        table = pj.read_json(
+            pa.BufferReader(data),
+            read_options=pj.ReadOptions(block_size=block),
+            parse_options=pj.ParseOptions(newlines_in_values=True),
+        )
+        texts = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+        if texts:
+            table = pj.read_json(
+                pa.BufferReader(data),
+                read_options=pj.ReadOptions(block_size=block),
+                parse_options=pj.ParseOptions(
+                    newlines_in_values=True,
+                    explicit_schema=pa.schema([(t, pa.string()) for t in texts]),
+                    unexpected_field_behavior="infer",
+                ),
+            )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise ConfigError(
+            f"attributes of experiment '{key}': every row must be a STRUCT or a JSON object ({exc})"
+        ) from None
+    if table.num_columns == 0:
+        return {}
+    if table.num_rows != rows:
+        raise ConfigError(
+            f"attributes of experiment '{key}': {table.num_rows} JSON objects in {rows} rows; "
+            "give one object per row"
+        )
+    return {name: table.column(name) for name in table.column_names if name not in (_UNIT, _AT)}
+
+
+def _result_type() -> Any:
+    pa = loaded("pyarrow")
+    return pa.struct([("arm", pa.string()), ("bucket", pa.int32()), ("reason", pa.string())])
+
+
+def _struct(result: BatchAssignment) -> Any:
+    """Arm and reason as dictionary arrays (DuckDB reads them as VARCHAR), bucket as int32, built
+    on the result's own buffers."""
+    pa = loaded("pyarrow")
+    rows = len(result)
+    index = np.ascontiguousarray(result.arm_index, np.int16)
+    assigned = index >= 0
+    valid = None if assigned.all() else pa.py_buffer(np.packbits(assigned, bitorder="little"))
+    arm = pa.DictionaryArray.from_arrays(
+        pa.Array.from_buffers(pa.int16(), rows, [valid, pa.py_buffer(index)]),
+        pa.array(result.arms, pa.string()),
+    )
+    codes = np.ascontiguousarray(result.reason).view(np.int8)
+    reason = pa.DictionaryArray.from_arrays(
+        pa.Array.from_buffers(pa.int8(), rows, [None, pa.py_buffer(codes)]), _reason_names()
+    )
+    buckets = np.ascontiguousarray(result.bucket, np.int32)
+    bucket = pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(buckets)])
+    return pa.StructArray.from_arrays([arm, bucket, reason], names=["arm", "bucket", "reason"])
+
+
+@functools.cache
+def _reason_names() -> Any:
+    pa = loaded("pyarrow")
+    return pa.array(REASONS, pa.string())
+
+
+def _decoded(part: Any) -> Any:
+    """A result STRUCT with plain string fields: the parts of several experiments concatenate."""
+    pa = loaded("pyarrow")
+    fields = [part.field(i) for i in range(3)]
+    fields = [f.dictionary_decode() if pa.types.is_dictionary(f.type) else f for f in fields]
+    return pa.StructArray.from_arrays(fields, names=["arm", "bucket", "reason"])
