@@ -704,10 +704,10 @@ def test_sample_size_table(capsys: pytest.CaptureFixture[str]) -> None:
                            "--daily-units", "10000")  # fmt: skip
     assert (code, err) == (0, "")
     units = doc["arms"]["control"]["units"]
-    assert out.splitlines()[0] == (
-        "units to detect it: a conversion rate of 10 %: detect +0.5 percentage points "
-        "(+5 % relative: 10 % -> 10.5 %)"
-    )
+    assert out.splitlines()[:2] == [
+        "detect +5 % on a conversion rate of 10 % (+0.5 percentage points: 10 % -> 10.5 %)",
+        "two-sided test, alpha 0.05, power 80 %",
+    ]
     assert re.search(rf"^control\s+50\.0 %\s+{units:,}$", out, re.M)
     assert re.search(rf"^treatment\s+50\.0 %\s+{units:,}$", out, re.M)
     assert re.search(rf"^total\s+{2 * units:,}$", out, re.M)

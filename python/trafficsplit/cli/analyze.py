@@ -1132,19 +1132,23 @@ def _run_sample_size(args: argparse.Namespace) -> int:
         return 0
 
     if proportion:
+        after = baseline + absolute
         target = (
-            f"a conversion rate of {baseline * 100:.4g} %: detect {absolute * 100:+.4g} "
-            f"percentage points ({absolute / baseline * 100:+.4g} % relative: "
-            f"{baseline * 100:.4g} % -> "
-            f"{(baseline + absolute) * 100:.4g} %)"
+            f"detect {absolute / baseline * 100:+.4g} % on a conversion rate of "
+            f"{baseline * 100:.4g} % ({absolute * 100:+.4g} percentage points: "
+            f"{baseline * 100:.4g} % -> {after * 100:.4g} %)"
+        )
+    elif rel is not None:
+        target = (
+            f"detect {rel * 100:+.4g} % on a mean of {baseline:.4g} ({absolute:+.4g}; standard "
+            f"deviation {args.sd:.4g})"
         )
     else:
-        change = f"{absolute:+.4g}" + (f" ({rel * 100:+.4g} % of {baseline:.4g})" if rel else "")
-        target = f"a mean with standard deviation {args.sd:.4g}: detect a change of {change}"
+        target = f"detect {absolute:+.4g} on a mean with standard deviation {args.sd:.4g}"
     test = f"{'two' if args.sides == 2 else 'one'}-sided test, alpha {args.alpha:g}"
     if len(weights) > 2:
-        test += f" ({alpha_each:.4g} per comparison: Bonferroni over {len(treatments)})"
-    lines = [f"units to detect it: {target}", f"{test}, power {args.power * 100:g} %", ""]
+        test += f" ({alpha_each:.4g} per comparison: Bonferroni over {len(treatments)} comparisons)"
+    lines = [target, f"{test}, power {args.power * 100:g} %", ""]
     rows = [[a, f"{weights[a] / share_total * 100:.1f} %", f"{units[a]:,}"] for a in weights]
     rows.append(["total", "", f"{total:,}"])
     lines += _table(["arm", "share", "units"], rows, {1, 2})
