@@ -524,19 +524,16 @@ class _Request:
         return out
 
 
-def _fail_on_errors(where: str) -> contextlib.AbstractContextManager[None]:
-    """Turns trafficsplit errors into a :class:`_Failure` prefixed with ``where``."""
+@contextlib.contextmanager
+def _fail_on_errors(where: str) -> Iterator[None]:
+    """Turns a trafficsplit error into a :class:`_Failure` prefixed with ``where``."""
     from ..errors import Error
 
-    @contextlib.contextmanager
-    def guard() -> Iterator[None]:
-        try:
-            yield
-        except Error as exc:
-            message = re.sub(r"^analyze: ", "", str(exc).splitlines()[0])
-            raise _Failure(f"{where}: {message}") from exc
-
-    return guard()
+    try:
+        yield
+    except Error as exc:
+        message = re.sub(r"^analyze: ", "", str(exc).splitlines()[0])
+        raise _Failure(f"{where}: {message}") from exc
 
 
 def _weights_from_config(args: argparse.Namespace) -> tuple[dict[str, float] | None, str]:
@@ -579,10 +576,12 @@ def _input_format(path: Path, choice: str) -> str:
     if choice != "auto":
         return choice
     if path.is_dir():
+        # the files pyarrow reads: none below a name that starts with "." or "_" (_SUCCESS)
         files = [
             p
             for p in path.rglob("*")
-            if p.is_file() and not any(part.startswith((".", "_")) for part in p.parts[-1:])
+            if p.is_file()
+            and not any(part.startswith((".", "_")) for part in p.relative_to(path).parts)
         ]
         if not files:
             raise _Failure(f"{path}: the folder holds no data files")
@@ -596,7 +595,7 @@ def _input_format(path: Path, choice: str) -> str:
     return "csv" if path.name.lower().endswith(_CSV_SUFFIXES) else "parquet"
 
 
-def _open_dataset(path_text: str, choice: str) -> tuple[Any, str]:
+def _open_dataset(path_text: str, choice: str) -> Any:
     ds = require("pyarrow.dataset", what="trafficsplit analyze")
     pa = require("pyarrow", what="trafficsplit analyze")
     path = Path(path_text)
@@ -608,7 +607,7 @@ def _open_dataset(path_text: str, choice: str) -> tuple[Any, str]:
         dataset.schema  # noqa: B018  (reads the Parquet footers or the CSV header now)
     except (pa.ArrowException, OSError) as exc:
         raise _Failure(f"{path_text}: cannot be read as {fmt} ({_arrow_message(exc)})") from exc
-    return dataset, fmt
+    return dataset
 
 
 def _arrow_message(exc: BaseException, names: Sequence[str] = ()) -> str:
@@ -677,10 +676,7 @@ def _read(dataset: Any, path_text: str, columns: list[str]) -> Any:
 def _analyze(args: argparse.Namespace) -> int:
     try:
         return _run_analyze(args)
-    except _Failure as exc:
-        print(f"trafficsplit analyze: error: {exc}", file=sys.stderr)
-        return 2
-    except ImportError as exc:
+    except (_Failure, ImportError) as exc:  # ImportError: an extra to install, named
         print(f"trafficsplit analyze: error: {exc}", file=sys.stderr)
         return 2
 
@@ -694,7 +690,7 @@ def _run_analyze(args: argparse.Namespace) -> int:
     request = _Request.from_args(args)
     weights, weights_source = _weights_from_config(args)
     require("pandas", what="trafficsplit analyze")
-    dataset, _ = _open_dataset(args.input, args.format)
+    dataset = _open_dataset(args.input, args.format)
     names = list(dataset.schema.names)
     try:
         layout, columns = _plan_columns(names, args.arm, request)
