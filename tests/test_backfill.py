@@ -212,6 +212,8 @@ def test_one_time_for_every_row_and_exposures(tmp_path: Path) -> None:
         batch_rows=1_000,
     )
     out = pq.read_table(tmp_path / "o.parquet")
+    # 2026-11-10 is before ranker-v2 moved from 90/10 to 50/50
+    assert s.experiments["ranker-v2"].expected == pytest.approx({"control": 0.9, "treatment": 0.1})
     ref = df.assign(ts=pd.Timestamp(at))
     _same(out, _reference(ref), ["ranker-v2", "search-ui"])
     assert out.column_names == ["user_id"] + [

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import _time
 from ._optional import require
 from .batch import REASONS, BatchAssignment
 from .config import Snapshot, as_snapshot
@@ -33,6 +34,7 @@ __all__ = ["BackfillProgress", "BackfillSummary", "ExperimentTally", "backfill"]
 _ASSIGNED = REASONS.index("assigned")
 _FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".tsv": "csv"}
 DEFAULT_BATCH_ROWS = 1 << 20
+_CODECS = ("snappy", "zstd", "lz4", "gzip", "brotli", "none")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -143,6 +145,7 @@ def backfill(
     threads: int | None = None,
     exposures: str | os.PathLike[str] | None = None,
     input_format: str | None = None,
+    compression: str = "snappy",
     batch_rows: int = DEFAULT_BATCH_ROWS,
     progress: Callable[[BackfillProgress], None] | None = None,
 ) -> BackfillSummary:
@@ -165,6 +168,9 @@ def backfill(
     columns the experiments' targeting names). ``exposures``: a folder that receives the
     exposure records of every row that got an arm (Parquet files, moved in at the end).
     ``progress`` is called after every batch with a :class:`BackfillProgress`.
+    ``compression``: the output's Parquet codec (``snappy``, ``zstd``, ``lz4``, ``gzip``,
+    ``none``). Column statistics (min/max) are written for every column but kept text and
+    bytes columns, where distinct ids make them large and of no use for pruning.
 
     Memory is bounded by ``batch_rows`` (about two batches in flight), not by the input.
     Raises :class:`~trafficsplit.ArgumentError` for a missing or ill-typed column,
@@ -180,6 +186,10 @@ def backfill(
         raise ArgumentError(f"backfill: batch_rows must be a positive integer, got {batch_rows!r}")
     if at is not None and at_column is not None:
         raise ArgumentError("backfill: give at or at_column, not both")
+    if compression not in _CODECS:
+        raise ArgumentError(
+            f"backfill: compression must be one of {', '.join(_CODECS)}; got {compression!r}"
+        )
     snapshot = as_snapshot(config, "backfill: config")
     keys = _experiment_keys(snapshot, experiments)
     source = _open(input, unit, input_format)
@@ -204,13 +214,16 @@ def backfill(
         sink = ParquetSink(staging, prefix="backfill", rotate_bytes=None, rotate_seconds=None)
         splitter_kwargs = {"exposures": sink}
     temp = out_path.with_name(f".{out_path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
-    tallies = {k: _Tally(snapshot, k) for k in keys}
+    at_us = None if at is None else _time.to_micros(at)
+    tallies = {k: _Tally(snapshot, k, None if at_column else at_us) for k in keys}
+    # Per-row times matter to the tally only where an allocation changed over time.
+    histories = at_column is not None and any(len(t.by_step) > 1 for t in tallies.values())
     rows = 0
     exposure_rows = 0
     splitter = None
     try:
         splitter = Splitter(snapshot, **splitter_kwargs)
-        with _Writer(temp, schema) as writer:
+        with _Writer(temp, schema, compression) as writer:
             for batch in source.batches(columns.read, batch_rows):
                 table = pa.Table.from_batches([batch])
                 result = splitter.assign_columns(
@@ -222,9 +235,9 @@ def backfill(
                     threads=threads,
                     log_exposures=sink is not None,
                 )
-                at_us = _row_times(table, at_column, at)
+                row_us = _row_times(table, at_column) if histories else None
                 for key, b in result.items():
-                    tallies[key].add(b, at_us)
+                    tallies[key].add(b, row_us)
                     if sink is not None:
                         exposure_rows += int((b.arm_index >= 0).sum())
                 writer.put(_output_batch(pa, table, columns.keep, result, schema))
@@ -271,9 +284,21 @@ class _Source:
         if isinstance(self.dataset, pa.RecordBatchReader):
             yield from _rebatched(self.dataset, columns, batch_rows)
             return
-        # Read ahead one batch and one file at a time: memory stays bounded by the batch size.
+        ds = require("pyarrow.dataset")
+        # Read ahead one batch and one file at a time, and Parquet column chunks as they are
+        # decoded (no pre-buffering of whole row groups): memory stays bounded by the batch size.
+        options = (
+            {"fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False)}
+            if isinstance(self.dataset, ds.FileSystemDataset)
+            and isinstance(self.dataset.format, ds.ParquetFileFormat)
+            else {}
+        )
         scanner = self.dataset.scanner(
-            columns=columns, batch_size=batch_rows, batch_readahead=1, fragment_readahead=1
+            columns=columns,
+            batch_size=batch_rows,
+            batch_readahead=1,
+            fragment_readahead=1,
+            **options,
         )
         try:
             for batch in scanner.to_batches():
@@ -471,11 +496,7 @@ def _check_unit_type(pa: Any, name: str, unit: str, t: Any) -> None:
         )
 
 
-def _row_times(table: Any, at_column: str | None, at: Any) -> np.ndarray | None:
-    from . import _time
-
-    if at_column is None:
-        return None if at is None else np.full(table.num_rows, _time.to_micros(at), np.int64)
+def _row_times(table: Any, at_column: Any) -> np.ndarray:
     return _time.micros_array(np.asarray(table.column(at_column)), table.num_rows)
 
 
@@ -530,9 +551,10 @@ class _Writer:
     """Parquet writing on a thread of its own, one batch queued: reading, assigning and writing
     overlap, and at most a few batches are in memory."""
 
-    def __init__(self, path: Path, schema: Any) -> None:
+    def __init__(self, path: Path, schema: Any, compression: str) -> None:
         self.path = path
         self.schema = schema
+        self.compression = compression
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="trafficsplit-backfill-writer")
@@ -541,12 +563,25 @@ class _Writer:
         pq = require("pyarrow.parquet")
         # Dictionary pages for the arm and reason columns only: a column of distinct unit ids
         # gains nothing from one and costs a failed attempt per row group.
-        dictionary = [f.name for f in self.schema if str(f.type).startswith("dictionary")]
+        pa = require("pyarrow")
+        dictionary = [f.name for f in self.schema if pa.types.is_dictionary(f.type)]
+        # Min/max of a column of distinct text ids cost a comparison per row and prune nothing.
+        statistics = [
+            f.name
+            for f in self.schema
+            if not (
+                pa.types.is_string(f.type)
+                or pa.types.is_large_string(f.type)
+                or pa.types.is_binary(f.type)
+                or pa.types.is_large_binary(f.type)
+            )
+        ]
         self._file = pq.ParquetWriter(
             str(self.path),
             self.schema,
-            compression="snappy",
+            compression=self.compression,
             use_dictionary=dictionary or False,
+            write_statistics=statistics or False,
         )
         self._thread.start()
         return self
@@ -616,7 +651,8 @@ def _size(n: int) -> str:
 class _Tally:
     """Rows per arm and reason, and assigned rows per (allocation step, arm), for the summary."""
 
-    def __init__(self, snapshot: Snapshot, key: str) -> None:
+    def __init__(self, snapshot: Snapshot, key: str, at_us: int | None) -> None:
+        """``at_us``: the one time of every row (None: now, or a time per row)."""
         self.key = key
         self.experiment = snapshot.experiments[key].experiment
         arms = len(self.experiment.arm_names)
@@ -624,20 +660,25 @@ class _Tally:
         self.arms = np.zeros(arms, np.int64)
         self.reasons = np.zeros(len(REASONS), np.int64)
         self.by_step = np.zeros((steps, arms), np.int64)
+        # the allocation of rows without a time of their own (before the first: none assigned)
+        self.fixed = steps - 1 if at_us is None else max(self.experiment.step_at(at_us), 0)
 
     def add(self, b: BatchAssignment, at_us: np.ndarray | None) -> None:
-        arm = b.arm_index.astype(np.int64)
-        has = arm >= 0
-        self.arms += np.bincount(arm[has], minlength=len(self.arms))
-        self.reasons += np.bincount(b.reason, minlength=len(REASONS))
-        assigned = b.reason == _ASSIGNED
         n_arms = len(self.arms)
-        if at_us is None:
-            step = np.full(int(assigned.sum()), len(self.by_step) - 1, np.int64)
-        else:
-            step = self.experiment.steps_at(at_us[assigned]).astype(np.int64)
-        cells = step * n_arms + arm[assigned]
-        self.by_step += np.bincount(cells, minlength=self.by_step.size).reshape(self.by_step.shape)
+        # One pass: a cell per (reason, arm or none); arms per reason come out of it.
+        cells = b.reason.astype(np.intp) * (n_arms + 1) + (b.arm_index.astype(np.intp) + 1)
+        table = np.bincount(cells, minlength=len(REASONS) * (n_arms + 1)).reshape(
+            len(REASONS), n_arms + 1
+        )
+        self.arms += table[:, 1:].sum(axis=0)
+        self.reasons += table.sum(axis=1)
+        if at_us is None or len(self.by_step) == 1:
+            self.by_step[self.fixed] += table[_ASSIGNED, 1:]
+            return
+        assigned = b.reason == _ASSIGNED
+        step = self.experiment.steps_at(at_us[assigned]).astype(np.intp)
+        by = np.bincount(step * n_arms + b.arm_index[assigned], minlength=self.by_step.size)
+        self.by_step += by.reshape(self.by_step.shape)
 
     def result(self) -> ExperimentTally:
         from .stats import srm

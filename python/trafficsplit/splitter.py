@@ -602,7 +602,8 @@ class Splitter:
         if at_column is None:
             now = _now_us() if at is None else _time.to_micros(at)
             at = _time.from_micros(now)
-            at_us = np.full(frame.rows, now, np.int64)
+            # per-row times only for the exposure records
+            at_us = np.full(frame.rows, now, np.int64) if log_exposures else None
         else:
             times = frame.column(at_column)
             times = times if frame.kind == "pandas" else np.asarray(times)

@@ -108,6 +108,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="the input's format when its name does not tell",
     )
     p.add_argument(
+        "--compression",
+        default="snappy",
+        choices=("snappy", "zstd", "lz4", "gzip", "brotli", "none"),
+        help="the output's Parquet codec (default: snappy; zstd is smaller, none is fastest)",
+    )
+    p.add_argument(
         "--threads",
         type=_positive,
         metavar="N",
@@ -180,6 +186,7 @@ def _assign(args: argparse.Namespace) -> int:
                 threads=args.threads,
                 exposures=args.exposures,
                 input_format=args.input_format,
+                compression=args.compression,
                 batch_rows=args.batch_rows,
                 progress=reporter,
             )
