@@ -209,6 +209,28 @@ def test_attributes_as_json_text(con: Any, splitter: ts.Splitter, users: Any) ->
     assert got == _expected(splitter, table, "ranker-v2", at_column="seen_at")
 
 
+@pytest.mark.parametrize(
+    "setting", ["produce_arrow_string_view = true", "arrow_large_buffer_size = true"]
+)
+def test_arrow_export_settings(con: Any, splitter: ts.Splitter, users: Any, setting: str) -> None:
+    """Text arguments may arrive as string views or large strings."""
+    table, path = users
+    con.execute(f"SET {setting}").fetchall()
+    got = _sql(con, "ranker-v2", path, ", seen_at, {'country': country}")
+    assert got == _expected(splitter, table, "ranker-v2", at_column="seen_at")
+    keys = "['search-ui', 'windowed', NULL][row % 3 + 1]"
+    mixed = con.execute(
+        f"SELECT ts_reason({keys}, user_id, seen_at) FROM read_parquet('{path}') ORDER BY row"
+    ).fetchall()
+    search = _expected(splitter, table, "search-ui", at_column="seen_at")[2]
+    windowed = _expected(splitter, table, "windowed", at_column="seen_at")[2]
+    want = [
+        (search[i],) if i % 3 == 0 else (windowed[i],) if i % 3 == 1 else (None,)
+        for i in range(ROWS)
+    ]
+    assert mixed == want
+
+
 def test_rows_match_scalar_assign(con: Any, splitter: ts.Splitter, users: Any) -> None:
     """Sampled rows against Splitter.assign, the per-request path."""
     table, path = users

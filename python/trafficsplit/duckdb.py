@@ -169,26 +169,41 @@ def _plain(values: Any) -> Any:
     return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
 
 
+def _text(values: Any) -> Any:
+    """A string or large_string Array of a text argument, whatever DuckDB's Arrow settings
+    (``produce_arrow_string_view``, ``arrow_large_buffer_size``, JSON as an extension type)."""
+    pa = loaded("pyarrow")
+    if isinstance(values.type, pa.ExtensionType):
+        values = values.storage
+    if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+        return values
+    return values.cast(pa.large_string())
+
+
+def _offsets(values: Any) -> np.ndarray:
+    """The offsets of a string or large_string Array, as numpy, without copying."""
+    pa = loaded("pyarrow")
+    width = np.dtype(np.int64 if pa.types.is_large_string(values.type) else np.int32)
+    return np.frombuffer(
+        values.buffers()[1], width, len(values) + 1, values.offset * width.itemsize
+    )
+
+
 def _only_key(names: Any) -> str | None:
     """The experiment key when every row names the same one (the usual constant argument), else
     None. Compares the string buffers with numpy: hashing each row (``unique``) costs more."""
-    pa = loaded("pyarrow")
     rows = len(names)
     if rows == 0 or names.null_count:
         return None
     first = names[0].as_py()
-    if pa.types.is_string(names.type) or pa.types.is_large_string(names.type):
-        width = np.int32 if pa.types.is_string(names.type) else np.int64
-        offsets = np.frombuffer(
-            names.buffers()[1], width, rows + 1, names.offset * width(0).itemsize
-        )
-        encoded = first.encode()
-        if not (np.diff(offsets) == len(encoded)).all():
-            return None
-        data = names.buffers()[2]
-        return first if data[offsets[0] : offsets[-1]].to_pybytes() == encoded * rows else None
-    keys = names.unique()
-    return first if len(keys) == 1 else None
+    encoded = first.encode()
+    offsets = _offsets(names)
+    if not (np.diff(offsets) == len(encoded)).all():
+        return None
+    if not encoded:
+        return first  # every row is ''
+    data = names.buffers()[2]
+    return first if data[offsets[0] : offsets[-1]].to_pybytes() == encoded * rows else None
 
 
 def _assign_rows(
@@ -201,7 +216,7 @@ def _assign_rows(
 ) -> Any:
     pa = loaded("pyarrow")
     pc = require("pyarrow.compute", extra="duckdb", what=_WHAT)
-    names = _plain(experiment)
+    names = _text(_plain(experiment))
     rows = len(names)
     # The macro fills the argument of the unit's type and passes NULL for the other two.
     unit = next((_plain(u) for u in units if u.null_count < rows), _plain(units[0]))
@@ -211,7 +226,7 @@ def _assign_rows(
             f"{prefix}arm/{prefix}bucket/{prefix}reason: at is NULL in {times.null_count} of "
             f"{rows} rows; give every row a time (coalesce(at, now()) for now)"
         )
-    attributes = _plain(attributes)
+    attributes = _text(_plain(attributes))
     only = _only_key(names)
     if only is not None:
         return _one(splitter, prefix, only, unit, times, attributes)
@@ -273,8 +288,11 @@ def _attribute_columns(attributes: Any, key: str) -> dict[str, Any]:
     pc = require("pyarrow.compute", extra="duckdb", what=_WHAT)
     pj = require("pyarrow.json", extra="duckdb", what=_WHAT)
     rows = len(attributes)
-    lines = pc.binary_join_element_wise(pc.fill_null(attributes, "{}"), "", "\n")
-    offsets = np.frombuffer(lines.buffers()[1], np.int32, rows + 1, lines.offset * 4)
+    typ = attributes.type
+    lines = pc.binary_join_element_wise(
+        pc.fill_null(attributes, pa.scalar("{}", typ)), pa.scalar("", typ), pa.scalar("\n", typ)
+    )
+    offsets = _offsets(lines)
     data = lines.buffers()[2][offsets[0] : offsets[-1]]
     block = max(len(data) + 1, 1 << 16)
     try:
