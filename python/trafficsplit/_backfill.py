@@ -273,39 +273,56 @@ def backfill(
 class _Source:
     """The input as a pyarrow dataset (or one in-memory table/reader), read in batches."""
 
-    def __init__(self, dataset: Any, total: int | None, name: str) -> None:
+    def __init__(self, dataset: Any, total: int | None, name: str, csv_options: Any = None) -> None:
         self.dataset = dataset
         self.schema = dataset.schema
         self.total = total
         self.name = name
+        self.csv_options = csv_options  # (parse options, convert options) of CSV files
 
     def batches(self, columns: list[str], batch_rows: int) -> Iterator[Any]:
         pa = require("pyarrow")
+        ds = require("pyarrow.dataset")
         if isinstance(self.dataset, pa.RecordBatchReader):
             yield from _rebatched(self.dataset, columns, batch_rows)
             return
-        ds = require("pyarrow.dataset")
-        # Read ahead one batch and one file at a time, and Parquet column chunks as they are
-        # decoded (no pre-buffering of whole row groups): memory stays bounded by the batch size.
-        options = (
-            {"fragment_scan_options": ds.ParquetFragmentScanOptions(pre_buffer=False)}
-            if isinstance(self.dataset, ds.FileSystemDataset)
-            and isinstance(self.dataset.format, ds.ParquetFileFormat)
-            else {}
-        )
-        scanner = self.dataset.scanner(
-            columns=columns,
-            batch_size=batch_rows,
-            batch_readahead=1,
-            fragment_readahead=1,
-            **options,
-        )
-        try:
-            for batch in scanner.to_batches():
+        if not isinstance(self.dataset, ds.FileSystemDataset):  # an in-memory table
+            for batch in self.dataset.to_batches(columns=columns, batch_size=batch_rows):
                 if batch.num_rows:
                     yield batch
-        except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
-            raise ArgumentError(f"{self.name}: could not be read: {exc}") from None
+            return
+        # File by file, each as a stream that reads only when asked. (The dataset scanner reads
+        # Parquet row groups ahead of a slower consumer without bound: 1 GB after 20 M rows.)
+        for path in self.dataset.files:
+            try:
+                yield from self._file_batches(path, columns, batch_rows)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
+                raise ArgumentError(f"{path}: could not be read: {_first_line(exc)}") from None
+
+    def _file_batches(self, path: str, columns: list[str], batch_rows: int) -> Iterator[Any]:
+        fs = self.dataset.filesystem
+        if self.csv_options is None:
+            pq = require("pyarrow.parquet")
+            with fs.open_input_file(path) as f:
+                # Column chunks are read as they are decoded, not pre-buffered a row group whole.
+                reader = pq.ParquetFile(f, pre_buffer=False)
+                yield from reader.iter_batches(batch_size=batch_rows, columns=columns)
+            return
+        csv = require("pyarrow.csv")
+        parse, convert = self.csv_options
+        convert = csv.ConvertOptions(
+            column_types=convert.column_types,
+            strings_can_be_null=convert.strings_can_be_null,
+            include_columns=columns,
+        )
+        with fs.open_input_stream(path, compression="detect") as f:
+            reader = csv.open_csv(
+                f,
+                read_options=csv.ReadOptions(block_size=32 << 20),
+                parse_options=parse,
+                convert_options=convert,
+            )
+            yield from _rebatched(reader, columns, batch_rows)
 
 
 def _rebatched(reader: Any, columns: list[str], batch_rows: int) -> Iterator[Any]:
@@ -336,17 +353,17 @@ def _open(input: Any, unit: str, input_format: str | None) -> _Source:
     if fmt not in ("parquet", "csv"):
         raise ArgumentError(f"backfill: input_format must be 'parquet' or 'csv', got {fmt!r}")
     file_format: Any = fmt
+    csv_options = None
     if fmt == "csv":
         csv = require("pyarrow.csv", extra="backfill", what="trafficsplit.backfill")
         delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
         # Unit ids are text as written: '007' must not become the integer 7. An empty field
         # is a missing value (a missing unit), as pandas reads it.
-        file_format = ds.CsvFileFormat(
-            parse_options=csv.ParseOptions(delimiter=delimiter),
-            convert_options=csv.ConvertOptions(
-                column_types={unit: pa.string()}, strings_can_be_null=True
-            ),
+        csv_options = (
+            csv.ParseOptions(delimiter=delimiter),
+            csv.ConvertOptions(column_types={unit: pa.string()}, strings_can_be_null=True),
         )
+        file_format = ds.CsvFileFormat(parse_options=csv_options[0], convert_options=csv_options[1])
     try:
         dataset = ds.dataset(str(path), format=file_format, exclude_invalid_files=False)
         if path.is_dir() and not dataset.files:
@@ -354,7 +371,7 @@ def _open(input: Any, unit: str, input_format: str | None) -> _Source:
         total = _count(dataset) if fmt == "parquet" else None
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
         raise ArgumentError(f"{path}: could not be read as {fmt}: {_first_line(exc)}") from None
-    return _Source(dataset, total, str(path))
+    return _Source(dataset, total, str(path), csv_options)
 
 
 def _format_of(path: Path) -> str:
