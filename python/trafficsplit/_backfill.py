@@ -711,22 +711,26 @@ class _Tally:
         from .stats import srm
 
         names = self.experiment.arm_names
-        # The expected count of each arm: each step's assigned rows times its weights.
+
+        def share(weights: Any) -> np.ndarray:
+            w = np.array([float(weights.get(a, 0.0)) for a in names])
+            return w / w.sum() if w.sum() > 0 else w
+
+        # The expected count of each arm: each step's assigned rows times its shares.
+        used = [i for i in range(len(self.by_step)) if self.by_step[i].sum()]
         expected = np.zeros(len(names))
-        for i, step in enumerate(self.experiment.steps):
-            w = np.array([float(step.weights.get(a, 0.0)) for a in names])
-            n = self.by_step[i].sum()
-            if n and w.sum() > 0:
-                expected += n * w / w.sum()
+        for i in used:
+            expected += self.by_step[i].sum() * share(self.experiment.steps[i].weights)
         observed = self.by_step.sum(axis=0)
         check = None
         if expected.sum() > 0 and (expected > 0).sum() >= 2:
             check = srm(observed, expected)
-        if expected.sum() > 0:
+        if len(used) == 1:  # one allocation: its shares as configured, without rounding
+            shares = share(self.experiment.steps[used[0]].weights)
+        elif expected.sum() > 0:
             shares = expected / expected.sum()
         else:  # nothing assigned: the current weights
-            w = np.array([float(self.experiment.weights.get(a, 0.0)) for a in names])
-            shares = w / w.sum() if w.sum() > 0 else w
+            shares = share(self.experiment.weights)
         return ExperimentTally(
             self.key,
             {a: int(self.arms[i]) for i, a in enumerate(names)},
