@@ -625,3 +625,58 @@ def test_the_config_used_to_write_is_the_config_read(tmp_path: Path) -> None:
             == e.assign_batch([str(i) for i in range(1000)]).arm.tolist()
         )
         assert s.experiments[key].expected == pytest.approx({"x": 0.3, "y": 0.7})
+
+
+def _codecs(path: Path) -> dict[str, str]:
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    return {
+        meta.column(i).path_in_schema: meta.column(i).compression for i in range(meta.num_columns)
+    }
+
+
+def test_auto_codec_leaves_random_ids_uncompressed_and_compresses_the_rest(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    ids = [bytes(rng.integers(0, 256, 16, dtype=np.uint8)).hex() for _ in range(20_000)]
+    country = rng.choice(["US", "CA", "DE"], 20_000).tolist()
+    pq.write_table(pa.table({"user_id": ids, "country": country}), tmp_path / "in.parquet")
+    config = {"experiments": [{"key": "e", "arms": {"a": 50, "b": 50}}]}
+    ts.backfill(config, tmp_path / "in.parquet", tmp_path / "auto.parquet", "user_id", keep="*")
+    snappy = pa.compress(pa.py_buffer("".join(ids).encode()), codec="snappy", asbytes=True)
+    assert len(snappy) / len("".join(ids)) > 0.85  # what makes auto leave it alone
+    assert _codecs(tmp_path / "auto.parquet") == {
+        "user_id": "UNCOMPRESSED",
+        "country": "SNAPPY",
+        "e": "SNAPPY",
+        "e_bucket": "SNAPPY",
+        "e_reason": "SNAPPY",
+    }
+    ts.backfill(
+        config, tmp_path / "in.parquet", tmp_path / "z.parquet", "user_id", compression="zstd"
+    )
+    assert set(_codecs(tmp_path / "z.parquet").values()) == {"ZSTD"}
+    with pytest.raises(ts.ArgumentError, match="compression must be one of auto, snappy"):
+        ts.backfill(
+            config, tmp_path / "in.parquet", tmp_path / "x.parquet", "user_id", compression="lzo"
+        )
+    # statistics: none for the text ids, kept for nothing else here but the input's columns
+    meta = pq.ParquetFile(tmp_path / "auto.parquet").metadata.row_group(0)
+    assert [meta.column(i).is_stats_set for i in range(meta.num_columns)] == [False] * 5
+
+
+def test_an_empty_input_writes_an_empty_file_with_the_columns(tmp_path: Path) -> None:
+    pq.write_table(pa.table({"user_id": pa.array([], pa.string())}), tmp_path / "in.parquet")
+    s = ts.backfill(
+        EXAMPLE,
+        tmp_path / "in.parquet",
+        tmp_path / "o.parquet",
+        "user_id",
+        experiments=["search-ui"],
+    )
+    out = pq.read_table(tmp_path / "o.parquet")
+    assert out.num_rows == 0 and out.column_names == [
+        "user_id",
+        "search-ui",
+        "search-ui_bucket",
+        "search-ui_reason",
+    ]
+    assert s.rows == 0 and s.experiments["search-ui"].srm is None

@@ -109,9 +109,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--compression",
-        default="snappy",
-        choices=("snappy", "zstd", "lz4", "gzip", "brotli", "none"),
-        help="the output's Parquet codec (default: snappy; zstd is smaller, none is fastest)",
+        default="auto",
+        choices=("auto", "snappy", "zstd", "lz4", "gzip", "brotli", "none"),
+        help="the output's Parquet codec (default: auto, snappy but for text columns it "
+        "shrinks by less than 15 %%, such as random ids; zstd is smaller, none is fastest)",
     )
     p.add_argument(
         "--threads",
