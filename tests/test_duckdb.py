@@ -452,7 +452,7 @@ def test_one_udf_call_for_the_three_functions(con: Any) -> None:
         "EXPLAIN SELECT ts_arm('search-ui', i), ts_bucket('search-ui', i), "
         "ts_reason('search-ui', i) FROM range(10) t(i)"
     ).fetchall()[0][1]
-    assert plan.count("__ts_assign_") == 1
+    assert plan.count("__ts_assign_") == 1, plan
 
 
 # -- a property: random ids ----------------------------------------------------------------------

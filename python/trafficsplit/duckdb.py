@@ -1,15 +1,16 @@
 """SQL functions on DuckDB (docs/duckdb.md): ``ts_arm``, ``ts_bucket`` and ``ts_reason`` give
 each row of a query the arm, arm bucket and reason that :meth:`Splitter.assign_frame` gives it.
 
-One vectorised Arrow UDF per configuration does the work: DuckDB hands it a vector of rows
-(2,048 at a time) and it runs them through :meth:`Splitter.assign_columns`, the path of
-``assign_frame`` (holdouts, layers, status and time window, targeting, overrides, history
-replay), returning arm, bucket and reason as one STRUCT. DuckDB's Python UDFs have a single
-signature each (no overloads, no ANY), so the SQL functions are temporary macros in front of it:
-they take 2, 3 or 4 arguments, send an integer unit as BIGINT and text as VARCHAR (``typeof`` is
-folded when the query is planned, so each call keeps one branch), turn ``at`` into microseconds
-and a STRUCT of attributes into JSON. A query that asks for several of them calls the UDF once:
-DuckDB computes the common STRUCT once and takes its fields.
+Vectorised Arrow UDFs do the work: DuckDB hands one a vector of rows (2,048 at a time) and it
+runs them through :meth:`Splitter.assign_columns`, the path of ``assign_frame`` (holdouts,
+layers, status and time window, targeting, overrides, history replay), returning arm, bucket
+and reason as one STRUCT. DuckDB's Python UDFs have a single signature each (no overloads, no
+ANY), so the SQL functions are temporary macros in front of them: they take 2, 3 or 4
+arguments and call the UDF for the unit's type (text, integer or bytes; ``typeof`` is folded
+when the query is planned, so each call keeps one branch), with ``at`` as microseconds and a
+STRUCT of attributes as JSON. Each argument DuckDB hands over costs a copy of its column, so
+each UDF takes only what its call needs. A query that asks for several of the functions calls
+the UDF once: DuckDB computes the common STRUCT once and takes its fields.
 
 ``import trafficsplit.duckdb`` needs neither duckdb nor pyarrow; :func:`register` imports them.
 """
@@ -47,7 +48,9 @@ _NAIVE_TIME_TYPES = ("TIMESTAMP", "TIMESTAMP_S", "TIMESTAMP_MS", "TIMESTAMP_NS",
 
 _PREFIX = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
-_UDF_PARAMETERS = ["VARCHAR", "VARCHAR", "BIGINT", "BLOB", "BIGINT", "JSON"]
+# The UDFs of a configuration: one per DuckDB type a unit travels as, with and without the
+# attributes argument; each takes (experiment VARCHAR, unit, at BIGINT microseconds[, JSON]).
+_UNIT_KINDS = {"text": "VARCHAR", "integer": "BIGINT", "bytes": "BLOB"}
 _UDF_RESULT = "STRUCT(arm VARCHAR, bucket INTEGER, reason VARCHAR)"
 
 
@@ -88,29 +91,45 @@ def register(con: Any, config: Any, *, prefix: str = "ts_") -> Any:
             f"got {prefix!r}"
         )
     splitter = Splitter(as_snapshot(config, _WHAT))
-    # The UDF is visible to every connection of the database, the macros only to this one:
+    # The UDFs are visible to every connection of the database, the macros only to this one:
     # named by the configuration's version, connections with different configurations coexist.
-    udf = f"__{prefix}assign_{re.sub(r'[^0-9A-Za-z_]', '_', splitter.version)}"
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_functions() WHERE function_name = ?", [udf]
-    ).fetchall()
-    if not exists[0][0]:
-        con.create_function(
-            udf,
-            _sql_function(splitter, prefix),
-            _UDF_PARAMETERS,
-            _UDF_RESULT,
-            type="arrow",
-            null_handling="special",
-            side_effects=False,
-        )
+    version = re.sub(r"[^0-9A-Za-z_]", "_", splitter.version)
+    udfs = {
+        (
+            kind,
+            attributes,
+        ): f"__{prefix}assign_{kind}{'_attributes' if attributes else ''}_{version}"
+        for kind in _UNIT_KINDS
+        for attributes in (False, True)
+    }
+    existing = {
+        row[0]
+        for row in con.execute(
+            "SELECT function_name FROM duckdb_functions() WHERE list_contains(?, function_name)",
+            [list(udfs.values())],
+        ).fetchall()
+    }
+    plain, with_attributes = _sql_functions(splitter, prefix)
+    for (kind, attributes), name in udfs.items():
+        if name not in existing:
+            parameters = ["VARCHAR", _UNIT_KINDS[kind], "BIGINT"] + (["JSON"] if attributes else [])
+            con.create_function(
+                name,
+                with_attributes if attributes else plain,
+                parameters,
+                _UDF_RESULT,
+                type="arrow",
+                null_handling="special",
+                side_effects=False,
+            )
     for field in ("arm", "bucket", "reason"):
-        con.execute(_macro(prefix + field, udf, field)).fetchall()
+        con.execute(_macro(prefix + field, udfs, field)).fetchall()
     return con
 
 
-def _macro(name: str, udf: str, field: str) -> str:
-    """The temporary macro ``name`` with its three arities, all calling ``udf``."""
+def _macro(name: str, udfs: dict[tuple[str, bool], str], field: str) -> str:
+    """The temporary macro ``name`` with its three arities, calling the UDF for the unit's
+    type (``udfs``: by unit kind and whether attributes are passed)."""
 
     def listing(types: tuple[str, ...]) -> str:
         return ", ".join("'" + t.replace("'", "''") + "'" for t in types)
@@ -123,13 +142,11 @@ def _macro(name: str, udf: str, field: str) -> str:
         f"ELSE error('{name}: at must be a TIMESTAMP, TIMESTAMPTZ or DATE, not ' "
         f"|| typeof(\"at\") || ' (epoch seconds: to_timestamp(at))') END"
     )
-    text = f"typeof(unit) IN ({listing(_TEXT_TYPES)}) OR starts_with(typeof(unit), 'ENUM(')"
-    integer = f"typeof(unit) IN ({listing(_INTEGER_TYPES)})"
-    units = (
-        f"CASE WHEN {text} THEN TRY_CAST(unit AS VARCHAR) END, "
-        f"CASE WHEN {integer} THEN TRY_CAST(unit AS BIGINT) END, "
-        f"CASE WHEN typeof(unit) = 'BLOB' THEN TRY_CAST(unit AS BLOB) END"
-    )
+    kinds = {
+        "text": f"typeof(unit) IN ({listing(_TEXT_TYPES)}) OR starts_with(typeof(unit), 'ENUM(')",
+        "integer": f"typeof(unit) IN ({listing(_INTEGER_TYPES)})",
+        "bytes": "typeof(unit) = 'BLOB'",
+    }
     refused = (
         f"error('{name}: the unit must be VARCHAR, BLOB or an integer, not ' || typeof(unit) "
         f"|| ' (floats and booleans are refused by the hash contract: cast whole numbers to "
@@ -137,28 +154,31 @@ def _macro(name: str, udf: str, field: str) -> str:
     )
     overloads = []
     for parameters, when, attributes in (
-        ("experiment, unit", "epoch_us(now())", "NULL::JSON"),
-        ('experiment, unit, "at"', at, "NULL::JSON"),
-        ('experiment, unit, "at", attributes', at, "TRY_CAST(attributes AS JSON)"),
+        ("experiment, unit", "epoch_us(now())", None),
+        ('experiment, unit, "at"', at, None),
+        ('experiment, unit, "at", attributes', at, "CAST(attributes AS JSON)"),
     ):
-        call = f"{udf}(experiment, {units}, {when}, {attributes}).{field}"
-        overloads.append(
-            f"({parameters}) AS CASE WHEN {text} OR {integer} OR typeof(unit) = 'BLOB' "
-            f"THEN {call} ELSE {refused} END"
-        )
+        branches = []
+        for kind, test in kinds.items():
+            udf = udfs[kind, attributes is not None]
+            args = f"experiment, TRY_CAST(unit AS {_UNIT_KINDS[kind]}), {when}"
+            args += f", {attributes}" if attributes else ""
+            branches.append(f"WHEN {test} THEN {udf}({args}).{field}")
+        overloads.append(f"({parameters}) AS CASE {' '.join(branches)} ELSE {refused} END")
     return f"CREATE OR REPLACE TEMP MACRO {name}" + ", ".join(overloads)
 
 
-def _sql_function(splitter: Splitter, prefix: str) -> Callable[..., Any]:
-    """The Arrow UDF: one vector of rows in (each argument a pyarrow array of the same length),
-    one STRUCT array of arm, bucket and reason out."""
+def _sql_functions(splitter: Splitter, prefix: str) -> tuple[Callable[..., Any], ...]:
+    """The Arrow UDFs, without and with attributes: one vector of rows in (each argument a
+    pyarrow array of the same length), one STRUCT array of arm, bucket and reason out."""
 
-    def assign(
-        experiment: Any, text: Any, integer: Any, blob: Any, at_us: Any, attributes: Any
-    ) -> Any:
-        return _assign_rows(splitter, prefix, experiment, (text, integer, blob), at_us, attributes)
+    def assign(experiment: Any, unit: Any, at_us: Any) -> Any:
+        return _assign_rows(splitter, prefix, experiment, unit, at_us, None)
 
-    return assign
+    def assign_with_attributes(experiment: Any, unit: Any, at_us: Any, attributes: Any) -> Any:
+        return _assign_rows(splitter, prefix, experiment, unit, at_us, attributes)
+
+    return assign, assign_with_attributes
 
 
 def _plain(values: Any) -> Any:
@@ -207,26 +227,21 @@ def _only_key(names: Any) -> str | None:
 
 
 def _assign_rows(
-    splitter: Splitter,
-    prefix: str,
-    experiment: Any,
-    units: tuple[Any, Any, Any],
-    at_us: Any,
-    attributes: Any,
+    splitter: Splitter, prefix: str, experiment: Any, unit: Any, at_us: Any, attributes: Any
 ) -> Any:
     pa = loaded("pyarrow")
     pc = require("pyarrow.compute", extra="duckdb", what=_WHAT)
     names = _text(_plain(experiment))
-    rows = len(names)
-    # The macro fills the argument of the unit's type and passes NULL for the other two.
-    unit = next((_plain(u) for u in units if u.null_count < rows), _plain(units[0]))
+    unit = _plain(unit)
     times = _plain(at_us)
+    rows = len(names)
     if times.null_count:
         raise ConfigError(
             f"{prefix}arm/{prefix}bucket/{prefix}reason: at is NULL in {times.null_count} of "
             f"{rows} rows; give every row a time (coalesce(at, now()) for now)"
         )
-    attributes = _text(_plain(attributes))
+    if attributes is not None:
+        attributes = _text(_plain(attributes))
     only = _only_key(names)
     if only is not None:
         return _one(splitter, prefix, only, unit, times, attributes)
@@ -235,14 +250,8 @@ def _assign_rows(
     for key in names.unique():
         if key.is_valid:
             where = pc.indices_nonzero(pc.equal(names, key))
-            part = _one(
-                splitter,
-                prefix,
-                key.as_py(),
-                unit.take(where),
-                times.take(where),
-                attributes.take(where),
-            )
+            given = None if attributes is None else attributes.take(where)
+            part = _one(splitter, prefix, key.as_py(), unit.take(where), times.take(where), given)
             parts.append(_decoded(part))
         else:
             where = pc.indices_nonzero(pc.is_null(names))
@@ -253,15 +262,18 @@ def _assign_rows(
     return pa.concat_arrays(parts).take(pa.array(inverse))
 
 
-def _one(splitter: Splitter, prefix: str, key: str, unit: Any, times: Any, attributes: Any) -> Any:
-    """The rows of one experiment, through Splitter.assign_columns."""
+def _one(
+    splitter: Splitter, prefix: str, key: str, unit: Any, times: Any, attributes: Any | None
+) -> Any:
+    """The rows of one experiment, through Splitter.assign_columns. ``attributes``: a JSON text
+    per row, None when the call passed none."""
     pa = loaded("pyarrow")
     rows = len(unit)
     columns: dict[str, Any] = {}
     e = splitter.snapshot.experiments.get(key)  # an unknown key: assign_columns names the known
     targeting = None if e is None else e.experiment.targeting
     if targeting is not None:
-        if attributes.null_count == rows:
+        if attributes is None:
             example = ", ".join(f"'{a}': {a}" for a in targeting.attributes)
             raise ConfigError(
                 f"experiment '{key}' has targeting ({targeting.expression}): give the "
