@@ -242,6 +242,8 @@ def _assign_rows(
         )
     if attributes is not None:
         attributes = _text(_plain(attributes))
+    if rows == 0:
+        return pa.array([], _result_type())
     only = _only_key(names)
     if only is not None:
         return _one(splitter, prefix, only, unit, times, attributes)
