@@ -352,6 +352,10 @@ def _prefetched(batches: Iterator[Any]) -> Iterator[Any]:
             offer((done, None))
         except BaseException as exc:  # raised in the consumer, where it can be reported
             offer((done, exc))
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:  # a generator: its open file is closed here, not at exit
+                close()
 
     reader = threading.Thread(target=read, name="trafficsplit-backfill-reader", daemon=True)
     reader.start()
