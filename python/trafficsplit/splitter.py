@@ -616,7 +616,7 @@ class Splitter:
             arm, bucket, reason = self._frame_one(
                 e, plans[key].route, units, batch, frame.data, at, store, threads
             )
-            if log_exposures and ex is not None:
+            if log_exposures and ex is not None and at_us is not None:
                 rows = np.flatnonzero(arm >= 0)
                 ex.log_table(
                     bulk_table(
