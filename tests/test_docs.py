@@ -20,6 +20,9 @@ The rules a page follows (docs/writing-docs.md says the same for writers):
 - ``<!-- docs-test: fixture NAME -->`` in a page runs the fixture ``NAME`` of ``FIXTURES``
   below before the page's first block. Fixtures only make what a reader already has: input
   files, a running server, the names a page says it assumes. They never replace the library.
+- ``<!-- docs-test: skip REASON -->`` in a page skips its test here; REASON names the test that
+  runs the page's blocks, with these same checks, where what they need is at hand (a Spark
+  session: tests/test_spark.py runs docs/spark.md).
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ CHECK = re.compile(r"#\s*->\s?(?P<expected>.*?)\s*$")
 CLOSING = {"(": ")", "[": "]", "{": "}"}
 FIXTURE = re.compile(r"^\s*<!--\s*docs-test:\s*fixture\s+(?P<name>[\w-]+)\s*-->\s*$", re.M)
 FILE = re.compile(r"^\s*<!--\s*docs-test:\s*file\s+(?P<path>\S+)\s*-->\s*$")
+SKIP = re.compile(r"^\s*<!--\s*docs-test:\s*skip\s+(?P<reason>.*?\S)\s*-->\s*$", re.M)
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\s*(?P<info>[^`\s]*)")
 
 
@@ -67,6 +71,8 @@ class Page:
     fixtures: list[str] = field(default_factory=list)
     files: list[tuple[str, str]] = field(default_factory=list)
     """(path, text) of the blocks marked ``<!-- docs-test: file PATH -->``."""
+    skip: str | None = None
+    """Where the page's blocks run instead (``<!-- docs-test: skip REASON -->``)."""
 
     @property
     def name(self) -> str:
@@ -80,7 +86,9 @@ class Page:
 def parse_page(path: Path) -> Page:
     """The fenced blocks of a Markdown page, with each ``output`` block attached to the python
     block right before it (blank lines between them allowed)."""
-    page = Page(path, fixtures=FIXTURE.findall(path.read_text(encoding="utf-8")))
+    text = path.read_text(encoding="utf-8")
+    skip = SKIP.search(text)
+    page = Page(path, fixtures=FIXTURE.findall(text), skip=skip["reason"] if skip else None)
     lines = path.read_text(encoding="utf-8").splitlines()
     blocks: list[Block] = []
     last_end: int | None = None  # the line after the previous block, for ``output`` blocks
@@ -308,6 +316,13 @@ def test_page_examples(
     page = parse_page(path)
     unknown = [name for name in page.fixtures if name not in FIXTURES]
     assert not unknown, f"{page.name}: unknown docs-test fixtures {unknown}; see {FIXTURES}"
+    if page.skip is not None:
+        # The page runs elsewhere: the test named must exist and name the page.
+        runner = re.search(r"tests/\w+\.py", page.skip)
+        assert runner and page.name in (ROOT / runner[0]).read_text(encoding="utf-8"), (
+            f"{page.name}: a skipped page names the test that runs it (tests/<file>.py)"
+        )
+        pytest.skip(f"{page.name}: {page.skip}")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MPLBACKEND", "Agg")
     namespace: dict[str, Any] = {"__name__": "__docs__"}
