@@ -144,35 +144,77 @@ bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch) {
   refuse(obj, row, in_batch);
 }
 
-SequenceRows::SequenceRows(py::handle seq) {
-  fast_ =
-      py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "unit ids must be a sequence"));
-  if (!fast_) throw py::error_already_set();
-  size_ = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast_.ptr()));
+namespace {
+
+// A one-dimensional numpy array of dtype object.
+bool is_object_array(py::handle obj) {
+  if (!py::isinstance<py::array>(obj)) return false;
+  const auto* a = py::detail::array_proxy(obj.ptr());
+  return a->nd == 1 && py::detail::array_descriptor_proxy(a->descr)->kind == 'O';
+}
+
+}  // namespace
+
+ObjectRows::ObjectRows(py::handle seq, const char* what, bool plural)
+    : what_(what), plural_(plural) {
+  if (is_object_array(seq)) {
+    source_ = py::reinterpret_borrow<py::object>(seq);
+    array_ = true;
+    size_ = static_cast<size_t>(py::detail::array_proxy(seq.ptr())->dimensions[0]);
+    return;
+  }
+  source_ = py::reinterpret_steal<py::object>(PySequence_Fast(seq.ptr(), "expected a sequence"));
+  if (!source_) throw py::error_already_set();
+  size_ = static_cast<size_t>(PySequence_Fast_GET_SIZE(source_.ptr()));
+}
+
+PyObject* ObjectRows::item(size_t row) const {
+  // The objects lie wherever they were allocated: fetch one a few rows ahead (its header,
+  // and for a compact str the text after it) while this one is read.
+  constexpr size_t kAhead = 32;
+  size_t now = 0;
+  PyObject* found = nullptr;
+  const char* ahead = nullptr;
+  if (array_) {
+    // Shape and data are read afresh: Python code run by a conversion may reshape the array.
+    const auto* a = py::detail::array_proxy(source_.ptr());
+    now = a->nd == 1 ? static_cast<size_t>(a->dimensions[0]) : 0;
+    if (row < now) {
+      const char* base = a->data;
+      const py::ssize_t stride = a->strides[0];
+      std::memcpy(&found, base + static_cast<py::ssize_t>(row) * stride, sizeof(found));
+      if (row + kAhead < now) {
+        std::memcpy(&ahead, base + static_cast<py::ssize_t>(row + kAhead) * stride, sizeof(ahead));
+      }
+    }
+  } else {
+    PyObject* seq = source_.ptr();
+    now = static_cast<size_t>(PySequence_Fast_GET_SIZE(seq));
+    if (row < now) {
+      PyObject** items = PySequence_Fast_ITEMS(seq);
+      found = items[row];
+      if (row + kAhead < now) ahead = reinterpret_cast<const char*>(items[row + kAhead]);
+    }
+  }
+  if (row >= now) {
+    PyErr_Format(PyExc_RuntimeError,
+                 "%s changed size while %s read (%zu rows at the start, %zu at row %zu)", what_,
+                 plural_ ? "they were" : "it was", size_, now, row);
+    throw py::error_already_set();
+  }
+  if (ahead != nullptr) {
+    __builtin_prefetch(ahead);
+    __builtin_prefetch(ahead + 64);
+  }
+  return found;
 }
 
 bool SequenceRows::read(void* self, size_t row, const char** data, size_t* len) {
   auto* rows = static_cast<SequenceRows*>(self);
-  PyObject* fast = rows->fast_.ptr();
-  const size_t now = static_cast<size_t>(PySequence_Fast_GET_SIZE(fast));
-  if (row >= now) {
-    PyErr_Format(PyExc_RuntimeError,
-                 "the sequence of unit ids changed size while it was read (%zu rows at the "
-                 "start, %zu at row %zu)",
-                 rows->size_, now, row);
-    throw py::error_already_set();
-  }
-  PyObject** items = PySequence_Fast_ITEMS(fast);
-  // The objects of a list lie wherever they were allocated: fetch one a few rows ahead (its
-  // header, and for a compact str the text after it) while this one is hashed.
-  constexpr size_t kAhead = 32;
-  if (row + kAhead < now) {
-    const char* ahead = reinterpret_cast<const char*>(items[row + kAhead]);
-    __builtin_prefetch(ahead);
-    __builtin_prefetch(ahead + 64);
-  }
+  PyObject* item = rows->rows_.item(row);
+  if (item == nullptr) return false;  // an empty slot of an object array: None
   // Owned before anything runs: releasing the previous row may run its __del__.
-  rows->current_ = py::reinterpret_borrow<py::object>(items[row]);
+  rows->current_ = py::reinterpret_borrow<py::object>(item);
   if (!unit_bytes(rows->current_.ptr(), rows->bytes_, row, true)) return false;
   *data = rows->bytes_.data;
   *len = rows->bytes_.len;

@@ -24,20 +24,41 @@ struct UnitBytes {
 // can run Python code (__index__, __class__) that drops every other reference.
 bool unit_bytes(PyObject* obj, UnitBytes& out, size_t row, bool in_batch);
 
-// Reads the items of a Python sequence one at a time for the core's row-reader kernels,
-// with the GIL held (Python objects may only be read by the thread holding it). Converting a
-// row can run Python code (__index__, a __class__ property) that changes a list given as
-// it is, so each row is looked up afresh and held while its bytes are in use; a list that
-// shrinks below the rows still to read raises RuntimeError.
+// The objects of a list, a tuple or a one-dimensional numpy object array, read where they
+// are with the GIL held (Python objects may only be read by the thread holding it): no list
+// is made of an array. Converting a row can run Python code (__index__, a __class__
+// property) that changes the container, so each row is looked up afresh; a container that
+// shrinks below the row asked for raises RuntimeError. Other sequences are copied into a
+// list first.
+class ObjectRows {
+ public:
+  // `what` names the rows in messages ("the sequence of unit ids", a singular noun, or a
+  // plural one with `plural`).
+  explicit ObjectRows(py::handle seq, const char* what = "the sequence of unit ids",
+                      bool plural = false);
+  size_t size() const { return size_; }
+  // A borrowed reference to row `row`'s object, or nullptr for an empty slot of an object
+  // array (numpy reads it as None); prefetches a row a few ahead.
+  PyObject* item(size_t row) const;
+
+ private:
+  py::object source_;  // the list or tuple (as given or made), or the array
+  bool array_ = false;
+  size_t size_ = 0;
+  const char* what_;
+  bool plural_;
+};
+
+// Reads unit ids from ObjectRows one at a time for the core's row-reader kernels; each row
+// is held while its bytes are in use.
 class SequenceRows {
  public:
-  explicit SequenceRows(py::handle seq);
-  size_t size() const { return size_; }
+  explicit SequenceRows(py::handle seq) : rows_(seq) {}
+  size_t size() const { return rows_.size(); }
   static bool read(void* self, size_t row, const char** data, size_t* len);
 
  private:
-  py::object fast_;
-  size_t size_ = 0;
+  ObjectRows rows_;
   py::object current_;  // the row whose bytes the kernel is reading
   UnitBytes bytes_;
 };
