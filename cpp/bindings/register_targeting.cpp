@@ -3,6 +3,7 @@
 // datetime.h needs Python.h first (pybind11 includes it).
 #include <datetime.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include "trafficsplit/assignment/batch.hpp"
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/targeting/targeting.hpp"
+#include "units.hpp"
 
 namespace trafficsplit::bindings {
 using targeting::AttributeColumn;
@@ -188,6 +190,57 @@ Value to_value(PyObject* obj, std::deque<std::string>* storage,
   return Value::of_other();
 }
 
+// The objects of a list, tuple or numpy object array as targeting Values, a block at a time
+// for the core's evaluator, where they are and with the GIL held: no Value, string or Arrow
+// copy per row is made beforehand. The block's objects are held until the next block, so a
+// conversion's Python code that replaces or drops a row cannot free text a Value views.
+class ObjectValues {
+ public:
+  explicit ObjectValues(py::handle seq) : rows_(seq, "the attribute values", true) {}
+  ObjectValues(const ObjectValues&) = delete;
+  ObjectValues& operator=(const ObjectValues&) = delete;
+  ~ObjectValues() { release(); }
+
+  size_t size() const { return rows_.size(); }
+
+  static void read(void* self, size_t begin, size_t count, Value* out) {
+    auto* values = static_cast<ObjectValues*>(self);
+    values->release();
+    values->held_.reserve(count);
+    for (size_t k = 0; k < count; ++k) {
+      PyObject* obj = values->rows_.item(begin + k);
+      if (obj == nullptr) {  // an empty slot of an object array: None
+        out[k] = Value::null();
+        continue;
+      }
+      Py_INCREF(obj);
+      values->held_.push_back(obj);
+      if (PyUnicode_CheckExact(obj) && PyUnicode_IS_COMPACT_ASCII(obj)) {
+        // ASCII text is its own UTF-8, stored right after the object header.
+        out[k] = Value::of_string(std::string_view(static_cast<const char*>(PyUnicode_DATA(obj)),
+                                                   static_cast<size_t>(PyUnicode_GET_LENGTH(obj))));
+        continue;
+      }
+      out[k] = to_value(obj, nullptr, &values->wide_);
+    }
+  }
+
+ private:
+  ObjectRows rows_;
+  std::vector<PyObject*> held_;          // the current block's objects
+  std::forward_list<std::string> wide_;  // its ints beyond 64 bits, as text
+
+  void release() {
+    // Moved out first: a __del__ run by a release may read this column again.
+    std::vector<PyObject*> held;
+    held.swap(held_);
+    wide_.clear();
+    for (PyObject* obj : held) Py_DECREF(obj);
+    held.clear();
+    if (held_.empty()) held_.swap(held);  // keep the capacity
+  }
+};
+
 // A column of attribute values, keeping alive whatever it points into.
 class AttrColumn {
  public:
@@ -235,6 +288,19 @@ class AttrColumn {
     c->column.length = static_cast<size_t>(n);
     return c;
   }
+
+  // Python objects read in place while the mask is evaluated (ObjectValues).
+  static std::shared_ptr<AttrColumn> from_object_rows(py::handle seq) {
+    auto c = std::make_shared<AttrColumn>();
+    c->objects_ = std::make_unique<ObjectValues>(seq);
+    c->column.kind = AttributeColumn::Kind::rows;
+    c->column.length = c->objects_->size();
+    c->column.read_rows = &ObjectValues::read;
+    c->column.rows_context = c->objects_.get();
+    return c;
+  }
+
+  bool reads_objects() const { return objects_ != nullptr; }
 
   static std::shared_ptr<AttrColumn> from_numpy(py::array values, py::object nulls) {
     if (values.ndim() != 1 || !(values.flags() & py::array::c_style)) {
@@ -310,6 +376,10 @@ class AttrColumn {
         (codes.dtype().kind() != 'i' && codes.dtype().kind() != 'u')) {
       throw InvalidArgument("dictionary codes must be a contiguous integer array");
     }
+    if (dictionary->reads_objects()) {
+      throw InvalidArgument(
+          "a dictionary's values must be converted, not read in place (internal)");
+    }
     auto c = std::make_shared<AttrColumn>();
     c->keep_.push_back(codes);
     c->dictionary_ = std::move(dictionary);
@@ -329,6 +399,7 @@ class AttrColumn {
   std::string text_;              // fixed-width text as UTF-8
   std::vector<int64_t> offsets_;  // its row offsets
   std::shared_ptr<AttrColumn> dictionary_;
+  std::unique_ptr<ObjectValues> objects_;
 
   // numpy fixed-width text ('U': UTF-32, 'S': bytes) as UTF-8 with only the trailing NULs
   // (numpy's padding) dropped, so a NUL inside a value is kept. A 'U' value that is not
@@ -450,13 +521,17 @@ class PyTargeting {
     }
     std::vector<AttributeColumn> views;
     for (const auto& c : columns) views.push_back(c->column);
+    const bool objects = std::any_of(columns.begin(), columns.end(),
+                                     [](const auto& c) { return c->reads_objects(); });
     py::array_t<bool> out(static_cast<py::ssize_t>(rows));
     auto* data = reinterpret_cast<uint8_t*>(out.mutable_data());
     {
       // Safe without the GIL: the columns hold references to every buffer they read (their
       // values were converted when they were built) and the output is private to this call.
+      // Columns of Python objects are read during the evaluation, so it keeps the GIL and
+      // runs on this thread (the core runs a mask with such a column on the calling thread).
       std::optional<py::gil_scoped_release> release;
-      if (rows >= 4096) release.emplace();
+      if (rows >= 4096 && !objects) release.emplace();
       core_.mask(views.data(), rows, data, threads);
     }
     return out;
@@ -560,6 +635,7 @@ void register_targeting(py::module_& m) {
       .def_static("missing", &AttrColumn::missing, py::arg("rows"))
       .def_static("other", &AttrColumn::other, py::arg("rows"))
       .def_static("from_objects", &AttrColumn::from_objects, py::arg("values"))
+      .def_static("from_object_rows", &AttrColumn::from_object_rows, py::arg("values"))
       .def_static("from_numpy", &AttrColumn::from_numpy, py::arg("values"),
                   py::arg("nulls") = py::none())
       .def_static("from_arrow", &AttrColumn::from_arrow, py::arg("schema"), py::arg("array"))

@@ -109,8 +109,10 @@ class Targeting:
         ``data``: a pandas or polars DataFrame, a pyarrow Table or RecordBatch, or a mapping of
         column name to array (numpy, pandas, polars, pyarrow, list). polars arrives through the
         Arrow C stream interface (needs pyarrow), without copying. A column the expression
-        names but the data lacks is null on every row. No Python object is made per row; the GIL is
-        released while the columns are evaluated.
+        names but the data lacks is null on every row. No Python object is made per row and no
+        column is copied; the GIL is released while the columns are evaluated, except when a
+        column holds Python objects (object dtype, lists): those are read where they are, on
+        the calling thread with the GIL held.
         """
         nthreads = check_threads(threads)
         rows, lookup = _table(data)
@@ -202,14 +204,16 @@ def _column(values: Any, rows: int, name: str) -> Any:
         col = _arrow_column(arrow_column(values, "Targeting.mask"))
     elif isinstance(values, np.ndarray):
         col = _numpy_column(values)
-    else:
-        col = _Column.from_objects(list(values))
+    else:  # Python objects, read in place while the mask is evaluated
+        col = _Column.from_object_rows(values if isinstance(values, list | tuple) else list(values))
     if len(col) != rows:
         raise ConfigError(f"column {name!r} has {len(col)} rows, expected {rows}")
     return col
 
 
-def _numpy_column(arr: np.ndarray, nulls: np.ndarray | None = None) -> Any:
+def _numpy_column(arr: np.ndarray, nulls: np.ndarray | None = None, in_place: bool = True) -> Any:
+    """A column of a numpy array; ``in_place``: Python objects are read while the mask is
+    evaluated (not for a dictionary's values, which are converted once)."""
     if arr.ndim != 1:
         raise ConfigError(f"attribute columns must be one-dimensional, got shape {arr.shape}")
     kind = arr.dtype.kind
@@ -228,9 +232,9 @@ def _numpy_column(arr: np.ndarray, nulls: np.ndarray | None = None) -> Any:
         # Fixed-width text is read by the core: pyarrow would cut a value at its first NUL.
         return _Column.from_numpy(arr, nulls)
     if kind == "T":  # numpy 2 variable-width StringDType
-        return _Column.from_objects(arr.tolist())
+        return _object_column(arr.tolist(), in_place)
     if kind == "O":
-        return _object_column(arr)
+        return _object_column(arr, in_place)
     return _Column.other(len(arr))
 
 
@@ -243,17 +247,12 @@ def _datetime_unit(dtype: np.dtype) -> str:
     return "datetime64[ns]" if unit in ("ps", "fs", "as") else "datetime64[s]"
 
 
-def _object_column(arr: np.ndarray) -> Any:
-    pa, pd = loaded("pyarrow"), loaded("pandas")
-    if pa is not None and pd is not None and len(arr):
-        inferred = pd.api.types.infer_dtype(arr, skipna=True)
-        if inferred in ("string", "bytes"):
-            typ = pa.large_string() if inferred == "string" else pa.large_binary()
-            try:
-                return _arrow_column(pa.array(arr, type=typ, from_pandas=True))
-            except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeEncodeError):
-                pass
-    return _Column.from_objects(arr)
+def _object_column(objects: np.ndarray | list[Any], in_place: bool = True) -> Any:
+    """Python objects (an object array or a list), read where they are during the evaluation
+    (under the GIL, on the calling thread): no copy of the column; or converted once."""
+    if in_place:
+        return _Column.from_object_rows(objects)
+    return _Column.from_objects(objects)
 
 
 def _arrow_column(values: Any) -> Any:
@@ -290,13 +289,15 @@ def _arrow_column(values: Any) -> Any:
     return _Column.other(len(values))
 
 
-def _pandas_column(series: Any) -> Any:
+def _pandas_column(series: Any, in_place: bool = True) -> Any:
+    """A column of a pandas Series; ``in_place`` as in :func:`_numpy_column`."""
     pd = loaded("pandas")
     dtype = series.dtype
     if isinstance(dtype, pd.CategoricalDtype):
         # The codes are passed at their own width (int8/int16/...): no widening copy.
         codes, categories = categorical_parts(series)
-        return _Column.from_dictionary(codes, _pandas_column(pd.Series(categories)))
+        values = _pandas_column(pd.Series(categories), in_place=False)
+        return _Column.from_dictionary(codes, values)
     if isinstance(dtype, pd.DatetimeTZDtype):
         naive = pd.Series(series).dt.tz_convert("UTC").dt.tz_localize(None)
         return _numpy_column(naive.to_numpy())
@@ -307,8 +308,8 @@ def _pandas_column(series: Any) -> Any:
     parts = masked_parts(array)
     if parts is not None:  # nullable Int64, Float64, boolean
         return _numpy_column(*parts)
-    if isinstance(dtype, pd.StringDtype):
-        return _object_column(series.to_numpy(dtype=object))
+    if isinstance(dtype, pd.StringDtype):  # python storage: its object array, not a copy
+        return _object_column(series.to_numpy(dtype=object), in_place)
     if isinstance(dtype, np.dtype):
-        return _numpy_column(series.to_numpy())
-    return _Column.from_objects(series.to_numpy(dtype=object))
+        return _numpy_column(series.to_numpy(), in_place=in_place)
+    return _object_column(series.to_numpy(dtype=object), in_place)

@@ -199,14 +199,21 @@ bool integer_kind_exact_in_double(IntKind k) { return k != IntKind::i64 && k != 
 
 class BlockEvaluator {
  public:
-  BlockEvaluator(const Program& p, const AttributeColumn* columns) : p_(p), columns_(columns) {
+  BlockEvaluator(const Program& p, const AttributeColumn* columns)
+      : p_(p), given_(columns), own_(columns, columns + p.attributes.size()) {
+    columns_ = own_.data();
     buffers_.resize(p.nodes.size());
     scratch_.private_regexes = true;
+    for (size_t slot = 0; slot < own_.size(); ++slot) {
+      if (own_[slot].kind == AttributeColumn::Kind::rows) row_slots_.push_back(slot);
+    }
+    row_values_.resize(row_slots_.size());
   }
 
   void run(size_t begin, size_t end, uint8_t* out) {
     for (size_t b = begin; b < end; b += kBlock) {
       const size_t len = std::min(kBlock, end - b);
+      if (!row_slots_.empty()) read_rows(b, len);
       const uint8_t* t = truth(p_.root, b, len);
       for (size_t i = 0; i < len; ++i) out[b + i] = t[i] == kTrue;
     }
@@ -214,10 +221,39 @@ class BlockEvaluator {
 
  private:
   const Program& p_;
-  const AttributeColumn* columns_;
+  const AttributeColumn* given_;
+  std::vector<AttributeColumn> own_;  // the columns, `rows` ones as the block's values
+  const AttributeColumn* columns_;    // own_.data()
+  std::vector<size_t> row_slots_;     // the slots of `rows` columns
+  std::vector<std::vector<Value>> row_values_;
   std::vector<std::vector<uint8_t>> buffers_;
   std::unordered_map<size_t, std::vector<uint8_t>> dictionary_tables_;
   Scratch scratch_;
+
+  // The block's rows of each `rows` column, read once per reader: the Values of a reader's
+  // previous call may be released by its next, so two slots of one reader share one read.
+  void read_rows(size_t begin, size_t len) {
+    for (size_t k = 0; k < row_slots_.size(); ++k) {
+      const AttributeColumn& source = given_[row_slots_[k]];
+      AttributeColumn& column = own_[row_slots_[k]];
+      size_t same = 0;
+      while (same < k && (given_[row_slots_[same]].read_rows != source.read_rows ||
+                          given_[row_slots_[same]].rows_context != source.rows_context)) {
+        ++same;
+      }
+      if (same < k) {
+        column = own_[row_slots_[same]];
+        continue;
+      }
+      std::vector<Value>& values = row_values_[k];
+      values.resize(len);
+      source.read_rows(source.rows_context, begin, len, values.data());
+      column = source;
+      column.kind = AttributeColumn::Kind::values;
+      column.values = values.data();
+      column.first_row = begin;
+    }
+  }
 
   uint8_t* buffer(size_t id) {
     auto& b = buffers_[id];
@@ -289,6 +325,21 @@ class BlockEvaluator {
           apply_nulls(c, begin, len, out);
           return out;
         }
+      }
+      if (c.kind == AttributeColumn::Kind::values && n.set->versions.empty()) {
+        // Values in place (Python objects read a block at a time): strings go straight to
+        // the string set, with the miss InSet::contains gives a string.
+        const uint8_t miss =
+            n.set->string_items == n.set->total && !n.set->has_null ? kFalse : kUnknown;
+        const Value* values = c.values + (begin - c.first_row);
+        for (size_t i = 0; i < len; ++i) {
+          const Value& v = values[i];
+          const uint8_t hit = v.type == ValueType::string
+                                  ? (n.set->strings.contains(v.text) ? uint8_t{kTrue} : miss)
+                                  : static_cast<uint8_t>(n.set->contains(v));
+          out[i] = n.negated ? static_cast<uint8_t>(2 - hit) : hit;
+        }
+        return out;
       }
       for (size_t i = 0; i < len; ++i) {
         const Truth t = n.set->contains(column_value(c, begin + i));
@@ -446,12 +497,21 @@ constexpr size_t kMinRowsPerThread = size_t{1} << 16;
 
 void CompiledTargeting::mask(const AttributeColumn* columns, size_t rows, uint8_t* out,
                              unsigned threads) const {
+  using K = AttributeColumn::Kind;
   for (size_t a = 0; a < program_->attributes.size(); ++a) {
-    if (columns[a].kind != AttributeColumn::Kind::missing && columns[a].length != rows) {
+    const AttributeColumn& c = columns[a];
+    if (c.kind != K::missing && c.length != rows) {
       throw InvalidArgument("column '" + show_nuls(program_->attributes[a]) + "' has " +
-                            std::to_string(columns[a].length) + " rows, expected " +
-                            std::to_string(rows));
+                            std::to_string(c.length) + " rows, expected " + std::to_string(rows));
     }
+    if ((c.kind == K::rows && c.read_rows == nullptr) ||
+        (c.kind == K::dictionary && c.dictionary != nullptr && c.dictionary->kind == K::rows)) {
+      throw InvalidArgument("column '" + show_nuls(program_->attributes[a]) +
+                            "': a column read by the caller needs its reader and cannot be a "
+                            "dictionary's values");
+    }
+    // The caller's reader may only run on the calling thread.
+    if (c.kind == K::rows) threads = 1;
   }
   // Chunks of whole blocks: each thread's evaluator has its own buffers and regexes.
   detail::parallel_for(

@@ -98,7 +98,7 @@ inline int64_t floor_div(int64_t a, int64_t b) {
 inline Value column_value(const AttributeColumn& c, size_t i) {
   using K = AttributeColumn::Kind;
   if (c.kind == K::missing) return Value::null();
-  if (c.kind == K::values) return c.values[i];
+  if (c.kind == K::values) return c.values[i - c.first_row];
   if ((c.null_mask != nullptr && c.null_mask[i]) ||
       !detail::valid_bit(c.validity, c.validity_offset, i)) {
     return Value::null();

@@ -49,12 +49,23 @@ struct AttributeColumn {
     real64,
     timestamp,
     text,
-    dictionary
+    dictionary,
+    rows
   };
   Kind kind = Kind::missing;
   size_t length = 0;
-  // values: one Value per row (the per-request form and mixed-type columns).
+  // values: one Value per row (the per-request form and mixed-type columns); values[0] is
+  // row `first_row` (0 but in the block of a `rows` column that the evaluator read).
   const Value* values = nullptr;
+  size_t first_row = 0;
+  // rows: Values handed over by the caller a block at a time, for sources that only the
+  // calling thread may read (Python objects, under the interpreter lock): read_rows(context,
+  // begin, count, out) fills out[0 .. count) with rows begin .. begin + count - 1, which stay
+  // valid until its next call, and may throw. A mask that reads such a column runs on the
+  // calling thread alone; it cannot be a dictionary's values.
+  using RowsReader = void (*)(void* context, size_t begin, size_t count, Value* out);
+  RowsReader read_rows = nullptr;
+  void* rows_context = nullptr;
   // boolean (1 byte per row), integer (int_kind), real32/real64, timestamp (int64 ticks of
   // time_unit; the minimum int64 is NaT, null).
   const void* data = nullptr;
