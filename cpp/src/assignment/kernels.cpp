@@ -151,10 +151,34 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
   uint32_t traffic_bucket[kBlock];
   Reason route_reason[kBlock];
   Row rows[kBlock];
+  // Integer ids under XXH3 with no route: a block's digits made once for both stages and hashed
+  // where they were made (xxh3_integer_block).
+  const bool integer_blocks = is_int_reader<Reader>::value && arm_hasher.xxh3 &&
+                              (!kTraffic || traffic_hasher.xxh3) && route_spec == nullptr;
+  const Xxh3Keys* const stage_keys[kMaxIntKeys] = {&arm_hasher.keys, &traffic_hasher.keys};
   for (size_t b = begin; b < end; b += kBlock) {
     const size_t n = std::min(kBlock, end - b);
     bool all_ok = true;
-    for (size_t k = 0; k < n; ++k) {
+    if constexpr (is_int_reader<Reader>::value) {
+      if (integer_blocks) {
+        uint64_t hashes[kMaxIntKeys][kBlock];
+        uint64_t* const outs[kMaxIntKeys] = {hashes[0], hashes[1]};
+        xxh3_integer_block(reader.values + b, n, stage_keys, kTraffic ? 2 : 1, outs);
+        for (size_t k = 0; k < n; ++k) {
+          arm_bucket[k] = mod(hashes[0][k]);
+          if constexpr (kTraffic) traffic_bucket[k] = mod(hashes[1][k]);
+        }
+        if (reader.has_missing()) {
+          for (size_t k = 0; k < n; ++k) {
+            rows[k] = reader.is_missing(b + k) ? Row::kMissing : Row::kOk;
+            all_ok &= rows[k] == Row::kOk;
+          }
+        } else {
+          std::fill(rows, rows + n, Row::kOk);
+        }
+      }
+    }
+    for (size_t k = 0; k < n && !integer_blocks; ++k) {
       typename Reader::Text text;
       rows[k] = reader.read(b + k, text, scratch);
       if (rows[k] != Row::kOk) {
@@ -229,9 +253,42 @@ void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n,
   bad.raise_if_any("unit id cannot be encoded as UTF-8 (lone surrogate or invalid code point)");
 }
 
+// Integer ids under XXH3: a block of digits at a time, hashed where they were made, written
+// straight into the output (xxh3_integer_block).
+template <typename T>
+void hash_integers(const Hasher& hasher, const IntReader<T>& reader, size_t n, uint64_t* out,
+                   uint8_t* missing, unsigned threads) {
+  parallel_for(
+      n, threads, kMinRowsPerThread,
+      [&](size_t begin, size_t end) {
+        const Xxh3Keys keys(hasher.seed());
+        const Xxh3Keys* const key_list[1] = {&keys};
+        for (size_t b = begin; b < end; b += kIntBlock) {
+          const size_t m = std::min(kIntBlock, end - b);
+          uint64_t* const outs[1] = {out + b};
+          xxh3_integer_block(reader.values + b, m, key_list, 1, outs);
+          if (!reader.has_missing()) {
+            std::memset(missing + b, 0, m);
+            continue;
+          }
+          for (size_t i = b; i < b + m; ++i) {
+            missing[i] = reader.is_missing(i);
+            if (missing[i]) out[i] = 0;
+          }
+        }
+      },
+      kIntBlock);
+}
+
 template <typename Reader>
 void run_hash(const Hasher& hasher, const Reader& reader, size_t n, uint64_t* out, uint8_t* missing,
               unsigned threads) {
+  if constexpr (is_int_reader<Reader>::value) {
+    if (hasher.algorithm() == Algorithm::xxh3) {
+      hash_integers(hasher, reader, n, out, missing, threads);
+      return;
+    }
+  }
   FirstBad bad;
   parallel_for(n, threads, kMinRowsPerThread, [&](size_t begin, size_t end) {
     Scratch scratch;

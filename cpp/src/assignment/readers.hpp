@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstring>
 #include <string_view>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -42,10 +43,13 @@ struct IntReader {
   int64_t validity_offset;
   size_t length = 0;
 
+  bool has_missing() const { return missing != nullptr || validity != nullptr; }
+  bool is_missing(size_t i) const {
+    return (missing != nullptr && missing[i]) || !valid_bit(validity, validity_offset, i);
+  }
+
   Row read(size_t i, DigitText& text, Scratch& scratch) const {
-    if ((missing != nullptr && missing[i]) || !valid_bit(validity, validity_offset, i)) {
-      return Row::kMissing;
-    }
+    if (is_missing(i)) return Row::kMissing;
     size_t k = i - scratch.block_begin;  // wraps around for rows before the block
     if (k >= kIntBlock) {
       // Rows i .. i + kIntBlock (or the end), missing ones too (their text is never read).
@@ -182,6 +186,11 @@ struct CallbackReader {
     return reader(context, i, &text.data, &text.len) ? Row::kOk : Row::kMissing;
   }
 };
+
+template <typename Reader>
+struct is_int_reader : std::false_type {};
+template <typename T>
+struct is_int_reader<IntReader<T>> : std::true_type {};
 
 // Calls fn(reader, length) with the reader matching the column.
 template <typename Fn>
