@@ -1,4 +1,5 @@
-"""trafficsplit._core.telemetry: per-arm metric recorder."""
+"""trafficsplit._core.telemetry: per-arm metric recorder, shadow comparisons, bulk exposure
+records as JSON Lines."""
 
 import numpy as np
 import numpy.typing as npt
@@ -21,3 +22,13 @@ def paired_difference(
     a: npt.ArrayLike, b: npt.ArrayLike, confidence: float = 0.95
 ) -> tuple[int, float, float, float, float, float, float]: ...
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float, float]: ...
+
+class ExposureJsonl(metaclass=_Pybind11Type):
+    """JSON Lines of an Arrow record batch of exposure records, a chunk at a time."""
+
+    def __init__(self, schema_capsule: object, array_capsule: object) -> None: ...
+    @property
+    def rows(self) -> int: ...
+    def write(
+        self, out: npt.NDArray[np.uint8] | bytearray, start: int
+    ) -> tuple[int, int, int, npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...

@@ -1,7 +1,8 @@
 """Exposure records: one per decision, with the assignment probability that inverse-propensity
 analysis needs (docs/telemetry.md). :class:`ExposureBatch` is the one place records change
 form: rows of the writer thread, records, JSON Lines, Arrow tables; :func:`bulk_table` builds
-the records of a whole frame column by column.
+the records of a whole frame column by column, and :func:`table_jsonl` writes such a table as
+JSON Lines column by column, the same bytes as the records would be.
 
 >>> import tempfile, trafficsplit as ts
 >>> folder = tempfile.mkdtemp()
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 import numpy as np
 
+from .._core import telemetry as _telemetry
 from .._frames import object_values, without_views
 from .._optional import require
 from .._shared.keys import unit_key_or_none
@@ -39,6 +41,7 @@ __all__ = [
     "ExposureRecord",
     "bulk_table",
     "exposure_schema",
+    "table_jsonl",
 ]
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
@@ -119,10 +122,15 @@ class ExposureBatch(Sequence[ExposureRecord]):
     @classmethod
     def from_table(cls, table: pa.Table) -> ExposureBatch:
         """The rows of an Arrow table with :func:`exposure_schema`."""
-        cols: list[Any] = [table.column(f).to_pylist() for f in EXPOSURE_FIELDS[1:]]
+        cols: list[Any] = [_python_values(table.column(f)) for f in EXPOSURE_FIELDS[1:]]
         at = EXPOSURE_FIELDS.index("attributes") - 1
         cols[at] = [None if a is None else json.loads(a) for a in cols[at]]
-        us = table.column("timestamp").cast("int64").to_numpy(zero_copy_only=False).tolist()
+        # Exact integers (a null would turn the column into floats), None where null.
+        stamps = table.column("timestamp").cast("int64")
+        us = stamps.fill_null(0).to_numpy().tolist()
+        if stamps.null_count:
+            for i in np.flatnonzero(stamps.is_null().to_numpy(zero_copy_only=False)).tolist():
+                us[i] = None
         return cls(list(zip(us, *cols, strict=True)))
 
     @classmethod
@@ -475,3 +483,133 @@ def _attribute_objects(frame: Any, names: Sequence[str], rows: np.ndarray) -> pa
 
 def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
+
+
+def _python_values(column: Any) -> list[Any]:
+    """A column's values as Python objects. Text that is not UTF-8 (Arrow does not check what
+    every producer hands over) is decoded with ``surrogateescape``: its record is then one
+    that no sink can encode, set aside alone rather than failing its whole table."""
+    try:
+        return column.to_pylist()
+    except UnicodeDecodeError:
+        pa = require("pyarrow", what="exposure tables")
+
+        if pa.types.is_dictionary(column.type):
+            column = column.cast(column.type.value_type)
+        raw = column.cast(pa.binary()).to_pylist()
+        return [None if v is None else v.decode("utf-8", "surrogateescape") for v in raw]
+
+
+# -- bulk records as JSON Lines ----------------------------------------------------------------
+
+
+def table_jsonl(
+    table: pa.Table, chunk_bytes: int = 1 << 20
+) -> Iterator[tuple[Any, list[int], list[str]]]:
+    """An exposure table (:func:`exposure_schema`) as JSON Lines, a chunk of whole lines at a
+    time: the bytes, line for line, that :meth:`ExposureBatch.jsonl_bytes` writes for the
+    table's records. Each chunk comes with the positions in the table of the records it leaves
+    out because they cannot be encoded, and the names of the errors that refused them (as
+    :meth:`ExposureBatch.encodable` gives them). A chunk's lines (a buffer of about
+    ``chunk_bytes``, reused) are valid until the next chunk is asked for.
+
+    The lines are written column by column in C++ from the Arrow buffers (dictionary values
+    escaped once; attributes re-encoded once per distinct text, as a record's would be). The
+    rows it leaves to the record path (a null where a value is needed, text that is not UTF-8,
+    a probability that is not finite, a time outside the years 0000-9999, attributes that do
+    not encode) take that path one at a time, so they are written or set aside exactly as in
+    :class:`ExposureBatch`. A table of another layout is encoded record by record."""
+    if not table.schema.equals(exposure_schema()):
+        parts, refused, names = ExposureBatch.from_table(table).encodable(ExposureBatch.jsonl_bytes)
+        yield b"".join(parts), refused, names
+        return
+    # Every batch's attributes first: text that is not JSON fails the whole table, as it does
+    # on the record path, before any line is handed out.
+    batches = [
+        (b, b.set_column(_ATTRIBUTES, "attributes", _attribute_texts(b[_ATTRIBUTES])))
+        for b in table.to_batches()
+    ]
+    buffer = np.empty(chunk_bytes, np.uint8)
+    start = 0
+    for batch, coded in batches:
+        encoder = _telemetry.ExposureJsonl(*coded.__arrow_c_array__())
+        row = 0
+        while row < batch.num_rows:
+            end, size, need, skipped, at = encoder.write(buffer, row)
+            if end == row:  # one line longer than the buffer
+                buffer = np.empty(max(need, 2 * len(buffer)), np.uint8)
+                continue
+            lines: Any = buffer.data[:size]
+            bad: list[int] = []
+            why: list[str] = []
+            if len(skipped):
+                lines = _with_record_lines(batch, lines, skipped, at, start, bad, why)
+            yield lines, bad, why
+            row = end
+        start += batch.num_rows
+
+
+_ATTRIBUTES = EXPOSURE_FIELDS.index("attributes")
+
+
+def _attribute_texts(column: pa.Array) -> pa.DictionaryArray:
+    """The attributes column as dictionary-encoded JSON text, each distinct text in the form
+    :meth:`ExposureBatch.jsonl` writes it (parsed, then keys sorted); null where that fails,
+    which leaves its rows to the record path."""
+    pa = require("pyarrow", what="table_jsonl")
+
+    if column.null_count == len(column):
+        return pa.DictionaryArray.from_arrays(
+            pa.nulls(len(column), pa.int32()), pa.array([], pa.string())
+        )
+    coded = column.dictionary_encode()
+    texts = [
+        None if t is None else _attributes_line_text(t) for t in _python_values(coded.dictionary)
+    ]
+    return pa.DictionaryArray.from_arrays(coded.indices, pa.array(texts, pa.string()))
+
+
+def _attributes_line_text(text: str) -> str | None:
+    """Attributes in the form a line holds them, from a table's text; None when the record
+    path would refuse them (it then says why). Raises, as the record path does, on text that
+    is not JSON."""
+    a = json.loads(text)
+    try:
+        line = "null" if a is None else _attributes_text(a)
+        assert line is not None
+        line.encode("utf-8")
+    except (MemoryError, ImportError):
+        raise
+    except Exception:
+        return None
+    return line
+
+
+def _with_record_lines(
+    batch: pa.RecordBatch,
+    lines: Any,
+    skipped: np.ndarray,
+    at: np.ndarray,
+    start: int,
+    bad: list[int],
+    why: list[str],
+) -> bytes:
+    """``lines`` with the lines of the ``skipped`` rows of ``batch`` put in at their offsets
+    ``at``, each encoded alone by the record path; the rows it refuses go into ``bad`` (as
+    positions from ``start``) and ``why``."""
+    pa = require("pyarrow", what="table_jsonl")
+
+    rows = ExposureBatch.from_table(pa.Table.from_batches([batch]).take(pa.array(skipped)))._rows
+    view = memoryview(lines)
+    out: list[Any] = []
+    done = 0
+    for k, (row, offset) in enumerate(zip(skipped.tolist(), at.tolist(), strict=True)):
+        out.append(view[done:offset])
+        done = offset
+        parts, refused, names = ExposureBatch(rows[k : k + 1]).encodable(ExposureBatch.jsonl_bytes)
+        out += parts
+        if refused:
+            bad.append(start + row)
+            why += names
+    out.append(view[done:])
+    return b"".join(out)

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .._optional import require
 from ..errors import ArgumentError, ConfigError, Error
-from .records import EXPOSURE_FIELDS, ExposureBatch, ExposureRecord, exposure_schema
+from .records import (
+    EXPOSURE_FIELDS,
+    ExposureBatch,
+    ExposureRecord,
+    exposure_schema,
+    table_jsonl,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -255,10 +261,14 @@ class JsonlSink(_RotatingFiles):
     """JSON Lines files in a folder, one object per record (fields of :class:`ExposureRecord`,
     ``timestamp`` in ISO 8601 with ``+00:00``), rotated by size and age.
 
-    Each batch goes to the OS in one ``write``; what the OS refuses (a full disk) is cut back
-    to the last whole line, so files hold whole records only, and the records that did not fit
-    are reported failed. A file removed from under the sink (its folder deleted) is noticed
-    after the write, and the batch written again into a new file in a recreated folder."""
+    Each batch goes to the OS in one ``write`` (one per file when it spans files: a batch that
+    would take a file past ``rotate_bytes`` is cut at a line break and continued in a new one);
+    what the OS refuses (a full disk) is cut back to the last whole line, so files hold whole
+    records only, and the records that did not fit are reported failed. A file removed from
+    under the sink (its folder deleted) is noticed after the write, and the batch written again
+    into a new file in a recreated folder. Bulk tables (:meth:`write_table`) are written column
+    by column (:func:`~trafficsplit.telemetry.records.table_jsonl`), the same bytes as their
+    records would be."""
 
     suffix = ".jsonl"
     _fd: int | None = None  # the open file, after the first write
@@ -282,20 +292,19 @@ class JsonlSink(_RotatingFiles):
             with contextlib.suppress(OSError):
                 os.close(fd)
 
-    def _append(self, data: bytes) -> tuple[int, str | None]:
-        """Appends ``data`` (whole lines); returns the lines not stored and why."""
+    def _append(self, view: memoryview) -> tuple[int, str | None]:
+        """Appends ``view`` (whole lines); returns the lines not stored and why."""
         try:
             fd = self._fd if self._fd is not None else self._open()
         except OSError as exc:
-            return data.count(b"\n"), _os_error_text(exc)
+            return _count_lines(view), _os_error_text(exc)
         start = self._size
         done = 0
-        view = memoryview(data)
         try:
-            while done < len(data):
+            while done < len(view):
                 done += os.write(fd, view[done:])
         except OSError as exc:
-            keep = data.rfind(b"\n", 0, done) + 1  # the whole lines the OS took
+            keep = _lines_end(view, done)  # the whole lines the OS took
             if keep < done:
                 try:
                     os.ftruncate(fd, start + keep)
@@ -303,16 +312,46 @@ class JsonlSink(_RotatingFiles):
                     # The cut line stays: no more lines after it, in this file.
                     self._close_file()
             self._size = start + keep
-            return data.count(b"\n", keep), _os_error_text(exc)
+            return _count_lines(view[keep:]), _os_error_text(exc)
         self._size = start + done
         return 0, None
 
-    def _write_bytes(self, data: bytes) -> tuple[int, str | None]:
-        failed, error = self._append(data)
+    def _write_bytes(self, data: Any) -> tuple[int, str | None]:
+        """Writes whole lines (bytes or any buffer of bytes), into as many files as
+        ``rotate_bytes`` asks for; returns the lines not stored and why."""
+        view = memoryview(data).cast("B")
+        failed, error = 0, None
+        while len(view):
+            piece = self._piece(view)
+            lost, why = self._write_piece(piece)
+            failed += lost
+            error = error or why
+            view = view[len(piece) :]
+        return failed, error
+
+    def _piece(self, view: memoryview) -> memoryview:
+        """The lines of ``view`` that go into the file in use: all of them, or as many whole
+        lines as keep it within ``rotate_bytes``, after closing a file that not one more line
+        fits in (a line longer than ``rotate_bytes`` gets a file of its own)."""
+        if self.rotate_bytes is None:
+            return view
+        used = self._size if self._fd is not None else 0
+        if used + len(view) <= self.rotate_bytes:
+            return view
+        cut = _lines_end(view, self.rotate_bytes - used)
+        if cut == 0 and used:
+            self._close_file()
+            cut = _lines_end(view, self.rotate_bytes)
+        if cut == 0:
+            cut = _first_line_end(view)
+        return view[:cut]
+
+    def _write_piece(self, view: memoryview) -> tuple[int, str | None]:
+        failed, error = self._append(view)
         if self._fd is not None and _unlinked(self._fd, self._path):
             # Written into a file no one can read any more: again, into a new one.
             self._close_file()
-            failed, error = self._append(data)
+            failed, error = self._append(view)
             error = error or "the file was removed; continued in a new one"
         if self._fd is not None and self._due(self._size):
             self._close_file()
@@ -326,9 +365,23 @@ class JsonlSink(_RotatingFiles):
         return _report(bad, why, failed, 0, error)
 
     def write_table(self, table: pa.Table) -> WriteReport | None:
+        # Column by column, byte for byte the lines write() gives the same records.
         if not table.num_rows:
             return None
-        return self.write(ExposureBatch.from_table(table))
+        bad: list[int] = []
+        why: list[str] = []
+        failed, error = 0, None
+        for lines, aside, names in table_jsonl(table):
+            bad += aside
+            why += names
+            if failed:
+                # The OS refused lines of this table: the rest are not tried, so that the file
+                # ends with whole lines of the table's beginning, as one write would leave it.
+                failed += _count_lines(memoryview(lines))
+            elif len(lines):
+                failed, reason = self._write_bytes(lines)
+                error = error or reason
+        return _report(bad, why, failed, 0, error)
 
     def close(self) -> WriteReport | None:
         self._close_file()
@@ -338,6 +391,38 @@ class JsonlSink(_RotatingFiles):
         # Unbuffered: the parent's lines are all in its file; the child continues in its own.
         self._close_file()
         self.files = []
+
+
+# Lines are looked for in windows of this many bytes, copied out of the buffer.
+_WINDOW = 1 << 16
+
+
+def _lines_end(view: memoryview, limit: int) -> int:
+    """The end of the last whole line within ``view[:limit]`` (0: none)."""
+    end = min(limit, len(view))
+    while end > 0:
+        start = max(0, end - _WINDOW)
+        at = bytes(view[start:end]).rfind(b"\n")
+        if at >= 0:
+            return start + at + 1
+        end = start
+    return 0
+
+
+def _first_line_end(view: memoryview) -> int:
+    """The end of the first line of ``view`` (all of it when it has no line break)."""
+    start = 0
+    while start < len(view):
+        at = bytes(view[start : start + _WINDOW]).find(b"\n")
+        if at >= 0:
+            return start + at + 1
+        start += _WINDOW
+    return len(view)
+
+
+def _count_lines(view: memoryview) -> int:
+    """The lines in ``view``; for the paths where a write failed."""
+    return bytes(view).count(b"\n")
 
 
 def _unlinked(fd: int, path: Path | None) -> bool:
