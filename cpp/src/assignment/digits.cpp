@@ -394,8 +394,9 @@ TRAFFICSPLIT_AVX512 inline void digit_block_avx512(const T* values, size_t n, Di
 // mul128_fold64 in four lanes: the 128-bit product from four 32-bit multiplies, its low and
 // high halves xor-ed.
 TRAFFICSPLIT_AVX2 inline __m256i mul128_fold_x4(__m256i a, __m256i b) {
-  const __m256i a_high = _mm256_srli_epi64(a, 32);
-  const __m256i b_high = _mm256_srli_epi64(b, 32);
+  // The high halves moved down by a shuffle (the multiplies read only the low halves).
+  const __m256i a_high = _mm256_shuffle_epi32(a, _MM_SHUFFLE(3, 3, 1, 1));
+  const __m256i b_high = _mm256_shuffle_epi32(b, _MM_SHUFFLE(3, 3, 1, 1));
   const __m256i ll = _mm256_mul_epu32(a, b);
   const __m256i lh = _mm256_mul_epu32(a, b_high);
   const __m256i hl = _mm256_mul_epu32(a_high, b);
@@ -459,7 +460,9 @@ TRAFFICSPLIT_AVX2 inline __m256i xxh3_long_text_x4(const KeysX4& k, __m256i w0, 
   const __m256i first = _mm256_or_si256(_mm256_srlv_epi64(w0, s), _mm256_sllv_epi64(w1, t));
   const __m256i second = _mm256_or_si256(_mm256_srlv_epi64(w1, s), _mm256_sllv_epi64(w2, t));
   const __m256i len = _mm256_sub_epi64(_mm256_set1_epi64x(24), _mm256_srli_epi64(s, 3));
-  __m256i acc = mul_low_x4(len, XXH_PRIME64_1);
+  __m256i acc = _mm256_add_epi64(
+      _mm256_mul_epu32(len, _mm256_set1_epi64x(static_cast<int64_t>(XXH_PRIME64_1))),
+      _mm256_slli_epi64(_mm256_mul_epu32(len, _mm256_set1_epi64x(XXH_PRIME64_1 >> 32)), 32));
   acc = _mm256_add_epi64(acc, mul128_fold_x4(_mm256_xor_si256(first, k.mix[0][0]),
                                              _mm256_xor_si256(second, k.mix[0][1])));
   acc = _mm256_add_epi64(
