@@ -129,9 +129,7 @@ void xxh3_block_portable(const T* values, size_t n, const Xxh3Keys* const* keys,
 #define TRAFFICSPLIT_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,bmi,bmi2")))
 
 // The last steps of eight_digit_values in 64-bit lanes, from n / 10^4 in the low and n % 10^4
-// in the high half of each lane. Its products never carry between the 32-bit halves (10486·x,
-// 100·x) or the 16-bit fields (103·x, 10·x) of a lane, so 32- and 16-bit lane multiplies give
-// the same bits.
+// in the high half of each lane: the same digits, each division in 16-bit fields.
 // A constant the compiler must take as it is: GCC rewrites multiplies by small constants as
 // shifts and adds, which on these paths crowd the shift units while the multipliers idle.
 TRAFFICSPLIT_AVX2 inline __m256i opaque(__m256i v) {
@@ -144,14 +142,13 @@ TRAFFICSPLIT_AVX512 inline __m512i opaque(__m512i v) {
 }
 
 TRAFFICSPLIT_AVX2 inline __m256i digit_values_of_halves_x4(__m256i merged) {
-  const __m256i top =
-      _mm256_and_si256(_mm256_srli_epi64(_mm256_mullo_epi32(merged, _mm256_set1_epi32(10486)), 20),
-                       _mm256_set1_epi64x((int64_t{0x7F} << 32) | 0x7F));
+  // Each value below 10^4 in its own 16-bit field: x / 100 = (x * 5243) >> 19 and, for
+  // x < 100, x / 10 = (x * 6554) >> 16, from the high halves of 16-bit products.
+  const __m256i top = _mm256_srli_epi16(_mm256_mulhi_epu16(merged, _mm256_set1_epi16(5243)), 3);
   const __m256i bottom =
-      _mm256_sub_epi32(merged, _mm256_mullo_epi32(top, opaque(_mm256_set1_epi32(100))));
+      _mm256_sub_epi16(merged, _mm256_mullo_epi16(top, opaque(_mm256_set1_epi16(100))));
   const __m256i hundreds = _mm256_add_epi64(_mm256_slli_epi64(bottom, 16), top);
-  __m256i tens = _mm256_srli_epi64(_mm256_mullo_epi16(hundreds, _mm256_set1_epi16(103)), 10);
-  tens = _mm256_and_si256(tens, _mm256_set1_epi64x(0x000F000F000F000FLL));
+  const __m256i tens = _mm256_mulhi_epu16(hundreds, _mm256_set1_epi16(6554));
   const __m256i units =
       _mm256_sub_epi16(hundreds, _mm256_mullo_epi16(tens, opaque(_mm256_set1_epi16(10))));
   return _mm256_add_epi64(tens, _mm256_slli_epi64(units, 8));
@@ -307,14 +304,11 @@ TRAFFICSPLIT_AVX512 inline __m512i eight_digit_values_x8(__m512i n) {
   const __m512i q = _mm512_srli_epi64(_mm512_mul_epu32(n, _mm512_set1_epi64(109951163)), 40);
   const __m512i r = _mm512_sub_epi64(n, _mm512_mul_epu32(q, _mm512_set1_epi64(10000)));
   const __m512i merged = _mm512_or_si512(q, _mm512_slli_epi64(r, 32));
-  const __m512i top =
-      _mm512_and_si512(_mm512_srli_epi64(_mm512_mullo_epi32(merged, _mm512_set1_epi32(10486)), 20),
-                       _mm512_set1_epi64((int64_t{0x7F} << 32) | 0x7F));
+  const __m512i top = _mm512_srli_epi16(_mm512_mulhi_epu16(merged, _mm512_set1_epi16(5243)), 3);
   const __m512i bottom =
-      _mm512_sub_epi32(merged, _mm512_mullo_epi32(top, opaque(_mm512_set1_epi32(100))));
+      _mm512_sub_epi16(merged, _mm512_mullo_epi16(top, opaque(_mm512_set1_epi16(100))));
   const __m512i hundreds = _mm512_add_epi64(_mm512_slli_epi64(bottom, 16), top);
-  __m512i tens = _mm512_srli_epi64(_mm512_mullo_epi16(hundreds, _mm512_set1_epi16(103)), 10);
-  tens = _mm512_and_si512(tens, _mm512_set1_epi64(0x000F000F000F000FLL));
+  const __m512i tens = _mm512_mulhi_epu16(hundreds, _mm512_set1_epi16(6554));
   const __m512i units =
       _mm512_sub_epi16(hundreds, _mm512_mullo_epi16(tens, opaque(_mm512_set1_epi16(10))));
   return _mm512_add_epi64(tens, _mm512_slli_epi64(units, 8));
