@@ -354,22 +354,22 @@ def _struct(result: BatchAssignment) -> Any:
     assigned = index >= 0
     valid = None if assigned.all() else pa.py_buffer(np.packbits(assigned, bitorder="little"))
     arm = pa.DictionaryArray.from_arrays(
-        pa.Array.from_buffers(pa.int16(), rows, [valid, pa.py_buffer(index)]),
-        pa.array(result.arms, pa.string()),
+        pa.Array.from_buffers(pa.int16(), rows, [valid, pa.py_buffer(index)]), _names(result.arms)
     )
     codes = np.ascontiguousarray(result.reason).view(np.int8)
     reason = pa.DictionaryArray.from_arrays(
-        pa.Array.from_buffers(pa.int8(), rows, [None, pa.py_buffer(codes)]), _reason_names()
+        pa.Array.from_buffers(pa.int8(), rows, [None, pa.py_buffer(codes)]), _names(REASONS)
     )
     buckets = np.ascontiguousarray(result.bucket, np.int32)
     bucket = pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(buckets)])
     return pa.StructArray.from_arrays([arm, bucket, reason], names=["arm", "bucket", "reason"])
 
 
-@functools.cache
-def _reason_names() -> Any:
+@functools.lru_cache(maxsize=1024)
+def _names(names: tuple[str, ...]) -> Any:
+    """The dictionary of a result column: arm names, reason names."""
     pa = loaded("pyarrow")
-    return pa.array(REASONS, pa.string())
+    return pa.array(names, pa.string())
 
 
 def _decoded(part: Any) -> Any:
