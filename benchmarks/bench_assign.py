@@ -64,6 +64,12 @@ TARGET_LIST_MPS = 20
 TARGET_BASELINE_RATIO = 20
 # "Output arrays plus a small constant": at most 1 MiB beyond the outputs, whatever the rows.
 TARGET_MEM_CONSTANT = 1 << 20
+# Python objects in a numpy object array or a pandas object Series: time within 1.3x of the
+# same objects in a list.
+TARGET_OBJECTS_VS_LIST = 1.3
+# Integer ids: hash64_batch at least as fast as pandas.util.hash_array on the same int64 array,
+# on every vector path (AVX-512 and AVX2).
+TARGET_INT_VS_HASH_ARRAY = 1.0
 
 
 @dataclass(frozen=True)
@@ -198,6 +204,9 @@ class Data:
     view_strings: pa.Array | None
     listed: list[str]
     objects: np.ndarray
+    object_array: np.ndarray  # the list's objects in a numpy object array
+    object_series: pd.Series  # and in a pandas object Series
+    mixed: list[Any]  # str, int, None, NaN and pd.NA ids
     pd_str: pd.Series
     pd_cat: pd.Series
     pd_int: pd.Series
@@ -216,6 +225,18 @@ def make_data(sizes: Sizes) -> Data:
         view_strings = None
     listed = strings.slice(0, sizes.listed).to_pylist()
     objects = np.array(listed[: sizes.loop], dtype=object)
+    object_array = np.empty(len(listed), dtype=object)
+    object_array[:] = listed
+    object_series = pd.Series(object_array, dtype=object, copy=False)
+    # 80% UUID strings, 15% integers, 5% missing (None, NaN, pd.NA): what an object column
+    # read from mixed sources holds.
+    kind = rng.random(len(listed))
+    ints_as_objects = rng.integers(0, 10**12, len(listed)).tolist()
+    missing = [None, float("nan"), pd.NA]
+    mixed = [
+        listed[i] if k < 0.8 else ints_as_objects[i] if k < 0.95 else missing[i % 3]
+        for i, k in enumerate(kind.tolist())
+    ]
     pd_str = strings.to_pandas()  # the pandas 3 default string dtype ("str")
     distinct = pd.Index(uuid_strings(sizes.distinct, rng).to_pylist())
     codes = rng.integers(0, sizes.distinct, n).astype(np.int32)
@@ -230,6 +251,9 @@ def make_data(sizes: Sizes) -> Data:
         view_strings,
         listed,
         objects,
+        object_array,
+        object_series,
+        mixed,
         pd_str,
         pd_cat,
         pd_int,
@@ -249,6 +273,28 @@ class BatchRow:
 
 
 @dataclass
+class ObjectRow:
+    """One shape of the same Python objects (list, object array, object Series), one thread."""
+
+    ids: str  # which ids: "UUID strings" or "mixed"
+    shape: str
+    rate: Rate
+    list_rate: Rate  # the list of the same objects, same run
+    traced: int | None = None  # peak bytes beyond the outputs
+    rss: int | None = None
+
+
+@dataclass
+class SimdRow:
+    """Integer ids on one vector path, in a process of its own: medians (best) in M ids/s."""
+
+    path: str
+    setting: str
+    # per id range ("[0, 2^63)", "[0, 10^9)"): assign_batch, hash64_batch, hash_array
+    figures: dict[str, dict[str, tuple[float, float]]]
+
+
+@dataclass
 class Results:
     machine: dict[str, str] = field(default_factory=dict)
     command: str = ""
@@ -257,7 +303,8 @@ class Results:
     baselines: list[tuple[str, int, Rate]] = field(default_factory=list)
     memory: list[tuple[str, int, int, int | None, bool]] = field(default_factory=list)
     split: list[tuple[str, int, float, float, float, float]] = field(default_factory=list)
-    simd: list[tuple[str, str, float, float]] = field(default_factory=list)
+    simd: list[SimdRow] = field(default_factory=list)
+    objects: list[ObjectRow] = field(default_factory=list)
     scalar_batches: int = 0
     seconds: float = 0.0
 
@@ -394,11 +441,52 @@ def bench_baselines(res: Results, data: Data, sizes: Sizes) -> None:
         print(f"  baseline {name}: {rate.best:.2f} M/s", flush=True)
 
 
+def mixed_shapes(data: Data) -> tuple[np.ndarray, pd.Series]:
+    array = np.empty(len(data.mixed), dtype=object)
+    array[:] = data.mixed
+    return array, pd.Series(array, dtype=object, copy=False)
+
+
+def object_cases(data: Data) -> list[tuple[str, str, Any, list[Any]]]:
+    """(ids, shape, the unit ids, the list of the same objects)."""
+    mixed_array, mixed_series = mixed_shapes(data)
+    uuids = f"{len(data.listed):,} UUID strings"
+    mixed = f"{len(data.mixed):,} mixed ids (80% str, 15% int, 5% None / NaN / NA)"
+    return [
+        (uuids, "numpy object array", data.object_array, data.listed),
+        (uuids, "pandas Series, dtype object", data.object_series, data.listed),
+        (mixed, "numpy object array", mixed_array, data.mixed),
+        (mixed, "pandas Series, dtype object", mixed_series, data.mixed),
+    ]
+
+
+def bench_objects(res: Results, data: Data, sizes: Sizes) -> None:
+    """The same Python objects as a list, a numpy object array and a pandas object Series, one
+    thread, exposure 1, interleaved in one run."""
+    exp = ts.Experiment(KEY, ARMS, exposure=1.0)
+    cases = object_cases(data)
+    lists = [data.listed, data.mixed]
+    fns = [lambda u=units: exp.assign_batch(u, threads=1) for units in lists]
+    fns += [lambda u=units: exp.assign_batch(u, threads=1) for _, _, units, _ in cases]
+    times = time_interleaved(fns, max(sizes.reps, 7))
+    list_rates = [Rate(len(units), t) for units, t in zip(lists, times[:2], strict=True)]
+    for (ids, shape, units, same), t in zip(cases, times[2:], strict=True):
+        row = ObjectRow(ids, shape, Rate(len(units), t), list_rates[0 if same is lists[0] else 1])
+        res.objects.append(row)
+        print(
+            f"  objects {ids}, {shape}: {row.rate.median:.1f} M/s "
+            f"(list {row.list_rate.median:.1f})",
+            flush=True,
+        )
+
+
 def bench_memory(res: Results, data: Data) -> None:
     exp = ts.Experiment(KEY, ARMS, exposure=1.0)
     cases = [
         ("numpy int64", data.ints, True),
         ("pyarrow string", data.strings, True),
+        ("numpy object array of str", data.object_array, True),
+        ("pandas Series of str, dtype object", data.object_series, True),
         ("list of str (contrast)", data.listed, False),
         ("pandas category (contrast)", data.pd_cat, False),
     ]
@@ -462,6 +550,12 @@ def sanity_check(data: Data) -> None:
     for i in range(0, k, 97):
         a = exp.assign(data.listed[i])
         assert (a.arm_index, a.bucket) == (ref.arm_index[i], ref.bucket[i])
+    for _, _, units, same in object_cases(data):
+        got, want = exp.assign_batch(units[:k]), exp.assign_batch(same[:k])
+        assert np.array_equal(got.bucket, want.bucket) and np.array_equal(got.reason, want.reason)
+    for i in range(0, k, 89):
+        a = exp.assign(data.mixed[i])
+        assert a.bucket == exp.assign_batch(data.mixed[i : i + 1]).bucket[0]
 
 
 # -- reporting ----------------------------------------------------------------------------------
@@ -563,20 +657,82 @@ def report(res: Results) -> list[str]:
     )
     out.append("")
 
-    if res.simd:
-        out.append("### Integer ids by instruction set (threads=1, exposure 1, M ids/s)")
-        out.append("")
+    if res.objects:
         out.append(
-            "Integer columns become decimal text in vector registers: AVX-512 (F, BW, DQ) or "
-            "AVX2 where the CPU has them, portable code otherwise; `TRAFFICSPLIT_SIMD` caps the "
-            "choice. Each row runs in its own process on the same ids as above (best of the "
-            "repetitions); the first row is the path this machine takes by default, the one every "
-            "other table on this page used."
+            "### Python objects: a list, a numpy object array, a pandas object Series "
+            "(threads=1, exposure 1)"
         )
         out.append("")
-        rows = [[p, setting, f"{w:.1f}", f"{m:.1f}"] for p, setting, w, m in res.simd]
+        out.append(
+            "The same Python objects in each shape, `assign_batch` with one thread, timed "
+            "interleaved in one run; M ids/s of the median repetition (best in brackets). "
+            "Arrays and Series are read where they are (their buffer of object pointers), as a "
+            "list is, with the GIL held. Target: the time of an array or Series within "
+            f"{TARGET_OBJECTS_VS_LIST:g}× the time of the list of the same objects."
+        )
+        out.append("")
+        rows = []
+        for o in res.objects:
+            ratio = o.list_rate.median / o.rate.median
+            rows.append(
+                [
+                    o.ids,
+                    o.shape,
+                    f"{o.rate.median:.1f} ({o.rate.best:.1f})",
+                    f"{o.list_rate.median:.1f} ({o.list_rate.best:.1f})",
+                    f"{ratio:.2f}×",
+                    f"≤ {TARGET_OBJECTS_VS_LIST:g}×",
+                    mark(ratio <= TARGET_OBJECTS_VS_LIST),
+                ]
+            )
         out += table(
-            ["digits", "setting", "ids in [0, 2^63)", "ids in [0, 10^9)"],
+            ["ids", "shape", "M ids/s", "list, M ids/s", "time ÷ list", "target", "met"], rows
+        )
+        out.append("")
+
+    if res.simd:
+        out.append("### Integer ids by instruction set and `pandas.util.hash_array` (threads=1)")
+        out.append("")
+        out.append(
+            "Integer columns become decimal text and then XXH3 in vector registers: AVX-512 (F, "
+            "BW, DQ) or AVX2 where the CPU has them, portable code otherwise; "
+            "`TRAFFICSPLIT_SIMD` caps the choice. Each path runs in its own process on "
+            f"{res.batch[0].one.rows:,} int64 ids per range (the same ids as above), next to "
+            "`pandas.util.hash_array` on the same array in the same process: CPU time, "
+            "interleaved, M ids/s of the median repetition (best in brackets). `hash64_batch` "
+            "is one contract hash per row (uint64 and a mask), what `hash_array` gives (uint64); "
+            "`assign_batch` (exposure 1) adds the bucket, the arm and three output arrays. "
+            f"Target: `hash64_batch` ≥ {TARGET_INT_VS_HASH_ARRAY:g}× `hash_array` on the "
+            "AVX-512 and AVX2 paths. The first row is the path this machine takes by default, "
+            "the one every other table on this page used."
+        )
+        out.append("")
+        rows = []
+        for r in res.simd:
+            for name, f in r.figures.items():
+                ratio = f["hash64_batch"][0] / f["hash_array"][0]
+                judged = r.path in ("avx512", "avx2")
+                rows.append(
+                    [
+                        r.path,
+                        r.setting,
+                        name,
+                        *(f"{f[k][0]:.1f} ({f[k][1]:.1f})" for k in INT_FIGURES),
+                        f"{ratio:.2f}×",
+                        mark(ratio >= TARGET_INT_VS_HASH_ARRAY if judged else None),
+                    ]
+                )
+        out += table(
+            [
+                "digits",
+                "setting",
+                "ids",
+                "`assign_batch`",
+                "`hash64_batch`",
+                "`hash_array`",
+                "hash64 ÷ hash_array",
+                "met",
+            ],
             rows,
         )
         out.append("")
@@ -672,6 +828,29 @@ def targets_summary(res: Results) -> list[str]:
                     mark(ratio >= TARGET_BASELINE_RATIO),
                 ]
             )
+    for o in res.objects:
+        ratio = o.list_rate.median / o.rate.median
+        rows.append(
+            [
+                f"{o.ids}, {o.shape}: time ÷ the list's",
+                f"≤ {TARGET_OBJECTS_VS_LIST:g}×",
+                f"{ratio:.2f}×",
+                mark(ratio <= TARGET_OBJECTS_VS_LIST),
+            ]
+        )
+    for r in res.simd:
+        if r.path not in ("avx512", "avx2"):
+            continue
+        for name, f in r.figures.items():
+            ratio = f["hash64_batch"][0] / f["hash_array"][0]
+            rows.append(
+                [
+                    f"int64 ids in {name}, {r.path}: `hash64_batch` ÷ `pandas.util.hash_array`",
+                    f"≥ {TARGET_INT_VS_HASH_ARRAY:g}×",
+                    f"{ratio:.2f}× ({f['hash64_batch'][0]:.0f} vs {f['hash_array'][0]:.0f} M/s)",
+                    mark(ratio >= TARGET_INT_VS_HASH_ARRAY),
+                ]
+            )
     for name, n, traced, rss, has_target in res.memory:
         if has_target:
             worst = max(traced, rss or 0)
@@ -710,45 +889,68 @@ def _default_threads_note() -> str:
 
 
 _SIMD_CODE = """
-import sys, time, numpy as np, trafficsplit as ts
+import json, sys, time, numpy as np, pandas as pd, trafficsplit as ts
 from trafficsplit._core import hashing
 n, reps, seed, key = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 rng = np.random.default_rng(seed)
-cases = [rng.integers(0, 2**63 - 1, n, dtype=np.int64), rng.integers(0, 10**9, n, dtype=np.int64)]
+cases = {"[0, 2^63)": rng.integers(0, 2**63 - 1, n, dtype=np.int64),
+         "[0, 10^9)": rng.integers(0, 10**9, n, dtype=np.int64)}
 exp = ts.Experiment(key, {"control": 34, "a": 33, "b": 33})
-best = []
-for ids in cases:
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        exp.assign_batch(ids, threads=1)
-        times.append(time.perf_counter() - t)
-    best.append(n / min(times) / 1e6)
-print(hashing.simd_path(), *best)
+out = {}
+for name, ids in cases.items():
+    head = ids[:2000]
+    assert ts.hash64_batch(head, key).data.tolist() == [ts.hash64(int(v), key) for v in head]
+    fns = {"assign_batch": lambda: exp.assign_batch(ids, threads=1),
+           "hash64_batch": lambda: ts.hash64_batch(ids, key, threads=1),
+           "hash_array": lambda: pd.util.hash_array(ids)}
+    times = {k: [] for k in fns}
+    for f in fns.values():
+        f()
+    for _ in range(reps):  # interleaved: a burst of load lands on one repetition of each
+        for k, f in fns.items():
+            t = time.process_time()
+            f()
+            times[k].append(time.process_time() - t)
+    out[name] = {k: (n / float(np.median(v)) / 1e6, n / min(v) / 1e6) for k, v in times.items()}
+print(json.dumps({"path": hashing.simd_path(), "figures": out}))
 """
+
+INT_FIGURES = ("assign_batch", "hash64_batch", "hash_array")
 
 
 def bench_simd(res: Results, sizes: Sizes) -> None:
     """numpy int64 ids with each instruction set the CPU has (TRAFFICSPLIT_SIMD), one thread,
-    each in its own process (the choice is made once per process)."""
+    each in its own process (the choice is made once per process), next to
+    pandas.util.hash_array on the same arrays in the same process (CPU time, interleaved)."""
+    import json
     import subprocess
 
+    reps = max(sizes.reps + 4, 7)
     for cap in ("", "avx2", "none"):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TRAFFICSPLIT_S")}
         if cap:
             env["TRAFFICSPLIT_SIMD"] = cap
-        out = subprocess.run(
-            [sys.executable, "-c", _SIMD_CODE, str(sizes.batch), str(sizes.reps), str(SEED), KEY],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.split()
-        path, wide, small = out[0], float(out[1]), float(out[2])
-        if any(p == path for p, *_ in res.simd):
+        out = json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _SIMD_CODE, str(sizes.batch), str(reps), str(SEED), KEY],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        if any(r.path == out["path"] for r in res.simd):
             continue  # the CPU lacks the wider set: the cap changed nothing
-        res.simd.append((path, f"TRAFFICSPLIT_SIMD={cap}" if cap else "(unset)", wide, small))
-        print(f"  integer digits {path}: {wide:.1f} / {small:.1f} M/s", flush=True)
+        setting = f"TRAFFICSPLIT_SIMD={cap}" if cap else "(unset)"
+        figures = {name: {k: tuple(v) for k, v in f.items()} for name, f in out["figures"].items()}
+        res.simd.append(SimdRow(out["path"], setting, figures))  # type: ignore[arg-type]
+        for name, f in figures.items():
+            print(
+                f"  integer digits {out['path']} {name}: "
+                + ", ".join(f"{k} {f[k][0]:.1f}" for k in INT_FIGURES)
+                + " M/s (medians)",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -768,6 +970,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_scalar(res, sizes)
     bench_batch(res, data, sizes)
     bench_baselines(res, data, sizes)
+    bench_objects(res, data, sizes)
     bench_split(res, data, sizes)
     bench_simd(res, sizes)
     fresh_large_allocations()  # last: it changes the allocator for the rest of the process
