@@ -320,14 +320,17 @@ class JsonlSink(_RotatingFiles):
         """Writes whole lines (bytes or any buffer of bytes), into as many files as
         ``rotate_bytes`` asks for; returns the lines not stored and why."""
         view = memoryview(data).cast("B")
-        failed, error = 0, None
+        error = None
         while len(view):
             piece = self._piece(view)
-            lost, why = self._write_piece(piece)
-            failed += lost
+            failed, why = self._write_piece(piece)
             error = error or why
             view = view[len(piece) :]
-        return failed, error
+            if failed:
+                # Not the lines after the refused ones: a file ends with whole lines of its
+                # batch's beginning, as one write would leave it.
+                return failed + _count_lines(view), error
+        return 0, error
 
     def _piece(self, view: memoryview) -> memoryview:
         """The lines of ``view`` that go into the file in use: all of them, or as many whole
