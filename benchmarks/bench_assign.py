@@ -157,12 +157,16 @@ def _libc() -> Any:
 
 def fresh_large_allocations() -> None:
     """Makes glibc serve every large block with a fresh mmap (no dynamic threshold), so that
-    freed-but-resident heap memory cannot hide an allocation from the resident-set figure."""
+    freed-but-resident heap memory cannot hide an allocation from the resident-set figure; and
+    turns transparent huge pages off for this process, so that the output arrays are resident
+    to the 4 KiB page, not rounded to 2 MiB ones (which would count as growth beyond them)."""
     libc = _libc()
     with contextlib.suppress(AttributeError):
         m_trim_threshold, m_mmap_threshold = -1, -3
         libc.mallopt(m_mmap_threshold, 128 * 1024)
         libc.mallopt(m_trim_threshold, 128 * 1024)
+        pr_set_thp_disable = 41
+        libc.prctl(pr_set_thp_disable, 1, 0, 0, 0)
 
 
 def release_free_heap() -> None:
