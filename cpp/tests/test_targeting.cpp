@@ -5,15 +5,18 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <iterator>
 #include <limits>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "trafficsplit/arrow/columns.hpp"
+#include "trafficsplit/errors.hpp"
 #include "trafficsplit/targeting/targeting.hpp"
 #include "trafficsplit/targeting/value.hpp"
 
@@ -1086,4 +1089,96 @@ TEST(TargetingMask, ManyRowsAndThreads) {
     const Truth expected = tg::truth_or(left, tg::truth_and(in0, not_y));
     ASSERT_EQ(m1[i], expected == T ? 1 : 0) << i;
   }
+}
+
+// Columns read by the caller a block at a time (Kind::rows, how the bindings read Python
+// objects): the same mask as the same Values given as a column, on the calling thread alone,
+// each block read once however many attributes read it.
+struct BlockReader {
+  const std::vector<Value>* source;
+  std::vector<std::pair<size_t, size_t>> calls;  // (begin, count)
+  std::thread::id thread;
+  bool other_thread = false;
+
+  static void read(void* self, size_t begin, size_t count, Value* out) {
+    auto* r = static_cast<BlockReader*>(self);
+    r->other_thread |= std::this_thread::get_id() != r->thread;
+    r->calls.emplace_back(begin, count);
+    for (size_t k = 0; k < count; ++k) out[k] = (*r->source)[begin + k];
+  }
+
+  AttributeColumn column() {
+    AttributeColumn c;
+    c.kind = K::rows;
+    c.length = source->size();
+    c.read_rows = &BlockReader::read;
+    c.rows_context = this;
+    return c;
+  }
+};
+
+TEST(ColumnarRows, CallerReadColumnsMaskAsTheirValues) {
+  const size_t n = 5000;  // several blocks and a short last one
+  std::vector<Value> x(n), y(n);
+  const Value pool[] = {S("US"), S("CA"), S("FR"), S(""),       I(3),     R(2.5),
+                        R(kNaN), N(),     B(true), S("2.10.0"), TS(86400)};
+  for (size_t i = 0; i < n; ++i) {
+    x[i] = pool[(i * 7) % std::size(pool)];
+    y[i] = pool[(i * 3 + 1) % std::size(pool)];
+  }
+  const std::vector<std::string> expressions = {
+      R"(x in ["US", "CA", 3])",
+      R"(not (x in ["US", ""]))",
+      R"(x == "US" or y > 2)",
+      R"(startswith(x, "C") and y is not null)",
+      R"(semver(x) >= "2.3.0" or y in ["FR", 2.5])",
+      R"(x in ["US"] or a.b == "CA")",
+  };
+  for (const auto& expr : expressions) {
+    const CompiledTargeting t(expr);
+    // The same reader for `x` and, where the expression has it, `a.b`: its block is read once.
+    BlockReader xr{&x, {}, std::this_thread::get_id()};
+    BlockReader yr{&y, {}, std::this_thread::get_id()};
+    std::vector<AttributeColumn> rows_cols, value_cols;
+    for (const auto& name : t.attributes()) {
+      rows_cols.push_back(name == "y" ? yr.column() : xr.column());
+      value_cols.push_back(values_column(name == "y" ? y : x));
+    }
+    const auto want = mask_of(t, value_cols, n, 1);
+    const auto got = mask_of(t, rows_cols, n, 4);  // asks for four threads: gets the caller's
+    EXPECT_EQ(got, want) << expr;
+    EXPECT_FALSE(xr.other_thread || yr.other_thread) << expr;
+    ASSERT_EQ(xr.calls.size(), (n + 1023) / 1024) << expr;
+    size_t next = 0;
+    for (const auto& [begin, count] : xr.calls) {
+      EXPECT_EQ(begin, next) << expr;
+      next = begin + count;
+    }
+    EXPECT_EQ(next, n) << expr;
+    size_t true_rows = 0;
+    for (uint8_t m : got) true_rows += m;
+    EXPECT_GT(true_rows, 0u) << expr;
+    EXPECT_LT(true_rows, n) << expr;
+  }
+}
+
+TEST(ColumnarRows, ReaderlessOrDictionaryValueRowsAreRefused) {
+  const CompiledTargeting t(R"(x == "US")");
+  std::vector<uint8_t> out(4);
+  AttributeColumn no_reader;
+  no_reader.kind = K::rows;
+  no_reader.length = 4;
+  EXPECT_THROW(t.mask(&no_reader, 4, out.data(), 1), ts::InvalidArgument);
+  std::vector<Value> values = {S("US")};
+  BlockReader reader{&values, {}, std::this_thread::get_id()};
+  const AttributeColumn dictionary_values = reader.column();
+  const std::vector<int8_t> codes = {0, 0, -1, 0};
+  AttributeColumn dictionary;
+  dictionary.kind = K::dictionary;
+  dictionary.length = 4;
+  dictionary.data = codes.data();
+  dictionary.int_kind = ts::IntKind::i8;
+  dictionary.dictionary = &dictionary_values;
+  EXPECT_THROW(t.mask(&dictionary, 4, out.data(), 1), ts::InvalidArgument);
+  EXPECT_TRUE(reader.calls.empty());
 }
