@@ -1,5 +1,6 @@
-// Integer digits for the assignment kernels: 8-digit chunks, then their ASCII, four (AVX2) or
-// eight (AVX-512) chunks per instruction where the CPU has them, the portable code elsewhere.
+// Integer ids for the assignment kernels: their decimal text (8-digit chunks, then their
+// ASCII, four (AVX2) or eight (AVX-512) chunks per instruction where the CPU has them, the
+// portable code elsewhere) and its XXH3, a block of rows at a time.
 #include "assignment/digits.hpp"
 
 #include <algorithm>
@@ -86,9 +87,8 @@ void write_signs(const T* values, size_t n, DigitBlock& block) {
   }
 }
 
-// The digits of each row are hashed in the function that made them, so the hashes too use the
-// scalar instructions that come with each vector set (BMI2's flag-free shifts and multiply).
-template <typename T>
+// Each row's XXH3 from its words, one row at a time (the portable path; the vector paths take
+// four rows per step).
 __attribute__((always_inline)) inline void hash_block_words(const DigitBlock& block, size_t n,
                                                             const Xxh3Keys* const* keys,
                                                             size_t count, uint64_t* const* out) {
@@ -121,15 +121,13 @@ void xxh3_block_portable(const T* values, size_t n, const Xxh3Keys* const* keys,
                          uint64_t* const* out) {
   DigitBlock block;
   digit_block_portable(values, n, block);
-  hash_block_words<T>(block, n, keys, count, out);
+  hash_block_words(block, n, keys, count, out);
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #define TRAFFICSPLIT_AVX2 __attribute__((target("avx2,bmi,bmi2")))
 #define TRAFFICSPLIT_AVX512 __attribute__((target("avx512f,avx512bw,avx512dq,bmi,bmi2")))
 
-// The last steps of eight_digit_values in 64-bit lanes, from n / 10^4 in the low and n % 10^4
-// in the high half of each lane: the same digits, each division in 16-bit fields.
 // A constant the compiler must take as it is: GCC rewrites multiplies by small constants as
 // shifts and adds, which on these paths crowd the shift units while the multipliers idle.
 TRAFFICSPLIT_AVX2 inline __m256i opaque(__m256i v) {
@@ -141,6 +139,8 @@ TRAFFICSPLIT_AVX512 inline __m512i opaque(__m512i v) {
   return v;
 }
 
+// The last steps of eight_digit_values in 64-bit lanes, from n / 10^4 in the low and n % 10^4
+// in the high half of each lane: the same digits, each division in 16-bit fields.
 TRAFFICSPLIT_AVX2 inline __m256i digit_values_of_halves_x4(__m256i merged) {
   // Each value below 10^4 in its own 16-bit field: x / 100 = (x * 5243) >> 19 and, for
   // x < 100, x / 10 = (x * 6554) >> 16, from the high halves of 16-bit products.
