@@ -47,8 +47,8 @@ SEED = 20_261_207
 SECTION = "bench_duckdb"
 SECTION_TITLE = "## SQL on DuckDB: `ts_arm` against `assign_frame`"
 
-# The experiment of tests/data/config/example.yaml, with a longer history: a layer behind a
-# holdout, targeting, three allocation steps and overrides.
+# Three experiments in a layer behind a holdout: ranker-v2 with a three-step allocation history
+# and overrides, search-ui plain, ranker-us targeted.
 CONFIG: dict[str, Any] = {
     "layers": [{"key": "ranking"}],
     "holdouts": [{"key": "global-2027", "percent": 5}],
@@ -66,6 +66,13 @@ CONFIG: dict[str, Any] = {
                 {"at": "2026-11-01T00:00:00Z", "weights": {"control": 70, "treatment": 30}},
             ],
             "overrides": {"treatment": ["qa-user-1", 42]},
+        },
+        {
+            "key": "search-ui",
+            "layer": "ranking",
+            "layer_share": 20,
+            "holdouts": ["global-2027"],
+            "arms": {"control": 34, "compact": 33, "dense": 33},
         },
         {
             "key": "ranker-us",
@@ -103,6 +110,7 @@ class Case:
 CASES = [
     Case("str ids, now", "ranker-v2", "user_id"),
     Case("int64 ids, now", "ranker-v2", "user_int"),
+    Case("int64 ids, now, no overrides", "search-ui", "user_int"),
     Case("str ids, per-row `at`", "ranker-v2", "user_id", at="seen_at"),
     Case("str ids, targeted (STRUCT attributes)", "ranker-us", "user_id", attributes=True),
 ]
@@ -222,7 +230,8 @@ def report(res: Results) -> list[str]:
         f"One Parquet file of {res.rows:,} rows (`user_id`: `user-<12 digits>`; `user_int`: "
         "the same ids as int64; `country`; `seen_at`, a TIMESTAMPTZ over 40 days). "
         "`ranker-v2` takes 40 % of a layer behind a 5 % holdout, at exposure 0.5, with a "
-        "three-step allocation history and overrides; `ranker-us` takes 30 % of the layer with "
+        "three-step allocation history and overrides; `search-ui` takes 20 % of the layer "
+        "(three arms, nothing else); `ranker-us` takes 30 % of the layer with "
         '`country in ["US", "CA"]`. **SQL**: `SELECT unit, ts_arm(...) AS arm, '
         "ts_reason(...) AS reason FROM read_parquet(...)` fetched as an Arrow table (the two "
         "functions share one UDF call per vector of 2,048 rows). **In process**: "
