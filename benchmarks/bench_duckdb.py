@@ -131,6 +131,16 @@ class Row:
 
 
 @dataclass
+class Split:
+    """Where the time of one SQL query goes (seconds, medians of the rounds)."""
+
+    case: Case
+    total: float  # the query through a UDF that times itself
+    inside: float  # of which inside that UDF: trafficsplit's work on each vector
+    idle: float  # the same query through a UDF that returns a ready result
+
+
+@dataclass
 class Results:
     machine: dict[str, str] = field(default_factory=dict)
     command: str = ""
@@ -139,6 +149,7 @@ class Results:
     threads: int = 0
     results: list[Row] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    splits: list[Split] = field(default_factory=list)
     seconds: float = 0.0
 
 
@@ -222,6 +233,79 @@ def bench(res: Results, path: Path, sizes: Sizes) -> None:
         res.results.append(Row(case, sql, frame, base))
 
 
+def where_the_time_goes(res: Results, path: Path, sizes: Sizes) -> None:
+    """The int64 cases through UDFs of the same signature as trafficsplit's: one that runs the
+    module's own per-vector function and times it, and one that returns a ready result, for
+    what DuckDB's side costs. Uses package internals; skipped if they move."""
+    try:
+        from trafficsplit.duckdb import _UDF_RESULT, _assign_rows
+    except ImportError as e:
+        print(f"  where the time goes: skipped ({e})")
+        return
+    splitter = ts.Splitter(CONFIG)
+    con = duckdb.connect()
+    con.execute("SET threads = 1").fetchall()  # one thread: the time inside adds up
+    inside = [0.0]
+
+    def timed(experiment: Any, unit: Any, at_us: Any) -> Any:
+        t0 = time.perf_counter()
+        out = _assign_rows(splitter, "ts_", experiment, unit, at_us, None)
+        inside[0] += time.perf_counter() - t0
+        return out
+
+    ready = _assign_rows(
+        splitter,
+        "ts_",
+        pa.array(["search-ui"] * 2048),
+        pa.array(np.arange(2048)),
+        pa.array(np.full(2048, 1_796_000_000_000_000)),
+        None,
+    )
+
+    def idle(experiment: Any, unit: Any, at_us: Any) -> Any:
+        return ready if len(experiment) == len(ready) else ready.slice(0, len(experiment))
+
+    for name, fn in (("bench_timed", timed), ("bench_idle", idle)):
+        con.create_function(
+            name,
+            fn,
+            ["VARCHAR", "BIGINT", "BIGINT"],
+            _UDF_RESULT,
+            type="arrow",
+            null_handling="special",
+        )
+    for case in CASES:
+        if case.unit != "user_int":
+            continue
+
+        def query(udf: str, key: str = case.key) -> str:
+            return (
+                f"SELECT user_int, r.arm, r.reason FROM (SELECT user_int, {udf}('{key}', "
+                f"user_int, epoch_us(now())) AS r FROM read_parquet('{path}'))"
+            )
+
+        totals: list[float] = []
+        insides: list[float] = []
+        idles: list[float] = []
+        for _ in range(sizes.reps):
+            inside[0] = 0.0
+            t0 = time.perf_counter()
+            to_arrow(con.execute(query("bench_timed")))
+            totals.append(time.perf_counter() - t0)
+            insides.append(inside[0])
+            t0 = time.perf_counter()
+            to_arrow(con.execute(query("bench_idle")))
+            idles.append(time.perf_counter() - t0)
+        res.splits.append(
+            Split(
+                case,
+                float(np.median(totals)),
+                float(np.median(insides)),
+                float(np.median(idles)),
+            )
+        )
+
+
 def report(res: Results) -> list[str]:
     out = environment_lines(res.command, res.machine)
     out.append(f"### {res.rows:,} rows from Parquet, DuckDB threads = {res.threads}")
@@ -271,6 +355,42 @@ def report(res: Results) -> list[str]:
         rows,
     )
     out.append("")
+    if res.splits:
+        out.append("### Where the time goes (int64 ids)")
+        out.append("")
+        out.append(
+            "DuckDB calls a Python function once per vector of 2,048 rows, handing each "
+            "argument over as an Arrow array and taking the result back. The same queries "
+            "through two Arrow UDFs of the same signature as trafficsplit's: one that runs the "
+            "module's per-vector function (`trafficsplit.duckdb._assign_rows`) and times it, "
+            "and one that returns a ready result, for what reading, handing vectors to Python "
+            "and back, and fetching cost. DuckDB on one thread here, so that the time inside "
+            "adds up; medians of the rounds; ns per row."
+        )
+        out.append("")
+        rows = []
+        for x in res.splits:
+            n = res.rows
+            rows.append(
+                [
+                    x.case.name,
+                    f"{x.total / n * 1e9:,.0f}",
+                    f"{x.inside / n * 1e9:,.0f}",
+                    f"{x.inside / n * 2048 * 1e6:,.0f}",
+                    f"{x.idle / n * 1e9:,.0f}",
+                ]
+            )
+        out += table(
+            [
+                "case",
+                "query ns/row",
+                "inside the UDF ns/row",
+                "µs per vector",
+                "with a ready result ns/row",
+            ],
+            rows,
+        )
+        out.append("")
     out.append("Checked before timing: " + "; ".join(res.checked) + ".")
     out.append("")
     out.append(f"Whole run: {res.seconds:.0f} s.")
@@ -290,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
         write_data(path, sizes.rows)
         print("timing ...", flush=True)
         bench(res, path, sizes)
+        print("where the time goes ...", flush=True)
+        where_the_time_goes(res, path, sizes)
     res.seconds = finish_run(res.machine, started)
     publish(report(res), args.markdown, SECTION, SECTION_TITLE)
     return 0
