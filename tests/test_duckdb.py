@@ -231,6 +231,16 @@ def test_arrow_export_settings(con: Any, splitter: ts.Splitter, users: Any, sett
     assert mixed == want
 
 
+def test_null_attributes_are_rows_without_attributes(
+    con: Any, splitter: ts.Splitter, users: Any
+) -> None:
+    table, path = users
+    got = _sql(con, "ranker-v2", path, ", seen_at, NULL")
+    without = table.drop_columns(["country"])
+    assert got == _expected(splitter, without, "ranker-v2", at_column="seen_at")
+    assert "targeting_miss" in got[2] and "assigned" not in got[2]
+
+
 def test_rows_match_scalar_assign(con: Any, splitter: ts.Splitter, users: Any) -> None:
     """Sampled rows against Splitter.assign, the per-request path."""
     table, path = users

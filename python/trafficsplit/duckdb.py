@@ -94,14 +94,10 @@ def register(con: Any, config: Any, *, prefix: str = "ts_") -> Any:
     # The UDFs are visible to every connection of the database, the macros only to this one:
     # named by the configuration's version, connections with different configurations coexist.
     version = re.sub(r"[^0-9A-Za-z_]", "_", splitter.version)
-    udfs = {
-        (
-            kind,
-            attributes,
-        ): f"__{prefix}assign_{kind}{'_attributes' if attributes else ''}_{version}"
-        for kind in _UNIT_KINDS
-        for attributes in (False, True)
-    }
+    udfs: dict[tuple[str, bool], str] = {}
+    for kind in _UNIT_KINDS:
+        udfs[kind, False] = f"__{prefix}assign_{kind}_{version}"
+        udfs[kind, True] = f"__{prefix}assign_{kind}_attributes_{version}"
     existing = {
         row[0]
         for row in con.execute(
@@ -110,13 +106,12 @@ def register(con: Any, config: Any, *, prefix: str = "ts_") -> Any:
         ).fetchall()
     }
     plain, with_attributes = _sql_functions(splitter, prefix)
-    for (kind, attributes), name in udfs.items():
+    for (kind, given), name in udfs.items():
         if name not in existing:
-            parameters = ["VARCHAR", _UNIT_KINDS[kind], "BIGINT"] + (["JSON"] if attributes else [])
             con.create_function(
                 name,
-                with_attributes if attributes else plain,
-                parameters,
+                with_attributes if given else plain,
+                ["VARCHAR", _UNIT_KINDS[kind], "BIGINT"] + (["JSON"] if given else []),
                 _UDF_RESULT,
                 type="arrow",
                 null_handling="special",
