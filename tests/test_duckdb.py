@@ -151,11 +151,12 @@ def _expected(
     splitter: ts.Splitter, table: Any, key: str, at_column: str | None = None
 ) -> tuple[list[Any], list[Any], list[Any]]:
     """(arms, buckets, reasons) in process: assign_frame for arm and reason, the experiment's
-    batch kernel (no configuration around it) for the bucket (-1 for a missing unit)."""
+    batch kernel (no configuration around it) for the bucket (None for a missing unit)."""
     out = splitter.assign_frame(table, "user_id", [key], at_column=at_column)
     exp = splitter.snapshot.experiments[key].experiment
     bucket = exp.assign_batch(table.column("user_id"), attributes=table).bucket
-    return out.column(key).to_pylist(), bucket.tolist(), out.column(f"{key}_reason").to_pylist()
+    buckets = [None if b < 0 else b for b in bucket.tolist()]
+    return out.column(key).to_pylist(), buckets, out.column(f"{key}_reason").to_pylist()
 
 
 def _times(table: Any, column: str = "seen_at") -> list[dt.datetime]:
@@ -312,7 +313,7 @@ def test_null_units_and_their_buckets(con: Any) -> None:
         "SELECT ts_arm('search-ui', u), ts_bucket('search-ui', u), ts_reason('search-ui', u) "
         "FROM (VALUES (NULL::VARCHAR), (NULL::BIGINT::VARCHAR)) t(u)"
     ).fetchall()
-    assert got == [(None, -1, "missing_unit")] * 2
+    assert got == [(None, None, "missing_unit")] * 2
     assert con.execute("SELECT ts_reason('search-ui', NULL)").fetchall() == [("missing_unit",)]
 
 
@@ -497,7 +498,7 @@ def test_random_ids_match_the_scalar_path(texts: list[str | None], ints: list[in
         want = []
         for v in values:
             a = _PLAIN.assign(v)
-            want.append((a.arm, a.bucket if v is not None else -1, a.reason))
+            want.append((a.arm, a.bucket if v is not None else None, a.reason))
         assert got == want
 
 

@@ -66,7 +66,7 @@ def register(con: Any, config: Any, *, prefix: str = "ts_") -> Any:
     TIMESTAMPTZ or DATE (naive times are UTC; without ``at``, the query's ``now()``), and a
     STRUCT or JSON object of the attributes that targeting reads. The rows are those of
     ``Splitter(config).assign_frame``: a NULL unit gets reason ``missing_unit``, arm NULL and
-    bucket -1; a row whose experiment is NULL gets NULL everywhere.
+    bucket NULL; a row whose experiment is NULL gets NULL everywhere.
 
     The functions are temporary macros of this connection (register again on each cursor);
     registering again replaces them. ``prefix`` names them (letters, digits and ``_``)::
@@ -356,7 +356,9 @@ def _struct(result: BatchAssignment) -> Any:
         pa.Array.from_buffers(pa.int8(), rows, [None, pa.py_buffer(codes)]), _names(REASONS)
     )
     buckets = np.ascontiguousarray(result.bucket, np.int32)
-    bucket = pa.Array.from_buffers(pa.int32(), rows, [None, pa.py_buffer(buckets)])
+    known = buckets >= 0  # NULL for a missing unit, as in Spark and backfill output
+    has = None if known.all() else pa.py_buffer(np.packbits(known, bitorder="little"))
+    bucket = pa.Array.from_buffers(pa.int32(), rows, [has, pa.py_buffer(buckets)])
     return pa.StructArray.from_arrays([arm, bucket, reason], names=["arm", "bucket", "reason"])
 
 
