@@ -165,7 +165,9 @@ def backfill(
 
     ``at_column`` replays the allocation in force at each row's time; ``at`` uses one time for
     every row; neither means now. ``attributes``: the columns targeting reads (default: the
-    columns the experiments' targeting names). ``exposures``: a folder that receives the
+    columns the experiments' targeting names). ``threads``: of the assignment kernels (default:
+    the cores less two, at least one: reading and writing run on threads of their own).
+    ``exposures``: a folder that receives the
     exposure records of every row that got an arm (Parquet files, moved in at the end).
     ``progress`` is called after every batch with a :class:`BackfillProgress`.
     ``compression``: the output's Parquet codec: ``auto`` (snappy, but for text and bytes
@@ -217,6 +219,8 @@ def backfill(
         splitter_kwargs = {"exposures": sink}
     temp = out_path.with_name(f".{out_path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
     at_us = None if at is None else _time.to_micros(at)
+    if threads is None:  # the reader and the writer keep a core each busy
+        threads = max(1, (os.cpu_count() or 1) - 2)
     tallies = {k: _Tally(snapshot, k, None if at_column else at_us) for k in keys}
     # Per-row times matter to the tally only where an allocation changed over time.
     histories = at_column is not None and any(len(t.by_step) > 1 for t in tallies.values())

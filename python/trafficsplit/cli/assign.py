@@ -118,7 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--threads",
         type=_positive,
         metavar="N",
-        help="threads for assignment (default: every core)",
+        help="threads of the assignment kernels (default: the cores less two, at least one; "
+        "reading and writing have threads of their own)",
     )
     p.add_argument(
         "--batch-rows",
