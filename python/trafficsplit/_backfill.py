@@ -510,10 +510,7 @@ def _columns(
         need(at_column, "the time column")
         t = source.schema.field(at_column).type
         if not (
-            pa.types.is_timestamp(t)
-            or pa.types.is_date(t)
-            or pa.types.is_string(t)
-            or pa.types.is_large_string(t)
+            pa.types.is_timestamp(t) or pa.types.is_date(t) or _is_text(pa, t, bytes_too=False)
         ):
             raise ArgumentError(
                 f"{source.name}: column {at_column!r} (the time column) is {t}; expected a "
@@ -551,18 +548,19 @@ def _columns(
 
 def _check_unit_type(pa: Any, name: str, unit: str, t: Any) -> None:
     base = t.value_type if pa.types.is_dictionary(t) else t
-    if not (
-        pa.types.is_string(base)
-        or pa.types.is_large_string(base)
-        or getattr(pa.types, "is_string_view", lambda _: False)(base)
-        or pa.types.is_integer(base)
-        or pa.types.is_binary(base)
-        or pa.types.is_large_binary(base)
-    ):
+    if not (_is_text(pa, base) or pa.types.is_integer(base)):
         raise ArgumentError(
             f"{name}: column {unit!r} (the unit column) is {t}; expected text, integers or "
             "bytes (floats are refused: 1.0 and 1 would name different units)"
         )
+
+
+def _is_text(pa: Any, t: Any, bytes_too: bool = True) -> bool:
+    """Whether an Arrow type holds text (string, large or view) or, with ``bytes_too``, bytes."""
+    kinds = ["string", "large_string", "string_view"]
+    if bytes_too:
+        kinds += ["binary", "large_binary", "binary_view"]
+    return any(getattr(pa.types, f"is_{k}", lambda _: False)(t) for k in kinds)
 
 
 def _row_times(table: Any, at_column: Any) -> np.ndarray:
@@ -656,13 +654,7 @@ class _Writer:
         pq = require("pyarrow.parquet")
 
         def text(f: Any) -> bool:
-            t = f.type
-            return (
-                pa.types.is_string(t)
-                or pa.types.is_large_string(t)
-                or pa.types.is_binary(t)
-                or pa.types.is_large_binary(t)
-            )
+            return _is_text(pa, f.type)
 
         # Dictionary pages for the arm and reason columns only: a column of distinct unit ids
         # gains nothing from one and costs a failed attempt per row group.
