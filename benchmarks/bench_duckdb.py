@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 import trafficsplit as ts
 from _common import (
     PACKAGE_SOURCES,
+    SQL_AND_SPARK_CONFIG,
     environment_lines,
     finish_run,
     parse_args,
@@ -47,43 +48,7 @@ SEED = 20_261_207
 SECTION = "bench_duckdb"
 SECTION_TITLE = "## SQL on DuckDB: `ts_arm` against `assign_frame`"
 
-# Three experiments in a layer behind a holdout: ranker-v2 with a three-step allocation history
-# and overrides, search-ui plain, ranker-us targeted.
-CONFIG: dict[str, Any] = {
-    "layers": [{"key": "ranking"}],
-    "holdouts": [{"key": "global-2027", "percent": 5}],
-    "experiments": [
-        {
-            "key": "ranker-v2",
-            "layer": "ranking",
-            "layer_share": 40,
-            "holdouts": ["global-2027"],
-            "exposure": 0.5,
-            "arms": {"control": 50, "treatment": 50},
-            "allocated_at": "2026-11-15T00:00:00Z",
-            "history": [
-                {"at": None, "weights": {"control": 90, "treatment": 10}},
-                {"at": "2026-11-01T00:00:00Z", "weights": {"control": 70, "treatment": 30}},
-            ],
-            "overrides": {"treatment": ["qa-user-1", 42]},
-        },
-        {
-            "key": "search-ui",
-            "layer": "ranking",
-            "layer_share": 20,
-            "holdouts": ["global-2027"],
-            "arms": {"control": 34, "compact": 33, "dense": 33},
-        },
-        {
-            "key": "ranker-us",
-            "layer": "ranking",
-            "layer_share": 30,
-            "holdouts": ["global-2027"],
-            "targeting": 'country in ["US", "CA"]',
-            "arms": {"control": 50, "treatment": 50},
-        },
-    ],
-}
+CONFIG = SQL_AND_SPARK_CONFIG
 
 
 @dataclass(frozen=True)

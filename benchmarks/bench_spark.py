@@ -33,6 +33,7 @@ import pyarrow as pa
 import trafficsplit as ts
 from _common import (
     PACKAGE_SOURCES,
+    SQL_AND_SPARK_CONFIG,
     dist_version,
     environment_lines,
     finish_run,
@@ -50,36 +51,7 @@ SECTION_TITLE = "## Spark: `trafficsplit.spark.assign` against a Python UDF"
 PARTITIONS = 8
 MOMENT = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)  # "now" for the cases without per-row times
 
-# bench_duckdb's configuration: a layer behind a holdout, targeting, three allocation steps
-# and overrides.
-CONFIG: dict[str, Any] = {
-    "layers": [{"key": "ranking"}],
-    "holdouts": [{"key": "global-2027", "percent": 5}],
-    "experiments": [
-        {
-            "key": "ranker-v2",
-            "layer": "ranking",
-            "layer_share": 40,
-            "holdouts": ["global-2027"],
-            "exposure": 0.5,
-            "arms": {"control": 50, "treatment": 50},
-            "allocated_at": "2026-11-15T00:00:00Z",
-            "history": [
-                {"at": None, "weights": {"control": 90, "treatment": 10}},
-                {"at": "2026-11-01T00:00:00Z", "weights": {"control": 70, "treatment": 30}},
-            ],
-            "overrides": {"treatment": ["qa-user-1", 42]},
-        },
-        {
-            "key": "ranker-us",
-            "layer": "ranking",
-            "layer_share": 30,
-            "holdouts": ["global-2027"],
-            "targeting": 'country in ["US", "CA"]',
-            "arms": {"control": 50, "treatment": 50},
-        },
-    ],
-}
+CONFIG = SQL_AND_SPARK_CONFIG
 
 
 @dataclass(frozen=True)
