@@ -1,2 +1,3 @@
-"""Helpers every area of the package shares, one floor below them all: unit keys and
-argument checks. Nothing here imports another module of the package but errors."""
+"""Helpers every area of the package shares, one floor below them all: unit keys, argument
+checks and files replaced whole. Nothing here imports another module of the package but
+errors."""

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .._shared.files import write_atomically
 from ..errors import ConfigError
 from .compile import compile_documents
 from .files import config_files, read_file, unique_key_loader
@@ -140,32 +141,11 @@ def _splice_entry(
 def _write_atomically(path: Path, doc: Any, text: str | None = None) -> None:
     """Writes ``text``, or else ``doc`` serialised by the file's kind, through a temporary
     dot-file that is fsynced and renamed over ``path``."""
-    import contextlib
-    import os
-    import tempfile
-
     if text is None and path.suffix.lower() == ".json":
         text = json.dumps(doc, indent=2, default=_json_default) + "\n"
     elif text is None:
         text = _dump_yaml(doc)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        with contextlib.suppress(OSError):
-            os.chmod(tmp, path.stat().st_mode & 0o7777)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dfd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    write_atomically(path, text)
 
 
 def _dump_yaml(data: Any) -> str:
