@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from . import _display
 from ._core import assignment as _assignment
+from ._core import stats as _stats
 from ._optional import require
 
 REASONS: tuple[str, ...] = tuple(_assignment.REASONS)
@@ -21,9 +23,13 @@ class BatchAssignment:
     >>> b = ts.Experiment("e", {"a": 50, "b": 50}).assign_batch([1, 2, None])
     >>> [ts.REASONS[r] for r in b.reason]
     ['assigned', 'assigned', 'missing_unit']
+
+    ``weights``: the weights (percent, by arm) the rows were assigned under, when one
+    allocation step holds for all of them: the display then checks the counts against them
+    (sample-ratio mismatch).
     """
 
-    __slots__ = ("arm_index", "arms", "bucket", "experiment", "index", "reason")
+    __slots__ = ("arm_index", "arms", "bucket", "experiment", "index", "reason", "weights")
 
     def __init__(
         self,
@@ -33,6 +39,8 @@ class BatchAssignment:
         bucket: np.ndarray,
         reason: np.ndarray,
         index: Any = None,
+        *,
+        weights: tuple[float, ...] | None = None,
     ) -> None:
         self.experiment = experiment
         self.arms = arms
@@ -40,6 +48,7 @@ class BatchAssignment:
         self.bucket = bucket
         self.reason = reason
         self.index = index
+        self.weights = weights
 
     def __len__(self) -> int:
         return len(self.arm_index)
@@ -109,6 +118,56 @@ class BatchAssignment:
             }
         )
 
+    def srm_pvalue(self) -> float | None:
+        """The p-value of the sample-ratio check of :meth:`counts` against :attr:`weights`
+        (what ``trafficsplit.stats.srm`` gives), or None without weights or units."""
+        counts = list(self.counts().values())
+        if self.weights is None or sum(counts) == 0:
+            return None
+        return float(_stats.srm_chi_square([float(c) for c in counts], list(self.weights))[1])
+
+    def _arm_rows(self) -> list[tuple[Any, ...]]:
+        counts = self.counts()
+        n = sum(counts.values())
+        total = sum(self.weights) if self.weights else 0.0
+        rows = []
+        for i, (name, c) in enumerate(counts.items()):
+            observed = _display.percent(c / n) if n else ""
+            expected = _display.percent(self.weights[i] / total) if self.weights and total else ""
+            rows.append((name, c, observed, expected))
+        return rows
+
+    def _title(self) -> str:
+        reasons = ", ".join(f"{k} {v:,}" for k, v in self.reason_counts().items() if v)
+        p = self.srm_pvalue()
+        srm = (
+            ""
+            if p is None
+            else f"; sample ratio p = {p:.3g}" + (" (MISMATCH)" if p < 0.001 else "")
+        )
+        name = _display.shorten(repr(self.experiment))
+        return f"BatchAssignment({name}, rows={len(self):,}): {reasons or 'no rows'}{srm}"
+
     def __repr__(self) -> str:
-        counts = ", ".join(f"{k}={v}" for k, v in self.counts().items())
-        return f"BatchAssignment({self.experiment!r}, rows={len(self)}, {counts})"
+        """One line (rows by reason, the sample-ratio p-value), then the units per arm
+        against the shares of the weights."""
+        header = ("arm", "units", "observed", "expected")
+        return f"{self._title()}\n{_display.text_table(header, self._arm_rows())}"
+
+    def _repr_html_(self) -> str:
+        rows = self._arm_rows()
+        n = sum(r[1] for r in rows)
+        parts: list[_display.Html | str] = []
+        if n:
+            parts.append(_display.bar([(r[0], r[1] / n) for r in rows]))
+            parts.append(_display.legend([r[0] for r in rows]))
+        parts.append(_display.html_table(("arm", "units", "observed", "expected"), rows))
+        p = self.srm_pvalue()
+        if p is not None and p < 0.001:
+            parts.append(
+                _display.Html(
+                    f'<p style="color:#b00"><b>Sample-ratio mismatch</b>: p = {p:.3g}; the '
+                    "units per arm are implausible under the weights.</p>"
+                )
+            )
+        return _display.block(self._title(), *parts)

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _time, _units
+from . import _display, _time, _units
 from ._core import assignment as _assignment
 from ._core import hashing as _hashing
 from ._frozen import FrozenDict, freeze
@@ -397,8 +397,18 @@ class Experiment:
                 self._assign_chunk(chunk, step, times, nthreads, out, mask, routing)
                 start = end
         index = units.index
+        # The weights every row was assigned under: SRM of the batch checks its counts on them.
+        weights = (
+            None if at_us is not None or step < 0 else tuple(self._steps[step].weights.values())
+        )
         return BatchAssignment(
-            self._key, tuple(a.name for a in self._arms), arm, bucket, reason, index=index
+            self._key,
+            tuple(a.name for a in self._arms),
+            arm,
+            bucket,
+            reason,
+            index=index,
+            weights=weights,
         )
 
     def _assign_chunk(
@@ -739,12 +749,69 @@ class Experiment:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __repr__(self) -> str:
-        weights = ", ".join(f"{a.name!r}: {a.weight:g}" for a in self._arms)
+    def _arm_rows(self) -> list[tuple[Any, ...]]:
+        probabilities = self.probability_table()[-1]
+        m = self.bucket_map()
+        owned = np.bincount(m[m >= 0], minlength=len(self._arms))
+        return [
+            (a.name, a.weight, int(owned[i]), float(probabilities[i]))
+            for i, a in enumerate(self._arms)
+        ]
+
+    def _title(self) -> str:
+        n, steps = len(self._arms), len(self._steps)
         return (
-            f"Experiment({self._key!r}, {{{weights}}}, exposure={self.exposure:g}, "
-            f"buckets={self._buckets}, algorithm={self._algorithm!r}, "
-            f"steps={len(self._steps)})"
+            f"Experiment {_display.shorten(repr(self._key))}: {n} arm{'s' if n != 1 else ''}, "
+            f"exposure {self.exposure:g}, {self._buckets:,} buckets, {self._algorithm}, "
+            f"{steps} allocation step{'s' if steps != 1 else ''}"
+        )
+
+    def _step_rows(self) -> list[tuple[Any, ...]]:
+        # Newest first: the current allocation, then the ones before it.
+        rows = []
+        for i in range(len(self._steps) - 1, -1, -1):
+            s = self._steps[i]
+            at = "always" if s.effective is None else s.effective.isoformat()
+            weights = ", ".join(
+                f"{_display.shorten(n, 20)} {w:g}" for n, w in list(s.weights.items())[:8]
+            )
+            if len(s.weights) > 8:
+                weights += f", ... {len(s.weights) - 8} more"
+            rows.append((i, at, _exposure(s), weights))
+        return rows
+
+    def __repr__(self) -> str:
+        """One line, then the arms: weight (percent), arm buckets owned and the share of
+        units that reach the experiment and get the arm (exposure x arm buckets / buckets)."""
+        rows = [(name, w, b, _display.percent(p)) for name, w, b, p in self._arm_rows()]
+        table = _display.text_table(("arm", "weight %", "buckets", "share of units"), rows)
+        return f"{self._title()}\n{table}"
+
+    def _repr_html_(self) -> str:
+        rows = self._arm_rows()
+        bar = _display.bar(
+            [(name, p) for name, _, _, p in rows], rest=f"not exposed ({1 - self.exposure:g})"
+        )
+        arms = _display.html_table(
+            ("arm", "weight %", "buckets", "share of units"),
+            [(name, w, b, _display.percent(p)) for name, w, b, p in rows],
+        )
+        extra = f"salt {self._salt!r}, bucket version {self._bucket_version}"
+        if self._targeting is not None:
+            extra += f", targeting {self._targeting.expression}"
+        history = _display.html_table(
+            ("step", "from", "exposure", "weights %"), self._step_rows(), limit=10
+        )
+        return _display.block(
+            self._title(),
+            _display.shorten(extra, 300),
+            bar,
+            _display.legend([name for name, *_ in rows]),
+            arms,
+            _display.Html("<p>Allocation history, newest first:</p>")
+            if len(self._steps) > 1
+            else "",
+            history if len(self._steps) > 1 else "",
         )
 
 
