@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _time, _units
+from . import _display, _time, _units
 from ._core import assignment as _assignment
 from ._frames import FrameInput, arrow_override_rows, is_pandas, object_values
 from ._optional import loaded
@@ -314,6 +314,21 @@ class Splitter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def __repr__(self) -> str:
+        """The snapshot in force: a line of counts, then its experiments, flags, layers and
+        holdouts (the first rows of each)."""
+        title, tables = _display_tables(self.snapshot)
+        text = [f"{header}:\n{_display.text_table(cols, rows)}" for header, cols, rows in tables]
+        return "\n".join([title, *text])
+
+    def _repr_html_(self) -> str:
+        title, tables = _display_tables(self.snapshot)
+        parts = []
+        for header, cols, rows in tables:
+            parts.append(_display.Html(f"<p>{_display.escape(header)}:</p>"))
+            parts.append(_display.html_table(cols, rows))
+        return _display.block(title, *parts)
 
     # -- experiments -------------------------------------------------------------------------
 
@@ -886,3 +901,55 @@ def _after_fork_in_child() -> None:
 
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _display_tables(
+    snapshot: Snapshot,
+) -> tuple[str, list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]]:
+    """What a Splitter's displays show: a title, and (header, columns, rows) per table."""
+    counts = [
+        (len(snapshot.experiments), "experiment"),
+        (len(snapshot.flags), "flag"),
+        (len(snapshot.layers), "layer"),
+        (len(snapshot.holdouts), "holdout"),
+    ]
+    listed = ", ".join(f"{n:,} {what}{'s' if n != 1 else ''}" for n, what in counts)
+    title = f"Splitter: configuration version {_display.shorten(snapshot.version)}, {listed}"
+    experiments = [
+        (
+            key,
+            e.status,
+            len(e.experiment.arms),
+            e.experiment.exposure,
+            e.layer or "",
+            ", ".join(e.holdouts),
+            e.experiment.bucket_version,
+        )
+        for key, e in snapshot.experiments.items()
+    ]
+    tables = [
+        (
+            "experiments",
+            ("key", "status", "arms", "exposure", "layer", "holdouts", "bucket version"),
+            experiments,
+        )
+    ]
+    if snapshot.flags:
+        flags = [
+            (
+                key,
+                f.type,
+                "on" if f.enabled else "off",
+                len(f.rules),
+                _display.shorten(repr(f.default)),
+            )
+            for key, f in snapshot.flags.items()
+        ]
+        tables.append(("flags", ("key", "type", "enabled", "rules", "default"), flags))
+    if snapshot.layers:
+        layers = [(key, len(layer.ranges), layer.buckets) for key, layer in snapshot.layers.items()]
+        tables.append(("layers", ("key", "experiments", "buckets"), layers))
+    if snapshot.holdouts:
+        holdouts = [(key, h.percent) for key, h in snapshot.holdouts.items()]
+        tables.append(("holdouts", ("key", "percent"), holdouts))
+    return title, tables
