@@ -103,6 +103,20 @@ def _numeric(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def _right(value: Any) -> bool:
+    """Numbers, and numbers already formatted (``'3.0107'``, ``'50.00 %'``), align right."""
+    if _numeric(value):
+        return True
+    if isinstance(value, str) and value:
+        text = value.removesuffix(" %").replace(",", "")
+        try:
+            float(text)
+        except ValueError:
+            return False
+        return True
+    return False
+
+
 def _cell(value: Any) -> str:
     return shorten(fmt(value) if _numeric(value) else ("" if value is None else value))
 
@@ -126,7 +140,7 @@ def text_table(
         if len(shown) < limit:
             shown.append([_cell(v) for v in row])
             for i, v in enumerate(row):
-                right[i] = right[i] or _numeric(v) or (isinstance(v, str) and v.endswith(" %"))
+                right[i] = right[i] or _right(v)
     total = count if total is None else total
     cells = [[shorten(h) for h in header], *shown]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
@@ -162,7 +176,7 @@ def html_table(
         if len(body) < limit:
             cells = []
             for v in row:
-                align = "right" if _numeric(v) else "left"
+                align = "right" if _right(v) else "left"
                 text = v if isinstance(v, Html) else escape(_cell(v))
                 cells.append(f'<td style="{_STYLE_CELL.format(align=align)}">{text}</td>')
             style = ' style="font-weight:bold"' if bold is not None and bold[count] else ""

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import _display
 from .._core import stats as _stats
 from ..errors import ArgumentError
 from ._results import check_level, float_array
@@ -75,6 +76,46 @@ class SequentialDecision:
             v = getattr(self, name)
             out[name] = v.tolist() if isinstance(v, np.ndarray) else v
         return out
+
+    def _verdict(self) -> str:
+        look = self.look + 1
+        if self.reject:
+            side = {1: "upper", -1: "lower"}.get(self.direction, "")
+            return f"reject at look {look} (z crossed the {side} bound); stop"
+        if self.final:
+            return f"no rejection at the final look ({look}); stop"
+        return f"continue: no bound crossed in {look} look{'s' if look != 1 else ''}"
+
+    def _rows(self) -> list[tuple[Any, ...]]:
+        return [
+            (
+                i + 1,
+                float(self.information[i]),
+                f"{self.z[i]:.4f}",
+                f"{self.boundaries[i]:.4f}",
+                float(self.nominal_pvalue[i]),
+                float(self.nominal_alpha[i]),
+                float(self.alpha_spent[i]),
+            )
+            for i in range(len(self.z))
+        ]
+
+    _HEADER = ("look", "information", "z", "bound", "nominal p", "nominal alpha", "alpha spent")
+
+    def __repr__(self) -> str:
+        """The verdict, then per look: information, z, the bound, the nominal p-value and the
+        level of its bound, and the alpha spent."""
+        title = f"SequentialDecision: {self._verdict()}"
+        return f"{title}\n{_display.text_table(self._HEADER, self._rows())}"
+
+    def _repr_html_(self) -> str:
+        chart = _boundary_chart(self.information, self.boundaries, self.sides, self.z)
+        table = _display.html_table(
+            self._HEADER,
+            self._rows(),
+            bold=[self.reject and i == self.look for i in range(len(self.z))],
+        )
+        return _display.block(f"Sequential decision: {self._verdict()}", chart, table)
 
 
 class GroupSequential:
@@ -461,7 +502,7 @@ class GroupSequential:
             "grid": self._grid,
         }
 
-    def __repr__(self) -> str:
+    def _title(self) -> str:
         extra = ""
         if self._gamma is not None:
             extra += f", gamma={self._gamma:g}"
@@ -469,9 +510,48 @@ class GroupSequential:
             extra += f", rho={self._rho:g}"
         if self._spending == "wang-tsiatis":
             extra += f", shape={self._shape:g}"
-        bounds = ", ".join(f"{b:.4f}" for b in self._bounds)
         return (
             f"GroupSequential(looks={self._looks}, alpha={self._alpha:g}, sides={self._sides}, "
-            f"spending={self._spending!r}{extra}, timing={self._timing.round(4).tolist()}, "
-            f"boundaries=[{bounds}])"
+            f"spending={self._spending!r}{extra}): total alpha {self.total_alpha:g}"
         )
+
+    _HEADER = ("look", "information", "bound", "nominal alpha", "alpha spent")
+
+    def _rows(self) -> list[tuple[Any, ...]]:
+        nominal = self._nominal * self._sides
+        return [
+            (
+                i + 1,
+                float(self._timing[i]),
+                f"{self._bounds[i]:.4f}",
+                float(nominal[i]),
+                float(self._spent[i]),
+            )
+            for i in range(self._looks)
+        ]
+
+    def __repr__(self) -> str:
+        """The design on one line, then the boundary table: per look the information
+        fraction, the z bound, the level of the bound on the test's scale and the alpha spent
+        (cumulative, per side)."""
+        return f"{self._title()}\n{_display.text_table(self._HEADER, self._rows())}"
+
+    def _repr_html_(self) -> str:
+        chart = _boundary_chart(self._timing, self._bounds, self._sides)
+        table = _display.html_table(self._HEADER, self._rows())
+        return _display.block(self._title(), chart, table)
+
+
+def _boundary_chart(
+    information: np.ndarray, bounds: np.ndarray, sides: int, z: np.ndarray | None = None
+) -> _display.Html:
+    """The bounds (and the lower ones of a two-sided design, and an observed z path) over the
+    information fraction, as inline SVG."""
+    series: list[tuple[str, Sequence[float]]] = [("efficacy bound", bounds.tolist())]
+    if sides == 2:
+        series.append(("lower bound", (-bounds).tolist()))
+    if z is not None:
+        series.append(("observed z", z.tolist()))
+    return _display.line_chart(
+        information.tolist(), series, x_label="information fraction", y_label="z"
+    )
