@@ -150,6 +150,7 @@ def analyze(
         corr,
         sequential,
         looks,
+        w,
     )
 
 

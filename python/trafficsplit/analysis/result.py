@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import html
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from .. import stats
 from .._optional import require
@@ -67,6 +66,7 @@ class Analysis:
     correction: str
     sequential: Any = None
     looks: tuple[Look, ...] = ()
+    weights: Mapping[str, float] | None = None  # the split the sample-ratio check expected
     _by_key: dict[tuple[str, str], MetricResult] = field(
         default_factory=dict, repr=False, compare=False
     )
@@ -129,59 +129,33 @@ class Analysis:
 
     def plot(self, ax: Any = None, relative: bool = True) -> Any:
         """A forest plot of the lifts with their confidence intervals; with a sequential design,
-        a second panel with the boundaries and each comparison's observed z path. Returns the
-        matplotlib figure."""
-        plt = require("matplotlib.pyplot", what="Analysis.plot")
+        below it the boundaries and each comparison's observed z path. Returns a matplotlib
+        ``Figure`` that pyplot does not hold (a notebook shows it once); ``ax`` draws on your
+        own Axes instead (one: the forest plot; two: forest and sequential panels)."""
+        from .plots import analysis_figure
 
-        items = self.results
-        seq = self.sequential is not None
-        if ax is None:
-            fig, axes = plt.subplots(
-                1, 2 if seq else 1, figsize=(11 if seq else 6.5, 0.45 * len(items) + 1.6)
-            )
-            axes = np.atleast_1d(axes)
-        else:
-            axes = np.atleast_1d(ax)
-            fig = axes[0].figure
-        a0 = axes[0]
-        labels, est, lo, hi = [], [], [], []
-        for r in items:
-            t = r.relative if relative else r.absolute
-            labels.append(f"{r.metric} · {r.arm}")
-            est.append(t.estimate if t else math.nan)
-            lo.append(t.ci[0] if t else math.nan)
-            hi.append(t.ci[1] if t else math.nan)
-        y = np.arange(len(items))[::-1]
-        est_a, lo_a, hi_a = (np.asarray(v, dtype=float) for v in (est, lo, hi))
-        scale = 100.0 if relative else 1.0
-        colours = ["#1f77b4" if r.decision not in ("fail", "harm") else "#d62728" for r in items]
-        a0.hlines(y, lo_a * scale, hi_a * scale, colors=colours, lw=2)
-        a0.scatter(est_a * scale, y, color=colours, zorder=3)
-        a0.axvline(0, color="grey", lw=1, ls="--")
-        a0.set_yticks(y, labels)
-        a0.set_xlabel("relative lift (%)" if relative else "absolute lift")
-        a0.set_title(f"Lift vs {self.control} ({(1 - self.alpha) * 100:g} % CI)")
-        if seq and len(axes) > 1:
-            a1 = axes[1]
-            design = self.sequential
-            timing = np.asarray(design.timing, dtype=float)
-            b = np.asarray(design.boundaries(), dtype=float)
-            a1.plot(timing, b, "k-o", label="efficacy boundary")
-            if getattr(design, "sides", 1) == 2:
-                a1.plot(timing, -b, "k-o")
-            info = [lk.information for lk in self.looks]
-            for r in items:
-                if r.kind == "guardrail":
-                    continue
-                path = [lk.z.get((r.metric, r.arm), math.nan) for lk in self.looks]
-                a1.plot(info, path, "-x", label=f"{r.metric} · {r.arm}")
-            a1.set_xlabel("information fraction")
-            a1.set_ylabel("z")
-            a1.set_xlim(0, 1.05)
-            a1.set_title("Sequential boundaries and observed z")
-            a1.legend(fontsize="small")
-        fig.tight_layout()
-        return fig
+        return analysis_figure(self, ax, relative)
+
+    def to_html(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        title: str | None = None,
+        allocation: Any = None,
+    ) -> str:
+        """The analysis as one self-contained HTML page (inline CSS and SVG figures, no script,
+        nothing fetched): summary, sample-ratio check, lifts, forest plot, the sequential chart
+        with a design, guardrails, and the allocation path of a bandit when ``allocation`` is
+        given (an :class:`~trafficsplit.Experiment` whose history the bandit wrote, or a
+        :class:`~trafficsplit.bandit.SimulationResult`). Returns the page; with ``path``, also
+        writes it to a temporary file beside ``path`` and renames it over ``path``. Without
+        matplotlib the page says which extra brings the figures and has everything else."""
+        from .report import render, write_atomically
+
+        text = render(self, title=title, allocation=allocation)
+        if path is not None:
+            write_atomically(path, text)
+        return text
 
 
 _COLUMNS = [

@@ -3,7 +3,8 @@ experiment runs.
 
 ``policies`` (per-arm statistics and the primitives they use), ``linear`` (contextual),
 ``serialise`` (the base every policy shares and its JSON description), ``allocation`` (weights
-into configuration), ``simulate``, ``offpolicy`` (inverse propensity estimates).
+into configuration), ``simulate``, ``offpolicy`` (inverse propensity estimates), ``plot`` (the
+allocation path, with matplotlib).
 
 Policies keep per-arm sufficient statistics (mergeable, JSON-serialisable) and turn them into
 the allocation of the next epoch; :meth:`Policy.next_step` writes that allocation as a new step
@@ -30,6 +31,7 @@ replica that holds the same statistics computes the same weights.
 from .allocation import assignment_probabilities, write_allocation
 from .linear import FeatureEncoder, LinearThompson
 from .offpolicy import ipw_estimate
+from .plot import plot_allocation
 from .policies import (
     UCB1,
     BernoulliThompson,
@@ -59,6 +61,7 @@ __all__ = [
     "epoch_seed",
     "ipw_estimate",
     "limit_weights",
+    "plot_allocation",
     "policy_from_dict",
     "probability_best",
     "simulate",

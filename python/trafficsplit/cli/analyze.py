@@ -12,21 +12,16 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import html
-import io
 import json
 import math
-import os
 import re
 import sys
-import tempfile
 import textwrap
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .. import __version__
 from .._optional import require
 
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.bz2", ".csv.zst", ".csv.lz4")
@@ -934,76 +929,31 @@ def _analysis_json(res: Any, info: _Info) -> str:
     return json.dumps(doc, indent=2) + "\n"
 
 
-_STYLE = (
-    "body{font-family:system-ui,sans-serif;margin:2em auto;max-width:75em;padding:0 1em;"
-    "color:#222}table{border-collapse:collapse;margin:1em 0}th,td{padding:.3em .7em;"
-    "border-bottom:1px solid #ddd;text-align:right}th:nth-child(-n+2),td:nth-child(-n+2)"
-    "{text-align:left}code{background:#f3f3f3;padding:0 .2em}figure{margin:1em 0}"
-    "figcaption,.note{color:#555;font-size:.9em}"
-)
-
-
-def _plot_svg(res: Any) -> str:
-    """The analysis's forest plot as an inline SVG element (matplotlib, no pyplot state)."""
-    mpl = require("matplotlib", what="the report's plot")
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.5, 0.45 * len(res.results) + 1.6))
-    res.plot(ax=fig.subplots())
-    buf = io.StringIO()
-    with mpl.rc_context({"svg.fonttype": "none", "svg.hashsalt": "trafficsplit"}):
-        fig.savefig(buf, format="svg", metadata={"Date": None})
-    svg = buf.getvalue()
-    return svg[svg.index("<svg") :]
-
-
 def _report_html(res: Any, info: _Info) -> str:
-    try:
-        figure = (
-            f"<figure>{_plot_svg(res)}<figcaption>Relative lift of each arm against "
-            f"<code>{html.escape(res.control)}</code> with its {(1 - res.alpha) * 100:g} % "
-            "confidence interval.</figcaption></figure>"
-        )
-    except ImportError as exc:
-        figure = f'<p class="note">No plot: {html.escape(str(exc))}.</p>'
+    from ..analysis.report import render
+
     units = sum(res.counts.values())
-    guards = "".join(
-        f"<li>guardrail <code>{html.escape(g.metric)}</code>: {html.escape(g.describe())}</li>"
-        for g in info.request.guardrails.values()
-    )
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>Experiment analysis: {html.escape(info.input)}</title>\n"
-        f"<style>{_STYLE}</style>\n</head>\n<body>\n<h1>Experiment analysis</h1>\n"
-        f"<p>Input <code>{html.escape(info.input)}</code>: {units:,} units "
-        f"({html.escape(info.layout_text)}); sample ratio expected from "
-        f"{html.escape(info.weights_source)}.</p>\n"
-        f"{res._repr_html_()}\n" + (f"<ul>{guards}</ul>\n" if guards else "") + f"{figure}\n"
-        f'<p class="note">trafficsplit {html.escape(__version__)}</p>\n</body>\n</html>\n'
+    details = [
+        f"Input {info.input}: {units:,} units ({info.layout_text}); sample ratio expected from "
+        f"{info.weights_source}."
+    ]
+    notes = {g.metric: g.describe() for g in info.request.guardrails.values()}
+    return render(
+        res,
+        title=f"Experiment analysis: {info.input}",
+        details=details,
+        guardrail_notes=notes,
     )
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path``, so a
-    reader never sees half a page and a failure leaves nothing behind."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """The page written whole or not at all, or a failure naming the file."""
+    from ..analysis.report import write_atomically
+
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
+        write_atomically(path, text)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
         raise _Failure(f"{path}: the report cannot be written ({exc.strerror or exc})") from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 # -- sample-size ------------------------------------------------------------------------------
