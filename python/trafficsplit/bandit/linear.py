@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
+from .. import _display
 from .._core import bandit as _bandit
 from .._core import hashing as _hashing
 from ..errors import ConfigError
@@ -313,5 +314,36 @@ class LinearThompson(BanditPolicy):
         policy._core.set_state(gram, xr, counts)
         return policy
 
+    def _title(self) -> str:
+        arms = ", ".join(repr(_display.shorten(a, 20)) for a in self._arms[:8])
+        more = f", ... {len(self._arms) - 8} more" if len(self._arms) > 8 else ""
+        counts = self._core.state()[2]
+        return (
+            f"LinearThompson([{arms}{more}], dims={self.dims}, seed={self._seed}): "
+            f"{int(counts.sum()):,} observations; the weights depend on the request features"
+        )
+
+    def _rows(self) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        """Per arm: observations and the posterior mean coefficients (the first few)."""
+        counts = self._core.state()[2]
+        names = self._encoder.names if self._encoder is not None else ()
+        shown = min(self.dims, 6)
+        labels = [names[j] if j < len(names) else f"x{j}" for j in range(shown)]
+        header = ("arm", "count", *(f"coef {n}" for n in labels))
+        if self.dims > shown:
+            header = (*header, "...")
+        theta = self._core.coefficients()
+        rows = []
+        for i, arm in enumerate(self._arms):
+            row: tuple[Any, ...] = (arm, int(counts[i]), *(float(v) for v in theta[i][:shown]))
+            rows.append((*row, "") if self.dims > shown else row)
+        return header, rows
+
     def __repr__(self) -> str:
-        return f"LinearThompson({list(self._arms)}, dims={self.dims}, seed={self._seed})"
+        """One line, then per arm the observations and the posterior mean coefficients."""
+        header, rows = self._rows()
+        return f"{self._title()}\n{_display.text_table(header, rows)}"
+
+    def _repr_html_(self) -> str:
+        header, rows = self._rows()
+        return _display.block(self._title(), _display.html_table(header, rows))

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 
+from .. import _display
 from .._core import bandit as _bandit
 from .._shared.checks import check_threads, is_real
 from ..errors import ConfigError
@@ -331,9 +332,64 @@ class Policy(BanditPolicy):
     # Equal policies are not interchangeable keys: they change with every update.
     __hash__ = None  # type: ignore[assignment]  # typeshed declares __hash__ a method
 
-    def __repr__(self) -> str:
+    # -- display ---------------------------------------------------------------------------------
+
+    def _posterior_cells(self) -> list[str]:
+        """Each arm's posterior as text ('' for policies without one)."""
+        return [""] * len(self._arms)
+
+    def _target_label(self) -> str:
+        return "target"
+
+    def _title(self) -> str:
+        arms = [_display.shorten(a, 20) for a in self._arms[:8]]
+        more = f", ... {len(self._arms) - 8} more" if len(self._arms) > 8 else ""
+        listed = ", ".join(repr(a) for a in arms) + more
+        n = sum(int(d["count"]) for d in self._sums().values())
         return (
-            f"{type(self).__name__}({list(self._arms)}, floor={self._floor:g}, seed={self._seed})"
+            f"{type(self).__name__}([{listed}], floor={self._floor:g}, seed={self._seed}): "
+            f"{n:,} observations"
+        )
+
+    def _rows(self) -> list[tuple[Any, ...]]:
+        stats = self.stats
+        target = self.target()
+        weights = self.weights()
+        posterior = self._posterior_cells()
+        return [
+            (
+                arm,
+                int(stats[arm]["count"]),
+                stats[arm]["mean"],
+                posterior[i],
+                _display.percent(target[arm]),
+                _display.percent(weights[arm]),
+            )
+            for i, arm in enumerate(self._arms)
+        ]
+
+    def _header(self) -> tuple[str, ...]:
+        return ("arm", "count", "mean", "posterior", self._target_label(), "weight")
+
+    def __repr__(self) -> str:
+        """One line, then per arm: observations, mean reward, posterior, what the policy asks
+        for (P(best) for Thompson sampling) and the weight after the floor, for epoch 0."""
+        rows = self._rows()
+        header = self._header()
+        if not any(r[3] for r in rows):  # no posterior to show
+            header = header[:3] + header[4:]
+            rows = [r[:3] + r[4:] for r in rows]
+        return f"{self._title()}\n{_display.text_table(header, rows)}"
+
+    def _repr_html_(self) -> str:
+        rows = self._rows()
+        bar = _display.bar(list(self.weights().items()))
+        return _display.block(
+            self._title(),
+            _display.Html("<p>Weights for epoch 0:</p>"),
+            bar,
+            _display.legend([r[0] for r in rows]),
+            _display.html_table(self._header(), rows),
         )
 
 
@@ -374,6 +430,12 @@ class BernoulliThompson(Policy):
         """Beta (alpha, beta) of each arm's mean."""
         a, b = self._core.beta_posterior()
         return {arm: (float(x), float(y)) for arm, x, y in zip(self._arms, a, b, strict=True)}
+
+    def _posterior_cells(self) -> list[str]:
+        return [f"Beta({a:.4g}, {b:.4g})" for a, b in self.posterior().values()]
+
+    def _target_label(self) -> str:
+        return "P(best)"
 
 
 class NormalThompson(Policy):
@@ -419,6 +481,12 @@ class NormalThompson(Policy):
             arm: (float(m), float(s), float(d))
             for arm, m, s, d in zip(self._arms, loc, scale, dof, strict=True)
         }
+
+    def _posterior_cells(self) -> list[str]:
+        return [f"t({m:.4g}, {sc:.3g}, {d:.4g})" for m, sc, d in self.posterior().values()]
+
+    def _target_label(self) -> str:
+        return "P(best)"
 
 
 class UCB1(Policy):
