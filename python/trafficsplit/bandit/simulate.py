@@ -6,9 +6,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .. import _display
 from ..errors import ConfigError
 from .checks import check_count, check_seed, floats
 from .policies import Policy
@@ -32,6 +34,44 @@ class SimulationResult:
     @property
     def total_regret(self) -> float:
         return float(self.regret[-1]) if len(self.regret) else 0.0
+
+    def _title(self) -> str:
+        rounds = int(self.rounds[-1]) if len(self.rounds) else 0
+        epochs = len(self.rounds)
+        return (
+            f"SimulationResult: {rounds:,} rounds in {epochs:,} epoch{'s' if epochs != 1 else ''}, "
+            f"total regret {self.total_regret:.4g}"
+        )
+
+    def _rows(self) -> list[tuple[Any, ...]]:
+        total = int(self.pulls.sum())
+        last = self.weights[-1] if len(self.weights) else np.full(len(self.arms), np.nan)
+        return [
+            (
+                arm,
+                int(self.pulls[i]),
+                _display.percent(self.pulls[i] / total) if total else "",
+                float(self.reward[i] / self.pulls[i]) if self.pulls[i] else math.nan,
+                _display.percent(float(last[i])),
+            )
+            for i, arm in enumerate(self.arms)
+        ]
+
+    _HEADER = ("arm", "pulls", "share", "mean reward", "last weight")
+
+    def __repr__(self) -> str:
+        """One line (rounds, epochs, total regret), then per arm the pulls, their share, the
+        mean reward observed and the weight of the last epoch."""
+        return f"{self._title()}\n{_display.text_table(self._HEADER, self._rows())}"
+
+    def _repr_html_(self) -> str:
+        chart = _display.line_chart(
+            self.rounds.tolist(),
+            [("cumulative regret", self.regret.tolist())],
+            x_label="rounds",
+            y_label="regret",
+        )
+        return _display.block(self._title(), chart, _display.html_table(self._HEADER, self._rows()))
 
 
 def simulate(
