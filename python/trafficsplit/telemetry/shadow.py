@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .. import _display
 from .._core import telemetry as _telemetry
 from .._optional import require
 from ..errors import ConfigError
@@ -93,6 +94,39 @@ class ShadowLog:
         pd = require("pandas", what="ShadowLog.to_frame")
 
         return pd.DataFrame(self.records(), columns=list(ShadowRecord._fields))
+
+    def _summary(self) -> tuple[str, list[tuple[Any, ...]]]:
+        """A title and, per shadow name: records, candidate outcomes and agreement."""
+        records = self.records()
+        by_name: dict[str, list[int]] = {}
+        for r in records:
+            c = by_name.setdefault(r.name, [0, 0, 0, 0, 0, 0])
+            c[0] += 1
+            c[1] += r.candidate_status == "ok"
+            c[2] += r.candidate_status == "error"
+            c[3] += r.candidate_status == "timeout"
+            c[4] += r.agree is not None
+            c[5] += r.agree is True
+        maxlen = self._records.maxlen or 0
+        n = len(records)
+        title = f"ShadowLog: {n:,} record{'s' if n != 1 else ''} (keeps the newest {maxlen:,})"
+        rows = [
+            (name, c[0], c[1], c[2], c[3], _display.percent(c[5] / c[4]) if c[4] else "")
+            for name, c in sorted(by_name.items())
+        ]
+        return title, rows
+
+    _HEADER = ("name", "records", "candidate ok", "errors", "timeouts", "agreement")
+
+    def __repr__(self) -> str:
+        """One line, then per shadow name the records, the candidate's outcomes and how often
+        it agreed with the primary."""
+        title, rows = self._summary()
+        return f"{title}\n{_display.text_table(self._HEADER, rows)}" if rows else title
+
+    def _repr_html_(self) -> str:
+        title, rows = self._summary()
+        return _display.block(title, _display.html_table(self._HEADER, rows) if rows else "")
 
 
 def _equal(a: Any, b: Any) -> bool:
@@ -399,11 +433,35 @@ class Shadow:
         self._emits.put(None)
         self._threads[self.max_in_flight].join(max(0.0, deadline - time.monotonic()))
 
+    def _title(self) -> str:
+        state = "closed" if self._closed else "running"
+        return (
+            f"Shadow({_display.shorten(repr(self.name))}, sample={self.sample:g}, "
+            f"max_in_flight={self.max_in_flight}, timeout={self.timeout:g}s): {state}; "
+            f"primary {_display.shorten(_callable_name(self.primary))}, "
+            f"candidate {_display.shorten(_callable_name(self.candidate))}"
+        )
+
+    def __repr__(self) -> str:
+        """The settings and state on one line, then the counters."""
+        counters = self.counters()
+        return f"{self._title()}\n" + _display.text_table(ShadowCounters._fields, [tuple(counters)])
+
+    def _repr_html_(self) -> str:
+        counters = self.counters()
+        return _display.block(
+            self._title(), _display.html_table(ShadowCounters._fields, [tuple(counters)])
+        )
+
     def __enter__(self) -> Shadow:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _callable_name(f: Any) -> str:
+    return str(getattr(f, "__qualname__", None) or type(f).__name__)
 
 
 # -- analysis --------------------------------------------------------------------------------
@@ -482,4 +540,23 @@ def compare_shadow(log: Any, confidence: float = 0.95) -> Any:
             primary_errors=int((g["primary_status"] == "error").sum()),
         )
         rows.append(row)
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=_COMPARE_COLUMNS)
+
+
+_COMPARE_COLUMNS = [
+    "name",
+    "requests",
+    "paired",
+    "agreement",
+    "agreement_low",
+    "agreement_high",
+    *(f"{side}_p{q}" for side in ("primary", "candidate") for q in _PERCENTILES),
+    "latency_diff",
+    "latency_diff_low",
+    "latency_diff_high",
+    "t",
+    "p_value",
+    "candidate_errors",
+    "candidate_timeouts",
+    "primary_errors",
+]
