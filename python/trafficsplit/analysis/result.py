@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-import html
 import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import stats
+from .. import _display, stats
 from .._optional import require
 from ..errors import ConfigError
 from ..stats import TestResult
@@ -99,19 +98,49 @@ class Analysis:
             rows.append(_result_row(r))
         return pd.DataFrame(rows, columns=_COLUMNS)
 
+    def _rows(self) -> list[dict[str, Any]]:
+        """The rows of :meth:`summary` as dicts, without pandas (for the displays)."""
+        rows = []
+        seen_control: set[str] = set()
+        for r in self.results:
+            if r.metric not in seen_control:
+                seen_control.add(r.metric)
+                rows.append(_row(r.metric, self.control, r.kind, r.control_n, r.control_mean))
+            rows.append(_result_row(r))
+        return [dict(zip(_COLUMNS, row, strict=True)) for row in rows]
+
+    def _srm_line(self) -> str:
+        srm = self.srm
+        if srm.mismatch:
+            return (
+                f"SAMPLE-RATIO MISMATCH: p = {srm.pvalue:.3g} (chi-square {srm.statistic:.2f}, "
+                f"df {srm.df}); the comparisons are not trustworthy"
+            )
+        return f"sample ratio p = {srm.pvalue:.3g} (no mismatch at {srm.alpha:g})"
+
+    def __repr__(self) -> str:
+        """A line (control, alpha, correction, the sample-ratio check), then the summary
+        table: per arm and metric n, mean, relative lift with its interval, p-values and the
+        decision (the first rows; :meth:`summary` has them all)."""
+        rows = self._rows()
+        table = _display.text_table(
+            _TEXT_COLUMNS,
+            [[row[c] if c == "n" else _fmt(c, row[c]) for c in _TEXT_COLUMNS] for row in rows],
+        )
+        title = (
+            f"Analysis: control {_display.shorten(repr(self.control))}, alpha {self.alpha:g}, "
+            f"correction {self.correction}; {self._srm_line()}"
+        )
+        return f"{title}\n{table}"
+
     def _repr_html_(self) -> str:
-        s = self.summary()
-        head = "".join(f"<th>{html.escape(c)}</th>" for c in _HTML_COLUMNS)
-        body = []
-        for _, row in s.iterrows():
-            cells = []
-            for c in _HTML_COLUMNS:
-                v = row[c]
-                cells.append(f"<td>{html.escape(_fmt(c, v))}</td>")
-            style = ""
-            if row["decision"] in ("increase", "decrease", "fail", "harm"):
-                style = ' style="font-weight:bold"'
-            body.append(f"<tr{style}>{''.join(cells)}</tr>")
+        rows = self._rows()
+        table = _display.html_table(
+            _HTML_COLUMNS,
+            [[_fmt(c, row[c]) for c in _HTML_COLUMNS] for row in rows],
+            limit=_HTML_ROWS,
+            bold=[row["decision"] in ("increase", "decrease", "fail", "harm") for row in rows],
+        )
         srm = self.srm
         warn = (
             f'<p style="color:#b00"><b>Sample-ratio mismatch</b>: p = {srm.pvalue:.3g} '
@@ -122,9 +151,9 @@ class Analysis:
         )
         return (
             "<div><p><b>Experiment analysis</b>: control "
-            f"<code>{html.escape(self.control)}</code>, "
-            f"alpha {self.alpha:g}, correction {html.escape(self.correction)}.</p>{warn}"
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
+            f"<code>{_display.escape(self.control)}</code>, "
+            f"alpha {self.alpha:g}, correction {_display.escape(self.correction)}.</p>{warn}"
+            f"{table}</div>"
         )
 
     def plot(self, ax: Any = None, relative: bool = True) -> Any:
@@ -177,6 +206,20 @@ _COLUMNS = [
     "variance_reduction",
 ]
 
+
+# The columns of the terminal's table, and the rows a notebook's table shows at most.
+_TEXT_COLUMNS = [
+    "metric",
+    "arm",
+    "n",
+    "mean",
+    "rel_lift",
+    "rel_ci_low",
+    "rel_ci_high",
+    "adj_pvalue",
+    "decision",
+]
+_HTML_ROWS = 200
 
 _HTML_COLUMNS = [
     "metric",
