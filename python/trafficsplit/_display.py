@@ -170,7 +170,7 @@ def html_table(
     head = "".join(
         f'<th style="{_STYLE_CELL.format(align="left")}">{escape(h)}</th>' for h in header
     )
-    body = []
+    body: list[str] = []
     count = 0
     for row in rows:
         if len(body) < limit:

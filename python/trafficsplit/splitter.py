@@ -927,7 +927,7 @@ def _display_tables(
         )
         for key, e in snapshot.experiments.items()
     ]
-    tables = [
+    tables: list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]] = [
         (
             "experiments",
             ("key", "status", "arms", "exposure", "layer", "holdouts", "bucket version"),
