@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import html
+import importlib.metadata
 import io
 import math
 import os
@@ -81,8 +82,6 @@ def render(
     ``guardrail_notes`` a sentence per guardrail metric (its margin in words); ``allocation``
     a bandit's :class:`~trafficsplit.bandit.SimulationResult` or the
     :class:`~trafficsplit.Experiment` its steps were written into."""
-    from .. import __version__
-
     try:
         require("matplotlib", what="the report's plot")
         missing = None
@@ -125,10 +124,17 @@ def render(
         parts.append(_guardrails(guards, guardrail_notes or {}))
     if allocation is not None:
         parts.append(_allocation(allocation, missing))
-    parts.append(
-        f'<p class="note">Written by trafficsplit {_e(__version__)}.</p>\n</body>\n</html>\n'
-    )
+    parts.append(f'<p class="note">Written by trafficsplit{_version()}.</p>\n</body>\n</html>\n')
     return "".join(parts)
+
+
+def _version() -> str:
+    """The installed version after a space, or nothing when the package is not installed
+    (read from its metadata: ``trafficsplit.__version__`` lives on a tier above this one)."""
+    try:
+        return f" {_e(importlib.metadata.version('trafficsplit'))}"
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def _figure(
