@@ -482,3 +482,17 @@ def test_to_html_writes_whole_or_not_at_all(tmp_path: Path) -> None:
     target = tmp_path / "r.html"
     target.write_text("old", encoding="utf-8")
     assert res.to_html(target) == target.read_text(encoding="utf-8") == text
+
+
+def test_names_from_the_data_are_text_on_the_page() -> None:
+    rng = np.random.default_rng(1)
+    name = "<script>alert(1)</script>"
+    df = pd.DataFrame({"arm": rng.choice(["control", name], 600), "y": rng.normal(size=600)})
+    page = ts.analyze(df, metrics=["y"], guardrails={"y": 0.1}).to_html(title=name)
+    assert "<script" not in page
+    dom = _Dom()
+    dom.feed(page)
+    dom.close()
+    shown = {s: " ".join(dom.sections[s]["text"]) for s in dom.order}
+    for section in ("summary", "srm", "lifts", "forest", "guardrails"):
+        assert name in shown[section], section  # read back as the text it was
