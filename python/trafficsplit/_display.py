@@ -254,13 +254,17 @@ def line_chart(
     height: int = 200,
 ) -> Html:
     """A small line chart as inline SVG: each series a polyline with dots over ``x``
-    (non-finite points are left out); axes with their ranges at the ends."""
+    (non-finite points are left out); axes with their ranges at the ends; a legend below."""
     xs = [float(v) for v in x]
     ys = [float(v) for _, values in series for v in values if math.isfinite(float(v))]
     finite_x = [v for v in xs if math.isfinite(v)]
     if not finite_x or not ys:
         return Html("")
     x0, x1 = min(0.0, *finite_x), max(finite_x)
+
+    def tick(v: float) -> str:
+        return fmt(int(v)) if v == int(v) else fmt(v, 3)
+
     y0, y1 = min(0.0, *ys), max(ys)
     x1 = x1 if x1 > x0 else x0 + 1
     y1 = y1 if y1 > y0 else y0 + 1
@@ -278,11 +282,11 @@ def line_chart(
         f'viewBox="0 0 {width} {height}" style="font-size:10px;font-family:sans-serif">',
         f'<line x1="{pad_l}" y1="{pad_t + h}" x2="{pad_l + w}" y2="{pad_t + h}" stroke="#666"/>',
         f'<line x1="{pad_l}" y1="{pad_t}" x2="{pad_l}" y2="{pad_t + h}" stroke="#666"/>',
-        f'<text x="{pad_l}" y="{height - 16}">{escape(fmt(x0, 3))}</text>',
-        f'<text x="{pad_l + w}" y="{height - 16}" text-anchor="end">{escape(fmt(x1, 3))}</text>',
+        f'<text x="{pad_l}" y="{height - 16}">{escape(tick(x0))}</text>',
+        f'<text x="{pad_l + w}" y="{height - 16}" text-anchor="end">{escape(tick(x1))}</text>',
         f'<text x="{pad_l + w / 2}" y="{height - 3}" text-anchor="middle">{escape(x_label)}</text>',
-        f'<text x="{pad_l - 4}" y="{pad_t + h}" text-anchor="end">{escape(fmt(y0, 3))}</text>',
-        f'<text x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{escape(fmt(y1, 3))}</text>',
+        f'<text x="{pad_l - 4}" y="{pad_t + h}" text-anchor="end">{escape(tick(y0))}</text>',
+        f'<text x="{pad_l - 4}" y="{pad_t + 8}" text-anchor="end">{escape(tick(y1))}</text>',
         f'<text x="4" y="{pad_t + h / 2}">{escape(y_label)}</text>',
     ]
     if y0 < 0 < y1:
@@ -308,7 +312,7 @@ def line_chart(
             f'<circle cx="{a:.1f}" cy="{b:.1f}" r="2.5" fill="{colour}"/>' for a, b in points
         )
     parts.append("</svg>")
-    return Html("".join(parts))
+    return Html("".join(parts) + legend([label for label, _ in series]))
 
 
 def block(title: Html | str, *parts: Html | str) -> Html:
