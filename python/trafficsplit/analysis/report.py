@@ -10,19 +10,16 @@ it), ``forest`` (the forest plot), ``sequential`` (with a design: boundaries and
 
 from __future__ import annotations
 
-import contextlib
 import html
 import importlib.metadata
 import io
 import math
-import os
 import re
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from .._optional import require
+from .._shared.files import write_atomically  # a report is replaced whole
 
 __all__ = ["SECTIONS", "render", "svg", "write_atomically"]
 
@@ -297,24 +294,3 @@ def _allocation(source: Any, missing: ImportError | None) -> str:
         caption,
         table,
     )
-
-
-def write_atomically(path: str | os.PathLike[str], text: str) -> None:
-    """Writes ``text`` to a temporary file beside ``path`` and renames it over ``path``, so a
-    reader never sees half a page and a failure leaves nothing behind (an OSError says why).
-    The file gets the permissions any new file of the user gets."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
