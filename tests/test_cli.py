@@ -234,7 +234,7 @@ def test_demo_still_works(capsys: pytest.CaptureFixture[str]) -> None:
     assert "CUPED: variance -" in rows["minutes challenger-a"]
     code, _, err = _main(capsys, "demo", "--users", "0")
     assert code == 2
-    assert "argument --users: must be >= 1" in err
+    assert "argument --users: expected a positive integer, got '0'" in err
 
 
 # -- plan ---------------------------------------------------------------------------------------

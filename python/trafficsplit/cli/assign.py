@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import Error
+from ._args import count, names
 
 EPILOG = """\
 examples:
@@ -70,7 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--experiments",
         metavar="KEYS",
-        type=_names,
+        type=names,
         help="comma-separated experiment keys (default: every experiment): a,b",
     )
     when = p.add_mutually_exclusive_group()
@@ -86,7 +87,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--attributes-from",
         metavar="COLUMNS",
-        type=_names,
+        type=names,
         help="columns targeting reads (default: those the targeting names): country,tier",
     )
     p.add_argument(
@@ -116,14 +117,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--threads",
-        type=_positive,
+        type=count,
         metavar="N",
         help="threads of the assignment kernels (default: the cores less two, at least one; "
         "reading and writing have threads of their own)",
     )
     p.add_argument(
         "--batch-rows",
-        type=_positive,
+        type=count,
         default=1 << 20,
         metavar="N",
         help="rows per batch; memory grows with it (default: 1048576)",
@@ -140,30 +141,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_assign)
 
 
-def _names(text: str) -> list[str]:
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError("expected comma-separated names")
-    return names
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _assign(args: argparse.Namespace) -> int:
     from .._backfill import backfill
     from ..config import ConfigValidationError, load_config
 
     keep: Any = None
     if args.keep is not None:
-        keep = "*" if args.keep.strip() == "*" else _names(args.keep)
+        keep = "*" if args.keep.strip() == "*" else names(args.keep)
     try:
         snapshot = load_config(*args.config)
     except ConfigValidationError as exc:

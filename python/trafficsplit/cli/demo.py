@@ -12,23 +12,15 @@ import numpy as np
 from .. import __version__
 from .._optional import require
 from ..experiment import Arm, Experiment
+from ._args import count
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     demo = sub.add_parser("demo", help="assign synthetic users to a three-arm experiment")
-    demo.add_argument(
-        "--users", type=_positive, default=1_000_000, help="how many users (1,000,000)"
-    )
+    demo.add_argument("--users", type=count, default=1_000_000, help="how many users (1,000,000)")
     demo.add_argument("--exposure", type=float, default=0.9, help="share that enters (0.9)")
     demo.add_argument("--seed", type=int, default=2026, help="seed of the synthetic ids")
     demo.set_defaults(run=_demo)
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be >= 1")
-    return value
 
 
 def _demo(args: argparse.Namespace) -> int:
