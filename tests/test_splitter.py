@@ -1190,3 +1190,24 @@ def test_assign_frame_with_categorical_units_equals_assign(replay: bool) -> None
     assert {"holdout", "layer_other", "stopped", "override", "missing_unit"} <= seen
     if replay:
         assert "not_started" in seen
+
+
+def test_assign_columns_carries_the_weights_for_the_sample_ratio_check() -> None:
+    """Splitter.assign_columns gives what assign_frame adds, buckets included, and the weights
+    the rows were assigned under, so a BatchAssignment's SRM p-value is stats.srm's."""
+    import pandas as pd
+
+    config = {"experiments": [{"key": "e", "arms": {"a": 30, "b": 70}}]}
+    sp = ts.Splitter(ts.parse_config(config))
+    df = pd.DataFrame({"u": [f"x{i}" for i in range(20_000)]})
+    b = sp.assign_columns(df, "u")["e"]
+    frame = sp.assign_frame(df, "u")
+    assert list(b.arm) == frame["e"].astype(object).tolist()
+    assert (b.bucket == ts.Experiment("e", {"a": 30, "b": 70}).assign_batch(df["u"]).bucket).all()
+    assert b.weights == (30.0, 70.0)
+    counts = b.counts()
+    assert b.srm_pvalue() == pytest.approx(ts.stats.srm(counts, {"a": 30, "b": 70}).pvalue)
+    with pytest.raises(ts.ArgumentError, match="give at or at_column, not both"):
+        sp.assign_columns(
+            df.assign(t=pd.Timestamp("2026-01-01", tz="UTC")), "u", at_column="t", at="2026-01-01"
+        )

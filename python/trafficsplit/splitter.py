@@ -628,7 +628,7 @@ class Splitter:
         results: dict[str, BatchAssignment] = {}
         for key in keys:
             e = self._experiment(snapshot, key)
-            arm, bucket, reason = self._frame_one(
+            arm, bucket, reason, weights = self._frame_one(
                 e, plans[key].route, units, batch, frame.data, at, store, threads
             )
             if log_exposures and ex is not None and at_us is not None:
@@ -647,7 +647,9 @@ class Splitter:
                         ex.attributes,
                     )
                 )
-            results[key] = BatchAssignment(key, e.experiment.arm_names, arm, bucket, reason)
+            results[key] = BatchAssignment(
+                key, e.experiment.arm_names, arm, bucket, reason, weights=weights
+            )
         return results
 
     def _frame_one(
@@ -660,7 +662,7 @@ class Splitter:
         at: Any,
         store: Any,
         threads: int | None,
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[float, ...] | None]:
         exp = e.experiment
         # Holdouts, the layer range, the status and the time window run in the core with the
         # experiment (the Route of Splitter.assign), row by row.
@@ -697,7 +699,7 @@ class Splitter:
                         fresh[key] = exp.arm_names[arm[row]]
                 if fresh:
                     store.put_many(e.key, exp.bucket_version, fresh)
-        return arm, b.bucket, reason
+        return arm, b.bucket, reason, b.weights
 
     # -- flags -------------------------------------------------------------------------------
 
