@@ -9,7 +9,7 @@ VENV="$ROOT/.venv"
 STAMPS="$ROOT/.stamps"
 mkdir -p "$STAMPS"
 
-APT_PACKAGES=(g++ make pkg-config python3-dev python3-venv libxxhash-dev libboost-dev libgtest-dev libre2-dev redis-server clang-format clang libclang-rt-14-dev chromium)
+APT_PACKAGES=(g++ make pkg-config python3-dev python3-venv libxxhash-dev libboost-dev libgtest-dev libre2-dev redis-server clang-format clang libclang-rt-14-dev chromium wrk)
 
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }
 

@@ -24,6 +24,8 @@ EXTRAS: dict[str, str] = {
     "tqdm": "backfill",
     "duckdb": "duckdb",
     "pyspark": "spark",
+    "openfeature": "openfeature",
+    "uvicorn": "serve",
 }
 """The extra that installs each optional top-level package."""
 
