@@ -10,7 +10,7 @@ import os
 import threading
 import time as _clock
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +136,8 @@ class Splitter:
         self._lock = threading.Lock()
         self.reload_errors = 0
         self.reloads = 0
+        self._listeners: tuple[Callable[..., object], ...] = ()
+        self._listeners_lock = threading.Lock()
 
     # -- construction and reload -------------------------------------------------------------
 
@@ -219,13 +221,48 @@ class Splitter:
                     stamps[f] = (-1, -1, -1, -1)
         return stamps
 
+    def on_reload(self, callback: Callable[..., object]) -> Callable[[], None]:
+        """Calls ``callback(old_version, new_version)`` after each reload that puts a new
+        snapshot in force, and ``callback(error)`` after each reload that fails (the last good
+        snapshot keeps serving); returns a function that stops the calls. Callbacks run on the
+        thread that reloaded (the watcher's, with ``watch=True``), after the swap; one that
+        raises is logged and the others still run.
+
+        >>> sp = Splitter({})
+        >>> stop = sp.on_reload(print)
+        >>> stop()
+        """
+        with self._listeners_lock:
+            self._listeners = (*self._listeners, callback)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                self._listeners = tuple(c for c in self._listeners if c is not callback)
+
+        return unsubscribe
+
+    def _notify(self, *args: object) -> None:
+        for callback in self._listeners:
+            try:
+                callback(*args)
+            except Exception:  # a listener must not stop a reload or the watcher
+                log.exception("trafficsplit: reload listener %r", callback)
+
     def reload(self) -> bool:
         """Re-reads the files now. True when a new snapshot is in force; on an invalid
         configuration logs every problem, keeps the last good snapshot and returns False. Files
         that change while they are read (a write still going on) are not taken: the watcher
-        tries again once they are stable."""
+        tries again once they are stable. Listeners (:meth:`on_reload`) are told after."""
         if not self._paths:
             raise ConfigError("reload() needs a Splitter made with from_file()")
+        done, event = self._reload()
+        if event:
+            self._notify(*event)
+        return done
+
+    def _reload(self) -> tuple[bool, tuple[object, ...]]:
+        """One reload under the lock: whether a new snapshot is in force, and what to tell
+        the listeners (nothing, (old, new) or (error,))."""
         with self._lock:
             before = self._current_stamps()
             self._stamps = before
@@ -236,7 +273,7 @@ class Splitter:
                 if self._current_stamps() != before:
                     self._stamps = {}  # seen as changed at the next poll, and read again
                     log.info("trafficsplit: configuration changed while being read; not taken")
-                    return False
+                    return False, ()
             except Exception as exc:  # a server keeps serving whatever the files hold
                 self.reload_errors += 1
                 log.error(
@@ -244,9 +281,9 @@ class Splitter:
                     current.version,
                     exc,
                 )
-                return False
+                return False, (exc,)
             if snapshot.version == current.version:
-                return False
+                return False, ()
             if not (snapshot.experiments or snapshot.flags) and (
                 current.experiments or current.flags
             ):
@@ -257,12 +294,15 @@ class Splitter:
                     "trafficsplit: the configuration became empty; still serving %s",
                     current.version,
                 )
-                return False
+                empty = ConfigError(
+                    f"the configuration became empty; still serving {current.version}"
+                )
+                return False, (empty,)
             # One reference swap: readers see the old state or the new one, never a mix.
             self._state = _state(snapshot)
             self.reloads += 1
             log.info("trafficsplit: configuration %s in force", snapshot.version)
-            return True
+            return True, (current.version, snapshot.version)
 
     def _poll(self) -> bool:
         """One look at the files by the watcher: a change is taken once the files are stable,
@@ -897,6 +937,7 @@ _WATCHING: weakref.WeakSet[Splitter] = weakref.WeakSet()
 def _after_fork_in_child() -> None:
     for sp in list(_WATCHING):
         sp._lock = threading.Lock()
+        sp._listeners_lock = threading.Lock()
         sp._watcher = None
         sp._start_watcher()
 
