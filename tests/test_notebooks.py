@@ -9,6 +9,7 @@ import ast
 import importlib.util
 import math
 import re
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -168,6 +169,20 @@ def test_committed_without_outputs(path: Path) -> None:
     assert path.read_text(encoding="utf-8") == notebooks.text_of(
         notebooks.strip(nbformat.read(path, as_version=4))
     )
+
+
+def test_notebooks_pass_ruff() -> None:
+    # the static checks cover python/, tests/ and benchmarks/; these are code that readers copy
+    ruff = Path(sys.executable).parent / "ruff"
+    for command in (["check"], ["format", "--check"]):
+        done = subprocess.run(
+            [str(ruff), *command, "docs/examples", "scripts/notebooks.py"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_strip_command_removes_what_a_run_adds(tmp_path: Path) -> None:
