@@ -6,7 +6,8 @@ subcommands and sets ``run``:
 - ``demo``: synthetic users, assigned and analysed (:mod:`.demo`);
 - ``validate FILE...`` and ``plan OLD NEW``: configuration checks (:mod:`.config_commands`);
 - ``assign``: a streaming backfill of a Parquet/CSV file or dataset (:mod:`.assign`);
-- ``analyze`` and ``sample-size``: statistics from the shell (:mod:`.analyze`).
+- ``analyze`` and ``sample-size``: statistics from the shell (:mod:`.analyze`);
+- ``serve``: the HTTP service (:mod:`.serve`).
 
 Exit codes: 0 ok; 1 the answer is "no" (an invalid configuration, a sample-ratio mismatch);
 2 the command could not run (a usage error, a missing file or column, a bad configuration for
@@ -23,7 +24,7 @@ from collections.abc import Sequence
 from .. import __version__
 
 # Imported when the parser is built; each module imports its heavy libraries only when it runs.
-_COMMANDS = ("demo", "config_commands", "assign", "analyze")
+_COMMANDS = ("demo", "config_commands", "assign", "analyze", "serve")
 
 
 def build_parser() -> argparse.ArgumentParser:
