@@ -314,19 +314,11 @@ def test_ab_test_sequential_decision(ab_test: tuple[Any, Path]) -> None:
     assert "increase" in decisions  # the challenger's real effect is found
 
 
-# A Figure that pyplot does not hold is shown through IPython's formatter for figures, which
-# the inline backend registers only once pyplot has made a figure: first in a fresh kernel,
-# Analysis.plot() shows the text "<Figure ...>" and no image.
-_PLOT_NOT_SHOWN = pytest.mark.xfail(
-    strict=True, reason="Analysis.plot() shows no image when it makes a kernel's first figure"
-)
-
-
 @pytest.mark.parametrize(
     "marker",
     [
-        pytest.param("res.plot()", marks=_PLOT_NOT_SHOWN),
-        pytest.param("looks[-1].plot()", marks=_PLOT_NOT_SHOWN),
+        "res.plot()",
+        "looks[-1].plot()",
         "daily.plot(",
     ],
 )

@@ -319,3 +319,16 @@ def block(title: Html | str, *parts: Html | str) -> Html:
     """A display: a bold title line, then the parts (text parts escaped) in one ``div``."""
     body = "".join(p if isinstance(p, Html) else f"<p>{escape(p, 10_000)}</p>" for p in parts if p)
     return Html(f"<div><p><b>{escape(title, 200)}</b></p>{body}</div>")
+
+
+def new_figure(what: str, width: float, height: float) -> Any:
+    """A matplotlib Figure (constrained layout) for a plot to return: made by pyplot, which sets
+    up how a notebook draws figures, and closed at once, so that pyplot forgets it and the
+    returned figure is the only thing that shows it (once). An ImportError naming the ``plot``
+    extra without matplotlib; ``what`` names the call in it."""
+    from ._optional import require
+
+    plt = require("matplotlib.pyplot", what=what)
+    fig = plt.figure(figsize=(width, height), layout="constrained")
+    plt.close(fig)
+    return fig

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from .._display import new_figure
 from .._optional import require
 from ..errors import ArgumentError
 
@@ -41,13 +42,6 @@ _BAD = "#d62728"
 def forest_height(rows: int) -> float:
     """The height in inches that gives ``rows`` comparisons of a forest plot room to read."""
     return ROW_HEIGHT * max(rows, 1) + FOREST_MARGIN
-
-
-def new_figure(what: str, width: float, height: float) -> Any:
-    """A matplotlib Figure with constrained layout that pyplot does not know about; an
-    ImportError naming the ``plot`` extra without matplotlib."""
-    figure = require("matplotlib.figure", what=what)
-    return figure.Figure(figsize=(width, height), layout="constrained")
 
 
 def _label(r: Any) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from .._display import new_figure
 from .._optional import require
 from ..errors import ArgumentError
 from ..experiment import Experiment
@@ -47,8 +48,7 @@ def plot_allocation(source: Any, ax: Any = None) -> Any:
     given."""
     x, shares, arms, x_label = allocation_path(source)
     if ax is None:
-        figure = require("matplotlib.figure", what="plot_allocation")
-        fig = figure.Figure(figsize=(8.0, 3.2), layout="constrained")
+        fig = new_figure("plot_allocation", 8.0, 3.2)
         ax = fig.add_subplot()
     end = x[-1] + (x[-1] - x[-2] if len(x) > 1 else 1.0)
     xs = np.append(x, end)  # the last epoch or step keeps its share to the end
