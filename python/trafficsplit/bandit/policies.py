@@ -386,7 +386,7 @@ class Policy(BanditPolicy):
         bar = _display.bar(list(self.weights().items()))
         return _display.block(
             self._title(),
-            _display.Html("<p>Weights for epoch 0:</p>"),
+            _display.Html("<p>Weights as <code>weights(epoch=0)</code> draws them:</p>"),
             bar,
             _display.legend([r[0] for r in rows]),
             _display.html_table(self._header(), rows),
