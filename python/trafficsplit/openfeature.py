@@ -538,5 +538,12 @@ def changed_keys(old: Snapshot, new: Snapshot) -> list[str]:
 
 
 def _entries(raw: Mapping[str, Any], section: str) -> dict[str, Any]:
-    entries = raw.get(section) or []
-    return {e["key"]: e for e in entries if isinstance(e, Mapping) and "key" in e}
+    """The entries of one section across the snapshot's documents, by key."""
+    out: dict[str, Any] = {}
+    for document in raw.get("documents", ()):
+        data = document.get("data") if isinstance(document, Mapping) else None
+        entries = data.get(section) if isinstance(data, Mapping) else None
+        for e in entries or ():
+            if isinstance(e, Mapping) and "key" in e:
+                out[e["key"]] = e
+    return out
