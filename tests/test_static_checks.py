@@ -22,9 +22,18 @@ def run(*cmd: str | Path, timeout: float = 600) -> subprocess.CompletedProcess[s
 
 
 def test_ruff_lint_and_format():
-    lint = run(BIN / "ruff", "check", "python", "tests", "benchmarks")
+    lint = run(BIN / "ruff", "check", "python", "tests", "benchmarks", "scripts", "docs/examples")
     assert lint.returncode == 0, lint.stdout + lint.stderr
-    fmt = run(BIN / "ruff", "format", "--check", "python", "tests", "benchmarks")
+    fmt = run(
+        BIN / "ruff",
+        "format",
+        "--check",
+        "python",
+        "tests",
+        "benchmarks",
+        "scripts",
+        "docs/examples",
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
