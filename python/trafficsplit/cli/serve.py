@@ -1,7 +1,7 @@
 """``trafficsplit serve CONFIG``: the HTTP service (OFREP and ``/v1/assign``) on uvicorn
-(docs/service.md). Exit codes: 0 after a clean shutdown (SIGTERM or Ctrl-C finish the
-requests in flight first); 2 when it cannot start (a bad configuration, a missing extra, a
-port in use)."""
+(docs/service.md). SIGTERM or Ctrl-C stop it once the requests in flight are answered; it
+then ends by that signal, as uvicorn does. Exit code 2 when it cannot start (a bad
+configuration, a missing extra)."""
 
 from __future__ import annotations
 
