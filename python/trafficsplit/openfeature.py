@@ -381,6 +381,8 @@ def _define_provider() -> type:
             self._unsubscribe: Callable[[], None] | None = None
             self._snapshot = splitter.snapshot
             self._failed = False
+            # Two reloads may tell of themselves at once (the watcher and a reload() call).
+            self._events_lock = threading.Lock()
 
         def __repr__(self) -> str:
             return f"TrafficsplitProvider({self.splitter.version!r})"
@@ -401,6 +403,10 @@ def _define_provider() -> type:
                 self._unsubscribe = None
 
         def _reloaded(self, *event: Any) -> None:
+            with self._events_lock:
+                self._emit_reload(event)
+
+        def _emit_reload(self, event: tuple[Any, ...]) -> None:
             if len(event) == 1:
                 error = event[0]
                 self._failed = True
