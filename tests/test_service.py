@@ -28,8 +28,9 @@ uvicorn = pytest.importorskip("uvicorn")
 ofrep_provider = pytest.importorskip("openfeature.contrib.provider.ofrep")
 from openfeature import api  # noqa: E402
 from openfeature.evaluation_context import EvaluationContext  # noqa: E402
-from openfeature.exception import ErrorCode, FlagNotFoundError, InvalidContextError  # noqa: E402
+from openfeature.exception import FlagNotFoundError, InvalidContextError  # noqa: E402
 
+from trafficsplit.openfeature import TrafficsplitProvider  # noqa: E402
 from trafficsplit.service import VERSION_HEADER, Service  # noqa: E402
 
 CONFIG = {
@@ -153,46 +154,60 @@ def contexts(n, seed=7):
 # -- OFREP -------------------------------------------------------------------------------------
 
 
-def test_ofrep_provider_against_the_server_equals_the_in_process_splitter(served):
+def test_ofrep_client_against_the_server_equals_the_in_process_provider(served):
+    _, running = served
+    sp = ts.Splitter(CONFIG)
+    api.set_provider(ofrep_provider.OFREPProvider(running.url), domain="ofrep")
+    api.set_provider(TrafficsplitProvider(sp), domain="in-process")
+    remote, local = api.get_client("ofrep"), api.get_client("in-process")
+    calls = {
+        "new-checkout": ("get_boolean_details", False),
+        "checkout-theme": ("get_string_details", "none"),
+        "search-limits": ("get_object_details", {}),
+        "max-results": ("get_integer_details", 0),
+        "ratio": ("get_float_details", 0.0),
+        "ranker-v2": ("get_string_details", "no-arm"),
+        "ranker-us": ("get_string_details", "no-arm"),
+    }
+    seen = Counter()
+    try:
+        for unit, ctx in contexts(2500):
+            key = random.Random(f"{unit}{ctx}").choice(sorted(calls))
+            method, default = calls[key]
+            context = EvaluationContext(unit, ctx)
+            got = getattr(remote, method)(key, default, context)
+            want = getattr(local, method)(key, default, context)
+            assert (got.value, got.variant, got.reason, got.error_code) == (
+                want.value,
+                want.variant,
+                want.reason,
+                want.error_code,
+            ), (key, unit, ctx)
+            if want.error_code is None:
+                assert got.flag_metadata == want.flag_metadata
+                assert want.flag_metadata["version"] == sp.version
+            seen[str(want.reason), str(want.error_code)] += 1
+    finally:
+        api.clear_providers()
+    # The comparison met every kind of answer.
+    reasons = {r for r, _ in seen}
+    assert {"SPLIT", "TARGETING_MATCH", "DEFAULT", "DISABLED", "STATIC"} <= reasons, seen
+    assert ("ERROR", "TARGETING_KEY_MISSING") in seen, seen
+
+
+def test_ofrep_provider_values_equal_splitter_decisions(served):
     _, running = served
     sp = ts.Splitter(CONFIG)
     provider = ofrep_provider.OFREPProvider(running.url)
-    resolvers = {
-        "new-checkout": (provider.resolve_boolean_details, False),
-        "checkout-theme": (provider.resolve_string_details, "none"),
-        "search-limits": (provider.resolve_object_details, {}),
-        "max-results": (provider.resolve_integer_details, 0),
-        "ratio": (provider.resolve_float_details, 0.0),
-    }
-    seen = Counter()
-    for key_unit, ctx in contexts(2500):
-        flag = random.Random(str(key_unit) + str(ctx)).choice(sorted(resolvers))
-        resolve, default = resolvers[flag]
-        got = resolve(flag, default, EvaluationContext(key_unit, ctx))
-        want = sp.flag_details(flag, key_unit, ctx)
-        assert (got.value, got.variant, got.reason) == (
-            want.value,
-            want.variant,
-            OF_REASON[want.reason],
-        ), (flag, key_unit, ctx)
-        assert got.flag_metadata["configVersion"] == sp.version
-        seen[(flag, want.reason)] += 1
-    # Every kind of decision was met, so the comparison covered each.
-    for reason in ("split", "targeting_match", "default", "prerequisite_failed", "disabled"):
-        assert any(r == reason for _, r in seen), reason
-
-
-def test_ofrep_through_the_openfeature_client(served):
-    _, running = served
-    sp = ts.Splitter(CONFIG)
-    api.set_provider(ofrep_provider.OFREPProvider(running.url), domain="trafficsplit-test")
-    client = api.get_client("trafficsplit-test")
-    for unit in (f"user-{i}" for i in range(300)):
-        ctx = {"country": "US"}
-        details = client.get_boolean_details("new-checkout", False, EvaluationContext(unit, ctx))
-        assert details.value == sp.flag("new-checkout", unit, ctx)
-    missing = client.get_boolean_details("no-such-flag", True, EvaluationContext("u"))
-    assert missing.value is True and missing.error_code == ErrorCode.FLAG_NOT_FOUND
+    for i in range(300):
+        unit, ctx = f"user-{i}", {"country": "US"}
+        got = provider.resolve_boolean_details("new-checkout", False, EvaluationContext(unit, ctx))
+        want = sp.flag_details("new-checkout", unit, ctx)
+        assert (got.value, got.variant) == (want.value, want.variant)
+        arm = provider.resolve_string_details("ranker-us", "x", EvaluationContext(unit, ctx))
+        assert arm.value == (sp.assign("ranker-us", unit, ctx).arm or "x")
+    with pytest.raises(FlagNotFoundError):
+        provider.resolve_boolean_details("no-such-flag", True, EvaluationContext("u"))
 
 
 def test_ofrep_bulk_evaluates_every_flag_with_an_etag(served):
@@ -202,13 +217,17 @@ def test_ofrep_bulk_evaluates_every_flag_with_an_etag(served):
     status, headers, raw = call(running.port, "POST", "/ofrep/v1/evaluate/flags", body)
     assert status == 200
     flags = {f["key"]: f for f in json.loads(raw)["flags"]}
-    assert set(flags) == set(sp.snapshot.flags)
+    assert set(flags) == set(sp.snapshot.flags) | set(sp.snapshot.experiments)
     for key, f in flags.items():
+        if key in sp.snapshot.experiments:
+            want_arm = sp.assign(key, "user-9", {"country": "CA", "tier": "internal"}).arm
+            assert f.get("value") == want_arm and f["reason"] in ("SPLIT", "DEFAULT")
+            continue
         want = sp.flag_details(key, "user-9", {"country": "CA", "tier": "internal"})
         assert (f["value"], f["variant"], f["reason"]) == (
             want.value,
             want.variant,
-            OF_REASON[want.reason],
+            "STATIC" if key == "ratio" else OF_REASON[want.reason],  # ratio: no rules
         )
     tag = headers["etag"]
     assert re.fullmatch(r'"[0-9a-f]+"', tag)

@@ -211,7 +211,7 @@ class Service:
         text = dumps(result)
         # The tag of exactly this response: it changes with the configuration and the context.
         tag = b'"' + hashlib.sha256(text).hexdigest()[:32].encode() + b'"'
-        version = result["metadata"]["configVersion"].encode()
+        version = result["metadata"]["version"].encode()
         headers = {b"etag": tag, _VERSION: version}
         if _etag_matches(header(scope, b"if-none-match"), tag):
             return 304, None, b"", headers
@@ -386,7 +386,7 @@ def _ofrep_json(body: bytes, key: str | None) -> Any:
 
 
 def _version(result: Mapping[str, Any]) -> dict[bytes, bytes]:
-    return {_VERSION: str(result["metadata"]["configVersion"]).encode()}
+    return {_VERSION: str(result["metadata"]["version"]).encode()}
 
 
 def _etag_matches(value: bytes | None, tag: bytes) -> bool:
