@@ -54,6 +54,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="seconds to finish requests in flight on shutdown (30)",
     )
     p.add_argument("--log-level", default="info", help="uvicorn's log level (info)")
+    p.add_argument(
+        "--access-log", action="store_true", help="log every request (off: it costs throughput)"
+    )
     p.set_defaults(run=_serve)
 
 
@@ -83,6 +86,7 @@ def _serve(args: argparse.Namespace) -> int:
         "log_level": args.log_level,
         "timeout_graceful_shutdown": args.shutdown_timeout,
         "lifespan": "on",
+        "access_log": args.access_log,
     }
     if args.workers == 1:
         uvicorn.run(app, **settings)
