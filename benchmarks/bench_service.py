@@ -185,7 +185,7 @@ def in_process(sp: ts.Splitter, units_table: pa.Table, reps: int) -> dict[str, f
 
     from trafficsplit.openfeature import TrafficsplitProvider, resolve
 
-    api.set_provider(TrafficsplitProvider(sp), domain="bench")
+    api.set_provider_and_wait(TrafficsplitProvider(sp), domain="bench")
     client = api.get_client("bench")
     contexts = [EvaluationContext(f"user-{i}", {"country": "US"}) for i in range(1000)]
     attrs = {"country": "US"}

@@ -157,8 +157,8 @@ def contexts(n, seed=7):
 def test_ofrep_client_against_the_server_equals_the_in_process_provider(served):
     _, running = served
     sp = ts.Splitter(CONFIG)
-    api.set_provider(ofrep_provider.OFREPProvider(running.url), domain="ofrep")
-    api.set_provider(TrafficsplitProvider(sp), domain="in-process")
+    api.set_provider_and_wait(ofrep_provider.OFREPProvider(running.url), domain="ofrep")
+    api.set_provider_and_wait(TrafficsplitProvider(sp), domain="in-process")
     remote, local = api.get_client("ofrep"), api.get_client("in-process")
     calls = {
         "new-checkout": ("get_boolean_details", False),

@@ -15,6 +15,14 @@ from .._optional import require
 from ..errors import Error
 from ._args import count
 
+EPILOG = """examples:
+  trafficsplit serve experiments.yaml
+  trafficsplit serve config/ --host 0.0.0.0 --port 8080 --workers 2 --token-file /run/secrets/token
+  TRAFFICSPLIT_PROPAGATION_KEYS=k1:... trafficsplit serve config/ --trust signed
+  curl -s -X POST localhost:8080/ofrep/v1/evaluate/flags/new-checkout \\
+       -d '{"context": {"targetingKey": "user-1", "country": "US"}}'
+"""
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,34 +34,50 @@ def register(sub: argparse._SubParsersAction) -> None:
         "token, if any, comes from --token-file or the TRAFFICSPLIT_SERVE_TOKEN variable "
         "(never the command line, which other users can read); propagation keys from "
         "TRAFFICSPLIT_PROPAGATION_KEYS.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("config", metavar="CONFIG", help="a YAML/JSON configuration file or folder")
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
-    p.add_argument("--port", type=int, default=8080, help="port to listen on (8080; 0: any)")
-    p.add_argument("--workers", type=count, default=1, help="worker processes (1)")
-    p.add_argument("--token-file", type=Path, help="a file holding the bearer token")
     p.add_argument(
-        "--max-body", type=count, default=8 * 1024 * 1024, help="largest body in bytes (8 MiB)"
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on (127.0.0.1): 0.0.0.0 for every interface",
     )
     p.add_argument(
-        "--max-batch", type=count, default=100_000, help="most units per batch request (100000)"
+        "--port", type=int, default=8080, help="port to listen on (8080): 0 lets the system choose"
+    )
+    p.add_argument("--workers", type=count, default=1, help="worker processes (1): 2")
+    p.add_argument(
+        "--token-file", type=Path, help="a file holding the bearer token: /run/secrets/token"
+    )
+    p.add_argument(
+        "--max-body",
+        type=count,
+        default=8 * 1024 * 1024,
+        help="largest body in bytes (8 MiB): 67108864",
+    )
+    p.add_argument(
+        "--max-batch",
+        type=count,
+        default=100_000,
+        help="most units per batch request (100000): 500000",
     )
     p.add_argument(
         "--trust",
         choices=("none", "signed", "any"),
         default="none",
-        help="which incoming propagation headers count (none)",
+        help="which incoming propagation headers count (none): signed",
     )
     p.add_argument(
-        "--watch-interval", type=float, default=1.0, help="seconds between looks at CONFIG (1)"
+        "--watch-interval", type=float, default=1.0, help="seconds between looks at CONFIG (1): 5"
     )
     p.add_argument(
         "--shutdown-timeout",
         type=float,
         default=30.0,
-        help="seconds to finish requests in flight on shutdown (30)",
+        help="seconds to finish requests in flight on shutdown (30): 10",
     )
-    p.add_argument("--log-level", default="info", help="uvicorn's log level (info)")
+    p.add_argument("--log-level", default="info", help="uvicorn's log level (info): warning")
     p.add_argument(
         "--access-log", action="store_true", help="log every request (off: it costs throughput)"
     )
