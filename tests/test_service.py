@@ -558,6 +558,65 @@ def test_reload_under_load(tmp_path):
     assert metric(text, "trafficsplit_config_reloads_total") == 1
 
 
+def test_an_invalid_configuration_is_counted_and_the_last_good_one_serves(tmp_path):
+    path = tmp_path / "experiments.json"
+    good = {"experiments": [{"key": "e", "arms": {"a": 50, "b": 50}}]}
+    write_atomically(path, good)
+    running = Running(Service(path, interval=0.05))
+    try:
+        path.write_text('{"experiments": [{"key": "e", "arms": {"a": -1}}]}')
+        deadline = time.monotonic() + 10
+        while True:
+            text = call(running.port, "GET", "/metrics")[2].decode()
+            if metric(text, "trafficsplit_config_reload_errors_total") == 1:
+                break
+            assert time.monotonic() < deadline, "the invalid configuration was not seen"
+            time.sleep(0.05)
+        status, headers, raw = call(running.port, "POST", "/v1/assign", {"unit": "u1"})
+    finally:
+        running.close()
+    version = ts.Splitter(good).version
+    assert status == 200 and headers[VERSION_HEADER.lower()] == version
+    assert json.loads(raw)["assignments"]["e"]["arm"] == ts.Splitter(good).assign("e", "u1").arm
+    assert metric(text, "trafficsplit_config_reloads_total") == 0
+
+
+def test_serve_command_with_two_workers(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(CONFIG))
+    token = tmp_path / "token"
+    token.write_text("a-token-of-some-length\n")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [sys.executable, "-m", "trafficsplit", "serve", str(path), "--port", str(port)]
+    proc = subprocess.Popen(
+        [*cmd, "--workers", "2", "--token-file", str(token), "--log-level", "warning"]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if call(port, "GET", "/readyz")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline and proc.poll() is None, "did not start"
+            time.sleep(0.1)
+        sp = ts.Splitter(CONFIG)
+        auth = {"Authorization": "Bearer a-token-of-some-length"}
+        assert call(port, "POST", "/v1/assign", {"unit": "u"})[0] == 401
+        for i in range(40):
+            status, _, raw = call(port, "POST", "/v1/assign", {"unit": f"w{i}"}, auth)
+            got = json.loads(raw)["assignments"]["search-ui"]["arm"]
+            assert status == 200 and got == sp.assign("search-ui", f"w{i}").arm
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
 def test_serve_command_finishes_in_flight_requests_on_sigterm(tmp_path):
     path = tmp_path / "c.json"
     path.write_text(json.dumps(CONFIG))
