@@ -16,15 +16,15 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import numpy as np
 
 from .._optional import require
 from ..batch import REASONS
-from ..config import as_snapshot
+from ..config import Snapshot, as_snapshot
 from ..errors import ArgumentError, Error, UnitTypeError, UnitValueError
 from ..splitter import Splitter
 from ..telemetry.middleware import ASGIMiddleware
@@ -55,6 +55,8 @@ TOKEN_ENV = "TRAFFICSPLIT_SERVE_TOKEN"
 """Environment variable with the bearer token ``trafficsplit serve`` requires (none: open)."""
 OPTIONS_ENV = "TRAFFICSPLIT_SERVE_OPTIONS"
 """Environment variable with the service's options as JSON, read by each worker process."""
+
+T = TypeVar("T")
 
 _VERSION = VERSION_HEADER.lower().encode()
 _OPEN = frozenset({"/healthz", "/readyz"})  # probes need no token
@@ -190,7 +192,8 @@ class Service:
         body = await read_body(scope, receive, self.max_body)
         if endpoint == "ofrep_flag":
             key = path[len(_OFREP_FLAG) :]
-            result = ofrep.evaluate(sp, key, _ofrep_json(body, key))
+            request = _ofrep_json(body, key)
+            _, result = _on_one_snapshot(sp, lambda: ofrep.evaluate(sp, key, request))
             self.metrics.flag(result["key"], result["variant"])
             return 200, b"application/json", dumps(result), _version(result)
         if endpoint == "ofrep_bulk":
@@ -204,7 +207,9 @@ class Service:
     def _ofrep_bulk(
         self, scope: Scope, body: bytes
     ) -> tuple[int, bytes | None, bytes, dict[bytes, bytes]]:
-        result = ofrep.bulk(self.splitter, _ofrep_json(body, None))
+        request = _ofrep_json(body, None)
+        sp = self.splitter
+        _, result = _on_one_snapshot(sp, lambda: ofrep.bulk(sp, request))
         for flag in result["flags"]:
             if "variant" in flag:
                 self.metrics.flag(flag["key"], flag["variant"])
@@ -232,11 +237,14 @@ class Service:
         sp = self.splitter
         snapshot = sp.snapshot
         keys = _experiments(request, snapshot.experiments, what)
-        try:
+
+        def decide() -> dict[str, Any]:
             if keys is None:
-                decided = sp.assign_all(unit, attributes)
-            else:
-                decided = {k: sp.assign(k, unit, attributes) for k in keys}
+                return sp.assign_all(unit, attributes)
+            return {k: sp.assign(k, unit, attributes) for k in keys}
+
+        try:
+            snapshot, decided = _on_one_snapshot(sp, decide)
         except (UnitTypeError, UnitValueError) as exc:
             raise HTTPError(400, "Bad Request", f"{what}: unit: {exc}") from None
         except Error as exc:
@@ -280,10 +288,15 @@ class Service:
             keys = _experiments(request, snapshot.experiments, what)
             unit_column = "unit"
             table = self._json_table(pa, request, what)
+        sp = self.splitter
         try:
-            results = await asyncio.to_thread(
-                self.splitter.assign_columns, table, unit_column, keys, threads=self.threads
-            )
+            for _ in range(_TRIES):
+                snapshot = sp.snapshot
+                results = await asyncio.to_thread(
+                    sp.assign_columns, table, unit_column, keys, threads=self.threads
+                )
+                if sp.snapshot is snapshot:
+                    break
         except (UnitTypeError, UnitValueError) as exc:
             raise HTTPError(400, "Bad Request", f"{what}: row {exc.row}: {exc}") from None
         except Error as exc:
@@ -360,6 +373,22 @@ class Service:
                     400, "Bad Request", f"{what}: attributes['{name}']: mixed or bad values: {exc}"
                 ) from None
         return pa.table(columns)
+
+
+_TRIES = 3
+
+
+def _on_one_snapshot(splitter: Splitter, decide: Callable[[], T]) -> tuple[Snapshot, T]:
+    """``decide()`` and the snapshot it ran on, so that the version a response names is the
+    one that made it: a reload swaps in a new snapshot object, so a snapshot that is the same
+    before and after the call is the one the call used. Tried again when a reload fell
+    inside the call (under reloads faster than requests, the last try is taken)."""
+    for _ in range(_TRIES):
+        before = splitter.snapshot
+        result = decide()
+        if splitter.snapshot is before:
+            break
+    return before, result
 
 
 def _endpoint(path: str) -> str:
