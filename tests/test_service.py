@@ -365,6 +365,50 @@ def test_propagation_follows_the_trust_setting():
         assert f"search-ui={arm}" in headers["x-experiment-id"]
 
 
+def test_signed_propagation_honours_only_a_tag_for_this_unit():
+    keys = ts.propagation.PropagationKeys({"k1": "a-secret-of-at-least-16-bytes"})
+    sp = ts.Splitter(CONFIG)
+    unit = next(f"u{i}" for i in range(1000) if sp.assign("search-ui", f"u{i}").arm == "control")
+    tagged = keys.sign(ts.propagation.Propagated("search-ui", "dense", 1), unit)
+    header = ts.propagation.to_headers([tagged], propagation_key=False)["X-Experiment-ID"]
+    running = Running(Service(CONFIG, trust="signed", propagation_key=keys))
+    try:
+        got = {}
+        for who in (unit, "someone-else"):
+            status, _, raw = call(
+                running.port,
+                "POST",
+                "/v1/assign",
+                {"unit": who, "experiment": "search-ui"},
+                {"X-Experiment-ID": header},
+            )
+            assert status == 200
+            got[who] = json.loads(raw)["assignments"]["search-ui"]
+        unsigned = call(
+            running.port,
+            "POST",
+            "/v1/assign",
+            {"unit": unit, "experiment": "search-ui"},
+            {"X-Experiment-ID": "search-ui=dense;v=1"},
+        )
+    finally:
+        running.close()
+    assert (got[unit]["arm"], got[unit]["reason"]) == ("dense", "propagated")
+    own = sp.assign("search-ui", "someone-else")
+    assert (got["someone-else"]["arm"], got["someone-else"]["reason"]) == (own.arm, own.reason)
+    mine = json.loads(unsigned[2])["assignments"]["search-ui"]
+    assert (mine["arm"], mine["reason"]) == ("control", "assigned")
+
+
+def test_importing_the_service_imports_no_server_or_arrow():
+    code = (
+        "import sys, trafficsplit.service, trafficsplit.cli; "
+        "print(sorted(m for m in ('uvicorn', 'pyarrow', 'openfeature') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 # -- auth, limits, malformed input -------------------------------------------------------------
 
 
