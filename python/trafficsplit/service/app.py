@@ -68,7 +68,8 @@ class Service:
     """The ASGI 3 application over one Splitter.
 
     ``config``: a path (a file or folder, re-read when it changes with ``watch=True``), a
-    mapping, a :class:`~trafficsplit.config.Snapshot` or a :class:`~trafficsplit.Splitter`.
+    mapping, a :class:`~trafficsplit.config.Snapshot` or a :class:`~trafficsplit.Splitter`
+    (which the service then uses as it is and leaves open at shutdown).
     ``token``: the bearer token every endpoint but ``/healthz`` and ``/readyz`` requires (None:
     none). ``max_body``: the largest request body in bytes; ``max_batch``: the most units in
     one batch request. ``trust`` and ``propagation_key``: which incoming propagation headers
@@ -104,6 +105,7 @@ class Service:
         self.max_body = max_body
         self.max_batch = max_batch
         self.threads = threads
+        self._owns_splitter = not isinstance(config, Splitter)
         if isinstance(config, Splitter):
             self.splitter = config
         elif isinstance(config, str | os.PathLike):
@@ -129,7 +131,8 @@ class Service:
             elif message["type"] == "lifespan.shutdown":
                 # The server has finished the requests in flight before this.
                 self.ready = False
-                self.splitter.close()
+                if self._owns_splitter:  # a Splitter passed in is its owner's to close
+                    self.splitter.close()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -157,7 +160,8 @@ class Service:
         except Exception:  # never a stack trace to the client; the log has it
             log.exception("trafficsplit serve: %s %s", scope.get("method"), path)
             status = 500
-            content_type, body = HTTPError(500, "Internal Server Error", "").response_body()
+            failed = HTTPError(500, "Internal Server Error", "the request failed; see the log")
+            content_type, body = failed.response_body()
             if endpoint.startswith("ofrep"):
                 content_type, body = b"application/json", dumps({"errorDetails": "internal error"})
             headers = {}
