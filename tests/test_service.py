@@ -400,6 +400,42 @@ def test_signed_propagation_honours_only_a_tag_for_this_unit():
     assert (mine["arm"], mine["reason"]) == ("control", "assigned")
 
 
+def test_decisions_leave_exposure_records(tmp_path):
+    sp = ts.Splitter(CONFIG)
+    running = Running(Service(CONFIG, exposures=ts.telemetry.JsonlSink(tmp_path)))
+    units = [f"x{i}" for i in range(60)]
+    try:
+        for u in units:
+            call(
+                running.port,
+                "POST",
+                "/v1/assign",
+                {"unit": u, "experiment": "search-ui"},
+                {"X-Request-ID": f"req-{u}"},
+            )
+            call(
+                running.port,
+                "POST",
+                "/ofrep/v1/evaluate/flags/new-checkout",
+                {"context": {"targetingKey": u, "country": "US"}},
+            )
+        call(running.port, "POST", "/v1/assign/batch", {"units": units})  # leaves none
+    finally:
+        running.close()  # the shutdown writes what is queued
+    df = ts.read_exposures(tmp_path)
+    ui = df[df["experiment"] == "search-ui"].set_index("unit")
+    assert sorted(ui.index) == sorted(units)
+    for u in units:
+        assert ui.loc[u, "arm"] == sp.assign("search-ui", u).arm
+        assert ui.loc[u, "request_id"] == f"req-{u}"
+    rollout = df[df["experiment"] == "new-checkout/rule1"]
+    assert sorted(rollout["unit"]) == sorted(units)  # every unit went through the rollout
+    for u, arm in zip(rollout["unit"], rollout["arm"], strict=True):
+        value = sp.flag_details("new-checkout", u, {"country": "US"}, log_exposure=False).value
+        assert arm == ("v0" if value else "v1")
+    assert len(df) == 2 * len(units)
+
+
 def test_importing_the_service_imports_no_server_or_arrow():
     code = (
         "import sys, trafficsplit.service, trafficsplit.cli; "

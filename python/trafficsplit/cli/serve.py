@@ -69,6 +69,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="which incoming propagation headers count (none): signed",
     )
     p.add_argument(
+        "--exposures",
+        metavar="DIR",
+        help="write an exposure record for every decision of /v1/assign and OFREP as JSON "
+        "Lines files in DIR (one file per worker): exposures/",
+    )
+    p.add_argument(
         "--watch-interval", type=float, default=1.0, help="seconds between looks at CONFIG (1): 5"
     )
     p.add_argument(
@@ -89,6 +95,7 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn = require("uvicorn", what="trafficsplit serve")
         require("pyarrow", extra="serve", what="trafficsplit serve")
         from ..service.app import OPTIONS_ENV, TOKEN_ENV, Service
+        from ..telemetry.sinks import JsonlSink
 
         token = os.environ.get(TOKEN_ENV) or None
         if args.token_file is not None:
@@ -100,7 +107,10 @@ def _serve(args: argparse.Namespace) -> int:
             "interval": args.watch_interval,
         }
         # Loaded here too with more workers: a bad configuration stops the command at once.
-        app = Service(args.config, token=token, **options)
+        exposures = None
+        if args.exposures is not None and args.workers == 1:
+            exposures = JsonlSink(args.exposures)
+        app = Service(args.config, token=token, exposures=exposures, **options)
     except (Error, OSError, ImportError) as exc:
         print(f"trafficsplit serve: {exc}", file=sys.stderr)
         return 2
@@ -116,6 +126,8 @@ def _serve(args: argparse.Namespace) -> int:
         uvicorn.run(app, **settings)
     else:
         app.splitter.close()
+        if args.exposures is not None:
+            options["exposures"] = args.exposures
         os.environ[OPTIONS_ENV] = json.dumps({"config": args.config, **options})
         if token is not None:
             os.environ[TOKEN_ENV] = token

@@ -29,6 +29,7 @@ from ..errors import ArgumentError, Error, UnitTypeError, UnitValueError
 from ..splitter import Splitter
 from ..telemetry.middleware import ASGIMiddleware
 from ..telemetry.propagation import Trust
+from ..telemetry.sinks import JsonlSink
 from . import ofrep
 from .http import (
     ARROW_TYPE,
@@ -74,7 +75,10 @@ class Service:
     none). ``max_body``: the largest request body in bytes; ``max_batch``: the most units in
     one batch request. ``trust`` and ``propagation_key``: which incoming propagation headers
     count, as for :class:`trafficsplit.middleware.ASGIMiddleware` (none by default); the
-    response carries ``/v1/assign``'s decisions in them.
+    response carries ``/v1/assign``'s decisions in them. ``exposures``: what
+    :class:`~trafficsplit.Splitter` takes (a sink, a list of sinks, an ExposureLogger): every
+    decision of ``/v1/assign`` and OFREP with an arm or a rollout's value leaves an exposure
+    record, with the request's ``X-Request-ID``; the batch endpoint leaves none.
 
     >>> app = Service({"experiments": [{"key": "e", "arms": {"a": 50, "b": 50}}]})
     >>> app.splitter.assign("e", "user-1").reason
@@ -93,6 +97,7 @@ class Service:
         watch: bool = True,
         interval: float = 1.0,
         threads: int | None = None,
+        exposures: Any = None,
     ) -> None:
         for name, value in (("max_body", max_body), ("max_batch", max_batch)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -107,11 +112,15 @@ class Service:
         self.threads = threads
         self._owns_splitter = not isinstance(config, Splitter)
         if isinstance(config, Splitter):
+            if exposures is not None:
+                raise ArgumentError("Service: give exposures to the Splitter, not to the Service")
             self.splitter = config
         elif isinstance(config, str | os.PathLike):
-            self.splitter = Splitter.from_file(config, watch=watch, interval=interval)
+            self.splitter = Splitter.from_file(
+                config, watch=watch, interval=interval, exposures=exposures
+            )
         else:
-            self.splitter = Splitter(as_snapshot(config, "Service"))
+            self.splitter = Splitter(as_snapshot(config, "Service"), exposures=exposures)
         self.metrics = ServiceMetrics()
         self.ready = True
         self._app = ASGIMiddleware(self._http, trust=trust, propagation_key=propagation_key)
@@ -506,4 +515,6 @@ def from_environment() -> Service:
     from :data:`OPTIONS_ENV` (JSON), the token from :data:`TOKEN_ENV`."""
     options = json.loads(os.environ[OPTIONS_ENV])
     config = options.pop("config")
-    return Service(config, token=os.environ.get(TOKEN_ENV) or None, **options)
+    folder = options.pop("exposures", None)
+    exposures = None if folder is None else JsonlSink(folder)  # files named by process id
+    return Service(config, token=os.environ.get(TOKEN_ENV) or None, exposures=exposures, **options)
