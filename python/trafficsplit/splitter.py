@@ -522,10 +522,16 @@ class Splitter:
                 out[k] = self._decide(p, unit, attributes, at_us, context, req, request_id, ex)
             return out
         simple = unit is not None and self._sticky is None
+        matched: dict[int, bool] = {}  # a rule shared by several experiments, evaluated once
         for k, p in plans.items():
             if simple and not p.overrides:  # the common case, without the general path's calls
                 t = p.targeting
-                out[k] = p.route.assign(unit, at_us, t is None or t.matches(attributes))
+                if t is None:
+                    eligible = True
+                else:
+                    found = matched.get(id(t))
+                    eligible = matched[id(t)] = t.matches(attributes) if found is None else found
+                out[k] = p.route.assign(unit, at_us, eligible)
             else:
                 out[k] = self._assign(p, unit, attributes, at_us)
         return out
@@ -893,6 +899,12 @@ def _state(
     """What a Splitter serves from, made once per configuration: the snapshot, the plan of each
     experiment, and the exposure details of each flag rollout (by its key, ``<flag>/rule<i>``)."""
     plans = {k: _Plan(snapshot, e) for k, e in snapshot.experiments.items()}
+    # Experiments with the same targeting share one Targeting, so that assign_all evaluates a
+    # rule once per request however many experiments use it.
+    shared: dict[Any, Any] = {}
+    for plan in plans.values():
+        if plan.targeting is not None:
+            plan.targeting = shared.setdefault(plan.targeting, plan.targeting)
     rollouts = {
         rule.rollout.key: ExposureInfo(rule.rollout.key, snapshot.version, rule.rollout)
         for flag in snapshot.flags.values()
