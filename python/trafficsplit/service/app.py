@@ -264,7 +264,8 @@ class Service:
             raise HTTPError(400, "Bad Request", f"{what}: {exc}") from None
         out = {}
         for key, a in decided.items():
-            out[key] = {"arm": a.arm, "bucket": a.bucket, "reason": a.reason, "payload": a.payload}
+            bucket = a.bucket if a.bucket >= 0 else None  # null without a unit, as in Arrow
+            out[key] = {"arm": a.arm, "bucket": bucket, "reason": a.reason, "payload": a.payload}
             if a.arm is not None:
                 self.metrics.assigned(key, ((a.arm, 1),))
         text = dumps({"version": snapshot.version, "assignments": out})
@@ -326,7 +327,7 @@ class Service:
             arms = np.array([*b.arms, None], dtype=object)
             experiments[key] = {
                 "arm": arms[b.arm_index].tolist(),  # -1 picks the None at the end
-                "bucket": b.bucket.tolist(),
+                "bucket": [x if x >= 0 else None for x in b.bucket.tolist()],
                 "reason": np.array(REASONS, dtype=object)[b.reason].tolist(),
             }
         text = dumps(
@@ -493,14 +494,16 @@ def _experiments(
 
 def _arrow_response(pa: Any, results: Mapping[str, Any]) -> bytes:
     """An Arrow IPC stream with, per experiment, ``<key>`` (the arm, dictionary-encoded, null
-    without one), ``<key>_bucket`` (int32, -1 without a unit) and ``<key>_reason``."""
+    without one), ``<key>_bucket`` (int32, null without a unit: as Parquet, DuckDB and Spark
+    give it) and ``<key>_reason``."""
     reasons = pa.array(REASONS, pa.string())
     columns = {}
     for key, b in results.items():
         arm = np.asarray(b.arm_index)
         indices = pa.array(arm.astype(np.int16), mask=arm < 0)
         columns[key] = pa.DictionaryArray.from_arrays(indices, pa.array(b.arms, pa.string()))
-        columns[f"{key}_bucket"] = pa.array(np.asarray(b.bucket, np.int32))
+        bucket = np.asarray(b.bucket, np.int32)
+        columns[f"{key}_bucket"] = pa.array(bucket, mask=bucket < 0)
         codes = pa.array(np.asarray(b.reason).astype(np.int8))
         columns[f"{key}_reason"] = pa.DictionaryArray.from_arrays(codes, reasons)
     table = pa.table(columns)
