@@ -1211,3 +1211,45 @@ def test_assign_columns_carries_the_weights_for_the_sample_ratio_check() -> None
         sp.assign_columns(
             df.assign(t=pd.Timestamp("2026-01-01", tz="UTC")), "u", at_column="t", at="2026-01-01"
         )
+
+
+def _twenty(overrides: bool) -> dict[str, Any]:
+    rule = 'country in ["US", "CA"] and age >= 18'
+    experiments = []
+    for i in range(20):
+        e: dict[str, Any] = {"key": f"e{i}", "arms": {"control": 50, "treatment": 50}}
+        if i < 16:
+            e.update(layer="search" if i < 8 else "ranking", layer_share=12.5)
+        e["holdouts"] = ["h"]
+        if i % 4 == 0:
+            e["targeting"] = rule
+        if overrides and i == 5:
+            e["overrides"] = {"treatment": ["u-7"]}
+        experiments.append(e)
+    return {
+        "layers": [{"key": "search"}, {"key": "ranking"}],
+        "holdouts": [{"key": "h", "percent": 5}],
+        "experiments": experiments,
+    }
+
+
+@pytest.mark.parametrize("overrides", [False, True], ids=["one call", "with an override"])
+def test_assign_all_equals_assign_per_experiment(overrides: bool) -> None:
+    """assign_all hands every experiment to the core in one call (a rule shared by five
+    experiments evaluated once) when none has overrides; each answer is assign's."""
+    sp = ts.Splitter(ts.parse_config(_twenty(overrides)))
+    rng = np.random.default_rng(5)
+    at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+    reasons = set()
+    for i in range(300):
+        unit: Any = f"u-{i}" if i % 3 else int(rng.integers(0, 10**12))
+        attrs = {"country": ["US", "DE", "CA"][i % 3], "age": int(rng.integers(10, 60))}
+        every = sp.assign_all(unit, attrs, at=at)
+        assert list(every) == [f"e{i}" for i in range(20)]
+        for key, a in every.items():
+            one = sp.assign(key, unit, attrs, at=at)
+            assert (a.arm, a.bucket, a.reason) == (one.arm, one.bucket, one.reason), (key, unit)
+            reasons.add(a.reason)
+    assert {"assigned", "targeting_miss", "holdout", "layer_other"} <= reasons
+    with pytest.raises(ts.UnitTypeError):
+        sp.assign_all(1.5, {"country": "US"})

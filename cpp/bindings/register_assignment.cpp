@@ -548,6 +548,26 @@ void register_assignment(py::module_& m) {
            py::arg("eligible") = py::none(), py::arg("now_us") = py::none())
       .def("window_reasons", &PyRoute::window_reasons, py::arg("at_us"));
 
+  // Every experiment of one request in one call: what Splitter.assign_all asks of each route,
+  // without a Python call per experiment (about 100 ns each, 20 per request).
+  m.def(
+      "assign_routes",
+      [](py::sequence routes, py::handle unit, std::optional<int64_t> at_us,
+         py::sequence eligible) {
+        const py::ssize_t n = py::len(routes);
+        if (py::len(eligible) != static_cast<size_t>(n))
+          throw InvalidArgument("assign_routes: one eligible flag per route");
+        py::list out(n);
+        for (py::ssize_t i = 0; i < n; ++i) {
+          const auto& route = routes[i].cast<const PyRoute&>();
+          const bool ok = PyObject_IsTrue(eligible[i].ptr()) == 1;
+          out[i] = py::cast(route.assign(unit, at_us, ok, -1, -1));
+        }
+        return out;
+      },
+      py::arg("routes"), py::arg("unit"), py::arg("at_us"), py::arg("eligible"),
+      "[route.assign(unit, at_us, e) for route, e in zip(routes, eligible)] (internal).");
+
   py::class_<PyExperiment>(m, "CompiledExperiment", "An immutable compiled experiment (internal).")
       .def(py::init<py::str, std::string, uint32_t, const std::string&, uint32_t, py::tuple,
                     py::tuple,

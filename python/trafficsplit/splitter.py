@@ -523,6 +523,23 @@ class Splitter:
             return out
         simple = unit is not None and self._sticky is None
         matched: dict[int, bool] = {}  # a rule shared by several experiments, evaluated once
+        if simple and not plans.overrides:  # every experiment in one call into the core
+            flags: list[bool] = []
+            for t in plans.rules:
+                if t is None:
+                    flags.append(True)
+                    continue
+                found = matched.get(id(t))
+                flags.append(
+                    matched.setdefault(id(t), t.matches(attributes)) if found is None else found
+                )
+            return dict(
+                zip(
+                    plans.keys_,
+                    _assignment.assign_routes(plans.routes, unit, at_us, flags),
+                    strict=True,
+                )
+            )
         for k, p in plans.items():
             if simple and not p.overrides:  # the common case, without the general path's calls
                 t = p.targeting
@@ -888,6 +905,22 @@ class _Plan:
         self.route = e.route  # compiled with the configuration
 
 
+class _Plans(dict[str, _Plan]):
+    """The plans by experiment key, and what assign_all hands the core in one call when no
+    experiment has overrides: the keys, routes and targeting rules, in order."""
+
+    keys_: tuple[str, ...] = ()
+    routes: tuple[Any, ...] = ()
+    rules: tuple[Any, ...] = ()
+    overrides: bool = False
+
+    def seal(self) -> None:
+        self.keys_ = tuple(self)
+        self.routes = tuple(p.route for p in self.values())
+        self.rules = tuple(p.targeting for p in self.values())
+        self.overrides = any(p.overrides for p in self.values())
+
+
 def _unknown_experiment(snapshot: Snapshot, key: str) -> ConfigError:
     known = ", ".join(sorted(snapshot.experiments)) or "(none)"
     return ConfigError(f"unknown experiment '{key}'; experiments: {known}")
@@ -895,16 +928,17 @@ def _unknown_experiment(snapshot: Snapshot, key: str) -> ConfigError:
 
 def _state(
     snapshot: Snapshot,
-) -> tuple[Snapshot, dict[str, _Plan], dict[str, ExposureInfo]]:
+) -> tuple[Snapshot, _Plans, dict[str, ExposureInfo]]:
     """What a Splitter serves from, made once per configuration: the snapshot, the plan of each
     experiment, and the exposure details of each flag rollout (by its key, ``<flag>/rule<i>``)."""
-    plans = {k: _Plan(snapshot, e) for k, e in snapshot.experiments.items()}
+    plans = _Plans((k, _Plan(snapshot, e)) for k, e in snapshot.experiments.items())
     # Experiments with the same targeting share one Targeting, so that assign_all evaluates a
     # rule once per request however many experiments use it.
     shared: dict[Any, Any] = {}
     for plan in plans.values():
         if plan.targeting is not None:
             plan.targeting = shared.setdefault(plan.targeting, plan.targeting)
+    plans.seal()
     rollouts = {
         rule.rollout.key: ExposureInfo(rule.rollout.key, snapshot.version, rule.rollout)
         for flag in snapshot.flags.values()

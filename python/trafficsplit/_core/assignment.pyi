@@ -93,6 +93,10 @@ def make_assignment(
     experiment: str, arm: str | None, arm_index: int, payload: Any, bucket: int, reason: int
 ) -> Assignment: ...
 
+def assign_routes(
+    routes: Sequence[Route], unit: object, at_us: int | None, eligible: Sequence[bool]
+) -> list[Assignment]: ...
+
 class Route(metaclass=_Pybind11Type):
     """Holdouts, a layer range, the status and the time window around an experiment."""
 
