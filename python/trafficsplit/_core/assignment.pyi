@@ -92,7 +92,6 @@ def take_by_codes(
 def make_assignment(
     experiment: str, arm: str | None, arm_index: int, payload: Any, bucket: int, reason: int
 ) -> Assignment: ...
-
 def assign_routes(
     routes: Sequence[Route], unit: object, at_us: int | None, eligible: Sequence[bool]
 ) -> list[Assignment]: ...
