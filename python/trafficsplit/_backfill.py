@@ -591,36 +591,13 @@ def _output_schema(
     return pa.schema(fields)
 
 
-_REASON_NAMES: Any = None
-
-
 def _output_batch(
     pa: Any, table: Any, keep: list[str], result: dict[str, BatchAssignment], schema: Any
 ) -> Any:
-    global _REASON_NAMES
-    if _REASON_NAMES is None:
-        _REASON_NAMES = pa.array(list(REASONS), pa.string())
     arrays = [_one_array(table.column(c)) for c in keep]
     for b in result.values():
-        arms = pa.DictionaryArray.from_arrays(
-            _nulls_below_zero(pa, pa.int16(), b.arm_index), pa.array(list(b.arms), pa.string())
-        )
-        bucket = _nulls_below_zero(pa, pa.int32(), b.bucket)
-        reason = pa.DictionaryArray.from_arrays(pa.array(b.reason.view(np.int8)), _REASON_NAMES)
-        arrays.extend([arms, bucket, reason])
+        arrays.extend(b.arrow_columns())
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def _nulls_below_zero(pa: Any, type_: Any, values: np.ndarray) -> Any:
-    """``values`` as an Arrow array without a copy, null where negative: the validity bitmap
-    is packed by numpy (15 times faster than ``pa.array(..., mask=...)``)."""
-    valid = values >= 0
-    if valid.all():
-        return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
-    bitmap = np.packbits(valid, bitorder="little")
-    return pa.Array.from_buffers(
-        type_, len(values), [pa.py_buffer(bitmap), pa.py_buffer(values)], null_count=-1
-    )
 
 
 def _one_array(column: Any) -> Any:

@@ -17,7 +17,6 @@ the UDF once: DuckDB computes the common STRUCT once and takes its fields.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +25,7 @@ import numpy as np
 
 from ._optional import loaded, require
 from ._time import from_micros
-from .batch import REASONS, BatchAssignment
+from .batch import BatchAssignment
 from .config import as_snapshot
 from .errors import ArgumentError, ConfigError
 from .splitter import Splitter
@@ -341,32 +340,12 @@ def _result_type() -> Any:
 
 
 def _struct(result: BatchAssignment) -> Any:
-    """Arm and reason as dictionary arrays (DuckDB reads them as VARCHAR), bucket as int32, built
-    on the result's own buffers."""
+    """Arm and reason as dictionary arrays (DuckDB reads them as VARCHAR), bucket as int32 (NULL
+    for a missing unit, as in Spark and backfill output), built on the result's own buffers."""
     pa = loaded("pyarrow")
-    rows = len(result)
-    index = np.ascontiguousarray(result.arm_index, np.int16)
-    assigned = index >= 0
-    valid = None if assigned.all() else pa.py_buffer(np.packbits(assigned, bitorder="little"))
-    arm = pa.DictionaryArray.from_arrays(
-        pa.Array.from_buffers(pa.int16(), rows, [valid, pa.py_buffer(index)]), _names(result.arms)
+    return pa.StructArray.from_arrays(
+        list(result.arrow_columns()), names=["arm", "bucket", "reason"]
     )
-    codes = np.ascontiguousarray(result.reason).view(np.int8)
-    reason = pa.DictionaryArray.from_arrays(
-        pa.Array.from_buffers(pa.int8(), rows, [None, pa.py_buffer(codes)]), _names(REASONS)
-    )
-    buckets = np.ascontiguousarray(result.bucket, np.int32)
-    known = buckets >= 0  # NULL for a missing unit, as in Spark and backfill output
-    has = None if known.all() else pa.py_buffer(np.packbits(known, bitorder="little"))
-    bucket = pa.Array.from_buffers(pa.int32(), rows, [has, pa.py_buffer(buckets)])
-    return pa.StructArray.from_arrays([arm, bucket, reason], names=["arm", "bucket", "reason"])
-
-
-@functools.lru_cache(maxsize=1024)
-def _names(names: tuple[str, ...]) -> Any:
-    """The dictionary of a result column: arm names, reason names."""
-    pa = loaded("pyarrow")
-    return pa.array(names, pa.string())
 
 
 def _decoded(part: Any) -> Any:

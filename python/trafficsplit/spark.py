@@ -30,7 +30,6 @@ from .analysis.metrics import (
     covariate_columns,
     guardrail_specs,
 )
-from .batch import REASONS
 from .config import Snapshot, as_snapshot, snapshot_from_json
 from .errors import ArgumentError, ConfigError, UnitTypeError
 from .splitter import Splitter
@@ -243,13 +242,7 @@ def _splitter(digest: str, text: str) -> Splitter:
 def _assign_batches(plan: _Plan, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
     what = "trafficsplit.spark.assign"
     pa = require("pyarrow", what=what)
-    pc = require("pyarrow.compute", what=what)
     splitter = _splitter(plan.digest, plan.config_json)
-    experiments = splitter.snapshot.experiments
-    arm_names = {
-        k: pa.array(experiments[k].experiment.arm_names, pa.string()) for k in plan.experiments
-    }
-    reasons = pa.array(REASONS, pa.string())
     at = None if plan.at_us is None else _time.from_micros(plan.at_us)
     for batch in batches:
         if batch.num_rows == 0:
@@ -264,13 +257,13 @@ def _assign_batches(plan: _Plan, batches: Iterator[pa.RecordBatch]) -> Iterator[
                 columns.append(batch.column(which))
                 continue
             b = results[which]
+            arm, bucket, reason = b.arrow_columns()
             if kind == "arm":
-                codes = pa.array(b.arm_index.astype("int32"), mask=b.arm_index < 0)
-                columns.append(pc.take(arm_names[which], codes))
+                columns.append(arm.dictionary_decode())
             elif kind == "bucket":
-                columns.append(pa.array(b.bucket.astype("int32"), mask=b.bucket < 0))
+                columns.append(bucket)
             else:
-                columns.append(pc.take(reasons, pa.array(b.reason.astype("int32"))))
+                columns.append(reason.dictionary_decode())
         _batches[plan.digest] += 1
         yield pa.RecordBatch.from_arrays(columns, names=list(plan.names))
 

@@ -496,16 +496,12 @@ def _arrow_response(pa: Any, results: Mapping[str, Any]) -> bytes:
     """An Arrow IPC stream with, per experiment, ``<key>`` (the arm, dictionary-encoded, null
     without one), ``<key>_bucket`` (int32, null without a unit: as Parquet, DuckDB and Spark
     give it) and ``<key>_reason``."""
-    reasons = pa.array(REASONS, pa.string())
     columns = {}
     for key, b in results.items():
-        arm = np.asarray(b.arm_index)
-        indices = pa.array(arm.astype(np.int16), mask=arm < 0)
-        columns[key] = pa.DictionaryArray.from_arrays(indices, pa.array(b.arms, pa.string()))
-        bucket = np.asarray(b.bucket, np.int32)
-        columns[f"{key}_bucket"] = pa.array(bucket, mask=bucket < 0)
-        codes = pa.array(np.asarray(b.reason).astype(np.int8))
-        columns[f"{key}_reason"] = pa.DictionaryArray.from_arrays(codes, reasons)
+        arm, bucket, reason = b.arrow_columns()
+        columns[key] = arm
+        columns[f"{key}_bucket"] = bucket
+        columns[f"{key}_reason"] = reason
     table = pa.table(columns)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
