@@ -4,6 +4,7 @@
 #include "bindings.hpp"
 #include "trafficsplit/assignment/batch.hpp"
 #include "trafficsplit/errors.hpp"
+#include "trafficsplit/hashing/digests.hpp"
 #include "trafficsplit/hashing/hash.hpp"
 #include "units.hpp"
 
@@ -56,6 +57,30 @@ void register_hashing(py::module_& m) {
         return py::make_tuple(out, missing);
       },
       py::arg("sequence"), py::arg("salt"), py::arg("algorithm") = "xxh3");
+  m.def(
+      "digest",
+      [](std::string_view algorithm, const py::bytes& data) {
+        // The peer modes' digests, for tests against hashlib; the GIL stays held, since the
+        // inputs are unit ids of a few dozen bytes.
+        const std::string_view view = data;
+        uint8_t out[32];
+        size_t size = 0;
+        if (algorithm == "md5") {
+          md5(&view, 1, out);
+          size = 16;
+        } else if (algorithm == "sha1") {
+          sha1(&view, 1, out);
+          size = 20;
+        } else if (algorithm == "sha256") {
+          sha256(&view, 1, out);
+          size = 32;
+        } else {
+          throw InvalidArgument("digest: algorithm must be 'md5', 'sha1' or 'sha256', got '" +
+                                std::string(algorithm) + "'");
+        }
+        return py::bytes(reinterpret_cast<const char*>(out), size);
+      },
+      py::arg("algorithm"), py::arg("data"));
   m.def("stage_salt", &stage_salt, py::arg("salt"), py::arg("stage"));
   m.def("versioned_salt", &versioned_salt, py::arg("salt"), py::arg("bucket_version"));
   m.def("apportion", &apportion, py::arg("weights"), py::arg("buckets"));
