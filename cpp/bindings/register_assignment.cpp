@@ -49,13 +49,16 @@ class PyExperiment {
   PyExperiment(
       py::str key, std::string salt, uint32_t bucket_version, const std::string& algorithm,
       uint32_t buckets, py::tuple arm_names, py::tuple payloads,
-      const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>& steps)
+      const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>& steps,
+      const py::object& peer = py::none())
       : key_(std::move(key)),
         arm_names_(std::move(arm_names)),
         payloads_(std::move(payloads)),
         core_(as_config([&] {
-          return CompiledExperiment(
-              make_spec(std::move(salt), bucket_version, algorithm, buckets, steps));
+          ExperimentSpec spec =
+              make_spec(std::move(salt), bucket_version, algorithm, buckets, steps);
+          if (!peer.is_none()) spec.peer = peer_spec(peer.cast<py::dict>());
+          return CompiledExperiment(spec);
         })) {
     if (py::len(arm_names_) != core_.arm_count() || py::len(payloads_) != core_.arm_count()) {
       throw InvalidConfig("arm names and payloads must match the arms in the allocation history");
@@ -226,6 +229,38 @@ class PyExperiment {
       time.at_us = out.at.data();
     }
     return time;
+  }
+
+  // A peer hashing mode as python/trafficsplit/hashing_modes.py compiles it: key functions as
+  // dicts ({hash, encoding, prefix, suffix, seed, reduce, modulus}) and segments as
+  // (cuts, labels) pairs.
+  static KeySpec key_spec(const py::dict& d) {
+    KeySpec k;
+    k.hash = parse_peer_hash(d["hash"].cast<std::string>());
+    k.encoding = parse_text_encoding(d["encoding"].cast<std::string>());
+    k.prefix = d["prefix"].cast<std::string>();
+    k.suffix = d["suffix"].cast<std::string>();
+    k.seed = d["seed"].cast<uint32_t>();
+    k.reduce = parse_key_reduce(d["reduce"].cast<std::string>());
+    k.modulus = d["modulus"].cast<uint64_t>();
+    return k;
+  }
+  static Segments segments(const py::handle& pair) {
+    const auto t = pair.cast<std::pair<std::vector<uint64_t>, std::vector<int16_t>>>();
+    return Segments{t.first, t.second};
+  }
+  static PeerSpec peer_spec(const py::dict& d) {
+    PeerSpec p;
+    p.arm = key_spec(d["arm"].cast<py::dict>());
+    if (!d["traffic"].is_none()) p.traffic = key_spec(d["traffic"].cast<py::dict>());
+    if (!d["gate"].is_none()) {
+      p.gate = key_spec(d["gate"].cast<py::dict>());
+      p.gate_segments = segments(d["gate_segments"]);
+    }
+    for (const auto& s : d["arm_steps"]) p.arm_steps.push_back(segments(s));
+    for (const auto& s : d["traffic_steps"]) p.traffic_steps.push_back(segments(s));
+    p.bucket_scale = d["bucket_scale"].cast<double>();
+    return p;
   }
 
   static ExperimentSpec make_spec(
@@ -569,12 +604,13 @@ void register_assignment(py::module_& m) {
       "[route.assign(unit, at_us, e) for route, e in zip(routes, eligible)] (internal).");
 
   py::class_<PyExperiment>(m, "CompiledExperiment", "An immutable compiled experiment (internal).")
-      .def(py::init<py::str, std::string, uint32_t, const std::string&, uint32_t, py::tuple,
-                    py::tuple,
-                    const std::vector<
-                        std::tuple<std::optional<int64_t>, double, std::vector<double>>>&>(),
+      .def(py::init<
+               py::str, std::string, uint32_t, const std::string&, uint32_t, py::tuple, py::tuple,
+               const std::vector<std::tuple<std::optional<int64_t>, double, std::vector<double>>>&,
+               const py::object&>(),
            py::arg("key"), py::arg("salt"), py::arg("bucket_version"), py::arg("algorithm"),
-           py::arg("buckets"), py::arg("arm_names"), py::arg("payloads"), py::arg("steps"))
+           py::arg("buckets"), py::arg("arm_names"), py::arg("payloads"), py::arg("steps"),
+           py::arg("peer") = py::none())
       .def("assign", &PyExperiment::assign, py::arg("unit"), py::arg("at_us") = py::none(),
            py::arg("eligible") = true)
       .def("assign_step", &PyExperiment::assign_step, py::arg("unit"), py::arg("step"),

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _display, _time, _units
+from . import _display, _time, _units, hashing_modes
 from ._core import assignment as _assignment
 from ._core import hashing as _hashing
 from ._frozen import FrozenDict, freeze
@@ -177,6 +177,9 @@ class Experiment:
     ``salt``: defaults to ``key``; ``bucket_version`` >= 2 re-randomises on purpose.
     ``history``: earlier allocations, oldest first (:class:`AllocationStep` or dicts with
     ``weights``, ``exposure`` and ``at``); ``allocated_at``: when the current weights took effect.
+    ``hashing``: ``"ts1"`` (trafficsplit's contract, the default) or a peer hashing mode that
+    reproduces another system's bucketing, as a name or ``{"mode": name, **parameters}``
+    (``"growthbook-v2"``, ``"unleash"``, ``"flagd"``, ...; docs/migration.md).
     """
 
     __slots__ = (
@@ -185,6 +188,7 @@ class Experiment:
         "_bucket_version",
         "_buckets",
         "_compiled",
+        "_hashing",
         "_key",
         "_probabilities",
         "_salt",
@@ -196,6 +200,7 @@ class Experiment:
     _bucket_version: int
     _buckets: int
     _compiled: _assignment.CompiledExperiment
+    _hashing: hashing_modes.HashingMode | None
     _key: str
     _probabilities: np.ndarray | None
     _salt: str
@@ -215,6 +220,7 @@ class Experiment:
         allocated_at: Any = None,
         bucket_version: int = 1,
         targeting: str | Targeting | None = None,
+        hashing: str | Mapping[str, Any] | hashing_modes.HashingMode = "ts1",
     ) -> None:
         if not isinstance(key, str) or not key:
             raise ConfigError(f"key must be a non-empty str, got {key!r}")
@@ -232,6 +238,18 @@ class Experiment:
             raise ConfigError(f"algorithm must be one of {ALGORITHMS}, got {algorithm!r}")
         if not is_integer(bucket_version) or not 1 <= int(bucket_version) < 2**32:
             raise ConfigError(f"bucket_version must be an int >= 1, got {bucket_version!r}")
+        mode = hashing_modes.resolve(hashing, key, salt)
+        if mode is not None:
+            for name, value, default in (
+                ("buckets", buckets, 10_000),
+                ("algorithm", algorithm, "xxh3"),
+                ("bucket_version", bucket_version, 1),
+            ):
+                if value != default:
+                    raise ConfigError(
+                        f"{name} belongs to the ts1 contract; hashing mode {mode.name!r} fixes "
+                        f"its own (re-randomise through the mode's seed or salt), got {value!r}"
+                    )
         parsed_arms = _parse_arms(arms)
         names = [a.name for a in parsed_arms]
         current_exposure = _check_exposure(exposure, "exposure")
@@ -278,7 +296,13 @@ class Experiment:
         self._targeting = None if targeting is None else Targeting(targeting)
         self._key = key
         self._salt = salt
-        self._buckets = int(buckets)
+        self._hashing = mode
+        self._buckets = int(buckets) if mode is None else mode.buckets
+        peer = (
+            None
+            if mode is None
+            else mode.compile(names, [([s.weights[n] for n in names], _exposure(s)) for s in steps])
+        )
         self._algorithm = algorithm
         self._bucket_version = int(bucket_version)
         self._arms = tuple(parsed_arms)
@@ -293,6 +317,7 @@ class Experiment:
             tuple(names),
             tuple(a.payload for a in parsed_arms),
             [(s._effective_us, _exposure(s), [s.weights[n] for n in names]) for s in steps],
+            peer,
         )
 
     # -- assignment -------------------------------------------------------------------------
@@ -538,6 +563,7 @@ class Experiment:
             allocated_at=eff,
             bucket_version=self._bucket_version,
             targeting=self._targeting,
+            hashing=self._hashing or "ts1",
         )
 
     def moved_fraction(self, other: Experiment) -> float:
@@ -545,7 +571,7 @@ class Experiment:
         allocation and ``other``'s. Both must hash alike (salt, buckets, algorithm, version)."""
         if not isinstance(other, Experiment):
             raise TypeError(f"moved_fraction compares two Experiments, got {type(other).__name__}")
-        for attr in ("salt", "buckets", "algorithm", "bucket_version"):
+        for attr in ("salt", "buckets", "algorithm", "bucket_version", "hashing"):
             if getattr(self, attr) != getattr(other, attr):
                 raise ConfigError(
                     f"moved_fraction compares two allocations of one experiment, but {attr} "
@@ -576,8 +602,12 @@ class Experiment:
         return self._compiled.steps_at(np.ascontiguousarray(at_us, np.int64))
 
     def bucket_map(self, at: Any = None) -> np.ndarray:
-        """Arm index (int16) for each arm bucket 0..buckets-1, at a time or now."""
-        return self._compiled.bucket_map(self._step_index(at))
+        """Arm index (int16) for each arm bucket 0..buckets-1, at a time or now (-1 for a
+        bucket outside a peer mode's coverage)."""
+        step = self._step_index(at)
+        if self._hashing is None:
+            return self._compiled.bucket_map(step)
+        return hashing_modes.bucket_map(self._hashing, self._peer_spec(), step)
 
     def arm_buckets(self, at: Any = None) -> dict[str, np.ndarray]:
         """The sorted arm buckets each arm owns, at a time or now."""
@@ -586,7 +616,20 @@ class Experiment:
 
     def exposed_buckets(self, at: Any = None) -> int:
         """How many traffic buckets enter: traffic bucket < this number means exposed."""
+        self._ts1_only("exposed_buckets")
         return int(self._compiled.threshold(self._step_index(at)))
+
+    def _ts1_only(self, what: str) -> None:
+        if self._hashing is not None:
+            raise ConfigError(
+                f"{what} belongs to the ts1 contract; experiment {self._key!r} hashes in mode "
+                f"{self._hashing.name!r} (see Experiment.hashing and docs/assignment-spec.md)"
+            )
+
+    def _peer_spec(self) -> dict[str, Any]:
+        assert self._hashing is not None
+        steps = [([s.weights[n] for n in self.arm_names], _exposure(s)) for s in self._steps]
+        return self._hashing.compile(self.arm_names, steps)
 
     def probability_table(self) -> np.ndarray:
         """``[step, arm]``: the probability that a unit reaching the experiment is served the
@@ -597,7 +640,9 @@ class Experiment:
             c = self._compiled
             arms = len(self._arms)
             table = np.zeros((len(self._steps), arms))
-            for s in range(len(self._steps)):
+            if self._hashing is not None:
+                table[:] = hashing_modes.probabilities(self._hashing, self._peer_spec(), arms)
+            for s in range(len(self._steps) if self._hashing is None else 0):
                 m = c.bucket_map(s)
                 owned = np.bincount(m[m >= 0], minlength=arms)[:arms]
                 table[s] = (c.threshold(s) / self._buckets) * (owned / self._buckets)
@@ -626,6 +671,11 @@ class Experiment:
     @property
     def algorithm(self) -> str:
         return self._algorithm
+
+    @property
+    def hashing(self) -> dict[str, Any]:
+        """The hashing mode: ``{"mode": "ts1"}``, or a peer mode with every parameter."""
+        return {"mode": "ts1"} if self._hashing is None else self._hashing.as_dict()
 
     @property
     def bucket_version(self) -> int:
@@ -673,16 +723,18 @@ class Experiment:
     @property
     def traffic_salt(self) -> str:
         """The salt of the exposure stage (see docs/assignment-spec.md)."""
+        self._ts1_only("traffic_salt")
         return self._compiled.traffic_salt
 
     @property
     def arm_salt(self) -> str:
         """The salt of the arm stage."""
+        self._ts1_only("arm_salt")
         return self._compiled.arm_salt
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able description from which ``Experiment.from_dict`` rebuilds this one."""
-        return {
+        out = {
             "key": self._key,
             "salt": self._salt,
             "buckets": self._buckets,
@@ -704,6 +756,9 @@ class Experiment:
                 for s in self._steps[:-1]
             ],
         }
+        if self._hashing is not None:
+            out["hashing"] = self._hashing.as_dict()
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Experiment:
@@ -729,7 +784,7 @@ class Experiment:
             arms,
             d.get("exposure", 1.0),
             d.get("salt"),
-            d.get("buckets", 10_000),
+            d.get("buckets", 10_000) if "hashing" not in d else 10_000,
             d.get("algorithm", "xxh3"),
             history=d.get("history", ()),
             allocated_at=d.get("allocated_at"),
@@ -737,6 +792,7 @@ class Experiment:
             targeting=None
             if d.get("targeting") is None
             else Targeting(d["targeting"], d.get("targeting_lists")),
+            hashing=d.get("hashing", "ts1"),
         )
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -751,8 +807,11 @@ class Experiment:
 
     def _arm_rows(self) -> list[tuple[Any, ...]]:
         probabilities = self.probability_table()[-1]
-        m = self.bucket_map()
-        owned = np.bincount(m[m >= 0], minlength=len(self._arms))
+        if self._hashing is not None and self._hashing.scaled:
+            owned = np.zeros(len(self._arms), np.int64)  # buckets are a view of a finer key
+        else:
+            m = self.bucket_map()
+            owned = np.bincount(m[m >= 0], minlength=len(self._arms))
         return [
             (a.name, a.weight, int(owned[i]), float(probabilities[i]))
             for i, a in enumerate(self._arms)
@@ -762,7 +821,8 @@ class Experiment:
         n, steps = len(self._arms), len(self._steps)
         return (
             f"Experiment {_display.shorten(repr(self._key))}: {n} arm{'s' if n != 1 else ''}, "
-            f"exposure {self.exposure:g}, {self._buckets:,} buckets, {self._algorithm}, "
+            f"exposure {self.exposure:g}, {self._buckets:,} buckets, "
+            f"{self._algorithm if self._hashing is None else self._hashing.name}, "
             f"{steps} allocation step{'s' if steps != 1 else ''}"
         )
 

@@ -38,6 +38,54 @@ const char* reason_name(Reason reason) {
   return "unknown";
 }
 
+PeerScheme::PeerScheme(const PeerSpec& spec, size_t steps)
+    : spec_(spec),
+      arm_(spec.arm),
+      traffic_(spec.traffic ? *spec.traffic : KeySpec{}),
+      gate_(spec.gate ? *spec.gate : KeySpec{}) {
+  if (spec_.arm_steps.size() != steps || (spec_.traffic && spec_.traffic_steps.size() != steps)) {
+    throw InvalidArgument("a peer hashing mode needs the segments of every allocation step");
+  }
+  auto check = [](const Segments& s) {
+    if (s.labels.size() != s.cuts.size() + 1) {
+      throw InvalidArgument("segments need one label more than cut points");
+    }
+    for (size_t j = 1; j < s.cuts.size(); ++j) {
+      if (s.cuts[j] < s.cuts[j - 1]) throw InvalidArgument("cut points must ascend");
+    }
+  };
+  for (const auto& s : spec_.arm_steps) check(s);
+  for (const auto& s : spec_.traffic_steps) check(s);
+  check(spec_.gate_segments);
+}
+
+int32_t PeerScheme::bucket_of(uint64_t arm_key) const noexcept {
+  if (spec_.bucket_scale > 0) {
+    return static_cast<int32_t>(static_cast<double>(arm_key) * spec_.bucket_scale);
+  }
+  return static_cast<int32_t>(arm_key);
+}
+
+Reason PeerScheme::decide(const char* unit, size_t len, uint64_t arm_key, int32_t step,
+                          bool eligible, int16_t* arm) const {
+  *arm = -1;
+  if (step < 0) return Reason::not_started;
+  uint64_t key = 0;
+  if (spec_.gate) {
+    gate_(unit, len, &key);  // the arm key was computed first: the unit is valid text
+    if (spec_.gate_segments(key) != 1) return Reason::layer_other;
+  }
+  if (!eligible) return Reason::targeting_miss;
+  if (spec_.traffic) {
+    traffic_(unit, len, &key);
+    if (spec_.traffic_steps[step](key) != 1) return Reason::not_exposed;
+  }
+  const int16_t a = spec_.arm_steps[step](arm_key);
+  if (a < 0) return Reason::not_exposed;
+  *arm = a;
+  return Reason::assigned;
+}
+
 CompiledExperiment::CompiledExperiment(const ExperimentSpec& spec) : buckets_(spec.buckets) {
   if (spec.steps.empty()) throw InvalidArgument("an experiment needs at least one allocation step");
   const std::string salt = versioned_salt(spec.salt, spec.bucket_version);
@@ -67,6 +115,12 @@ CompiledExperiment::CompiledExperiment(const ExperimentSpec& spec) : buckets_(sp
     weights.push_back(step.weights);
   }
   for (auto& w : weights) w.resize(arm_count_, 0.0);
+  if (spec.peer) {
+    // The peer's segments decide; the ts1 bucket maps are not made.
+    peer_.emplace(*spec.peer, spec.steps.size());
+    std::fill(thresholds_.begin(), thresholds_.end(), buckets_);
+    return;
+  }
   maps_ = allocate_history(spec.buckets, weights);
 }
 
@@ -76,13 +130,33 @@ int32_t CompiledExperiment::step_at(int64_t at_us) const noexcept {
   return static_cast<int32_t>(it - times_.begin()) - 1;
 }
 
-int32_t CompiledExperiment::bucket(const char* unit, size_t len) const noexcept {
+namespace {
+uint64_t peer_arm_key(const PeerScheme& p, const char* unit, size_t len) {
+  uint64_t key;
+  if (!p.arm_key(unit, len, &key)) {
+    throw UnitValueError(
+        "unit id is not UTF-8 text, which this peer hashing mode hashes as "
+        "characters",
+        0);
+  }
+  return key;
+}
+}  // namespace
+
+int32_t CompiledExperiment::bucket(const char* unit, size_t len) const {
+  if (peer_) return peer_->bucket_of(peer_arm_key(*peer_, unit, len));
   return static_cast<int32_t>(mod_(detail::hash_inline(arm_, unit, len)));
 }
 
 ScalarResult CompiledExperiment::assign(const char* unit, size_t len, int32_t step,
-                                        bool eligible) const noexcept {
+                                        bool eligible) const {
   ScalarResult r;
+  if (peer_) {
+    const uint64_t key = peer_arm_key(*peer_, unit, len);
+    r.bucket = peer_->bucket_of(key);
+    r.reason = peer_->decide(unit, len, key, step, eligible, &r.arm);
+    return r;
+  }
   r.bucket = bucket(unit, len);
   r.reason = detail::experiment_reason(step >= 0, eligible, [&] {
     const uint32_t threshold = thresholds_[step];

@@ -225,6 +225,51 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
   }
 }
 
+// A row's bytes, wherever the reader left them.
+inline Bytes text_bytes(const Bytes& t) { return t; }
+inline Bytes text_bytes(const DigitText& t) {
+  return Bytes{reinterpret_cast<const char*>(t.w) + 24 - t.len, t.len};
+}
+
+// A peer hashing mode (CompiledExperiment::peer): every row read, keyed and decided in turn;
+// fixed or per-row steps, the route and targeting all in one loop.
+template <typename Reader>
+void assign_range_peer(const CompiledExperiment& e, const Reader& reader, const BatchContext& time,
+                       const BatchOutput& out, size_t begin, size_t end, FirstBad& bad,
+                       FirstBad& not_text) {
+  const PeerScheme& peer = *e.peer();
+  Scratch scratch;
+  const RouteHashers route(time.route);
+  const int64_t* const now = time.now_us ? &*time.now_us : nullptr;
+  for (size_t i = begin; i < end; ++i) {
+    typename Reader::Text text;
+    const Row row = reader.read(i, text, scratch);
+    out.arm[i] = -1;
+    uint64_t key = 0;
+    const Bytes b = row == Row::kOk ? text_bytes(text) : Bytes{};
+    if (row != Row::kOk || !peer.arm_key(b.data, b.len, &key)) {
+      if (row == Row::kBad) bad.note(i);
+      if (row == Row::kOk) not_text.note(i);
+      out.bucket[i] = -1;
+      out.reason[i] = static_cast<uint8_t>(Reason::missing_unit);
+      continue;
+    }
+    out.bucket[i] = peer.bucket_of(key);
+    const int32_t step = time.at_us != nullptr ? e.step_at(time.at_us[i]) : time.step;
+    if (time.route != nullptr) {
+      const int64_t* at = time.at_us != nullptr ? time.at_us + i : now;
+      const Reason r = route.reason(*time.route, at, step, text);
+      if (r != Reason::assigned) {
+        out.reason[i] = static_cast<uint8_t>(r);
+        continue;
+      }
+    }
+    const bool eligible = time.eligible == nullptr || time.eligible[i];
+    out.reason[i] =
+        static_cast<uint8_t>(peer.decide(b.data, b.len, key, step, eligible, &out.arm[i]));
+  }
+}
+
 template <typename Reader>
 void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n,
                 const BatchContext& time, const BatchOutput& out, unsigned threads) {
@@ -232,6 +277,16 @@ void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n,
     throw InvalidArgument("allocation step out of range");
   }
   FirstBad bad;
+  if (e.peer() != nullptr) {
+    FirstBad not_text;
+    parallel_for(n, threads, kMinRowsPerThread, [&](size_t begin, size_t end) {
+      assign_range_peer<Reader>(e, reader, time, out, begin, end, bad, not_text);
+    });
+    bad.raise_if_any("unit id cannot be encoded as UTF-8 (lone surrogate or invalid code point)");
+    not_text.raise_if_any(
+        "unit id is not UTF-8 text, which this peer hashing mode hashes as characters");
+    return;
+  }
   const bool default_buckets = e.buckets() == 10000;
   const bool traffic = time.step >= 0 && e.threshold(time.step) < e.buckets();
   parallel_for(n, threads, kMinRowsPerThread, [&](size_t begin, size_t end) {

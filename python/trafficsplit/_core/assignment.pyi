@@ -43,6 +43,7 @@ class CompiledExperiment(metaclass=_Pybind11Type):
         arm_names: tuple[str, ...],
         payloads: tuple[Any, ...],
         steps: Sequence[tuple[int | None, float, Sequence[float]]],
+        peer: dict[str, Any] | None = None,
     ) -> None: ...
     def assign(
         self, unit: object, at_us: int | None = None, eligible: bool = True

@@ -1,0 +1,64 @@
+// The peers' hash functions, for the hashing modes that reproduce another system's bucketing
+// (docs/assignment-spec.md, "Peer hashing modes"). Each turns a unit's text, between a prefix and
+// a suffix, into an integer key; the modes' rules compare keys with cut points.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace trafficsplit {
+
+enum class PeerHash : uint8_t {
+  fnv1a32 = 0,        // FNV-1a 32 over the encoded text
+  fnv1a32_twice = 1,  // FNV-1a 32 of the decimal text of FNV-1a 32 (GrowthBook v2)
+  murmur3 = 2,        // MurmurHash3 x86_32 with a seed
+  md5 = 3,            // the first 4 bytes of MD5, big-endian
+  sha1 = 4,           // the first 60 bits (15 hex digits) of SHA-1
+  sha256 = 5,         // the first 8 bytes of SHA-256, big-endian
+};
+
+// How text becomes the hash's input.
+enum class TextEncoding : uint8_t {
+  utf8 = 0,            // UTF-8 bytes
+  utf16 = 1,           // UTF-16 code units (FNV: each unit XORed whole, as JavaScript's charCodeAt)
+  codepoints = 2,      // Unicode code points (FNV: each XORed whole, as Python's ord)
+  utf16_low_byte = 3,  // the low byte of each UTF-16 code unit (JavaScript murmurhash3js)
+};
+
+// What is done with the hash: nothing, `h mod m`, `(h * m) >> 32` (a 32-bit h), or the
+// absolute value of h read as a signed 32-bit integer.
+enum class KeyReduce : uint8_t { none = 0, mod = 1, mul_shift = 2, abs_int32 = 3 };
+
+struct KeySpec {
+  PeerHash hash = PeerHash::fnv1a32;
+  TextEncoding encoding = TextEncoding::utf8;
+  std::string prefix, suffix;
+  uint32_t seed = 0;  // murmur3 only
+  KeyReduce reduce = KeyReduce::none;
+  uint64_t modulus = 1;  // mod and mul_shift
+};
+
+PeerHash parse_peer_hash(std::string_view name);
+TextEncoding parse_text_encoding(std::string_view name);
+KeyReduce parse_key_reduce(std::string_view name);
+
+// A key function: thread-safe, allocates only for texts longer than a few hundred bytes.
+class KeyFunction {
+ public:
+  KeyFunction() = default;
+  explicit KeyFunction(KeySpec spec);
+
+  // The key of `prefix ‖ unit ‖ suffix`. False when the unit's bytes are not valid UTF-8 and
+  // the encoding needs characters (every encoding but utf8).
+  bool operator()(const char* unit, size_t len, uint64_t* key) const;
+
+  const KeySpec& spec() const noexcept { return spec_; }
+
+ private:
+  uint64_t reduce(uint64_t h) const noexcept;
+  KeySpec spec_;
+};
+
+}  // namespace trafficsplit
