@@ -285,7 +285,8 @@ def _messages(doc: Any) -> list[str]:
             [
                 "experiments[0].colour: unknown key; expected one of key, salt, unit, arms, "
                 "exposure, allocated_at, history, targeting, lists, layer, layer_share, "
-                "holdouts, status, start, end, bucket_version, buckets, algorithm, overrides, "
+                "holdouts, status, start, end, bucket_version, buckets, algorithm, hashing, "
+                "overrides, "
                 "description"
             ],
         ),

@@ -161,6 +161,7 @@ def _experiment(checker: Checker, m: Mapping[str, Any], path: str, key: str) -> 
             allocated_at=allocated_at,
             bucket_version=m.get("bucket_version", 1),
             targeting=targeting,
+            hashing=m.get("hashing", "ts1"),
         )
     except ConfigError as exc:
         checker.add(path, str(exc))

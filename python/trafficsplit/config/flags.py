@@ -9,6 +9,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+from .. import hashing_modes
 from .._frozen import freeze
 from ..errors import ConfigError
 from ..experiment import Experiment
@@ -74,6 +75,9 @@ def compile_flags(checker: Checker, items: list[tuple[str, str, Any]]) -> dict[s
             if not checker.ok(p):
                 continue
             if "value" in rule:
+                for extra in ("exposure", "hashing"):
+                    if extra in rule:
+                        checker.add(child(p, extra), f"{extra} applies to a rollout rule only")
                 if _flag_value(checker, typ, rule["value"], child(p, "value")):
                     rules.append(FlagRule(when, freeze(rule["value"], p)))
                 continue
@@ -92,9 +96,18 @@ def compile_flags(checker: Checker, items: list[tuple[str, str, Any]]) -> dict[s
                 ok = False
             if ok:
                 # Named by the rule's position in the configuration (docs/assignment-spec.md).
-                exp = Experiment(
-                    f"{key}/rule{rule_index}", {f"v{i}": w for i, w in enumerate(weights)}
-                )
+                try:
+                    # A peer mode's defaults (seed, prefix, ...) come from the flag's key.
+                    mode = hashing_modes.resolve(rule.get("hashing", "ts1"), key, key)
+                    exp = Experiment(
+                        f"{key}/rule{rule_index}",
+                        {f"v{i}": w for i, w in enumerate(weights)},
+                        float(rule.get("exposure", 1.0)),
+                        hashing=mode or "ts1",
+                    )
+                except ConfigError as exc:
+                    checker.add(p, str(exc))
+                    continue
                 values = tuple(freeze(v, rp) for v, _, _ in pairs)
                 rules.append(FlagRule(when, None, exp, values))
         prereqs = []
