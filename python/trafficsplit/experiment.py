@@ -626,6 +626,12 @@ class Experiment:
                 f"{self._hashing.name!r} (see Experiment.hashing and docs/assignment-spec.md)"
             )
 
+    @property
+    def peer_spec(self) -> dict[str, Any] | None:
+        """A peer hashing mode's compiled form (its key functions and, per allocation step,
+        the key ranges of each arm: what the core evaluates); None under ts1."""
+        return None if self._hashing is None else self._peer_spec()
+
     def _peer_spec(self) -> dict[str, Any]:
         assert self._hashing is not None
         steps = [([s.weights[n] for n in self.arm_names], _exposure(s)) for s in self._steps]

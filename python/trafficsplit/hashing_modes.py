@@ -11,8 +11,11 @@ integers only.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -479,13 +482,52 @@ def _space(key: Mapping[str, Any]) -> int:
     return 2**60 if key["hash"] == "sha1" else 2**64
 
 
-def _below(key: Mapping[str, Any], k: int) -> float:
-    """The share of units whose key is below ``k`` (hashes being uniform)."""
+def _below(key: Mapping[str, Any], k: int) -> Fraction:
+    """The share of units whose key is below ``k`` (hashes being uniform), exactly."""
     k = min(max(k, 0), _space(key))
     if key["reduce"] == "abs-int32":
         # |int32(h)|: 0 and 2^31 come from one h each, every other value from two.
-        return (0 if k == 0 else min(1 + 2 * (k - 1), 2**32)) / 2**32
-    return k / _space(key)
+        return Fraction(0 if k == 0 else min(1 + 2 * (k - 1), 2**32), 2**32)
+    return Fraction(k, _space(key))
+
+
+def range_share(key: Mapping[str, Any], segments: Any, label: int = 1) -> tuple[int, int, int]:
+    """A gate's passing keys as (lo, hi, keys) when they form one range (the traffic and
+    namespace stages of every mode do)."""
+    cuts, labels = segments
+    bounds = [0, *cuts, _space(key)]
+    runs = [(bounds[j], bounds[j + 1]) for j, lab in enumerate(labels) if lab == label]
+    runs = [(lo, hi) for lo, hi in runs if hi > lo]
+    if len(runs) > 1:
+        raise ValueError("the passing keys of this gate are not one range")
+    lo, hi = runs[0] if runs else (0, 0)
+    return lo, hi, _space(key)
+
+
+def arm_overlap(
+    spec_a: Mapping[str, Any],
+    spec_b: Mapping[str, Any],
+    names_a: Sequence[str],
+    names_b: Sequence[str],
+) -> tuple[Fraction, Fraction, Fraction, Fraction]:
+    """Two allocations (the latest step of each) of one mode with the same parameters: the
+    share of units each covers, the share both cover, and the share both cover whose arm (by
+    name) differs."""
+    key = spec_a["arm"]
+    (ca, la), (cb, lb) = spec_a["arm_steps"][-1], spec_b["arm_steps"][-1]
+    points = sorted({0, *ca, *cb, _space(key)})
+    cov_a = cov_b = both = differ = Fraction(0)
+    for lo, hi in itertools.pairwise(points):
+        if hi <= lo:
+            continue
+        a, b = la[bisect.bisect_right(ca, lo)], lb[bisect.bisect_right(cb, lo)]
+        share = _below(key, hi) - _below(key, lo)
+        cov_a += share if a >= 0 else 0
+        cov_b += share if b >= 0 else 0
+        if a >= 0 and b >= 0:
+            both += share
+            differ += share if names_a[a] != names_b[b] else 0
+    return cov_a, cov_b, both, differ
 
 
 def _shares(key: Mapping[str, Any], segments: Any, labels_wanted: int) -> np.ndarray:
@@ -495,7 +537,7 @@ def _shares(key: Mapping[str, Any], segments: Any, labels_wanted: int) -> np.nda
     out = np.zeros(labels_wanted)
     for j, label in enumerate(labels):
         if 0 <= label < labels_wanted:
-            out[label] += _below(key, bounds[j + 1]) - _below(key, bounds[j])
+            out[label] += float(_below(key, bounds[j + 1]) - _below(key, bounds[j]))
     return out
 
 

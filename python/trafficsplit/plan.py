@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _time
+from . import _time, hashing_modes
 from .config import ExperimentConfig, LayerConfig, Snapshot
 
 __all__ = [
@@ -208,12 +208,32 @@ def _gates(snapshot: Snapshot, e: ExperimentConfig) -> _Gates:
         layer = snapshot.layers[e.layer]
         lo, hi = layer.ranges.get(e.key, (0, 0))
         gates[("layer", layer.salt, layer.buckets)] = (lo, hi, layer.buckets)
-    gates[("traffic", exp.traffic_salt, exp.buckets, exp.algorithm)] = (
-        0,
-        exp.exposed_buckets(),
-        exp.buckets,
-    )
+    spec = exp.peer_spec
+    if spec is None:
+        gates[("traffic", exp.traffic_salt, exp.buckets, exp.algorithm)] = (
+            0,
+            exp.exposed_buckets(),
+            exp.buckets,
+        )
+        return gates
+    # A peer mode: its traffic and namespace stages; the coverage inside the arm ranges is
+    # counted by _coverage.
+    if spec["traffic"] is not None:
+        traffic: tuple[Any, ...] = ("peer traffic", json.dumps(spec["traffic"], sort_keys=True))
+        gates[traffic] = hashing_modes.range_share(spec["traffic"], spec["traffic_steps"][-1])
+    if spec["gate"] is not None:
+        namespace: tuple[Any, ...] = ("peer namespace", json.dumps(spec["gate"], sort_keys=True))
+        gates[namespace] = hashing_modes.range_share(spec["gate"], spec["gate_segments"])
     return gates
+
+
+def _coverage(e: ExperimentConfig) -> Fraction:
+    """The share of units a peer mode's arm ranges cover (GrowthBook's coverage); 1 for ts1."""
+    spec = e.experiment.peer_spec
+    if spec is None:
+        return Fraction(1)
+    names = e.experiment.arm_names
+    return hashing_modes.arm_overlap(spec, spec, names, names)[0]
 
 
 def _share(gate: tuple[int, int, int]) -> Fraction:
@@ -270,9 +290,17 @@ def _rerandomised_because(a: ExperimentConfig, b: ExperimentConfig) -> list[str]
         why.append(f"buckets {ea.buckets} -> {eb.buckets}")
     if ea.algorithm != eb.algorithm:
         why.append(f"algorithm {ea.algorithm} -> {eb.algorithm}")
-    if not why and (ea.arm_salt != eb.arm_salt or ea.traffic_salt != eb.traffic_salt):
+    if ea.hashing != eb.hashing:
+        why.append(f"hashing {_mode_text(ea.hashing)} -> {_mode_text(eb.hashing)}")
+    peer = ea.hashing["mode"] != "ts1"
+    if not why and not peer and (ea.arm_salt != eb.arm_salt or ea.traffic_salt != eb.traffic_salt):
         why.append(f"arm salt {ea.arm_salt!r} -> {eb.arm_salt!r}")
     return why
+
+
+def _mode_text(hashing: Mapping[str, Any]) -> str:
+    params = ", ".join(f"{k} {v!r}" for k, v in hashing.items() if k != "mode" and v is not None)
+    return hashing["mode"] + (f" ({params})" if params else "")
 
 
 def _notes(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentConfig) -> list[str]:
@@ -333,6 +361,37 @@ def _steps(exp: Any) -> list[Any]:
     return [(dict(s.weights), s.exposure, s.effective) for s in exp.steps]
 
 
+def _compare_peer(
+    a: ExperimentConfig,
+    b: ExperimentConfig,
+    gated: tuple[Fraction, Fraction, Fraction],
+    notes: list[str],
+) -> ExperimentPlan:
+    """Two versions of an experiment in one peer mode: the arm ranges decide, as the peer
+    recomputes them from the weights (contiguous ranges in arm order)."""
+    ea, eb = a.experiment, b.experiment
+    assert ea.peer_spec is not None and eb.peer_spec is not None
+    cov_a, cov_b, cov_both, differ = hashing_modes.arm_overlap(
+        ea.peer_spec, eb.peer_spec, ea.arm_names, eb.arm_names
+    )
+    before, after, both = gated[0] * cov_a, gated[1] * cov_b, gated[2] * cov_both
+    moved = gated[2] * differ
+    weights_a, weights_b = ea.weights, eb.weights
+    fewest = sum(max(0.0, w - weights_b.get(name, 0.0)) for name, w in weights_a.items()) / 100
+    if moved and float(differ) > fewest + 1e-12:
+        notes.append(
+            f"{_pct(float(differ))} of covered units change arm where {_pct(fewest)} would do: "
+            f"mode {ea.hashing['mode']} recomputes contiguous ranges as the peer does (ts1 "
+            "moves only what the new weights need)"
+        )
+    entered, left = after - both, before - both
+    change = "changed" if (notes or moved or entered or left) else "unchanged"
+    return ExperimentPlan(
+        a.key, change, float(before), float(after), float(moved), float(entered), float(left),
+        notes=tuple(notes),
+    )  # fmt: skip
+
+
 def _compare(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentConfig) -> Any:
     ga, gb = _gates(old, a), _gates(new, b)
     run_a, run_b = a.status == "running", b.status == "running"
@@ -345,6 +404,9 @@ def _compare(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentCon
             tuple(notes),
         )  # fmt: skip
     both = _both(ga, gb) if run_a and run_b else Fraction(0)
+    spec_a, spec_b = a.experiment.peer_spec, b.experiment.peer_spec
+    if spec_a is not None and spec_b is not None:
+        return _compare_peer(a, b, (before, after, both), notes)
     names_a = np.array([arm.name for arm in a.experiment.arms], dtype=object)
     names_b = np.array([arm.name for arm in b.experiment.arms], dtype=object)
     arms_a = names_a[a.experiment.bucket_map()]
@@ -404,13 +466,13 @@ def plan(old: Snapshot, new: Snapshot) -> Plan:
     for key, a in old.experiments.items():
         b = new.experiments.get(key)
         if b is None:
-            before = float(_exposed(_gates(old, a), a.status == "running"))
+            before = float(_exposed(_gates(old, a), a.status == "running") * _coverage(a))
             experiments.append(ExperimentPlan(key, "removed", before, 0.0, 0.0, 0.0, before))
         else:
             experiments.append(_compare(old, new, a, b))
     for key, b in new.experiments.items():
         if key not in old.experiments:
-            after = float(_exposed(_gates(new, b), b.status == "running"))
+            after = float(_exposed(_gates(new, b), b.status == "running") * _coverage(b))
             experiments.append(ExperimentPlan(key, "added", 0.0, after, 0.0, after, 0.0))
 
     layers = []
