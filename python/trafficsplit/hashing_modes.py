@@ -44,6 +44,10 @@ _GROWTHBOOK_ENCODINGS = {
     "codepoints": "the Python SDK (code points)",
     "utf8": "the Go and Java SDKs (UTF-8 bytes)",
 }
+_LAUNCHDARKLY_ARITHMETIC = {
+    "double": "the Python, Ruby and Node SDKs (IEEE-754 doubles)",
+    "float32": "the Go SDK (go-server-sdk-evaluation: float32)",
+}
 _UNLEASH_ENCODINGS = {
     "utf8": "the Rust engine (yggdrasil) and the SDKs built on it (UTF-8 bytes)",
     "utf16-low-byte": "the Node client (murmurhash3js: the low byte of each UTF-16 code unit)",
@@ -73,6 +77,7 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
         "flag_key": lambda key, salt: key,
         "salt": lambda key, salt: salt,
         "seed": None,
+        "arithmetic": "double",
     },
     "statsig": {
         "salt": lambda key, salt: salt,
@@ -179,6 +184,11 @@ def _check_parameter(mode: str, name: str, value: Any, path: str) -> Any:
         allowed = _GROWTHBOOK_ENCODINGS if mode.startswith("growthbook") else _UNLEASH_ENCODINGS
         if value not in allowed:
             listing = "; ".join(f"{k!r}: {v}" for k, v in allowed.items())
+            raise ConfigError(f"{path} must be one of {listing}; got {value!r}")
+        return value
+    if name == "arithmetic":
+        if value not in _LAUNCHDARKLY_ARITHMETIC:
+            listing = "; ".join(f"{k!r}: {v}" for k, v in _LAUNCHDARKLY_ARITHMETIC.items())
             raise ConfigError(f"{path} must be one of {listing}; got {value!r}")
         return value
     if name in ("weight_total", "total_shards"):
@@ -430,12 +440,24 @@ def _launchdarkly(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[
     prefix = str(p["seed"]) if p["seed"] is not None else f"{p['flag_key']}.{p['salt']}"
     arm = _key("sha1", prefix=prefix + ".")
     arm_steps = []
+    f32 = p["arithmetic"] == "float32"
+    scale32 = _float32(_LD_SCALE)
     for i, (weights, _) in enumerate(steps):
         whole = _whole(weights, 100_000, "weight units", _step_path(i, steps))
         cuts, total = [], 0.0
         for w in whole:
-            total += w / 100_000  # sum += weight / 100000, in doubles
-            cuts.append(_first_key(lambda k, t=total: float(k) / _LD_SCALE >= t, 2**60))
+            if f32:
+                # Go: sum += float32(weight) / 100000.0 and bucket = float32(h) / float32(scale),
+                # every operation rounded to float32.
+                total = _float32(total + _float32(_float32(w) / 100_000))
+                cuts.append(
+                    _first_key(
+                        lambda k, t=total: _float32(_int_to_float32(k) / scale32) >= t, 2**60
+                    )
+                )
+            else:
+                total += w / 100_000  # sum += weight / 100000, in doubles
+                cuts.append(_first_key(lambda k, t=total: float(k) / _LD_SCALE >= t, 2**60))
         # A bucket past every sum (rounding) falls back to the last variation.
         arm_steps.append((cuts, [*range(len(whole)), len(whole) - 1]))
     return {
@@ -565,6 +587,24 @@ def bucket_map(mode: HashingMode, spec: Mapping[str, Any], step: int) -> np.ndar
         np.asarray(cuts, np.uint64), np.arange(mode.buckets, dtype=np.uint64), side="right"
     )
     return np.asarray(labels, np.int16)[index]
+
+
+def _float32(x: float) -> float:
+    """x rounded to the nearest float32 (ties to even), as a Python float."""
+    return float(np.float32(x))
+
+
+def _int_to_float32(n: int) -> float:
+    """A non-negative integer rounded once to float32 (numpy would round it to a double
+    first, which can land differently on a tie)."""
+    if n.bit_length() <= 24:
+        return float(n)
+    shift = n.bit_length() - 24
+    q, r = divmod(n, 1 << shift)
+    half = 1 << (shift - 1)
+    if r > half or (r == half and q & 1):
+        q += 1
+    return float(q << shift)
 
 
 def _first_key(reached: Any, end: int) -> int:
