@@ -557,7 +557,7 @@ class Experiment:
             arms,
             new_exposure,
             self._salt,
-            self._buckets,
+            self._buckets if self._hashing is None else 10_000,  # a mode fixes its own
             self._algorithm,
             history=history,
             allocated_at=eff,
