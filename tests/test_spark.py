@@ -253,6 +253,45 @@ def test_int64_ids_and_schema(spark):
     assert got["ranker-v2_reason"][0].as_py() == "missing_unit"
 
 
+PEER_MODES = {
+    "experiments": [
+        {"key": "gb", "arms": {"a": 30, "b": 70}, "exposure": 0.6, "hashing": "growthbook-v2"},
+        {"key": "un", "arms": {"a": 50, "b": 50}, "exposure": 0.3, "hashing": "unleash"},
+        {"key": "fd", "arms": {"a": 10, "b": 90}, "hashing": {"mode": "flagd", "prefix": "p"}},
+        {"key": "ld", "arms": {"a": 50, "b": 50}, "hashing": {"mode": "launchdarkly", "seed": 7}},
+    ]
+}
+
+
+def test_peer_hashing_modes(spark):
+    """Spark assigns in a peer mode exactly as one machine does, and as the peer would."""
+    table = _users(4000, "string", seed=5)
+    out = ts_spark.assign(spark.createDataFrame(table).repartition(3), PEER_MODES, "user_id")
+    got = _collect(out)
+    snapshot = as_snapshot(PEER_MODES)
+    units = table["user_id"].to_pylist()
+    for key in ("gb", "un", "fd", "ld"):
+        exp = snapshot.experiments[key].experiment
+        want = exp.assign_batch(units)
+        arm, bucket, reason = ts_spark.output_columns(key)
+        assert got[arm].to_pylist() == want.arm.tolist(), key
+        assert got[bucket].to_pylist() == [
+            None if u is None else int(b) for u, b in zip(units, want.bucket, strict=True)
+        ], key
+        assert got[reason].to_pylist() == want.to_pandas()["reason"].astype(str).tolist(), key
+    # The peer's own arithmetic, for the flagd experiment (bucketBy = prefix + unit).
+    for u, a in zip(units, got["fd"].to_pylist(), strict=True):
+        if u is not None:
+            bucket = (murmur3_unsigned(("p" + u).encode()) * 100) >> 32
+            assert a == ("a" if bucket < 10 else "b")
+
+
+def murmur3_unsigned(data: bytes) -> int:
+    import mmh3
+
+    return mmh3.hash(data, 0, signed=False)
+
+
 def test_one_moment_for_every_row(spark):
     table = _users(2000, "string", seed=3)
     df = spark.createDataFrame(table.drop_columns(["t"]))
