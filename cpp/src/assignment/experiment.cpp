@@ -68,18 +68,20 @@ int32_t PeerScheme::bucket_of(uint64_t arm_key) const noexcept {
 
 Reason PeerScheme::decide(const char* unit, size_t len, uint64_t arm_key, int32_t step,
                           bool eligible, int16_t* arm) const {
+  // The arm key was computed first: the unit is text every key function can read.
+  uint64_t traffic_key = 0, gate_key = 0;
+  if (step >= 0 && spec_.gate) gate_(unit, len, &gate_key);
+  if (step >= 0 && spec_.traffic) traffic_(unit, len, &traffic_key);
+  return decide_keys(arm_key, traffic_key, gate_key, step, eligible, arm);
+}
+
+Reason PeerScheme::decide_keys(uint64_t arm_key, uint64_t traffic_key, uint64_t gate_key,
+                               int32_t step, bool eligible, int16_t* arm) const noexcept {
   *arm = -1;
   if (step < 0) return Reason::not_started;
-  uint64_t key = 0;
-  if (spec_.gate) {
-    gate_(unit, len, &key);  // the arm key was computed first: the unit is valid text
-    if (spec_.gate_segments(key) != 1) return Reason::layer_other;
-  }
+  if (spec_.gate && spec_.gate_segments(gate_key) != 1) return Reason::layer_other;
   if (!eligible) return Reason::targeting_miss;
-  if (spec_.traffic) {
-    traffic_(unit, len, &key);
-    if (spec_.traffic_steps[step](key) != 1) return Reason::not_exposed;
-  }
+  if (spec_.traffic && spec_.traffic_steps[step](traffic_key) != 1) return Reason::not_exposed;
   const int16_t a = spec_.arm_steps[step](arm_key);
   if (a < 0) return Reason::not_exposed;
   *arm = a;

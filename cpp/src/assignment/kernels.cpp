@@ -231,42 +231,79 @@ inline Bytes text_bytes(const DigitText& t) {
   return Bytes{reinterpret_cast<const char*>(t.w) + 24 - t.len, t.len};
 }
 
-// A peer hashing mode (CompiledExperiment::peer): every row read, keyed and decided in turn;
-// fixed or per-row steps, the route and targeting all in one loop.
+// A peer hashing mode (CompiledExperiment::peer): a block of rows is read (each row's bytes
+// copied into the block, since some readers re-encode into one scratch buffer), keyed a block at
+// a time (KeyFunction::keys, which the digests can run several rows abreast), then decided row
+// by row; fixed or per-row steps, the route and targeting all in one loop.
 template <typename Reader>
 void assign_range_peer(const CompiledExperiment& e, const Reader& reader, const BatchContext& time,
                        const BatchOutput& out, size_t begin, size_t end, FirstBad& bad,
                        FirstBad& not_text) {
+  constexpr size_t kBlock = 64;
   const PeerScheme& peer = *e.peer();
+  const KeyFunction* const traffic = peer.traffic_function();
+  const KeyFunction* const gate = peer.gate_function();
   Scratch scratch;
   const RouteHashers route(time.route);
   const int64_t* const now = time.now_us ? &*time.now_us : nullptr;
-  for (size_t i = begin; i < end; ++i) {
-    typename Reader::Text text;
-    const Row row = reader.read(i, text, scratch);
-    out.arm[i] = -1;
-    uint64_t key = 0;
-    const Bytes b = row == Row::kOk ? text_bytes(text) : Bytes{};
-    if (row != Row::kOk || !peer.arm_key(b.data, b.len, &key)) {
-      if (row == Row::kBad) bad.note(i);
-      if (row == Row::kOk) not_text.note(i);
-      out.bucket[i] = -1;
-      out.reason[i] = static_cast<uint8_t>(Reason::missing_unit);
-      continue;
-    }
-    out.bucket[i] = peer.bucket_of(key);
-    const int32_t step = time.at_us != nullptr ? e.step_at(time.at_us[i]) : time.step;
-    if (time.route != nullptr) {
-      const int64_t* at = time.at_us != nullptr ? time.at_us + i : now;
-      const Reason r = route.reason(*time.route, at, step, text);
-      if (r != Reason::assigned) {
-        out.reason[i] = static_cast<uint8_t>(r);
+  std::string arena;
+  const char* data[kBlock];
+  size_t len[kBlock];
+  size_t offset[kBlock];
+  size_t index[kBlock];  // the block's present rows
+  Reason route_reason[kBlock];
+  uint64_t arm_key[kBlock], traffic_key[kBlock] = {}, gate_key[kBlock] = {};
+  uint8_t ok[kBlock], traffic_ok[kBlock], gate_ok[kBlock];
+  for (size_t b = begin; b < end; b += kBlock) {
+    const size_t n = std::min(kBlock, end - b);
+    size_t m = 0;
+    arena.clear();
+    for (size_t k = 0; k < n; ++k) {
+      const size_t i = b + k;
+      typename Reader::Text text;
+      const Row row = reader.read(i, text, scratch);
+      out.arm[i] = -1;
+      if (row != Row::kOk) {
+        if (row == Row::kBad) bad.note(i);
+        out.bucket[i] = -1;
+        out.reason[i] = static_cast<uint8_t>(Reason::missing_unit);
         continue;
       }
+      const Bytes bytes = text_bytes(text);
+      offset[m] = arena.size();
+      arena.append(bytes.data, bytes.len);
+      len[m] = bytes.len;
+      index[m] = i;
+      route_reason[m] = Reason::assigned;
+      if (time.route != nullptr) {
+        const int32_t step = time.at_us != nullptr ? e.step_at(time.at_us[i]) : time.step;
+        const int64_t* at = time.at_us != nullptr ? time.at_us + i : now;
+        route_reason[m] = route.reason(*time.route, at, step, text);
+      }
+      ++m;
     }
-    const bool eligible = time.eligible == nullptr || time.eligible[i];
-    out.reason[i] =
-        static_cast<uint8_t>(peer.decide(b.data, b.len, key, step, eligible, &out.arm[i]));
+    for (size_t j = 0; j < m; ++j) data[j] = arena.data() + offset[j];
+    peer.arm_function().keys(data, len, m, arm_key, ok);
+    if (traffic != nullptr) traffic->keys(data, len, m, traffic_key, traffic_ok);
+    if (gate != nullptr) gate->keys(data, len, m, gate_key, gate_ok);
+    for (size_t j = 0; j < m; ++j) {
+      const size_t i = index[j];
+      if (!ok[j]) {
+        not_text.note(i);
+        out.bucket[i] = -1;
+        out.reason[i] = static_cast<uint8_t>(Reason::missing_unit);
+        continue;
+      }
+      out.bucket[i] = peer.bucket_of(arm_key[j]);
+      if (route_reason[j] != Reason::assigned) {
+        out.reason[i] = static_cast<uint8_t>(route_reason[j]);
+        continue;
+      }
+      const int32_t step = time.at_us != nullptr ? e.step_at(time.at_us[i]) : time.step;
+      const bool eligible = time.eligible == nullptr || time.eligible[i];
+      out.reason[i] = static_cast<uint8_t>(
+          peer.decide_keys(arm_key[j], traffic_key[j], gate_key[j], step, eligible, &out.arm[i]));
+    }
   }
 }
 
@@ -279,7 +316,9 @@ void run_assign(const CompiledExperiment& e, const Reader& reader, size_t n,
   FirstBad bad;
   if (e.peer() != nullptr) {
     FirstBad not_text;
-    parallel_for(n, threads, kMinRowsPerThread, [&](size_t begin, size_t end) {
+    // A row costs tens to hundreds of nanoseconds here (FNV over UTF-16, the digests): a
+    // thread pays for itself on fewer rows than under ts1.
+    parallel_for(n, threads, kMinRowsPerThread / 16, [&](size_t begin, size_t end) {
       assign_range_peer<Reader>(e, reader, time, out, begin, end, bad, not_text);
     });
     bad.raise_if_any("unit id cannot be encoded as UTF-8 (lone surrogate or invalid code point)");

@@ -239,4 +239,9 @@ bool KeyFunction::operator()(const char* unit, size_t len, uint64_t* key) const 
   return false;
 }
 
+void KeyFunction::keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
+                       uint8_t* ok) const {
+  for (size_t i = 0; i < n; ++i) ok[i] = (*this)(data[i], len[i], &keys[i]) ? 1 : 0;
+}
+
 }  // namespace trafficsplit

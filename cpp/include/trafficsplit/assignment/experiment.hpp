@@ -83,9 +83,19 @@ class PeerScheme {
   // The arm key of a unit; false when the unit is not text the mode can encode.
   bool arm_key(const char* unit, size_t len, uint64_t* key) const { return arm_(unit, len, key); }
   int32_t bucket_of(uint64_t arm_key) const noexcept;
-  // The experiment's own reason for a present unit at a step (>= 0) and its arm when assigned.
+  // The experiment's own reason for a present unit at a step and its arm when assigned
+  // (its other keys computed here).
   Reason decide(const char* unit, size_t len, uint64_t arm_key, int32_t step, bool eligible,
                 int16_t* arm) const;
+  // The same from keys computed beforehand (a block of rows): the traffic and gate keys are
+  // read only when the mode has those stages.
+  Reason decide_keys(uint64_t arm_key, uint64_t traffic_key, uint64_t gate_key, int32_t step,
+                     bool eligible, int16_t* arm) const noexcept;
+  const KeyFunction& arm_function() const noexcept { return arm_; }
+  const KeyFunction* traffic_function() const noexcept {
+    return spec_.traffic ? &traffic_ : nullptr;
+  }
+  const KeyFunction* gate_function() const noexcept { return spec_.gate ? &gate_ : nullptr; }
   const PeerSpec& spec() const noexcept { return spec_; }
 
  private:

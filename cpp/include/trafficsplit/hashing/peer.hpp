@@ -54,6 +54,11 @@ class KeyFunction {
   // the encoding needs characters (every encoding but utf8).
   bool operator()(const char* unit, size_t len, uint64_t* key) const;
 
+  // The keys of n units at once (the batch kernels' blocks): keys[i] of data[i] (len[i]
+  // bytes), ok[i] = 0 where operator() would return false.
+  void keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
+            uint8_t* ok) const;
+
   const KeySpec& spec() const noexcept { return spec_; }
 
  private:
