@@ -18,6 +18,7 @@ import re
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import mmh3
@@ -52,6 +53,12 @@ def _whole(x: float, what: str) -> int:
     if abs(x - r) > 1e-9 * max(1.0, abs(x)):
         raise ValueError(f"{what} must be whole, got {x!r}")
     return int(r)
+
+
+def peer_percent(share: float) -> float:
+    """The percentage a peer's configuration would hold for a share 0..1: the share's shortest
+    decimal text times 100, exactly (0.29 -> 29, where 0.29 * 100 is 28.999999999999996)."""
+    return float(Decimal(repr(float(share))) * 100)
 
 
 def murmur3_x86_32(data: bytes, seed: int = 0) -> int:
@@ -479,14 +486,15 @@ def unleash_assign(
     encoding: str = "utf8",
     rollout: float | None = None,
 ) -> tuple[int | None, int, str]:
-    """The unleash mode: a flexibleRollout at exposure*100 percent (or `rollout` as Unleash
-    would parse it), then the feature's variants with integer weights out of weight_total."""
+    """The unleash mode: a flexibleRollout at the exposure's percentage (`peer_percent`, or
+    `rollout` as given), then the feature's variants with integer weights out of
+    weight_total."""
     u = unit_text(unit)
     ints = [_whole(w * weight_total / 100, "weight * weight_total / 100") for w in weights]
     if sum(ints) != weight_total:
         raise ValueError("weights must sum to 100")
     t = unleash_normalized(u, variant_group, weight_total, UNLEASH_VARIANT_SEED, encoding)
-    r = exposure * 100 if rollout is None else rollout
+    r = peer_percent(exposure) if rollout is None else rollout
     if not (r > 0 and unleash_normalized(u, group_id, 100, 0, encoding) <= r):
         return None, t - 1, "not_exposed"
     cumulative = 0
@@ -825,17 +833,33 @@ def launchdarkly_assign(
     flag_key: str,
     salt: str,
     seed: int | None = None,
+    arithmetic: str = "double",
 ) -> tuple[int | None, int, str]:
-    """The launchdarkly mode: weights in LaunchDarkly's units (w * 1000 of 100000)."""
+    """The launchdarkly mode: weights in LaunchDarkly's units (w * 1000 of 100000); the
+    variation is the first with bucket < running sum of weight / 100000, past the end the
+    last. ``arithmetic`` "double" as the Python, Ruby and Node SDKs; "float32" as the Go SDK
+    (bucket, quotients and sums each rounded to float32). The bucket reported is
+    floor(double bucket value * 100000) in both."""
     u = unit_text(unit)
     ld_weights = [_whole(w * 1000, "weight * 1000") for w in weights]
     b = ld_bucket(flag_key, salt, u, seed)
     bucket = math.floor(b * 100000)
-    total = 0.0
-    for i, w in enumerate(ld_weights):
-        total += w / 100000.0
-        if b < total:
-            return i, bucket, "assigned"
+    if arithmetic == "double":
+        total = 0.0
+        for i, w in enumerate(ld_weights):
+            total += w / 100000.0
+            if b < total:
+                return i, bucket, "assigned"
+    elif arithmetic == "float32":
+        b32 = ld_bucket_float32(flag_key, salt, u, seed)
+        hundred_thousand = _to_float32(100000.0)
+        total = 0.0
+        for i, w in enumerate(ld_weights):
+            total = _to_float32(total + _to_float32(_to_float32(float(w)) / hundred_thousand))
+            if b32 < total:
+                return i, bucket, "assigned"
+    else:
+        raise ValueError(f"unknown LaunchDarkly arithmetic {arithmetic!r}")
     return len(weights) - 1, bucket, "assigned"
 
 
@@ -873,12 +897,12 @@ def statsig_assign(
     rule_salt: str,
     spec_salt: str,
 ) -> tuple[int | None, int, str]:
-    """The statsig mode: the rule's pass percentage is exposure * 100; arm i owns user
-    buckets [cum_{i-1}, cum_i) of 1000 with w * 10 whole."""
+    """The statsig mode: the rule's pass percentage is the exposure's percentage
+    (`peer_percent`); arm i owns user buckets [cum_{i-1}, cum_i) of 1000 with w * 10 whole."""
     u = unit_text(unit)
     ints = [_whole(w * 10, "weight * 10") for w in weights]
     bucket = statsig_user_bucket(salt, u)
-    if statsig_hash(f"{spec_salt}.{rule_salt}.{u}") % 10000 >= exposure * 10000:
+    if not statsig_passes(spec_salt, rule_salt, u, peer_percent(exposure)):
         return None, bucket, "not_exposed"
     end = 0
     for i, w in enumerate(ints):
@@ -907,37 +931,32 @@ MODES = (
 def mode_parameters(
     mode: str, key: str, salt: str | None = None, params: Mapping[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Every parameter of a mode, the defaults filled in."""
+    """Every parameter of a mode, the defaults filled in as docs/assignment-spec.md states them:
+    from the experiment's salt (which defaults to its key), except Unleash's variant group,
+    LaunchDarkly's flag key and Statsig's rule salt, which come from the key."""
     p = dict(params or {})
     p.pop("mode", None)
     s = key if salt is None else salt
     if mode in ("growthbook-v1", "growthbook-v2"):
         defaults: dict[str, Any] = {"seed": s, "namespace": None, "encoding": "utf16"}
     elif mode == "unleash":
-        defaults = {"group_id": key, "variant_group": key, "weight_total": 1000, "encoding": "utf8"}
+        defaults = {"group_id": s, "variant_group": key, "weight_total": 1000, "encoding": "utf8"}
     elif mode == "flagd":
-        defaults = {"prefix": key, "weight_total": 100}
+        defaults = {"prefix": s, "weight_total": 100}
     elif mode == "flagd-legacy":
-        defaults = {"prefix": key}
+        defaults = {"prefix": s}
     elif mode == "eppo":
-        defaults = {
-            "traffic_salt": f"{key}-traffic",
-            "arm_salt": f"{key}-split",
-            "total_shards": 10000,
-        }
+        defaults = {"traffic_salt": f"{s}-traffic", "arm_salt": f"{s}-split", "total_shards": 10000}
     elif mode == "launchdarkly":
-        defaults = {"flag_key": key, "salt": s, "seed": None}
+        defaults = {"flag_key": key, "salt": s, "seed": None, "arithmetic": "double"}
     elif mode == "statsig":
-        defaults = {"salt": key, "rule_salt": f"{key}:rule"}
+        defaults = {"salt": s, "rule_salt": f"{key}:rule", "spec_salt": s}
     else:
         raise ValueError(f"unknown mode {mode!r}")
-    unknown = set(p) - set(defaults) - ({"spec_salt"} if mode == "statsig" else set())
+    unknown = set(p) - set(defaults)
     if unknown:
         raise ValueError(f"unknown parameters for {mode}: {sorted(unknown)}")
-    out = {**defaults, **p}
-    if mode == "statsig":
-        out.setdefault("spec_salt", out["salt"])
-    return out
+    return {**defaults, **p}
 
 
 def mode_assign(
@@ -989,7 +1008,12 @@ def mode_assign(
         )
     if mode == "launchdarkly":
         return launchdarkly_assign(
-            unit, weights, flag_key=p["flag_key"], salt=p["salt"], seed=p["seed"]
+            unit,
+            weights,
+            flag_key=p["flag_key"],
+            salt=p["salt"],
+            seed=p["seed"],
+            arithmetic=p["arithmetic"],
         )
     assert mode == "statsig"
     return statsig_assign(
