@@ -27,8 +27,11 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 import random
 import re
+import shutil
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -389,6 +392,123 @@ def test_golden_vectors(config: tuple[str, ...], rows: list[Any]) -> None:
     )
     assert_single(exp, units, want, f"{mode} {params_json}")
     assert_batch(exp.assign_batch(units), want, f"{mode} {params_json}")
+
+
+def golden_config(mode: str) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """The golden configurations of a mode as experiment entries of one configuration
+    mapping, and their rows by experiment key."""
+    entries, rows_by_key = [], {}
+    for i, p in enumerate(GOLDEN):
+        (m, _, salt, params_json, weights_json, exposure), rows = p.values
+        if m != mode:
+            continue
+        weights = json.loads(weights_json)
+        key = f"golden-{i}"
+        entry: dict[str, Any] = {
+            "key": key,
+            "arms": {f"arm{j}": w for j, w in enumerate(weights)},
+            "exposure": float(exposure),
+            "hashing": {"mode": mode, **json.loads(params_json)},
+        }
+        if salt != "-":
+            entry["salt"] = salt
+        entries.append(entry)
+        rows_by_key[key] = rows
+    return {"experiments": entries}, rows_by_key
+
+
+@pytest.mark.parametrize("mode", ref.MODES)
+def test_golden_vectors_through_a_configuration_and_duckdb(mode: str) -> None:
+    pd = pytest.importorskip("pandas")
+    duckdb = pytest.importorskip("duckdb")
+    import trafficsplit.duckdb as ts_duckdb
+
+    config, rows_by_key = golden_config(mode)
+    splitter = ts.Splitter(config)
+    con = ts_duckdb.register(duckdb.connect(), splitter)
+    for key, rows in rows_by_key.items():
+        # A frame column holds one type: text (bytes as their UTF-8 text) and integers apart.
+        for kind in (str, int):
+            part = [r for r in rows if isinstance(r[0], int) is (kind is int)]
+            if not part:
+                continue
+            units = [ref.unit_text(r[0]) if kind is str else r[0] for r in part]
+            want = (
+                np.array([r[1] for r in part], np.int64),
+                np.array([r[2] for r in part], np.int64),
+                [r[3] for r in part],
+            )
+            frame = pd.DataFrame({"u": units})
+            got = splitter.assign_columns(frame, "u", [key])[key]
+            assert_batch(got, want, f"{key} Splitter.assign_columns ({kind.__name__})")
+            result = con.execute(
+                f"SELECT ts_arm('{key}', u), ts_bucket('{key}', u), ts_reason('{key}', u) "
+                "FROM frame"
+            ).fetchall()
+            for (arm, bucket, reason), (u, w_arm, w_bucket, w_reason) in zip(
+                result, part, strict=True
+            ):
+                assert (arm, bucket, reason) == (
+                    None if w_arm < 0 else f"arm{w_arm}",
+                    w_bucket,
+                    w_reason,
+                ), f"{key} DuckDB, unit {u!r}"
+
+
+@pytest.fixture(scope="module")
+def spark() -> Any:
+    """One local Spark session (local[2], loopback only) for the Spark test of this module."""
+    if not (shutil.which("java") or os.environ.get("JAVA_HOME")):
+        pytest.skip("Spark needs Java, which is not installed (scripts/setup.sh installs it)")
+    pytest.importorskip("pyspark")
+    from pyspark.sql import SparkSession
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SPARK_LOCAL_IP", "127.0.0.1")
+        mp.setenv("PYSPARK_PYTHON", sys.executable)
+        mp.setenv("PYSPARK_DRIVER_PYTHON", sys.executable)
+        builder = SparkSession.builder.master("local[2]").appName("trafficsplit-peer-modes")
+        for k, v in {
+            "spark.ui.enabled": "false",
+            "spark.driver.host": "127.0.0.1",
+            "spark.driver.bindAddress": "127.0.0.1",
+            "spark.sql.shuffle.partitions": "2",
+            "spark.default.parallelism": "2",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.ui.showConsoleProgress": "false",
+        }.items():
+            builder = builder.config(k, v)
+        session = builder.getOrCreate()
+        session.sparkContext.setLogLevel("ERROR")
+        try:
+            yield session
+        finally:
+            session.stop()
+
+
+@pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+@pytest.mark.parametrize("mode", ref.MODES)
+def test_golden_vectors_through_spark(spark: Any, mode: str) -> None:
+    pd = pytest.importorskip("pandas")
+    from trafficsplit import spark as ts_spark
+
+    config, rows_by_key = golden_config(mode)
+    records = [
+        (key, i, ref.unit_text(r[0]))
+        for key, rows in rows_by_key.items()
+        for i, r in enumerate(rows)
+    ]
+    df = spark.createDataFrame(pd.DataFrame(records, columns=["key", "row", "u"]))
+    out = ts_spark.assign(df, config, "u").toPandas()
+    for key, rows in rows_by_key.items():
+        mine = out[out["key"] == key].sort_values("row")
+        got = list(zip(mine[key], mine[f"{key}_bucket"], mine[f"{key}_reason"], strict=True))
+        for (arm, bucket, reason), (u, w_arm, w_bucket, w_reason) in zip(got, rows, strict=True):
+            assert (None if pd.isna(arm) else arm, int(bucket), reason) == (
+                None if w_arm < 0 else f"arm{w_arm}",
+                w_bucket,
+                w_reason,
+            ), f"{key} Spark, unit {u!r}"
 
 
 # ------------------------------------------- defaults, as docs/assignment-spec.md states them
