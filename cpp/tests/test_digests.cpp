@@ -1,6 +1,8 @@
 // MD5, SHA-1 and SHA-256 (trafficsplit/hashing/digests.hpp): the RFC 1321 test suite, the
 // FIPS 180 examples (NIST's "abc", 448-bit and one-million-'a' messages), every length 0..200 of a
-// fixed pattern against Python's hashlib, and inputs split across parts at every point.
+// fixed pattern against Python's hashlib, and inputs split across parts at every point; each on
+// every instruction path the CPU has (portable, SHA extensions, AVX2 and AVX-512 lanes for
+// md5_many), forced in turn with detail::set_hash_paths.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -475,9 +477,38 @@ constexpr const char* kSha256ByLength[201] = {
 const std::array<std::pair<const Algorithm*, const char* const*>, 3> kByLength = {
     {{&kMd5, kMd5ByLength}, {&kSha1, kSha1ByLength}, {&kSha256, kSha256ByLength}}};
 
+// Every path the CPU has: none, SHA extensions only, then each vector width with them.
+std::vector<ts::detail::HashPaths> available_paths() {
+  const ts::detail::HashPaths cpu = ts::detail::cpu_hash_paths();
+  std::vector<ts::detail::HashPaths> paths = {{false, 0}};
+  if (cpu.sha) paths.push_back({true, 0});
+  for (int simd = 1; simd <= cpu.simd; ++simd) paths.push_back({cpu.sha, simd});
+  return paths;
+}
+
+std::string path_name(const testing::TestParamInfo<int>& info) {
+  const ts::detail::HashPaths p = available_paths()[static_cast<size_t>(info.param)];
+  return std::string(p.sha ? "Sha" : "NoSha") + "Simd" + std::to_string(p.simd);
+}
+
+// Each test runs once per path (the parameter indexes available_paths()).
+class Digests : public testing::TestWithParam<int> {
+ protected:
+  void SetUp() override {
+    saved_ = ts::detail::set_hash_paths(available_paths()[static_cast<size_t>(GetParam())]);
+  }
+  void TearDown() override { ts::detail::set_hash_paths(saved_); }
+
+ private:
+  ts::detail::HashPaths saved_;
+};
+
 }  // namespace
 
-TEST(DigestMd5, Rfc1321TestSuite) {
+INSTANTIATE_TEST_SUITE_P(DigestPaths, Digests,
+                         testing::Range(0, static_cast<int>(available_paths().size())), path_name);
+
+TEST_P(Digests, Md5Rfc1321TestSuite) {
   // RFC 1321 appendix A.5.
   EXPECT_EQ(hex_digest(kMd5, ""), "d41d8cd98f00b204e9800998ecf8427e");
   EXPECT_EQ(hex_digest(kMd5, "a"), "0cc175b9c0f1b6a831c399e269772661");
@@ -492,7 +523,7 @@ TEST(DigestMd5, Rfc1321TestSuite) {
             "57edf4a22be3c955ac49da2e2107b67a");
 }
 
-TEST(DigestSha1, Fips180Examples) {
+TEST_P(Digests, Sha1Fips180Examples) {
   EXPECT_EQ(hex_digest(kSha1, "abc"), "a9993e364706816aba3e25717850c26c9cd0d89d");
   EXPECT_EQ(hex_digest(kSha1, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
             "84983e441c3bd26ebaae4aa1f95129e5e54670f1");
@@ -500,7 +531,7 @@ TEST(DigestSha1, Fips180Examples) {
             "34aa973cd4c4daa4f61eeb2bdbad27316534016f");
 }
 
-TEST(DigestSha256, Fips180Examples) {
+TEST_P(Digests, Sha256Fips180Examples) {
   EXPECT_EQ(hex_digest(kSha256, "abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   EXPECT_EQ(hex_digest(kSha256, "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
@@ -509,7 +540,7 @@ TEST(DigestSha256, Fips180Examples) {
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST(Digests, OneMillionAInPartsOfOddSizes) {
+TEST_P(Digests, OneMillionAInPartsOfOddSizes) {
   // 1,000,000 = 7 * 142,857 + 1: parts of 7 bytes cross every block boundary at a new offset.
   const std::string seven(7, 'a');
   std::vector<std::string_view> parts(142857, seven);
@@ -521,7 +552,7 @@ TEST(Digests, OneMillionAInPartsOfOddSizes) {
             "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
 }
 
-TEST(Digests, EveryLengthMatchesHashlib) {
+TEST_P(Digests, EveryLengthMatchesHashlib) {
   const std::string data = pattern(200);
   for (const auto& [algorithm, table] : kByLength) {
     for (size_t n = 0; n <= 200; ++n) {
@@ -531,7 +562,7 @@ TEST(Digests, EveryLengthMatchesHashlib) {
   }
 }
 
-TEST(Digests, SplitAcrossPartsGivesTheSameDigest) {
+TEST_P(Digests, SplitAcrossPartsGivesTheSameDigest) {
   const std::string data = pattern(200);
   const std::string_view all(data);
   for (const auto& [algorithm, table] : kByLength) {
@@ -557,7 +588,7 @@ TEST(Digests, SplitAcrossPartsGivesTheSameDigest) {
   }
 }
 
-TEST(Digests, ManyRandomPartsGiveTheSameDigest) {
+TEST_P(Digests, ManyRandomPartsGiveTheSameDigest) {
   const std::string data = pattern(200);
   const std::string_view all(data);
   std::mt19937 random(20261208);
@@ -577,7 +608,7 @@ TEST(Digests, ManyRandomPartsGiveTheSameDigest) {
   }
 }
 
-TEST(Digests, NoPartsIsTheEmptyMessage) {
+TEST_P(Digests, NoPartsIsTheEmptyMessage) {
   // The empty message, also from zero parts and from default string_views (null data).
   const std::string_view none[2] = {};
   for (const auto& [algorithm, table] : kByLength) {
@@ -587,5 +618,35 @@ TEST(Digests, NoPartsIsTheEmptyMessage) {
     EXPECT_EQ(std::string(from_nothing, from_nothing + algorithm->size),
               std::string(from_empty, from_empty + algorithm->size));
     EXPECT_EQ(hex_digest(*algorithm, std::vector<std::string_view>{}), table[0]);
+  }
+}
+
+TEST_P(Digests, Md5ManyEqualsMd5MessageByMessage) {
+  // Blocks of up to 64 messages of mixed lengths (0..300: one to five MD5 blocks, the longest
+  // past the lanes' limit), between prefixes and suffixes of several lengths.
+  const std::string data = pattern(400);
+  std::mt19937 random(8);
+  for (int trial = 0; trial < 300; ++trial) {
+    const std::string prefix = data.substr(random() % 100, random() % 3 == 0 ? 0 : random() % 70);
+    const std::string suffix = data.substr(random() % 100, random() % 2 == 0 ? 0 : random() % 20);
+    const size_t n = trial < 65 ? static_cast<size_t>(trial) : random() % 65;
+    const size_t spread = trial % 4 == 0 ? 301 : 1 + random() % 40;  // mixed or similar lengths
+    const size_t base = random() % (302 - spread);
+    std::vector<const char*> pointers(n);
+    std::vector<size_t> lengths(n);
+    for (size_t i = 0; i < n; ++i) {
+      lengths[i] = base + random() % spread;
+      pointers[i] = lengths[i] == 0 && random() % 2 ? nullptr : data.data() + random() % 100;
+    }
+    std::vector<uint8_t> many(16 * n + 1);
+    ts::md5_many(prefix, pointers.data(), lengths.data(), suffix, n, many.data());
+    for (size_t i = 0; i < n; ++i) {
+      const std::vector<std::string_view> parts = {
+          prefix, std::string_view(lengths[i] ? pointers[i] : "", lengths[i]), suffix};
+      uint8_t one[16];
+      ts::md5(parts.data(), parts.size(), one);
+      ASSERT_EQ(std::string(one, one + 16), std::string(many.data() + 16 * i, many.data() + 16 * i + 16))
+          << "message " << i << " of " << n << " (" << lengths[i] << " bytes) in trial " << trial;
+    }
   }
 }

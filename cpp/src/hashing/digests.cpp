@@ -5,9 +5,25 @@
 // plain loops that the compiler unrolls, keeping the round constants as immediates. Each
 // compression function is one out-of-line copy: inlined at its three call sites it tripled the
 // code (SHA-256: 50 KB) and ran no faster.
+//
+// Where the CPU has them, SHA-1 and SHA-256 run on the SHA extensions (one compression in a few
+// dozen instructions), and md5_many runs 8 (AVX2) or 16 (AVX-512) messages abreast, one per
+// 32-bit vector lane: MD5 is one long chain of dependent steps, so a single message leaves
+// most of the core idle. The choice is made at run time (detail::hash_paths) so that one build
+// runs on any x86-64, and the portable code stays for other CPUs and for the tests.
 #include "trafficsplit/hashing/digests.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
 #include <cstring>
+#include <utility>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TRAFFICSPLIT_X86 1
+#include <cpuid.h>
+#include <immintrin.h>
+#endif
 
 namespace trafficsplit {
 
@@ -178,6 +194,112 @@ struct Sha256 {
   }
 };
 
+#if TRAFFICSPLIT_X86
+#define TRAFFICSPLIT_SHA_NI __attribute__((target("sha,sse4.1,ssse3")))
+
+// SHA-256 on the SHA extensions. The state lives as ABEF and CDGH (the order sha256rnds2
+// wants); each group of four rounds adds the round constants to four schedule words, and the
+// schedule for the next groups is built by sha256msg1/msg2 in a ring of four registers.
+struct Sha256Ni {
+  static constexpr int kWords = 8;
+  static constexpr bool kBigEndian = true;
+  static constexpr const uint32_t* kInit = Sha256::kInit;
+
+  template <int G>
+  TRAFFICSPLIT_SHA_NI static inline void group(__m128i& s0, __m128i& s1, __m128i* w) noexcept {
+    __m128i msg = _mm_add_epi32(
+        w[G % 4], _mm_loadu_si128(reinterpret_cast<const __m128i*>(Sha256::kK + 4 * G)));
+    s1 = _mm_sha256rnds2_epu32(s1, s0, msg);
+    if constexpr (G >= 3 && G <= 14) {
+      w[(G + 1) % 4] = _mm_add_epi32(w[(G + 1) % 4], _mm_alignr_epi8(w[G % 4], w[(G + 3) % 4], 4));
+      w[(G + 1) % 4] = _mm_sha256msg2_epu32(w[(G + 1) % 4], w[G % 4]);
+    }
+    msg = _mm_shuffle_epi32(msg, 0x0E);
+    s0 = _mm_sha256rnds2_epu32(s0, s1, msg);
+    if constexpr (G >= 1 && G <= 12) w[(G + 3) % 4] = _mm_sha256msg1_epu32(w[(G + 3) % 4], w[G % 4]);
+  }
+
+  template <int... G>
+  TRAFFICSPLIT_SHA_NI static inline void groups(__m128i& s0, __m128i& s1, __m128i* w,
+                                                std::integer_sequence<int, G...>) noexcept {
+    (group<G>(s0, s1, w), ...);
+  }
+
+  TRAFFICSPLIT_SHA_NI [[gnu::noinline]] static void compress(uint32_t* state,
+                                                             const uint8_t* block) noexcept {
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
+    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)),
+                                   0x1B);
+    __m128i s0 = _mm_alignr_epi8(t, s1, 8);  // ABEF
+    s1 = _mm_blend_epi16(s1, t, 0xF0);       // CDGH
+    const __m128i abef = s0, cdgh = s1;
+    __m128i w[4];
+    for (int i = 0; i < 4; ++i) {
+      w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)),
+                              swap);
+    }
+    groups(s0, s1, w, std::make_integer_sequence<int, 16>{});
+    s0 = _mm_add_epi32(s0, abef);
+    s1 = _mm_add_epi32(s1, cdgh);
+    t = _mm_shuffle_epi32(s0, 0x1B);   // FEBA
+    s1 = _mm_shuffle_epi32(s1, 0xB1);  // DCHG
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_blend_epi16(t, s1, 0xF0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(s1, t, 8));
+  }
+};
+
+// SHA-1 on the SHA extensions: sha1rnds4 runs four rounds, sha1nexte derives the next E from
+// the A of four rounds before, sha1msg1/msg2 and a XOR extend the schedule in a ring of four.
+struct Sha1Ni {
+  static constexpr int kWords = 5;
+  static constexpr bool kBigEndian = true;
+  static constexpr const uint32_t* kInit = Sha1::kInit;
+
+  template <int G>
+  TRAFFICSPLIT_SHA_NI static inline void group(__m128i& abcd, __m128i* e, __m128i* w) noexcept {
+    __m128i& in = e[G % 2];
+    __m128i& out = e[(G + 1) % 2];
+    if constexpr (G == 0) {
+      in = _mm_add_epi32(in, w[0]);
+    } else {
+      in = _mm_sha1nexte_epu32(in, w[G % 4]);
+    }
+    out = abcd;
+    if constexpr (G >= 3 && G <= 18) w[(G + 1) % 4] = _mm_sha1msg2_epu32(w[(G + 1) % 4], w[G % 4]);
+    abcd = _mm_sha1rnds4_epu32(abcd, in, G / 5);
+    if constexpr (G >= 1 && G <= 16) w[(G + 3) % 4] = _mm_sha1msg1_epu32(w[(G + 3) % 4], w[G % 4]);
+    if constexpr (G >= 2 && G <= 17) w[(G + 2) % 4] = _mm_xor_si128(w[(G + 2) % 4], w[G % 4]);
+  }
+
+  template <int... G>
+  TRAFFICSPLIT_SHA_NI static inline void groups(__m128i& abcd, __m128i* e, __m128i* w,
+                                                std::integer_sequence<int, G...>) noexcept {
+    (group<G>(abcd, e, w), ...);
+  }
+
+  TRAFFICSPLIT_SHA_NI [[gnu::noinline]] static void compress(uint32_t* state,
+                                                             const uint8_t* block) noexcept {
+    const __m128i swap = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
+    __m128i abcd =
+        _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0x1B);
+    __m128i e[2] = {_mm_set_epi32(static_cast<int>(state[4]), 0, 0, 0), _mm_setzero_si128()};
+    const __m128i abcd_before = abcd, e_before = e[0];
+    __m128i w[4];
+    for (int i = 0; i < 4; ++i) {
+      w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)),
+                              swap);
+    }
+    groups(abcd, e, w, std::make_integer_sequence<int, 20>{});
+    // After 20 groups e[0] holds the A of four rounds before the end: the last E.
+    e[0] = _mm_sha1nexte_epu32(e[0], e_before);
+    abcd = _mm_add_epi32(abcd, abcd_before);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_shuffle_epi32(abcd, 0x1B));
+    state[4] = static_cast<uint32_t>(_mm_extract_epi32(e[0], 3));
+  }
+};
+#endif
+
 // The Merkle-Damgard padding shared by the three: 0x80, zeros, then the message length in bits
 // as a 64-bit integer in the digest's byte order, filling the last block.
 template <class Digest>
@@ -228,18 +350,264 @@ void digest(const std::string_view* parts, size_t count, uint8_t* out) noexcept 
   }
 }
 
+// -- Several MD5 messages abreast ------------------------------------------------------------
+
+// Messages of up to this many blocks (247 bytes) go into vector lanes; longer ones one at a time.
+constexpr int kLaneBlocks = 4;
+
+// A group's messages, padded and transposed: word w of block b of lane l at [b][w][l].
+template <int W>
+struct LaneWords {
+  alignas(64) uint32_t words[kLaneBlocks][16][W];
+  alignas(64) int32_t blocks[W];  // each lane's block count; 0 for an unused lane
+};
+
+// The MD5 of W messages at once, each lane running the RFC 1321 steps on its own words; a lane
+// whose message has fewer blocks than the group's longest keeps its state past its end.
+// V is a W-lane vector of uint32_t, I of int32_t (GCC vector extensions, which both GCC and
+// Clang compile to the target's vector instructions).
+template <class V, class I, int W>
+[[gnu::always_inline]] inline void md5_lanes(const LaneWords<W>& in, int blocks,
+                                             uint32_t out[4][W]) noexcept {
+  V a, b, c, d;
+  for (int l = 0; l < W; ++l) {
+    a[l] = Md5::kInit[0], b[l] = Md5::kInit[1], c[l] = Md5::kInit[2], d[l] = Md5::kInit[3];
+  }
+  I count;
+  std::memcpy(&count, in.blocks, sizeof count);
+  for (int block = 0; block < blocks; ++block) {
+    V m[16];
+    std::memcpy(m, in.words[block], sizeof m);
+    V x = a, y = b, z = c, u = d;
+#pragma GCC unroll 64
+    for (int i = 0; i < 64; ++i) {
+      V f;
+      int g;
+      if (i < 16) {
+        f = u ^ (y & (z ^ u)), g = i;
+      } else if (i < 32) {
+        f = z ^ (u & (y ^ z)), g = (5 * i + 1) & 15;
+      } else if (i < 48) {
+        f = y ^ z ^ u, g = (3 * i + 5) & 15;
+      } else {
+        f = z ^ (y | ~u), g = (7 * i) & 15;
+      }
+      const int shift = Md5::kShift[i >> 4][i & 3];
+      V t = x + f + Md5::kK[i] + m[g];
+      t = (t << shift) | (t >> (32 - shift));
+      x = u;
+      u = z;
+      z = y;
+      y = y + t;
+    }
+    const V keep = reinterpret_cast<V>(count > block);
+    a = ((a + x) & keep) | (a & ~keep);
+    b = ((b + y) & keep) | (b & ~keep);
+    c = ((c + z) & keep) | (c & ~keep);
+    d = ((d + u) & keep) | (d & ~keep);
+  }
+  std::memcpy(out[0], &a, sizeof a);
+  std::memcpy(out[1], &b, sizeof b);
+  std::memcpy(out[2], &c, sizeof c);
+  std::memcpy(out[3], &d, sizeof d);
+}
+
+#if TRAFFICSPLIT_X86
+typedef uint32_t U32x8 __attribute__((vector_size(32)));
+typedef int32_t I32x8 __attribute__((vector_size(32)));
+typedef uint32_t U32x16 __attribute__((vector_size(64)));
+typedef int32_t I32x16 __attribute__((vector_size(64)));
+
+__attribute__((target("avx2"))) void md5_lanes_avx2(const LaneWords<8>& in, int blocks,
+                                                     uint32_t out[4][8]) noexcept {
+  md5_lanes<U32x8, I32x8, 8>(in, blocks, out);
+}
+
+__attribute__((target("avx512f,avx512vl,avx512bw"))) void md5_lanes_avx512(
+    const LaneWords<16>& in, int blocks, uint32_t out[4][16]) noexcept {
+  md5_lanes<U32x16, I32x16, 16>(in, blocks, out);
+}
+#endif
+
+size_t md5_blocks(size_t length) noexcept { return (length + 8) / 64 + 1; }
+
+// The messages in lanes of W: ordered by block count so that a group's lanes end together,
+// padded and transposed into LaneWords, then hashed W at a time.
+template <int W, class Lanes>
+void md5_many_lanes(std::string_view prefix, const char* const* data, const size_t* len,
+                    std::string_view suffix, size_t n, uint8_t* out, Lanes lanes) noexcept {
+  const size_t fixed = prefix.size() + suffix.size();
+  // Counting sort of the messages by block count (1..kLaneBlocks); longer ones alone.
+  uint16_t order[64];
+  size_t starts[kLaneBlocks + 2] = {};
+  for (size_t i = 0; i < n; ++i) {
+    const size_t k = std::min<size_t>(md5_blocks(fixed + len[i]), kLaneBlocks + 1);
+    ++starts[k];
+  }
+  size_t at = 0;
+  for (size_t k = 0; k < kLaneBlocks + 2; ++k) {
+    const size_t c = starts[k];
+    starts[k] = at;
+    at += c;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const size_t k = std::min<size_t>(md5_blocks(fixed + len[i]), kLaneBlocks + 1);
+    order[starts[k]++] = static_cast<uint16_t>(i);
+  }
+  const size_t in_lanes = starts[kLaneBlocks];  // the messages sorted before the long ones
+  LaneWords<W> words;
+  uint8_t text[64 * kLaneBlocks];
+  uint32_t state[4][W];
+  for (size_t group = 0; group < in_lanes; group += W) {
+    const size_t count = std::min<size_t>(W, in_lanes - group);
+    const int blocks = static_cast<int>(md5_blocks(fixed + len[order[group + count - 1]]));
+    std::memset(words.words, 0, sizeof(words.words[0]) * blocks);
+    for (size_t l = 0; l < W; ++l) words.blocks[l] = 0;
+    for (size_t l = 0; l < count; ++l) {
+      const size_t i = order[group + l];
+      const size_t length = fixed + len[i];
+      const size_t lane_blocks = md5_blocks(length);
+      if (!prefix.empty()) std::memcpy(text, prefix.data(), prefix.size());
+      if (len[i] > 0) std::memcpy(text + prefix.size(), data[i], len[i]);
+      if (!suffix.empty()) std::memcpy(text + prefix.size() + len[i], suffix.data(), suffix.size());
+      const size_t end = 64 * lane_blocks;
+      text[length] = 0x80;
+      std::memset(text + length + 1, 0, end - 8 - (length + 1));
+      const uint64_t bits = uint64_t{length} * 8;
+      for (int k = 0; k < 8; ++k) text[end - 8 + k] = static_cast<uint8_t>(bits >> (8 * k));
+      for (size_t b = 0; b < lane_blocks; ++b) {
+        for (int w = 0; w < 16; ++w) words.words[b][w][l] = load_le32(text + 64 * b + 4 * w);
+      }
+      words.blocks[l] = static_cast<int32_t>(lane_blocks);
+    }
+    lanes(words, blocks, state);
+    for (size_t l = 0; l < count; ++l) {
+      uint8_t* digest = out + 16 * order[group + l];
+      for (int k = 0; k < 4; ++k) store_le32(digest + 4 * k, state[k][l]);
+    }
+  }
+  for (size_t j = in_lanes; j < n; ++j) {
+    const size_t i = order[j];
+    const std::string_view parts[3] = {prefix, std::string_view(len[i] ? data[i] : "", len[i]),
+                                       suffix};
+    digest<Md5>(parts, 3, out + 16 * i);
+  }
+}
+
+// -- Instruction paths ---------------------------------------------------------------------------
+
+int encode(detail::HashPaths p) noexcept { return (p.sha ? 4 : 0) | p.simd; }
+detail::HashPaths decode(int v) noexcept { return {(v & 4) != 0, v & 3}; }
+
+std::atomic<int> g_paths{-1};
+
+int chosen_paths() noexcept {
+  int v = g_paths.load(std::memory_order_relaxed);
+  if (v < 0) {
+    detail::HashPaths p = detail::cpu_hash_paths();
+    const char* cap = std::getenv("TRAFFICSPLIT_SIMD");
+    if (cap != nullptr && std::strcmp(cap, "avx2") == 0) p.simd = std::min(p.simd, 1);
+    if ((cap != nullptr && (std::strcmp(cap, "portable") == 0 || std::strcmp(cap, "none") == 0)) ||
+        std::getenv("TRAFFICSPLIT_SCALAR") != nullptr) {
+      p = detail::HashPaths{};
+    }
+    v = encode(p);
+    int expected = -1;
+    if (!g_paths.compare_exchange_strong(expected, v, std::memory_order_relaxed)) v = expected;
+  }
+  return v;
+}
+
 }  // namespace
+
+namespace detail {
+
+HashPaths cpu_hash_paths() noexcept {
+#if TRAFFICSPLIT_X86
+  static const HashPaths cpu = [] {
+    HashPaths p;
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    p.sha = __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1U << 29)) != 0 &&
+            __builtin_cpu_supports("sse4.1") && __builtin_cpu_supports("ssse3");
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+        __builtin_cpu_supports("avx512bw")) {
+      p.simd = 2;
+    } else if (__builtin_cpu_supports("avx2")) {
+      p.simd = 1;
+    }
+    return p;
+  }();
+  return cpu;
+#else
+  return HashPaths{};
+#endif
+}
+
+HashPaths hash_paths() noexcept { return decode(chosen_paths()); }
+
+HashPaths set_hash_paths(HashPaths paths) noexcept {
+  const HashPaths cpu = cpu_hash_paths();
+  paths.sha = paths.sha && cpu.sha;
+  paths.simd = std::max(0, std::min(paths.simd, cpu.simd));
+  const int before = chosen_paths();
+  g_paths.store(encode(paths), std::memory_order_relaxed);
+  return decode(before);
+}
+
+const char* hash_paths_name() noexcept {
+  const HashPaths p = hash_paths();
+  static const char* const kNames[2][3] = {{"portable", "avx2", "avx512"},
+                                           {"portable+sha", "avx2+sha", "avx512+sha"}};
+  return kNames[p.sha ? 1 : 0][p.simd];
+}
+
+}  // namespace detail
 
 void md5(const std::string_view* parts, size_t count, uint8_t out[16]) noexcept {
   digest<Md5>(parts, count, out);
 }
 
 void sha1(const std::string_view* parts, size_t count, uint8_t out[20]) noexcept {
+#if TRAFFICSPLIT_X86
+  if (decode(chosen_paths()).sha) return digest<Sha1Ni>(parts, count, out);
+#endif
   digest<Sha1>(parts, count, out);
 }
 
 void sha256(const std::string_view* parts, size_t count, uint8_t out[32]) noexcept {
+#if TRAFFICSPLIT_X86
+  if (decode(chosen_paths()).sha) return digest<Sha256Ni>(parts, count, out);
+#endif
   digest<Sha256>(parts, count, out);
+}
+
+void md5_many(std::string_view prefix, const char* const* data, const size_t* len,
+              std::string_view suffix, size_t n, uint8_t* out) noexcept {
+  for (size_t at = 0; at < n; at += 64) {
+    const size_t m = std::min<size_t>(64, n - at);
+#if TRAFFICSPLIT_X86
+    const int simd = decode(chosen_paths()).simd;
+    if (simd == 2) {
+      md5_many_lanes<16>(prefix, data + at, len + at, suffix, m, out + 16 * at,
+                         [](const LaneWords<16>& in, int blocks, uint32_t state[4][16]) {
+                           md5_lanes_avx512(in, blocks, state);
+                         });
+      continue;
+    }
+    if (simd == 1) {
+      md5_many_lanes<8>(prefix, data + at, len + at, suffix, m, out + 16 * at,
+                        [](const LaneWords<8>& in, int blocks, uint32_t state[4][8]) {
+                          md5_lanes_avx2(in, blocks, state);
+                        });
+      continue;
+    }
+#endif
+    for (size_t i = at; i < at + m; ++i) {
+      const std::string_view parts[3] = {prefix, std::string_view(len[i] ? data[i] : "", len[i]),
+                                         suffix};
+      digest<Md5>(parts, 3, out + 16 * i);
+    }
+  }
 }
 
 }  // namespace trafficsplit

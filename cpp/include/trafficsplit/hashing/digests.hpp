@@ -16,4 +16,29 @@ void md5(const std::string_view* parts, size_t count, uint8_t out[16]) noexcept;
 void sha1(const std::string_view* parts, size_t count, uint8_t out[20]) noexcept;
 void sha256(const std::string_view* parts, size_t count, uint8_t out[32]) noexcept;
 
+// MD5 of n messages prefix ‖ data[i] ‖ suffix at once (out + 16 * i: the digest of message i),
+// several abreast in vector lanes where the CPU has AVX2 or AVX-512: the peer key functions'
+// blocks of units. Equal to md5() of the three parts, message by message.
+void md5_many(std::string_view prefix, const char* const* data, const size_t* len,
+              std::string_view suffix, size_t n, uint8_t* out) noexcept;
+
+namespace detail {
+
+// The instruction paths of the digests and the peer key functions, chosen once from the CPU
+// and the environment: TRAFFICSPLIT_SIMD=avx2 caps the vectors at AVX2, =portable (or =none,
+// or TRAFFICSPLIT_SCALAR=1) leaves plain C++ only (no SHA extensions either).
+struct HashPaths {
+  bool sha = false;  // the SHA extensions (SHA-NI) for SHA-1 and SHA-256
+  int simd = 0;      // 2: AVX-512 (F, BW, VL), 1: AVX2, 0: portable
+};
+HashPaths hash_paths() noexcept;
+// What the CPU has, whatever the environment says.
+HashPaths cpu_hash_paths() noexcept;
+// Tests: use `paths` from now on, capped at what the CPU has; returns the paths used before.
+HashPaths set_hash_paths(HashPaths paths) noexcept;
+// "avx512", "avx2" or "portable", with "+sha" when the SHA extensions are used.
+const char* hash_paths_name() noexcept;
+
+}  // namespace detail
+
 }  // namespace trafficsplit
