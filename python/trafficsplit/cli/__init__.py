@@ -7,7 +7,8 @@ subcommands and sets ``run``:
 - ``validate FILE...`` and ``plan OLD NEW``: configuration checks (:mod:`.config_commands`);
 - ``assign``: a streaming backfill of a Parquet/CSV file or dataset (:mod:`.assign`);
 - ``analyze`` and ``sample-size``: statistics from the shell (:mod:`.analyze`);
-- ``serve``: the HTTP service (:mod:`.serve`).
+- ``serve``: the HTTP service (:mod:`.serve`);
+- ``import``: GrowthBook, Unleash or flagd definitions as a configuration (:mod:`.import_`).
 
 Exit codes: 0 ok; 1 the answer is "no" (an invalid configuration, a sample-ratio mismatch);
 2 the command could not run (a usage error, a missing file or column, a bad configuration for
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from .. import __version__
 
 # Imported when the parser is built; each module imports its heavy libraries only when it runs.
-_COMMANDS = ("demo", "config_commands", "assign", "analyze", "serve")
+_COMMANDS = ("demo", "config_commands", "assign", "analyze", "serve", "import_")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -217,6 +217,8 @@ class _Flag:
             if not isinstance(e, list) or not 1 <= len(e) <= 2:
                 raise Skip(epath, "expected [variant] or [variant, weight]")
             weight = e[1] if len(e) == 2 else 1
+            if isinstance(weight, float) and weight.is_integer():
+                weight = int(weight)
             if isinstance(weight, bool) or not isinstance(weight, int):
                 raise Skip(
                     epath,
@@ -264,7 +266,16 @@ class _Flag:
         or $flagd.flagKey ..., {"var": x}]}``."""
         node = self.resolve(node, path, depth)
         if isinstance(node, Mapping) and len(node) == 1 and "var" in node:
-            return "", self.var(node, path)
+            unit = self.var(node, path)
+            if unit != "targetingKey":
+                self.note(
+                    path,
+                    f"flagd buckets {unit!r} when it is text; a request without it is bucketed on "
+                    "the flag key and targetingKey, one where it is not text gets the default "
+                    "variant. trafficsplit serves the first the default and buckets the second's "
+                    "digits",
+                )
+            return "", unit
         if isinstance(node, Mapping) and len(node) == 1 and isinstance(node.get("cat"), list):
             parts = node["cat"]
             if parts:

@@ -419,7 +419,7 @@ def _targeting(
             used = {k: v for k, v in ctx.lists.items() if f"@{k}" in text}
             c.check(text, used)
             entry[field] = text
-            if used:
+            if used and field == "targeting":  # a flag takes its lists at the flag's level
                 entry.setdefault("lists", {}).update(used)
     except c.Untranslatable as exc:
         ctx.lists = lists_before
@@ -578,70 +578,116 @@ def _feature(fkey: str, feature: Any, path: str, ctx: _Context) -> dict[str, Any
     expect_list(rules_in, path_key(path, "rules"), "rules")
     rules: list[dict[str, Any]] = []
     values: list[Any] = [default]
-    unit: str | None = None
+    units: dict[str, str] = {}
     for i, rule in enumerate(rules_in):
         rpath = f"{path}.rules[{i}]"
         rule = expect_mapping(rule, rpath, "a rule")
         _common(rule, rpath, ctx)
         out: dict[str, Any] = {}
         if "force" in rule:
-            if "range" in rule or (rule.get("coverage") is not None and rule["coverage"] != 0):
-                raise Skip(
-                    path_key(rpath, "range" if "range" in rule else "coverage"),
-                    "a force rule with a coverage or range serves a share of units and lets the "
-                    "others fall through to the next rules; a trafficsplit flag rule cannot",
-                )
-            if rule.get("coverage") == 0:
+            if rule.get("coverage") == 0 and "range" not in rule:
                 ctx.note(
                     path_key(rpath, "coverage"), "coverage 0: the rule never applies, left out"
                 )
                 continue
             _targeting(rule, rpath, ctx, out, "when")
-            out["value"] = rule["force"]
             values.append(rule["force"])
+            if rule.get("coverage") is None and "range" not in rule:
+                out["value"] = rule["force"]
+            else:
+                units[_unit(rule, rpath)] = rpath
+                exposure, version = _rollout_share(rule, rpath, ctx)
+                out["rollout"] = [{"value": rule["force"], "weight": 100}]
+                if exposure != 1:
+                    out["exposure"] = exposure
+                seed = expect_str(rule.get("seed") or fkey, path_key(rpath, "seed"), "a seed")
+                out["hashing"] = _hashing(version, seed, ctx)
         elif "variations" in rule:
             variations = expect_list(
                 rule["variations"], path_key(rpath, "variations"), "variations"
             )
             if len(variations) < 2:
                 raise Skip(path_key(rpath, "variations"), "fewer than two variations")
-            if rule.get("namespace") is not None:
-                raise Skip(
-                    path_key(rpath, "namespace"),
-                    "units outside the namespace fall through to the next rules, which a flag "
-                    "rollout rule cannot express",
-                )
             _arm_names(rule, rpath, len(variations), ctx)  # refuses passthrough variations
-            percents, _, version = _allocation(rule, rpath, len(variations), ctx, full=True)
-            attr = expect_str(
-                rule.get("hashAttribute", "id"), path_key(rpath, "hashAttribute"), "an attribute"
-            )
-            if unit is not None and attr != unit:
-                raise Skip(
-                    path_key(rpath, "hashAttribute"),
-                    f"rules hash different attributes ({unit!r}, {attr!r}); a flag has one unit",
-                )
-            unit = attr
+            percents, exposure, version = _allocation(rule, rpath, len(variations), ctx, full=False)
+            units[_unit(rule, rpath)] = rpath
             _targeting(rule, rpath, ctx, out, "when")
             out["rollout"] = [
                 {"value": v, "weight": p} for v, p in zip(variations, percents, strict=True)
             ]
+            if exposure != 1:
+                out["exposure"] = exposure
             seed = rule.get("seed") or rule.get("key") or fkey
             out["hashing"] = _hashing(version, expect_str(seed, rpath, "a seed"), ctx)
+            if rule.get("namespace") is not None:
+                out["hashing"]["namespace"] = _namespace(
+                    rule["namespace"], path_key(rpath, "namespace")
+                )
             values.extend(variations)
         else:
             continue  # GrowthBook skips a rule with neither force nor variations
-        if "lists" in out:
-            lists = out.pop("lists")
-            existing = ctx.lists
-            existing.update(lists)
         rules.append(out)
+    if len(units) > 1:
+        (first, _), (second, where) = list(units.items())[:2]
+        raise Skip(
+            path_key(where, "hashAttribute"),
+            f"rules hash different attributes ({first!r}, {second!r}); a flag has one unit",
+        )
     flag: dict[str, Any] = {"key": fkey, "type": flag_type(values), "default": default}
-    if unit is not None:
-        flag["unit"] = unit
+    if units:
+        flag["unit"] = next(iter(units))
     if rules:
         flag["rules"] = rules
     used = {k: v for k, v in ctx.lists.items() if any(f"@{k}" in r.get("when", "") for r in rules)}
     if used:
         flag["lists"] = used
     return flag
+
+
+def _unit(rule: Mapping[str, Any], path: str) -> str:
+    return expect_str(
+        rule.get("hashAttribute", "id"), path_key(path, "hashAttribute"), "an attribute"
+    )
+
+
+def _rollout_share(rule: Mapping[str, Any], path: str, ctx: _Context) -> tuple[float, int]:
+    """(exposure, hash version) of a force rule's rollout: GrowthBook includes a unit when its
+    hash value n is <= coverage (or in ``range``); the mode when n < exposure. The exposure is
+    chosen, and checked at every hash value, to include the same units."""
+    version = rule.get("hashVersion", 1)
+    if version not in (1, 2) or isinstance(version, bool):
+        raise Skip(
+            path_key(path, "hashVersion"),
+            f"hash version {short(version)}: GrowthBook's SDKs hash with versions 1 and 2 only "
+            "(any other includes no unit)",
+        )
+    buckets = 1000 if version == 1 else 10000
+    if "range" in rule:
+        r = _explicit_ranges([rule["range"]], path_key(path, "range"), 1)[0]
+        if r[0] > 0:
+            raise Skip(
+                path_key(path, "range"),
+                f"a range starting at {r[0]}: the growthbook modes' ranges start at 0",
+            )
+        target = [1 if r[0] <= k / buckets < r[1] else 0 for k in range(buckets)]
+    else:
+        cover = float(expect_number(rule["coverage"], path_key(path, "coverage"), "a coverage"))
+        target = [1 if k / buckets <= cover else 0 for k in range(buckets)]
+        if any(k / buckets == cover for k in range(buckets)):
+            ctx.note(
+                path_key(path, "coverage"),
+                f"units whose hash value is exactly {cover} are included, as GrowthBook's "
+                "JavaScript SDK and test cases include them (n <= coverage); the Python SDK 4 "
+                "leaves them out (n < coverage)",
+            )
+    last = max((k for k in range(buckets) if target[k]), default=-1)
+    for exposure in dict.fromkeys([min(1.0, (last + 1) / buckets), (last + 0.5) / buckets]):
+        ranges = bucket_ranges(1, exposure, [1.0])
+        if [
+            1 if choose_variation(k / buckets, ranges) == 0 else 0 for k in range(buckets)
+        ] == target:
+            return (int(exposure) if exposure in (0.0, 1.0) else exposure), version
+    raise Skip(
+        path_key(path, "range" if "range" in rule else "coverage"),
+        "no exposure includes exactly the units GrowthBook includes",
+    )
