@@ -344,6 +344,83 @@ def test_weights_a_mode_cannot_express_are_refused() -> None:
             experiment(mode, "k", weights, 1.0, params)
 
 
+# ------------------------------------------------------- every bucket, and the boundaries
+
+BUCKET_MAP_GRID = [
+    ("growthbook-v1", {}, [10, 20, 70], 1.0),
+    ("growthbook-v1", {}, [33.33, 33.33, 33.34], 0.7),
+    ("growthbook-v1", {}, [10, 20, 30, 40], 0.3),
+    ("growthbook-v2", {}, [0.01, 99.99], 1.0),
+    ("growthbook-v2", {}, [100 / 3, 100 / 3, 100 / 3], 0.999),
+    ("growthbook-v2", {}, [25, 0, 75], 0.0001),
+    ("unleash", {}, [33.3, 33.3, 33.4], 1.0),
+    ("unleash", {"weight_total": 10000}, [0.01, 0, 99.99], 1.0),
+    ("unleash", {"weight_total": 7}, [100 * 3 / 7, 100 * 4 / 7], 1.0),
+    ("flagd", {}, [1, 2, 97], 1.0),
+    ("flagd", {"weight_total": 10000}, [33.33, 33.33, 33.34], 1.0),
+    ("flagd", {"weight_total": 3}, [100 / 3, 0, 200 / 3], 1.0),
+    ("eppo", {}, [33.33, 33.33, 33.34], 1.0),
+    ("eppo", {"total_shards": 7}, [100 * 2 / 7, 100 * 5 / 7], 1.0),
+    ("statsig", {}, [0.1, 33.3, 66.6], 1.0),
+    ("statsig", {}, [0, 100], 1.0),
+]
+
+
+@pytest.mark.parametrize(("mode", "params", "weights", "exposure"), BUCKET_MAP_GRID)
+def test_every_bucket_gets_the_peers_arm(
+    mode: str, params: dict, weights: list[float], exposure: float
+) -> None:
+    exp = experiment(mode, "k", weights, exposure, params)
+    want = ref.mode_bucket_arms(mode, weights, exposure, params)
+    assert exp.bucket_map().tolist() == want
+
+
+@pytest.mark.parametrize("arithmetic", ["double", "float32"])
+def test_launchdarkly_arithmetic_at_the_boundaries(arithmetic: str) -> None:
+    """Units whose bucket value lies next to the end of the first variation: the two
+    arithmetics part on some of them, and trafficsplit follows the reference on all."""
+    parted = 0
+    for i in range(3000):
+        u = f"ld-{i}"
+        w = round(ref.ld_bucket("flag", "flag", u) * 100_000)
+        if not 0 < w < 100_000:
+            continue
+        weights = [w / 1000, (100_000 - w) / 1000]
+        params = {"arithmetic": arithmetic}
+        want = expected("launchdarkly", "flag", weights, 1.0, [u], params)
+        exp = experiment("launchdarkly", "flag", weights, 1.0, params)
+        assert_single(exp, [u], want, f"{arithmetic} {weights}")
+        other = "float32" if arithmetic == "double" else "double"
+        parted += int(
+            want[0][0]
+            != ref.mode_assign("launchdarkly", "flag", weights, 1.0, u, {"arithmetic": other})[0]
+        )
+    assert parted > 0
+
+
+def test_flagd_legacy_at_the_boundaries() -> None:
+    """Units whose legacy value v lies next to a whole percent, and the testbed's edge keys:
+    with an empty prefix "6LvT0" or "SI7p-" hashes to 2^31 as an int32's magnitude, v just
+    above 100, outside every arm in the legacy scheme (flagd returned no variant)."""
+    units = [f"legacy-{i}" for i in range(3000)]
+    for u in units:
+        v = ref.flagd_legacy_value("color" + u)
+        p = min(max(round(v), 1), 99)
+        weights = [float(p), float(100 - p)]
+        want = expected("flagd-legacy", "color", weights, 1.0, [u], {"prefix": "color"})
+        exp = experiment("flagd-legacy", "color", weights, 1.0, {"prefix": "color"})
+        assert_single(exp, [u], want, f"{u} {weights}")
+    edges = ["ejOoVL", "bY9fO-", "SI7p-", "6LvT0", "ceQdGm"]
+    for mode in ("flagd", "flagd-legacy"):
+        want = expected(mode, "k", [50, 50], 1.0, edges, {"prefix": ""})
+        assert_single(experiment(mode, "k", [50, 50], 1.0, {"prefix": ""}), edges, want, mode)
+    beyond = [u for u in edges if ref.flagd_legacy_value(u) > 100]
+    assert len(beyond) == 1
+    assert ref.mode_assign("flagd-legacy", "k", [50, 50], 1.0, beyond[0], {"prefix": ""})[2] == (
+        "not_exposed"
+    )
+
+
 # ------------------------------------------------------------------------- golden vectors
 
 
@@ -499,7 +576,7 @@ def test_golden_vectors_through_spark(spark: Any, mode: str) -> None:
         for i, r in enumerate(rows)
     ]
     df = spark.createDataFrame(pd.DataFrame(records, columns=["key", "row", "u"]))
-    out = ts_spark.assign(df, config, "u").toPandas()
+    out: Any = ts_spark.assign(df, config, "u").toPandas()
     for key, rows in rows_by_key.items():
         mine = out[out["key"] == key].sort_values("row")
         got = list(zip(mine[key], mine[f"{key}_bucket"], mine[f"{key}_reason"], strict=True))

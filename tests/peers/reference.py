@@ -268,11 +268,18 @@ def growthbook_assign(
         u, (namespace["id"], namespace["start"], namespace["end"]), encoding
     ):
         return None, n, "layer_other"
-    ranges = gb_bucket_ranges(len(weights), exposure, [w / 100 for w in weights])
-    arm = gb_choose_variation(h, ranges)
-    if arm < 0:
+    arm = growthbook_arm_of(h, weights, exposure)
+    if arm is None:
         return None, n, "not_exposed"
     return arm, n, "assigned"
+
+
+def growthbook_arm_of(h: float, weights: Sequence[float], exposure: float) -> int | None:
+    """The arm of hash value h in [0, 1): getBucketRanges with the weights as fractions and
+    the exposure as coverage, then chooseVariation."""
+    ranges = gb_bucket_ranges(len(weights), exposure, [w / 100 for w in weights])
+    arm = gb_choose_variation(h, ranges)
+    return None if arm < 0 else arm
 
 
 # --------------------------------------------------------------------------------------------
@@ -490,20 +497,30 @@ def unleash_assign(
     `rollout` as given), then the feature's variants with integer weights out of
     weight_total."""
     u = unit_text(unit)
-    ints = [_whole(w * weight_total / 100, "weight * weight_total / 100") for w in weights]
-    if sum(ints) != weight_total:
-        raise ValueError("weights must sum to 100")
+    ints = _unleash_weights(weights, weight_total)
     t = unleash_normalized(u, variant_group, weight_total, UNLEASH_VARIANT_SEED, encoding)
     r = peer_percent(exposure) if rollout is None else rollout
     if not (r > 0 and unleash_normalized(u, group_id, 100, 0, encoding) <= r):
         return None, t - 1, "not_exposed"
+    return unleash_arm_of(t, ints), t - 1, "assigned"
+
+
+def _unleash_weights(weights: Sequence[float], weight_total: int) -> list[int]:
+    ints = [_whole(w * weight_total / 100, "weight * weight_total / 100") for w in weights]
+    if sum(ints) != weight_total:
+        raise ValueError("weights must sum to 100")
+    return ints
+
+
+def unleash_arm_of(t: int, ints: Sequence[int]) -> int:
+    """The first variant (weight 0 skipped) whose cumulative weight reaches the target t."""
     cumulative = 0
     for i, w in enumerate(ints):
         if w == 0:
             continue
         cumulative += w
         if cumulative >= t:
-            return i, t - 1, "assigned"
+            return i
     raise AssertionError("unreachable: the weights sum to weight_total")
 
 
@@ -627,14 +644,18 @@ def flagd_assign(
     """The flagd mode: bucketBy = prefix + unit, integer weights out of weight_total."""
     u = unit_text(unit)
     ints = [_whole(w * weight_total / 100, "weight * weight_total / 100") for w in weights]
-    total = sum(ints)
-    b = flagd_bucket(prefix + u, total)
+    b = flagd_bucket(prefix + u, sum(ints))
+    return _first_below(b, ints), b, "assigned"
+
+
+def _first_below(key: int, ints: Sequence[int]) -> int:
+    """Arm i owns keys [c_(i-1), c_i) of the running sums c of the integer weights."""
     end = 0
     for i, w in enumerate(ints):
         end += w
-        if b < end:
-            return i, b, "assigned"
-    raise AssertionError("unreachable")
+        if key < end:
+            return i
+    raise AssertionError("unreachable: the key is below the total")
 
 
 def flagd_legacy_assign(
@@ -767,12 +788,7 @@ def eppo_assign(
     bucket = eppo_shard(f"{arm_salt}-{u}", total_shards)
     if not eppo_shard(f"{traffic_salt}-{u}", total_shards) < threshold:
         return None, bucket, "not_exposed"
-    end = 0
-    for i, w in enumerate(ints):
-        start, end = end, end + w
-        if start <= bucket < end:
-            return i, bucket, "assigned"
-    raise AssertionError("unreachable: the weights cover every shard")
+    return _first_below(bucket, ints), bucket, "assigned"
 
 
 # --------------------------------------------------------------------------------------------
@@ -904,12 +920,7 @@ def statsig_assign(
     bucket = statsig_user_bucket(salt, u)
     if not statsig_passes(spec_salt, rule_salt, u, peer_percent(exposure)):
         return None, bucket, "not_exposed"
-    end = 0
-    for i, w in enumerate(ints):
-        start, end = end, end + w
-        if start <= bucket < end:
-            return i, bucket, "assigned"
-    raise AssertionError("unreachable: the weights cover every bucket")
+    return _first_below(bucket, ints), bucket, "assigned"
 
 
 # --------------------------------------------------------------------------------------------
@@ -1024,3 +1035,33 @@ def mode_assign(
         rule_salt=p["rule_salt"],
         spec_salt=p["spec_salt"],
     )
+
+
+def mode_bucket_arms(
+    mode: str,
+    weights: Sequence[float],
+    exposure: float,
+    params: Mapping[str, Any] | None = None,
+) -> list[int]:
+    """The arm (-1 for none) of every bucket value of a mode whose bucket decides the arm:
+    GrowthBook's n (coverage included, namespace not), Unleash's t - 1, flagd's b, Eppo's arm
+    shard, Statsig's user bucket (their traffic stages apart)."""
+    p = mode_parameters(mode, "k", None, params)
+    if mode in ("growthbook-v1", "growthbook-v2"):
+        n = 1000 if mode == "growthbook-v1" else 10000
+        arms = [growthbook_arm_of(i / n, weights, exposure) for i in range(n)]
+        return [-1 if a is None else a for a in arms]
+    if mode == "unleash":
+        ints = _unleash_weights(weights, p["weight_total"])
+        return [unleash_arm_of(t + 1, ints) for t in range(p["weight_total"])]
+    if mode == "flagd":
+        ints = [_whole(w * p["weight_total"] / 100, "weight") for w in weights]
+        return [_first_below(b, ints) for b in range(sum(ints))]
+    if mode == "eppo":
+        total = p["total_shards"]
+        ints = [_whole(w * total / 100, "weight * total_shards / 100") for w in weights]
+        return [_first_below(s, ints) for s in range(total)]
+    if mode == "statsig":
+        ints = [_whole(w * 10, "weight * 10") for w in weights]
+        return [_first_below(b, ints) for b in range(1000)]
+    raise ValueError(f"{mode}: the bucket is a coarse view of the key the arms are decided on")
