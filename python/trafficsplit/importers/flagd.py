@@ -258,8 +258,10 @@ class _Flag:
             hashing = {"mode": "flagd", "prefix": prefix, "weight_total": total}
         rollout = [{"value": v, "weight": p} for v, p in zip(values, pcts, strict=True)]
         self.add(conds, {"rollout": rollout, "hashing": hashing}, path)
-        # A request without the bucketing key skips a rollout rule; flagd answers the default.
-        self.add(conds, {"value": self.default}, path)
+        # A request without the bucketing key skips a rollout rule; flagd answers the default
+        # (which is what follows an unconditional rule anyway).
+        if conds:
+            self.add(conds, {"value": self.default}, path)
 
     def bucket_key(self, node: Any, path: str, depth: int) -> tuple[str, str]:
         """(prefix, unit attribute) of a bucketing expression ``{"var": x}`` or ``{"cat": [text
