@@ -225,7 +225,7 @@ struct Sha256Ni {
     (group<G>(s0, s1, w), ...);
   }
 
-  TRAFFICSPLIT_SHA_NI [[gnu::noinline]] static void compress(uint32_t* state,
+  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress(uint32_t* state,
                                                              const uint8_t* block) noexcept {
     const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
     __m128i t = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
@@ -278,7 +278,7 @@ struct Sha1Ni {
     (group<G>(abcd, e, w), ...);
   }
 
-  TRAFFICSPLIT_SHA_NI [[gnu::noinline]] static void compress(uint32_t* state,
+  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress(uint32_t* state,
                                                              const uint8_t* block) noexcept {
     const __m128i swap = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
     __m128i abcd =

@@ -1,5 +1,7 @@
 #include "trafficsplit/hashing/peer.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
 
@@ -113,6 +115,22 @@ uint64_t read_be(const uint8_t* p, int bytes) {
   return v;
 }
 
+constexpr uint32_t kFnvPrime = 0x01000193U;
+
+// True when every byte is below 0x80: then each byte is a character, a UTF-16 code unit and a
+// code point at once, and every encoding hashes the bytes as they are. Eight bytes at a time.
+inline bool is_ascii(const char* text, size_t len) noexcept {
+  uint64_t any = 0;
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, text + i, 8);
+    any |= word;
+  }
+  for (; i < len; ++i) any |= static_cast<uint8_t>(text[i]);
+  return (any & 0x8080808080808080ULL) == 0;
+}
+
 }  // namespace
 
 PeerHash parse_peer_hash(std::string_view name) {
@@ -155,6 +173,45 @@ KeyFunction::KeyFunction(KeySpec spec) : spec_(std::move(spec)) {
   uint64_t ignored;
   if (!(*this)(nullptr, 0, &ignored)) {
     throw InvalidArgument("a peer hash's prefix and suffix must be UTF-8 text");
+  }
+  prepare();
+}
+
+// The prefix and suffix (valid UTF-8: the constructor checked) as keys() uses them.
+void KeyFunction::prepare() {
+  const KeySpec& s = spec_;
+  if (s.hash == PeerHash::fnv1a32 || s.hash == PeerHash::fnv1a32_twice) {
+    Fnv1a fnv;
+    fnv_add(fnv, s.encoding, s.prefix.data(), s.prefix.size());
+    fnv_start_ = fnv.h;
+    auto add = [&](uint32_t v) { fnv_suffix_.push_back(v); };
+    const char* text = s.suffix.data();
+    const size_t size = s.suffix.size();
+    switch (s.encoding) {
+      case TextEncoding::utf8:
+        for (size_t i = 0; i < size; ++i) add(static_cast<uint8_t>(text[i]));
+        break;
+      case TextEncoding::utf16:
+        each_utf16_unit(text, size, add);
+        break;
+      case TextEncoding::codepoints:
+        each_code_point(text, size, add);
+        break;
+      case TextEncoding::utf16_low_byte:
+        each_utf16_unit(text, size, [&](uint32_t u) { add(u & 0xFF); });
+        break;
+    }
+  } else if (s.hash == PeerHash::murmur3) {
+    for (int part = 0; part < 2; ++part) {
+      const std::string& from = part == 0 ? s.prefix : s.suffix;
+      std::string& to = part == 0 ? murmur_prefix_ : murmur_suffix_;
+      if (s.encoding == TextEncoding::utf8) {
+        to = from;
+      } else {
+        each_utf16_unit(from.data(), from.size(),
+                        [&](uint32_t u) { to.push_back(static_cast<char>(u & 0xFF)); });
+      }
+    }
   }
 }
 
@@ -239,8 +296,131 @@ bool KeyFunction::operator()(const char* unit, size_t len, uint64_t* key) const 
   return false;
 }
 
+// FNV-1a's suffix and, for GrowthBook v2, the second FNV-1a over the decimal text.
+uint32_t KeyFunction::fnv_finish(uint32_t h) const noexcept {
+  for (const uint32_t v : fnv_suffix_) h = (h ^ v) * kFnvPrime;
+  if (spec_.hash == PeerHash::fnv1a32_twice) {
+    char digits[24];
+    const size_t n = detail::format_decimal_inline(static_cast<uint64_t>(h), digits);
+    h = 0x811C9DC5U;
+    for (size_t i = 0; i < n; ++i) h = (h ^ static_cast<uint8_t>(digits[i])) * kFnvPrime;
+  }
+  return h;
+}
+
+// Units whose bytes are the hash's input (UTF-8, or ASCII in any encoding) four abreast: FNV-1a
+// is one multiply chain per unit, so four independent chains keep the multiplier busy. The
+// others go through operator().
+void KeyFunction::fnv_keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
+                           uint8_t* ok) const {
+  const bool bytes = spec_.encoding == TextEncoding::utf8;
+  size_t fast[64];
+  size_t count = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (bytes || is_ascii(data[i], len[i])) {
+      fast[count++] = i;
+    } else {
+      ok[i] = (*this)(data[i], len[i], &keys[i]) ? 1 : 0;
+    }
+  }
+  constexpr size_t kChains = 4;
+  size_t j = 0;
+  for (; j + kChains <= count; j += kChains) {
+    const uint8_t* p[kChains];
+    size_t size[kChains];
+    uint32_t h[kChains];
+    size_t common = SIZE_MAX;
+    for (size_t k = 0; k < kChains; ++k) {
+      p[k] = reinterpret_cast<const uint8_t*>(data[fast[j + k]]);
+      size[k] = len[fast[j + k]];
+      h[k] = fnv_start_;
+      common = std::min(common, size[k]);
+    }
+    for (size_t i = 0; i < common; ++i) {
+      for (size_t k = 0; k < kChains; ++k) h[k] = (h[k] ^ p[k][i]) * kFnvPrime;
+    }
+    for (size_t k = 0; k < kChains; ++k) {
+      for (size_t i = common; i < size[k]; ++i) h[k] = (h[k] ^ p[k][i]) * kFnvPrime;
+      const size_t i = fast[j + k];
+      keys[i] = reduce(fnv_finish(h[k]));
+      ok[i] = 1;
+    }
+  }
+  for (; j < count; ++j) {
+    const size_t i = fast[j];
+    const auto* p = reinterpret_cast<const uint8_t*>(data[i]);
+    uint32_t h = fnv_start_;
+    for (size_t b = 0; b < len[i]; ++b) h = (h ^ p[b]) * kFnvPrime;
+    keys[i] = reduce(fnv_finish(h));
+    ok[i] = 1;
+  }
+}
+
+// murmur3 over the prepared prefix, the unit's bytes (UTF-8, or ASCII whose low bytes are the
+// bytes themselves) and the prepared suffix, in one stack buffer; other units via operator().
+void KeyFunction::murmur_keys(const char* const* data, const size_t* len, size_t n,
+                              uint64_t* keys, uint8_t* ok) const {
+  const bool bytes = spec_.encoding == TextEncoding::utf8;
+  const size_t fixed = murmur_prefix_.size() + murmur_suffix_.size();
+  if (fixed == 0 && bytes) {
+    for (size_t i = 0; i < n; ++i) {
+      keys[i] = reduce(detail::murmur3_inline(data[i], len[i], spec_.seed));
+      ok[i] = 1;
+    }
+    return;
+  }
+  constexpr size_t kText = 256;
+  char text[kText];
+  const size_t prefix = murmur_prefix_.size();
+  if (prefix > 0 && prefix <= kText) std::memcpy(text, murmur_prefix_.data(), prefix);
+  for (size_t i = 0; i < n; ++i) {
+    const size_t size = len[i];
+    if (fixed + size > kText || !(bytes || is_ascii(data[i], size))) {
+      ok[i] = (*this)(data[i], size, &keys[i]) ? 1 : 0;
+      continue;
+    }
+    if (size > 0) std::memcpy(text + prefix, data[i], size);
+    if (!murmur_suffix_.empty()) {
+      std::memcpy(text + prefix + size, murmur_suffix_.data(), murmur_suffix_.size());
+    }
+    keys[i] = reduce(detail::murmur3_inline(text, fixed + size, spec_.seed));
+    ok[i] = 1;
+  }
+}
+
+// MD5 of a block of units in vector lanes (md5_many); the key is the first 4 bytes.
+void KeyFunction::md5_keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
+                           uint8_t* ok) const {
+  uint8_t digests[64 * 16];
+  for (size_t at = 0; at < n; at += 64) {
+    const size_t m = std::min<size_t>(64, n - at);
+    md5_many(spec_.prefix, data + at, len + at, spec_.suffix, m, digests);
+    for (size_t i = 0; i < m; ++i) {
+      keys[at + i] = reduce(read_be(digests + 16 * i, 4));
+      ok[at + i] = 1;
+    }
+  }
+}
+
 void KeyFunction::keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
                        uint8_t* ok) const {
+  switch (spec_.hash) {
+    case PeerHash::fnv1a32:
+    case PeerHash::fnv1a32_twice:
+      for (size_t at = 0; at < n; at += 64) {
+        fnv_keys(data + at, len + at, std::min<size_t>(64, n - at), keys + at, ok + at);
+      }
+      return;
+    case PeerHash::murmur3:
+      murmur_keys(data, len, n, keys, ok);
+      return;
+    case PeerHash::md5:
+      md5_keys(data, len, n, keys, ok);
+      return;
+    case PeerHash::sha1:
+    case PeerHash::sha256:
+      break;
+  }
   for (size_t i = 0; i < n; ++i) ok[i] = (*this)(data[i], len[i], &keys[i]) ? 1 : 0;
 }
 

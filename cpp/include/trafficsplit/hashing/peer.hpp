@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace trafficsplit {
 
@@ -55,7 +56,9 @@ class KeyFunction {
   bool operator()(const char* unit, size_t len, uint64_t* key) const;
 
   // The keys of n units at once (the batch kernels' blocks): keys[i] of data[i] (len[i]
-  // bytes), ok[i] = 0 where operator() would return false.
+  // bytes), ok[i] = 0 where operator() would return false. Equal to operator() unit by unit;
+  // faster: FNV-1a several units abreast, ASCII units hashed as bytes without decoding, MD5 in
+  // vector lanes (md5_many), the prefix's FNV state computed once.
   void keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
             uint8_t* ok) const;
 
@@ -63,7 +66,22 @@ class KeyFunction {
 
  private:
   uint64_t reduce(uint64_t h) const noexcept;
+  void prepare();
+  uint32_t fnv_finish(uint32_t h) const noexcept;
+  void fnv_keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
+                uint8_t* ok) const;
+  void murmur_keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
+                   uint8_t* ok) const;
+  void md5_keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
+                uint8_t* ok) const;
+
   KeySpec spec_;
+  // For keys(), made once by the constructor. FNV: the state after the encoded prefix and the
+  // suffix's encoded values. murmur3: the prefix and suffix as the hash reads them (UTF-8 or
+  // the low bytes), to which an ASCII unit's bytes are added as they are.
+  uint32_t fnv_start_ = 0;
+  std::vector<uint32_t> fnv_suffix_;
+  std::string murmur_prefix_, murmur_suffix_;
 };
 
 }  // namespace trafficsplit
