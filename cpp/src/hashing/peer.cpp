@@ -91,6 +91,7 @@ bool fnv_add(Fnv1a& fnv, TextEncoding encoding, const char* text, size_t len) {
 class Buffer {
  public:
   void append(const char* data, size_t len) {
+    if (len == 0) return;  // data may be null
     if (big_.empty() && size_ + len <= sizeof(small_)) {
       std::memcpy(small_ + size_, data, len);
     } else {
