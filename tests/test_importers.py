@@ -165,6 +165,20 @@ def test_growthbook_weights_are_checked_at_every_bucket() -> None:
     assert [a["weight"] for a in result.config["experiments"][2]["arms"]] == [10, 90]
 
 
+def test_growthbook_weights_it_ignores_become_equal_weights_with_a_note() -> None:
+    # Weights summing to 0.8 are ignored by GrowthBook's SDKs, which split equally.
+    exp = {"key": "e", "variations": [0, 1], "weights": [0.5, 0.3]}
+    result = import_growthbook({"experiments": [exp]})
+    assert [arm["weight"] for arm in result.config["experiments"][0]["arms"]] == [50, 50]
+    (note,) = result.problems
+    assert not note.skipped and note.path == "experiments[0].weights"
+    sp = splitter(result)
+    got = sp.assign_frame(pd.DataFrame({"id": IDS_EACH}), "id")["e"].astype(object)
+    for u, arm in zip(IDS_EACH, got, strict=True):
+        value, in_experiment, _ = ref.gb_run_experiment({"attributes": {"id": u}}, exp)
+        assert in_experiment and arm == str(value)
+
+
 def test_growthbook_ranges_that_no_percentages_reproduce_are_skipped() -> None:
     result = import_growthbook(
         {"experiments": [{"key": "r", "variations": [0, 1], "ranges": [[0, 0.1], [0.9, 1.0]]}]}

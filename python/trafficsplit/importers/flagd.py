@@ -141,6 +141,8 @@ class _Flag:
     def value_of(self, name: Any, path: str) -> Any:
         if isinstance(name, bool):
             name = "true" if name else "false"
+        if isinstance(name, (Mapping, list)):
+            raise Skip(path, f"a computed variant ({short(name)}) is not translated")
         if not isinstance(name, str) or name not in self.variants:
             raise Skip(path, f"{short(name)} is not one of the flag's variants")
         return self.variants[name]
@@ -395,6 +397,8 @@ class _Flag:
             return c.call(op.replace("_", ""), attr, args[1])
         if op == "sem_ver":
             return self.semver(args, path)
+        if op == "fractional":
+            raise Skip(path, "fractional as a condition (a random true or false) is not translated")
         raise Skip(path, f"the operator {op!r} is not translated")
 
     def attribute_and_literal(self, args: list[Any], path: str) -> tuple[str, Any]:

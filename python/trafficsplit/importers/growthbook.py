@@ -239,15 +239,19 @@ def _allocation(
     else:
         ranges = bucket_ranges(count, coverage_given, weights_given)
         target = _choices(ranges, buckets)
-        if weights_given is not None and [r[0] for r in ranges] != [
-            r[0] for r in bucket_ranges(count, 1.0, list(weights_given))
-        ]:
-            ctx.note(
-                path_key(path, "weights"),
-                "GrowthBook ignores these weights (their count differs from the variations' or "
-                "they do not sum to 1) and splits equally: translated as equal weights",
-            )
-        effective = [end - start for start, end in bucket_ranges(count, 1.0, weights_given)]
+        effective = [1 / count] * count
+        if weights_given is not None:
+            total = 0.0
+            for w in weights_given:
+                total = w + total
+            if len(weights_given) == count and 0.99 <= total <= 1.01:
+                effective = [float(w) for w in weights_given]
+            else:
+                ctx.note(
+                    path_key(path, "weights"),
+                    "GrowthBook ignores these weights (their count differs from the variations' "
+                    "or they do not sum to 1) and splits equally: translated as equal weights",
+                )
         cover = 1.0 if coverage_given is None else min(max(float(coverage_given), 0.0), 1.0)
         attempts = [(cover, effective)]
     if full and -1 in target:

@@ -243,7 +243,7 @@ def _strategy(
     elif kind in ("flexibleRollout", "gradualRolloutUserId", "gradualRolloutSessionId"):
         key = "rollout" if kind == "flexibleRollout" else "percentage"
         rollout = _percent(
-            params.get(key, 100 if kind != "flexibleRollout" else None),
+            params.get(key),
             path_key(path, f"parameters.{key}"),
         )
         if kind == "flexibleRollout":
