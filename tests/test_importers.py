@@ -544,6 +544,40 @@ def test_unknown_operators_and_shapes_are_problems_not_tracebacks() -> None:
         import_unleash({"features": {"a": 1}})
 
 
+def test_mangled_suite_documents_give_problems_or_config_errors_only() -> None:
+    """Random values dropped into the suites' documents: each import returns a result whose
+    configuration loads, or raises ConfigError; nothing else escapes."""
+    rng = random.Random(5)
+    junk = [None, True, 0, -1, 1.5, "", "x", [], {}, [1], {"a": 1}, "$in", 1e308, [[0, 1]]]
+
+    def mangle(node: Any) -> None:
+        if isinstance(node, (dict, list)) and node:
+            key = rng.choice(list(node)) if isinstance(node, dict) else rng.randrange(len(node))
+            if rng.random() < 0.3:
+                node[key] = rng.choice(junk)
+            else:
+                mangle(node[key])
+
+    growthbook = [{"experiments": [c[2]]} for c in CASES["run"]] + [
+        {"features": c[1].get("features", {})} for c in CASES["feature"]
+    ]
+    unleash = [json.loads(f.read_text(encoding="utf-8")) for f in UNLEASH_SPECS]
+    for importer, docs in [
+        (import_growthbook, growthbook),
+        (import_unleash, unleash),
+        (import_flagd, [FLAGD]),
+    ]:
+        for _ in range(300):
+            doc = json.loads(json.dumps(rng.choice(docs)))
+            for _ in range(rng.randint(1, 4)):
+                mangle(doc)
+            try:
+                result = importer(doc)
+            except ts.ConfigError:
+                continue
+            ts.parse_config(result.config)
+
+
 def test_deep_nesting_is_refused_with_a_path() -> None:
     cond: dict[str, Any] = {"a": 1}
     for _ in range(500):

@@ -30,10 +30,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "import",
         help="translate GrowthBook, Unleash or flagd definitions into a configuration",
-        description="Reads a GrowthBook SDK payload, an Unleash client payload or a flagd flag "
-        "file and writes a trafficsplit configuration whose hashing modes reproduce the peer's "
-        "bucketing, so that no unit changes arm. Every entry that cannot be translated exactly "
-        "is left out and reported as 'FILE: PATH: message' on standard error.",
+        description="Reads a GrowthBook SDK payload, an Unleash client payload or a flagd flag\n"
+        "file and writes a trafficsplit configuration whose hashing modes reproduce the\n"
+        "peer's bucketing, so that no unit changes arm. Every entry that cannot be\n"
+        "translated exactly is left out and reported as 'FILE: PATH: message' on\n"
+        "standard error (docs/migration.md).",
         epilog="examples:\n"
         "  trafficsplit import growthbook features.json -o config/growthbook.yaml\n"
         "  trafficsplit import unleash toggles.json --json\n"
@@ -67,9 +68,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--encoding",
         metavar="NAME",
-        help="the peer SDK's hashing of non-ASCII ids: growthbook utf16 (JavaScript), "
-        "codepoints (Python) or utf8 (Go, Java); unleash utf8 (yggdrasil) or utf16-low-byte "
-        "(Node); default: the mode's",
+        help="the peer SDK's hashing of non-ASCII ids: growthbook utf16 (JavaScript, "
+        "Python 4), codepoints (older Python SDKs) or utf8 (Go, Java); unleash utf8 "
+        "(yggdrasil) or utf16-low-byte (Node); default: the mode's",
     )
     parser.set_defaults(run=_run)
 
