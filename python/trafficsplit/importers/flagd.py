@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ArgumentError, ConfigError
 from . import _conditions as c
 from ._report import (
     MAX_DEPTH,
@@ -41,7 +41,7 @@ def import_flagd(data: Any, *, scheme: str = "current") -> ImportResult:
     """
     doc = top_mapping(data, "flagd", "a flag definition with 'flags'")
     if scheme not in SCHEMES:
-        raise ValueError(f"scheme: expected one of {', '.join(SCHEMES)}, got {scheme!r}")
+        raise ArgumentError(f"scheme: expected one of {', '.join(SCHEMES)}, got {scheme!r}")
     if "flags" not in doc:
         raise ConfigError("flagd: expected a flag definition with 'flags'")
     flags = doc["flags"]

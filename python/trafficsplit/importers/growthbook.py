@@ -14,6 +14,7 @@ import itertools
 from collections.abc import Mapping
 from typing import Any
 
+from ..errors import ArgumentError
 from . import _conditions as c
 from ._report import (
     MAX_DEPTH,
@@ -55,17 +56,18 @@ def import_growthbook(data: Any, *, encoding: str | None = None) -> ImportResult
     """Translates a GrowthBook SDK payload (``{"features": {...}, "experiments": [...],
     "savedGroups": {...}}``) into a trafficsplit configuration.
 
-    ``encoding`` is the SDK whose hashing of non-ASCII ids to reproduce (``utf16``: JavaScript,
-    ``codepoints``: Python, ``utf8``: Go and Java); None leaves the mode's default.
+    ``encoding`` is the SDK whose hashing of non-ASCII ids to reproduce (``utf16``: JavaScript
+    and Python 4, ``codepoints``: older Python SDKs, ``utf8``: Go and Java); None leaves the
+    mode's default.
 
     >>> result = import_growthbook({"experiments": [
     ...     {"key": "checkout", "variations": ["a", "b"], "weights": [0.1, 0.9]}]})
     >>> [arm["weight"] for arm in result.config["experiments"][0]["arms"]]
-    [10.0, 90.0]
+    [10, 90]
     """
     doc = top_mapping(data, "GrowthBook", "an SDK payload with 'features' or 'experiments'")
     if encoding is not None and encoding not in ENCODINGS:
-        raise ValueError(f"encoding: expected one of {', '.join(ENCODINGS)}, got {encoding!r}")
+        raise ArgumentError(f"encoding: expected one of {', '.join(ENCODINGS)}, got {encoding!r}")
     report = Report()
     groups = doc.get("savedGroups") or {}
     if not isinstance(groups, Mapping):
@@ -212,10 +214,9 @@ def _first_difference(a: list[int], b: list[int], buckets: int) -> str:
 
 
 def _allocation(
-    exp: Mapping[str, Any], path: str, count: int, ctx: _Context, *, full: bool
+    exp: Mapping[str, Any], path: str, count: int, ctx: _Context
 ) -> tuple[list[float], float, int]:
-    """(percentages, exposure, hash version) reproducing the peer's ranges bucket for bucket;
-    ``full`` requires every bucket to be in a range (a rule that must not fall through)."""
+    """(percentages, exposure, hash version) reproducing the peer's ranges bucket for bucket."""
     version = exp.get("hashVersion", 1)
     if version not in (1, 2) or isinstance(version, bool):
         raise Skip(
@@ -254,13 +255,6 @@ def _allocation(
                 )
         cover = 1.0 if coverage_given is None else min(max(float(coverage_given), 0.0), 1.0)
         attempts = [(cover, effective)]
-    if full and -1 in target:
-        k = target.index(-1)
-        raise Skip(
-            path,
-            f"hash value {k}/{buckets} is in no variation's range: GrowthBook lets such units "
-            "fall through to the feature's next rules, which a flag rollout rule cannot",
-        )
     for cover, weights in attempts:
         found = exact_percents(count, target, cover, weights, buckets)
         if found is not None:
@@ -375,7 +369,7 @@ def _experiment(exp: Any, path: str, ctx: _Context) -> dict[str, Any]:
     for key_ in exp:
         if key_ not in _KNOWN_EXPERIMENT and key_ not in _IGNORED:
             ctx.note(path_key(path, str(key_)), "not read")
-    percents, exposure, version = _allocation(exp, path, len(variations), ctx, full=False)
+    percents, exposure, version = _allocation(exp, path, len(variations), ctx)
     names = _arm_names(exp, path, len(variations), ctx)
     entry: dict[str, Any] = {"key": key}
     if exp.get("active") is False or exp.get("status") in ("draft", "stopped"):
@@ -613,7 +607,7 @@ def _feature(fkey: str, feature: Any, path: str, ctx: _Context) -> dict[str, Any
             if len(variations) < 2:
                 raise Skip(path_key(rpath, "variations"), "fewer than two variations")
             _arm_names(rule, rpath, len(variations), ctx)  # refuses passthrough variations
-            percents, exposure, version = _allocation(rule, rpath, len(variations), ctx, full=False)
+            percents, exposure, version = _allocation(rule, rpath, len(variations), ctx)
             units[_unit(rule, rpath)] = rpath
             _targeting(rule, rpath, ctx, out, "when")
             out["rollout"] = [

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ArgumentError, ConfigError
 from . import _conditions as c
 from ._report import (
     ImportResult,
@@ -54,7 +54,7 @@ def import_unleash(data: Any, *, encoding: str | None = None) -> ImportResult:
     """
     doc = top_mapping(data, "Unleash", "a client payload with 'features'")
     if encoding is not None and encoding not in ENCODINGS:
-        raise ValueError(f"encoding: expected one of {', '.join(ENCODINGS)}, got {encoding!r}")
+        raise ArgumentError(f"encoding: expected one of {', '.join(ENCODINGS)}, got {encoding!r}")
     if "state" in doc and "features" not in doc:
         doc = top_mapping(doc["state"], "Unleash", "a state with 'features'")
     if "features" not in doc:
@@ -180,8 +180,7 @@ def _toggle(
                     variants_path,
                     "variant overrides apply to enabled units only in Unleash, while trafficsplit "
                     "overrides win over the rollout and the targeting: translated only for a "
-                    "toggle "
-                    "enabled for everyone",
+                    "toggle enabled for everyone",
                 )
             entry["overrides"] = overrides
         hashing["variant_group"] = variant_group
@@ -242,10 +241,7 @@ def _strategy(
         pass
     elif kind in ("flexibleRollout", "gradualRolloutUserId", "gradualRolloutSessionId"):
         key = "rollout" if kind == "flexibleRollout" else "percentage"
-        rollout = _percent(
-            params.get(key),
-            path_key(path, f"parameters.{key}"),
-        )
+        rollout = _percent(params.get(key), f"{path}.parameters.{key}")
         if kind == "flexibleRollout":
             stickiness = str(params.get("stickiness") or "default")
         else:
