@@ -31,6 +31,7 @@ import os
 import random
 import re
 import shutil
+import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -236,6 +237,60 @@ def test_mode_equals_reference_on_200k_units(mode: str) -> None:
         assert_batch(exp.assign_batch(np.array(i_part, np.int64)), want_i, f"{what}, int64")
         assert_single(exp, t_part, want_t, what)
         assert_single(exp, i_part, want_i, what)
+
+
+SIMD_SCRIPT = """
+import json, sys
+import numpy as np
+import trafficsplit as ts
+jobs = json.loads(sys.stdin.read())
+out = []
+for mode, params, salt, weights, exposure, texts, ints in jobs:
+    e = ts.Experiment("exp-key", {f"arm{i}": w for i, w in enumerate(weights)}, exposure=exposure,
+                      salt=salt, hashing={"mode": mode, **params})
+    rows = []
+    for b in (e.assign_batch(texts), e.assign_batch(np.array(ints, np.int64))):
+        rows.append([b.arm_index.tolist(), b.bucket.tolist(), [ts.REASONS[r] for r in b.reason]])
+    out.append(rows)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("simd", ["avx2", "none"])
+def test_simd_paths_equal_the_reference(simd: str) -> None:
+    """The core picks its hashing kernels by CPU (AVX-512 here); TRAFFICSPLIT_SIMD caps them at
+    AVX2 or the portable code. In a fresh process under each cap, 20,000 units per mode (two
+    grid rows each) equal the reference."""
+    jobs, wants = [], []
+    for mode in ref.MODES:
+        texts, ints = random_units(100 + ref.MODES.index(mode), 20_000, mode in EMPTY_ALLOWED)
+        for salt, params, weights, exposure in GRIDS[mode][:2]:
+            jobs.append([mode, params, salt, weights, exposure, texts[:8000], ints[:2000]])
+            wants.append(
+                [
+                    expected(mode, "exp-key", weights, exposure, texts[:8000], params, salt),
+                    expected(mode, "exp-key", weights, exposure, ints[:2000], params, salt),
+                ]
+            )
+    env = {**os.environ, "TRAFFICSPLIT_SIMD": simd}
+    result = subprocess.run(
+        [sys.executable, "-c", SIMD_SCRIPT],
+        input=json.dumps(jobs),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=True,
+    )
+    got = json.loads(result.stdout)
+    for job, want_pair, got_pair in zip(jobs, wants, got, strict=True):
+        for (w_arms, w_buckets, w_reasons), (arms, buckets, reasons) in zip(
+            want_pair, got_pair, strict=True
+        ):
+            what = f"TRAFFICSPLIT_SIMD={simd} {job[0]} {job[1]} {job[3]} {job[4]}"
+            assert arms == w_arms.tolist(), what
+            assert buckets == w_buckets.tolist(), what
+            assert reasons == w_reasons, what
 
 
 # ------------------------------------------------------------------- hypothesis: the rest
