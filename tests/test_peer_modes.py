@@ -14,7 +14,8 @@ tests/test_peer_reference.py).
 - ``Experiment.hashing`` fills in the defaults docs/assignment-spec.md states (from the salt,
   except Unleash's variant group, LaunchDarkly's flag key and Statsig's rule salt).
 - The suite cases that describe an experiment or flag a mode can express run through an
-  Experiment: GrowthBook ``run`` cases, Unleash rollout and variant tests, flagd fractional
+  Experiment: GrowthBook ``run`` cases and ``feature`` cases (force rollouts and experiment
+  rules, with the bucket GrowthBook reports), Unleash rollout and variant tests, flagd fractional
   scenarios, Eppo UFC subjects (allocation rules evaluated by the reference, bucketing by
   trafficsplit) and LaunchDarkly's eight bucket values. What is not expressible is listed with
   its reason (``*_NOT_EXPRESSIBLE``) and counted, so the counts fail if a case goes missing.
@@ -715,6 +716,113 @@ def test_growthbook_run_through_an_experiment(case: list[Any]) -> None:
     assert a.in_experiment is in_experiment
     if in_experiment:
         assert variations[a.arm_index] == value
+
+
+GB_FORCE_KEYS = {"force", "coverage", "hashVersion", "seed", "hashAttribute", "id"}
+GB_EXPERIMENT_KEYS = {
+    "variations",
+    "weights",
+    "coverage",
+    "key",
+    "seed",
+    "hashVersion",
+    "namespace",
+    "hashAttribute",
+    "meta",
+    "type",
+    "banditVersion",
+    "id",
+}
+
+
+def gb_feature_case(context: Mapping[str, Any], feature_key: str) -> Any:
+    """(default value, steps) of a feature whose rules are unconditional forces, rollouts
+    (force with coverage) and experiments, each bucketing step an Experiment; or the reason
+    the case is not expressible."""
+    for k in ("forcedVariations", "url", "qaMode"):
+        if k in context:
+            return f"context {k}"
+    f = (context.get("features") or {}).get(feature_key)
+    if f is None:
+        return "an unknown feature"
+    steps: list[Any] = []
+    for r in f.get("rules") or []:
+        hv = r.get("hashVersion", 1)
+        if hv not in (1, 2):
+            return "an unknown hash version"
+        if "force" in r:
+            if set(r) - GB_FORCE_KEYS:
+                return f"a force rule with {sorted(set(r) - GB_FORCE_KEYS)}"
+            if "coverage" not in r:
+                steps.append(("value", r["force"]))
+                continue
+            params = {"seed": r.get("seed") or feature_key}
+            exp = experiment(f"growthbook-v{hv}", feature_key, [100], r["coverage"], params)
+            steps.append(("rollout", exp, [r["force"]], r.get("hashAttribute") or "id"))
+        elif "variations" in r:
+            if set(r) - GB_EXPERIMENT_KEYS:
+                return f"an experiment rule with {sorted(set(r) - GB_EXPERIMENT_KEYS)}"
+            if any(m.get("passthrough") for m in r.get("meta") or []):
+                return "a passthrough variation"
+            variations = r["variations"]
+            ranges = ref.gb_bucket_ranges(len(variations), 1.0, r.get("weights"))
+            key = r.get("key") or feature_key
+            params = {"seed": r.get("seed") or key}
+            if "namespace" in r:
+                ns_id, start, end = r["namespace"]
+                params["namespace"] = {"id": ns_id, "start": start, "end": end}
+            exp = experiment(
+                f"growthbook-v{hv}",
+                key,
+                [(b - a) * 100 for a, b in ranges],
+                r.get("coverage", 1.0),
+                params,
+            )
+            steps.append(("experiment", exp, variations, r.get("hashAttribute") or "id"))
+        else:
+            return f"a rule with {sorted(r)}"
+    if not any(step[0] != "value" for step in steps):
+        return "no bucketing"
+    return f.get("defaultValue"), steps
+
+
+GB_FEATURES = [pytest.param(c, id=c[0]) for c in GB["feature"]]
+
+
+def test_growthbook_feature_cases_accounted_for() -> None:
+    expressible = [
+        p for p in GB_FEATURES if not isinstance(gb_feature_case(*p.values[0][1:3]), str)
+    ]
+    assert len(GB_FEATURES) == 55
+    assert len(expressible) == 17
+
+
+@pytest.mark.parametrize("case", GB_FEATURES)
+def test_growthbook_feature_through_experiments(case: list[Any]) -> None:
+    _, context, feature_key, want = case
+    built = gb_feature_case(context, feature_key)
+    if isinstance(built, str):
+        pytest.skip(built)
+    default, steps = built
+    attributes = context.get("attributes") or {}
+    value, bucket = default, None
+    for step in steps:
+        if step[0] == "value":
+            value = step[1]
+            break
+        _, exp, values, attribute = step
+        unit = attributes.get(attribute)
+        if unit is None or unit == "":
+            continue  # GrowthBook skips a bucketing rule without a hash value
+        a = exp.assign(unit)
+        if a.in_experiment:
+            value, bucket = values[a.arm_index], a.bucket
+            break
+    assert value == want["value"]
+    result = want.get("experimentResult")
+    if result and result.get("bucket") is not None:
+        scale = 10000 if exp.hashing["mode"] == "growthbook-v2" else 1000
+        assert bucket == round(result["bucket"] * scale)
 
 
 # ------------------------------------------------------------------------ Unleash suites
