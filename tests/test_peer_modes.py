@@ -477,6 +477,53 @@ def test_flagd_legacy_at_the_boundaries() -> None:
     )
 
 
+HISTORY: dict[str, tuple[list[float], float, list[float], float, dict[str, Any]]] = {
+    # mode: (earlier weights, earlier exposure, current weights, current exposure, parameters)
+    "growthbook-v1": ([50, 50], 0.2, [10, 20, 70], 0.9, {}),
+    "growthbook-v2": ([100], 1.0, [33.33, 33.33, 33.34], 0.5, {"encoding": "utf8"}),
+    "unleash": ([50, 50], 0.1, [20, 80], 0.6, {}),
+    "flagd": ([50, 50], 1.0, [25, 75], 1.0, {}),
+    "flagd-legacy": ([90, 10], 1.0, [40, 60], 1.0, {}),
+    "eppo": ([50, 50], 0.05, [10, 90], 0.5, {}),
+    "launchdarkly": ([50, 50], 1.0, [0.001, 99.999], 1.0, {"arithmetic": "float32"}),
+    "statsig": ([50, 50], 0.3, [33.3, 66.7], 1.0, {}),
+}
+
+
+@pytest.mark.parametrize("mode", ref.MODES)
+def test_allocation_history_replays_each_step(mode: str) -> None:
+    """A peer recomputes its ranges from the weights in force: ``assign(..., at=)`` of an
+    earlier time gives the reference's answer under the earlier weights and exposure."""
+    w0, x0, w1, x1, params = HISTORY[mode]
+    names = [f"arm{i}" for i in range(max(len(w0), len(w1)))]
+
+    def pad(w: list[float]) -> list[float]:
+        return [*w, *[0.0] * (len(names) - len(w))]
+
+    exp = ts.Experiment(
+        "hist",
+        dict(zip(names, pad(w1), strict=True)),
+        exposure=x1,
+        history=[
+            {"weights": dict(zip(names, pad(w0), strict=True)), "exposure": x0, "at": 1_700_000_000}
+        ],
+        allocated_at=1_800_000_000,
+        hashing={"mode": mode, **params},
+    )
+    texts, ints = random_units(300 + ref.MODES.index(mode), 3000, mode in EMPTY_ALLOWED)
+    units: list[ref.Unit] = [*texts, *ints]
+    for at, weights, exposure in ((1_750_000_000, w0, x0), (1_900_000_000, w1, x1)):
+        want = expected(mode, "hist", pad(weights), exposure, units, params)
+        batch = exp.assign_batch(texts, at=at)
+        n = len(texts)
+        assert_batch(batch, (want[0][:n], want[1][:n], want[2][:n]), f"{mode} at {at}")
+        arms, buckets, reasons = want
+        for i, u in enumerate(units):
+            a = exp.assign(u, at=at)
+            got = (a.arm_index if a.in_experiment else -1, a.bucket, a.reason)
+            assert got == (arms[i], buckets[i], reasons[i]), f"{mode} at {at}: unit {u!r}"
+
+
 # ------------------------------------------------------------------------- golden vectors
 
 
