@@ -419,3 +419,14 @@ def test_modes_are_listed_with_the_system_they_reproduce() -> None:
         "ts1", "growthbook-v1", "growthbook-v2", "unleash", "flagd", "flagd-legacy", "eppo",
         "launchdarkly", "statsig",
     }  # fmt: skip
+
+
+def test_the_schema_names_every_parameter_of_every_mode() -> None:
+    import json
+
+    schema = json.loads((Path(ts.__file__).parent / "config.schema.json").read_text())
+    as_mapping = schema["$defs"]["hashing"]["oneOf"][1]
+    parameters = set().union(*(set(p) for p in hashing_modes._PARAMETERS.values()))
+    assert set(as_mapping["properties"]) == {"mode"} | parameters
+    assert as_mapping["properties"]["mode"]["enum"] == list(hashing_modes.MODES)
+    assert schema["$defs"]["hashing"]["oneOf"][0]["enum"] == list(hashing_modes.MODES)
