@@ -118,6 +118,8 @@ uint64_t read_be(const uint8_t* p, int bytes) {
 
 constexpr uint32_t kFnvPrime = 0x01000193U;
 
+__extension__ typedef unsigned __int128 Uint128;
+
 // True when every byte is below 0x80: then each byte is a character, a UTF-16 code unit and a
 // code point at once, and every encoding hashes the bytes as they are. Eight bytes at a time.
 inline bool is_ascii(const char* text, size_t len) noexcept {
@@ -181,6 +183,7 @@ KeyFunction::KeyFunction(KeySpec spec) : spec_(std::move(spec)) {
 // The prefix and suffix (valid UTF-8: the constructor checked) as keys() uses them.
 void KeyFunction::prepare() {
   const KeySpec& s = spec_;
+  if (s.reduce == KeyReduce::mod) fastmod_ = UINT64_MAX / s.modulus + 1;
   if (s.hash == PeerHash::fnv1a32 || s.hash == PeerHash::fnv1a32_twice) {
     Fnv1a fnv;
     fnv_add(fnv, s.encoding, s.prefix.data(), s.prefix.size());
@@ -297,6 +300,17 @@ bool KeyFunction::operator()(const char* unit, size_t len, uint64_t* key) const 
   return false;
 }
 
+// reduce() of a 32-bit hash, the remainder by a multiplication: for h, m < 2^32 (m = 2^32
+// included), h mod m = high 64 bits of (fastmod_ * h mod 2^64) * m (Lemire, Kaser and Kurz,
+// "Faster remainder by direct computation", 2019); no division on the keys' path.
+inline uint64_t KeyFunction::reduce32(uint32_t h) const noexcept {
+  if (spec_.reduce == KeyReduce::mod) {
+    const uint64_t low = fastmod_ * h;
+    return static_cast<uint64_t>((static_cast<Uint128>(low) * spec_.modulus) >> 64);
+  }
+  return reduce(h);
+}
+
 // FNV-1a's suffix and, for GrowthBook v2, the second FNV-1a over the decimal text.
 uint32_t KeyFunction::fnv_finish(uint32_t h) const noexcept {
   for (const uint32_t v : fnv_suffix_) h = (h ^ v) * kFnvPrime;
@@ -342,8 +356,34 @@ void KeyFunction::fnv_keys(const char* const* data, const size_t* len, size_t n,
     }
     for (size_t k = 0; k < kChains; ++k) {
       for (size_t i = common; i < size[k]; ++i) h[k] = (h[k] ^ p[k][i]) * kFnvPrime;
+    }
+    for (const uint32_t v : fnv_suffix_) {
+      for (size_t k = 0; k < kChains; ++k) h[k] = (h[k] ^ v) * kFnvPrime;
+    }
+    if (spec_.hash == PeerHash::fnv1a32_twice) {
+      // The second FNV-1a, over the decimal text, four abreast too.
+      char digits[kChains][24];
+      size_t count_digits[kChains];
+      size_t fewest = SIZE_MAX;
+      for (size_t k = 0; k < kChains; ++k) {
+        count_digits[k] = detail::format_decimal_inline(static_cast<uint64_t>(h[k]), digits[k]);
+        fewest = std::min(fewest, count_digits[k]);
+        h[k] = 0x811C9DC5U;
+      }
+      for (size_t i = 0; i < fewest; ++i) {
+        for (size_t k = 0; k < kChains; ++k) {
+          h[k] = (h[k] ^ static_cast<uint8_t>(digits[k][i])) * kFnvPrime;
+        }
+      }
+      for (size_t k = 0; k < kChains; ++k) {
+        for (size_t i = fewest; i < count_digits[k]; ++i) {
+          h[k] = (h[k] ^ static_cast<uint8_t>(digits[k][i])) * kFnvPrime;
+        }
+      }
+    }
+    for (size_t k = 0; k < kChains; ++k) {
       const size_t i = fast[j + k];
-      keys[i] = reduce(fnv_finish(h[k]));
+      keys[i] = reduce32(h[k]);
       ok[i] = 1;
     }
   }
@@ -352,41 +392,100 @@ void KeyFunction::fnv_keys(const char* const* data, const size_t* len, size_t n,
     const auto* p = reinterpret_cast<const uint8_t*>(data[i]);
     uint32_t h = fnv_start_;
     for (size_t b = 0; b < len[i]; ++b) h = (h ^ p[b]) * kFnvPrime;
-    keys[i] = reduce(fnv_finish(h));
+    keys[i] = reduce32(fnv_finish(h));
     ok[i] = 1;
   }
 }
 
 // murmur3 over the prepared prefix, the unit's bytes (UTF-8, or ASCII whose low bytes are the
-// bytes themselves) and the prepared suffix, in one stack buffer; other units via operator().
+// bytes themselves) and the prepared suffix, each in a stack buffer, four units abreast (the
+// hash is one chain of dependent steps per unit); other units via operator().
 void KeyFunction::murmur_keys(const char* const* data, const size_t* len, size_t n,
                               uint64_t* keys, uint8_t* ok) const {
   const bool bytes = spec_.encoding == TextEncoding::utf8;
-  const size_t fixed = murmur_prefix_.size() + murmur_suffix_.size();
-  if (fixed == 0 && bytes) {
-    for (size_t i = 0; i < n; ++i) {
-      keys[i] = reduce(detail::murmur3_inline(data[i], len[i], spec_.seed));
-      ok[i] = 1;
-    }
-    return;
-  }
-  constexpr size_t kText = 256;
-  char text[kText];
   const size_t prefix = murmur_prefix_.size();
-  if (prefix > 0 && prefix <= kText) std::memcpy(text, murmur_prefix_.data(), prefix);
+  const size_t fixed = prefix + murmur_suffix_.size();
+  const bool in_place = fixed == 0 && bytes;  // the unit's bytes are the whole input
+  constexpr size_t kText = 256;
+  constexpr size_t kLanes = 4;
+  char text[kLanes][kText];
+  const uint8_t* input[kLanes];
+  size_t size[kLanes];
+  size_t index[kLanes];
+  size_t lanes = 0;
+  auto flush = [&] {
+    constexpr uint32_t c1 = 0xcc9e2d51U, c2 = 0x1b873593U;
+    uint32_t h[kLanes];
+    size_t common = SIZE_MAX;
+    for (size_t k = 0; k < lanes; ++k) {
+      h[k] = spec_.seed;
+      common = std::min(common, size[k] / 4);
+    }
+    auto block = [&](size_t k, size_t b) {
+      uint32_t k1;
+      std::memcpy(&k1, input[k] + 4 * b, 4);
+      k1 *= c1;
+      k1 = (k1 << 15) | (k1 >> 17);
+      k1 *= c2;
+      h[k] ^= k1;
+      h[k] = (h[k] << 13) | (h[k] >> 19);
+      h[k] = h[k] * 5 + 0xe6546b64U;
+    };
+    if (lanes == kLanes) {
+      for (size_t b = 0; b < common; ++b) {
+        for (size_t k = 0; k < kLanes; ++k) block(k, b);
+      }
+    } else {
+      common = 0;
+    }
+    for (size_t k = 0; k < lanes; ++k) {
+      for (size_t b = common; b < size[k] / 4; ++b) block(k, b);
+      const uint8_t* tail = input[k] + (size[k] & ~size_t{3});
+      uint32_t k1 = 0;
+      switch (size[k] & 3) {
+        case 3:
+          k1 ^= static_cast<uint32_t>(tail[2]) << 16;
+          [[fallthrough]];
+        case 2:
+          k1 ^= static_cast<uint32_t>(tail[1]) << 8;
+          [[fallthrough]];
+        case 1:
+          k1 ^= tail[0];
+          k1 *= c1;
+          k1 = (k1 << 15) | (k1 >> 17);
+          k1 *= c2;
+          h[k] ^= k1;
+      }
+      uint32_t x = h[k] ^ static_cast<uint32_t>(size[k]);
+      x ^= x >> 16;
+      x *= 0x85ebca6bU;
+      x ^= x >> 13;
+      x *= 0xc2b2ae35U;
+      x ^= x >> 16;
+      keys[index[k]] = reduce32(x);
+      ok[index[k]] = 1;
+    }
+    lanes = 0;
+  };
   for (size_t i = 0; i < n; ++i) {
-    const size_t size = len[i];
-    if (fixed + size > kText || !(bytes || is_ascii(data[i], size))) {
-      ok[i] = (*this)(data[i], size, &keys[i]) ? 1 : 0;
+    const size_t unit = len[i];
+    if (in_place) {
+      input[lanes] = reinterpret_cast<const uint8_t*>(data[i]);
+    } else if (fixed + unit <= kText && (bytes || is_ascii(data[i], unit))) {
+      char* t = text[lanes];
+      if (prefix > 0) std::memcpy(t, murmur_prefix_.data(), prefix);
+      if (unit > 0) std::memcpy(t + prefix, data[i], unit);
+      if (fixed > prefix) std::memcpy(t + prefix + unit, murmur_suffix_.data(), fixed - prefix);
+      input[lanes] = reinterpret_cast<const uint8_t*>(t);
+    } else {
+      ok[i] = (*this)(data[i], unit, &keys[i]) ? 1 : 0;
       continue;
     }
-    if (size > 0) std::memcpy(text + prefix, data[i], size);
-    if (!murmur_suffix_.empty()) {
-      std::memcpy(text + prefix + size, murmur_suffix_.data(), murmur_suffix_.size());
-    }
-    keys[i] = reduce(detail::murmur3_inline(text, fixed + size, spec_.seed));
-    ok[i] = 1;
+    size[lanes] = fixed + unit;
+    index[lanes] = i;
+    if (++lanes == kLanes) flush();
   }
+  flush();
 }
 
 // MD5 of a block of units in vector lanes (md5_many); the key is the first 4 bytes.
@@ -397,7 +496,7 @@ void KeyFunction::md5_keys(const char* const* data, const size_t* len, size_t n,
     const size_t m = std::min<size_t>(64, n - at);
     md5_many(spec_.prefix, data + at, len + at, spec_.suffix, m, digests);
     for (size_t i = 0; i < m; ++i) {
-      keys[at + i] = reduce(read_be(digests + 16 * i, 4));
+      keys[at + i] = reduce32(static_cast<uint32_t>(read_be(digests + 16 * i, 4)));
       ok[at + i] = 1;
     }
   }

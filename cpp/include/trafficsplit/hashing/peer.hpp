@@ -67,6 +67,7 @@ class KeyFunction {
  private:
   uint64_t reduce(uint64_t h) const noexcept;
   void prepare();
+  uint64_t reduce32(uint32_t h) const noexcept;
   uint32_t fnv_finish(uint32_t h) const noexcept;
   void fnv_keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
                 uint8_t* ok) const;
@@ -79,6 +80,7 @@ class KeyFunction {
   // For keys(), made once by the constructor. FNV: the state after the encoded prefix and the
   // suffix's encoded values. murmur3: the prefix and suffix as the hash reads them (UTF-8 or
   // the low bytes), to which an ASCII unit's bytes are added as they are.
+  uint64_t fastmod_ = 0;  // mod of a 32-bit hash: floor((2^64 - 1) / modulus) + 1 (Lemire)
   uint32_t fnv_start_ = 0;
   std::vector<uint32_t> fnv_suffix_;
   std::string murmur_prefix_, murmur_suffix_;
