@@ -621,9 +621,10 @@ TEST_P(Digests, NoPartsIsTheEmptyMessage) {
   }
 }
 
-TEST_P(Digests, Md5ManyEqualsMd5MessageByMessage) {
-  // Blocks of up to 64 messages of mixed lengths (0..300: one to five MD5 blocks, the longest
-  // past the lanes' limit), between prefixes and suffixes of several lengths.
+TEST_P(Digests, ManyEqualsOneMessageByMessage) {
+  // md5_many, sha1_many and sha256_many against md5, sha1 and sha256: blocks of up to 64
+  // messages of mixed lengths (0..300: one to five blocks, the longest past the lanes' limit),
+  // between prefixes and suffixes of several lengths.
   const std::string data = pattern(400);
   std::mt19937 random(8);
   for (int trial = 0; trial < 300; ++trial) {
@@ -638,15 +639,25 @@ TEST_P(Digests, Md5ManyEqualsMd5MessageByMessage) {
       lengths[i] = base + random() % spread;
       pointers[i] = lengths[i] == 0 && random() % 2 ? nullptr : data.data() + random() % 100;
     }
-    std::vector<uint8_t> many(16 * n + 1);
-    ts::md5_many(prefix, pointers.data(), lengths.data(), suffix, n, many.data());
-    for (size_t i = 0; i < n; ++i) {
-      const std::vector<std::string_view> parts = {
-          prefix, std::string_view(lengths[i] ? pointers[i] : "", lengths[i]), suffix};
-      uint8_t one[16];
-      ts::md5(parts.data(), parts.size(), one);
-      ASSERT_EQ(std::string(one, one + 16), std::string(many.data() + 16 * i, many.data() + 16 * i + 16))
-          << "message " << i << " of " << n << " (" << lengths[i] << " bytes) in trial " << trial;
+    using Many = void (*)(std::string_view, const char* const*, const size_t*, std::string_view,
+                          size_t, uint8_t*);
+    const std::pair<const Algorithm*, Many> kinds[] = {
+        {&kMd5, ts::md5_many}, {&kSha1, ts::sha1_many}, {&kSha256, ts::sha256_many}};
+    for (const auto& [algorithm, many_digests] : kinds) {
+      const size_t size = algorithm->size;
+      std::vector<uint8_t> many(size * n + 1, 0xA5);
+      many_digests(prefix, pointers.data(), lengths.data(), suffix, n, many.data());
+      ASSERT_EQ(many[size * n], 0xA5) << algorithm->name << " wrote past the last digest";
+      for (size_t i = 0; i < n; ++i) {
+        const std::vector<std::string_view> parts = {
+            prefix, std::string_view(lengths[i] ? pointers[i] : "", lengths[i]), suffix};
+        uint8_t one[32];
+        algorithm->digest(parts.data(), parts.size(), one);
+        ASSERT_EQ(std::string(one, one + size),
+                  std::string(many.data() + size * i, many.data() + size * (i + 1)))
+            << algorithm->name << " message " << i << " of " << n << " (" << lengths[i]
+            << " bytes) in trial " << trial;
+      }
     }
   }
 }

@@ -219,33 +219,64 @@ struct Sha256Ni {
     if constexpr (G >= 1 && G <= 12) w[(G + 3) % 4] = _mm_sha256msg1_epu32(w[(G + 3) % 4], w[G % 4]);
   }
 
+  // One message's chain: the state as ABEF and CDGH, the schedule ring, the state before.
+  struct Lane {
+    __m128i s0, s1, abef, cdgh, w[4];
+  };
+
+  TRAFFICSPLIT_SHA_NI static inline void load(Lane& x, const uint32_t* state,
+                                              const uint8_t* block) noexcept {
+    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
+    const __m128i t =
+        _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
+    const __m128i u =
+        _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)), 0x1B);
+    x.s0 = x.abef = _mm_alignr_epi8(t, u, 8);   // ABEF
+    x.s1 = x.cdgh = _mm_blend_epi16(u, t, 0xF0);  // CDGH
+    for (int i = 0; i < 4; ++i) {
+      x.w[i] = _mm_shuffle_epi8(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)), swap);
+    }
+  }
+
+  TRAFFICSPLIT_SHA_NI static inline void store(Lane& x, uint32_t* state) noexcept {
+    const __m128i t = _mm_shuffle_epi32(_mm_add_epi32(x.s0, x.abef), 0x1B);  // FEBA
+    const __m128i u = _mm_shuffle_epi32(_mm_add_epi32(x.s1, x.cdgh), 0xB1);  // DCHG
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_blend_epi16(t, u, 0xF0));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(u, t, 8));
+  }
+
   template <int... G>
-  TRAFFICSPLIT_SHA_NI static inline void groups(__m128i& s0, __m128i& s1, __m128i* w,
+  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x, std::integer_sequence<int, G...>) noexcept {
+    (group<G>(x.s0, x.s1, x.w), ...);
+  }
+
+  // Two messages' groups alternate: each chain waits on its own rounds' latency, so two keep
+  // the SHA unit busy where one leaves it idle half the time.
+  template <int... G>
+  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x, Lane& y,
                                                 std::integer_sequence<int, G...>) noexcept {
-    (group<G>(s0, s1, w), ...);
+    ((group<G>(x.s0, x.s1, x.w), group<G>(y.s0, y.s1, y.w)), ...);
   }
 
   [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress(uint32_t* state,
                                                              const uint8_t* block) noexcept {
-    const __m128i swap = _mm_set_epi64x(0x0c0d0e0f08090a0bLL, 0x0405060700010203LL);
-    __m128i t = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
-    __m128i s1 = _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)),
-                                   0x1B);
-    __m128i s0 = _mm_alignr_epi8(t, s1, 8);  // ABEF
-    s1 = _mm_blend_epi16(s1, t, 0xF0);       // CDGH
-    const __m128i abef = s0, cdgh = s1;
-    __m128i w[4];
-    for (int i = 0; i < 4; ++i) {
-      w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)),
-                              swap);
-    }
-    groups(s0, s1, w, std::make_integer_sequence<int, 16>{});
-    s0 = _mm_add_epi32(s0, abef);
-    s1 = _mm_add_epi32(s1, cdgh);
-    t = _mm_shuffle_epi32(s0, 0x1B);   // FEBA
-    s1 = _mm_shuffle_epi32(s1, 0xB1);  // DCHG
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_blend_epi16(t, s1, 0xF0));
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(state + 4), _mm_alignr_epi8(s1, t, 8));
+    Lane x;
+    load(x, state, block);
+    groups(x, std::make_integer_sequence<int, 16>{});
+    store(x, state);
+  }
+
+  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress2(uint32_t* state_x,
+                                                              const uint8_t* block_x,
+                                                              uint32_t* state_y,
+                                                              const uint8_t* block_y) noexcept {
+    Lane x, y;
+    load(x, state_x, block_x);
+    load(y, state_y, block_y);
+    groups(x, y, std::make_integer_sequence<int, 16>{});
+    store(x, state_x);
+    store(y, state_y);
   }
 };
 
@@ -272,30 +303,60 @@ struct Sha1Ni {
     if constexpr (G >= 2 && G <= 17) w[(G + 2) % 4] = _mm_xor_si128(w[(G + 2) % 4], w[G % 4]);
   }
 
+  struct Lane {
+    __m128i abcd, abcd_before, e[2], e_before, w[4];
+  };
+
+  TRAFFICSPLIT_SHA_NI static inline void load(Lane& x, const uint32_t* state,
+                                              const uint8_t* block) noexcept {
+    const __m128i swap = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
+    x.abcd = x.abcd_before =
+        _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0x1B);
+    x.e[0] = x.e_before = _mm_set_epi32(static_cast<int>(state[4]), 0, 0, 0);
+    x.e[1] = _mm_setzero_si128();
+    for (int i = 0; i < 4; ++i) {
+      x.w[i] = _mm_shuffle_epi8(
+          _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)), swap);
+    }
+  }
+
+  TRAFFICSPLIT_SHA_NI static inline void store(Lane& x, uint32_t* state) noexcept {
+    // After 20 groups e[0] holds the A of four rounds before the end: the last E.
+    const __m128i e = _mm_sha1nexte_epu32(x.e[0], x.e_before);
+    const __m128i abcd = _mm_add_epi32(x.abcd, x.abcd_before);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_shuffle_epi32(abcd, 0x1B));
+    state[4] = static_cast<uint32_t>(_mm_extract_epi32(e, 3));
+  }
+
   template <int... G>
-  TRAFFICSPLIT_SHA_NI static inline void groups(__m128i& abcd, __m128i* e, __m128i* w,
+  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x, std::integer_sequence<int, G...>) noexcept {
+    (group<G>(x.abcd, x.e, x.w), ...);
+  }
+
+  template <int... G>
+  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x, Lane& y,
                                                 std::integer_sequence<int, G...>) noexcept {
-    (group<G>(abcd, e, w), ...);
+    ((group<G>(x.abcd, x.e, x.w), group<G>(y.abcd, y.e, y.w)), ...);
   }
 
   [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress(uint32_t* state,
                                                              const uint8_t* block) noexcept {
-    const __m128i swap = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
-    __m128i abcd =
-        _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0x1B);
-    __m128i e[2] = {_mm_set_epi32(static_cast<int>(state[4]), 0, 0, 0), _mm_setzero_si128()};
-    const __m128i abcd_before = abcd, e_before = e[0];
-    __m128i w[4];
-    for (int i = 0; i < 4; ++i) {
-      w[i] = _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)),
-                              swap);
-    }
-    groups(abcd, e, w, std::make_integer_sequence<int, 20>{});
-    // After 20 groups e[0] holds the A of four rounds before the end: the last E.
-    e[0] = _mm_sha1nexte_epu32(e[0], e_before);
-    abcd = _mm_add_epi32(abcd, abcd_before);
-    _mm_storeu_si128(reinterpret_cast<__m128i*>(state), _mm_shuffle_epi32(abcd, 0x1B));
-    state[4] = static_cast<uint32_t>(_mm_extract_epi32(e[0], 3));
+    Lane x;
+    load(x, state, block);
+    groups(x, std::make_integer_sequence<int, 20>{});
+    store(x, state);
+  }
+
+  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress2(uint32_t* state_x,
+                                                              const uint8_t* block_x,
+                                                              uint32_t* state_y,
+                                                              const uint8_t* block_y) noexcept {
+    Lane x, y;
+    load(x, state_x, block_x);
+    load(y, state_y, block_y);
+    groups(x, y, std::make_integer_sequence<int, 20>{});
+    store(x, state_x);
+    store(y, state_y);
   }
 };
 #endif
@@ -494,6 +555,70 @@ void md5_many_lanes(std::string_view prefix, const char* const* data, const size
   }
 }
 
+// -- Several SHA-1 or SHA-256 messages, two abreast -------------------------------------------
+
+// prefix ‖ unit ‖ suffix padded (big-endian length) into text; its block count, or 0 when it
+// needs more than kLaneBlocks blocks.
+size_t pad_big_endian(std::string_view prefix, const char* data, size_t len,
+                      std::string_view suffix, uint8_t* text) noexcept {
+  const size_t length = prefix.size() + len + suffix.size();
+  const size_t blocks = md5_blocks(length);  // the same padding rule as MD5
+  if (blocks > kLaneBlocks) return 0;
+  if (!prefix.empty()) std::memcpy(text, prefix.data(), prefix.size());
+  if (len > 0) std::memcpy(text + prefix.size(), data, len);
+  if (!suffix.empty()) std::memcpy(text + prefix.size() + len, suffix.data(), suffix.size());
+  const size_t end = 64 * blocks;
+  text[length] = 0x80;
+  std::memset(text + length + 1, 0, end - 8 - (length + 1));
+  const uint64_t bits = uint64_t{length} * 8;
+  for (int k = 0; k < 8; ++k) text[end - 8 + k] = static_cast<uint8_t>(bits >> (56 - 8 * k));
+  return blocks;
+}
+
+int chosen_paths() noexcept;
+detail::HashPaths decode(int v) noexcept;
+
+// Messages two at a time through Ni::compress2 when both have the same block count, else one
+// at a time; Plain where the CPU has no SHA extensions.
+template <class Ni, class Plain>
+void sha_many(std::string_view prefix, const char* const* data, const size_t* len,
+              std::string_view suffix, size_t n, uint8_t* out) noexcept {
+  constexpr size_t kSize = 4 * Plain::kWords;
+  auto one = [&](size_t i, auto digest_kind) {
+    const std::string_view parts[3] = {prefix, std::string_view(len[i] ? data[i] : "", len[i]),
+                                       suffix};
+    digest<decltype(digest_kind)>(parts, 3, out + kSize * i);
+  };
+  if (!decode(chosen_paths()).sha) {
+    for (size_t i = 0; i < n; ++i) one(i, Plain{});
+    return;
+  }
+#if TRAFFICSPLIT_X86
+  uint8_t text[2][64 * kLaneBlocks];
+  size_t i = 0;
+  while (i < n) {
+    size_t blocks_x = 0, blocks_y = 0;
+    if (i + 1 < n) {
+      blocks_x = pad_big_endian(prefix, data[i], len[i], suffix, text[0]);
+      if (blocks_x > 0) blocks_y = pad_big_endian(prefix, data[i + 1], len[i + 1], suffix, text[1]);
+    }
+    if (blocks_x == 0 || blocks_x != blocks_y) {
+      one(i, Ni{});
+      ++i;
+      continue;
+    }
+    uint32_t x[Plain::kWords], y[Plain::kWords];
+    for (int k = 0; k < Plain::kWords; ++k) x[k] = y[k] = Plain::kInit[k];
+    for (size_t b = 0; b < blocks_x; ++b) Ni::compress2(x, text[0] + 64 * b, y, text[1] + 64 * b);
+    for (int k = 0; k < Plain::kWords; ++k) {
+      store_be32(out + kSize * i + 4 * k, x[k]);
+      store_be32(out + kSize * (i + 1) + 4 * k, y[k]);
+    }
+    i += 2;
+  }
+#endif
+}
+
 // -- Instruction paths ---------------------------------------------------------------------------
 
 int encode(detail::HashPaths p) noexcept { return (p.sha ? 4 : 0) | p.simd; }
@@ -579,6 +704,24 @@ void sha256(const std::string_view* parts, size_t count, uint8_t out[32]) noexce
   if (decode(chosen_paths()).sha) return digest<Sha256Ni>(parts, count, out);
 #endif
   digest<Sha256>(parts, count, out);
+}
+
+void sha1_many(std::string_view prefix, const char* const* data, const size_t* len,
+               std::string_view suffix, size_t n, uint8_t* out) noexcept {
+#if TRAFFICSPLIT_X86
+  sha_many<Sha1Ni, Sha1>(prefix, data, len, suffix, n, out);
+#else
+  sha_many<Sha1, Sha1>(prefix, data, len, suffix, n, out);
+#endif
+}
+
+void sha256_many(std::string_view prefix, const char* const* data, const size_t* len,
+                 std::string_view suffix, size_t n, uint8_t* out) noexcept {
+#if TRAFFICSPLIT_X86
+  sha_many<Sha256Ni, Sha256>(prefix, data, len, suffix, n, out);
+#else
+  sha_many<Sha256, Sha256>(prefix, data, len, suffix, n, out);
+#endif
 }
 
 void md5_many(std::string_view prefix, const char* const* data, const size_t* len,

@@ -518,10 +518,27 @@ void KeyFunction::keys(const char* const* data, const size_t* len, size_t n, uin
       md5_keys(data, len, n, keys, ok);
       return;
     case PeerHash::sha1:
-    case PeerHash::sha256:
-      break;
+    case PeerHash::sha256: {
+      // Two digests abreast on the SHA extensions (sha1_many, sha256_many).
+      const bool sha1_hash = spec_.hash == PeerHash::sha1;
+      uint8_t digests[64 * 32];
+      const size_t size = sha1_hash ? 20 : 32;
+      for (size_t at = 0; at < n; at += 64) {
+        const size_t m = std::min<size_t>(64, n - at);
+        if (sha1_hash) {
+          sha1_many(spec_.prefix, data + at, len + at, spec_.suffix, m, digests);
+        } else {
+          sha256_many(spec_.prefix, data + at, len + at, spec_.suffix, m, digests);
+        }
+        for (size_t i = 0; i < m; ++i) {
+          const uint64_t h = read_be(digests + size * i, 8);
+          keys[at + i] = reduce(sha1_hash ? h >> 4 : h);
+          ok[at + i] = 1;
+        }
+      }
+      return;
+    }
   }
-  for (size_t i = 0; i < n; ++i) ok[i] = (*this)(data[i], len[i], &keys[i]) ? 1 : 0;
 }
 
 }  // namespace trafficsplit
