@@ -251,13 +251,6 @@ struct Sha256Ni {
     (group<G>(x.s0, x.s1, x.w), ...);
   }
 
-  // Two messages' groups alternate: each chain waits on its own rounds' latency, so two keep
-  // the SHA unit busy where one leaves it idle half the time.
-  template <int... G>
-  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x, Lane& y,
-                                                std::integer_sequence<int, G...>) noexcept {
-    ((group<G>(x.s0, x.s1, x.w), group<G>(y.s0, y.s1, y.w)), ...);
-  }
 
   [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress(uint32_t* state,
                                                              const uint8_t* block) noexcept {
@@ -267,16 +260,26 @@ struct Sha256Ni {
     store(x, state);
   }
 
-  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress2(uint32_t* state_x,
-                                                              const uint8_t* block_x,
-                                                              uint32_t* state_y,
-                                                              const uint8_t* block_y) noexcept {
-    Lane x, y;
-    load(x, state_x, block_x);
-    load(y, state_y, block_y);
-    groups(x, y, std::make_integer_sequence<int, 16>{});
-    store(x, state_x);
-    store(y, state_y);
+  template <int G, size_t L>
+  TRAFFICSPLIT_SHA_NI static inline void each(Lane* x) noexcept {
+#pragma GCC unroll 4
+    for (size_t l = 0; l < L; ++l) group<G>(x[l].s0, x[l].s1, x[l].w);
+  }
+
+  // L messages' groups alternate: each chain waits on its own rounds' latency, so several
+  // keep the SHA unit busy where one leaves it idle most of the time.
+  template <size_t L, int... G>
+  TRAFFICSPLIT_SHA_NI static inline void lanes(Lane* x, std::integer_sequence<int, G...>) noexcept {
+    (each<G, L>(x), ...);
+  }
+
+  template <size_t L>
+  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress_lanes(uint32_t* const* state,
+                                                                   const uint8_t* const* block) noexcept {
+    Lane x[L];
+    for (size_t l = 0; l < L; ++l) load(x[l], state[l], block[l]);
+    lanes<L>(x, std::make_integer_sequence<int, 16>{});
+    for (size_t l = 0; l < L; ++l) store(x[l], state[l]);
   }
 };
 
@@ -333,11 +336,6 @@ struct Sha1Ni {
     (group<G>(x.abcd, x.e, x.w), ...);
   }
 
-  template <int... G>
-  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x, Lane& y,
-                                                std::integer_sequence<int, G...>) noexcept {
-    ((group<G>(x.abcd, x.e, x.w), group<G>(y.abcd, y.e, y.w)), ...);
-  }
 
   [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress(uint32_t* state,
                                                              const uint8_t* block) noexcept {
@@ -347,16 +345,24 @@ struct Sha1Ni {
     store(x, state);
   }
 
-  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress2(uint32_t* state_x,
-                                                              const uint8_t* block_x,
-                                                              uint32_t* state_y,
-                                                              const uint8_t* block_y) noexcept {
-    Lane x, y;
-    load(x, state_x, block_x);
-    load(y, state_y, block_y);
-    groups(x, y, std::make_integer_sequence<int, 20>{});
-    store(x, state_x);
-    store(y, state_y);
+  template <int G, size_t L>
+  TRAFFICSPLIT_SHA_NI static inline void each(Lane* x) noexcept {
+#pragma GCC unroll 4
+    for (size_t l = 0; l < L; ++l) group<G>(x[l].abcd, x[l].e, x[l].w);
+  }
+
+  template <size_t L, int... G>
+  TRAFFICSPLIT_SHA_NI static inline void lanes(Lane* x, std::integer_sequence<int, G...>) noexcept {
+    (each<G, L>(x), ...);
+  }
+
+  template <size_t L>
+  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress_lanes(uint32_t* const* state,
+                                                                   const uint8_t* const* block) noexcept {
+    Lane x[L];
+    for (size_t l = 0; l < L; ++l) load(x[l], state[l], block[l]);
+    lanes<L>(x, std::make_integer_sequence<int, 20>{});
+    for (size_t l = 0; l < L; ++l) store(x[l], state[l]);
   }
 };
 #endif
@@ -578,8 +584,12 @@ size_t pad_big_endian(std::string_view prefix, const char* data, size_t len,
 int chosen_paths() noexcept;
 detail::HashPaths decode(int v) noexcept;
 
-// Messages two at a time through Ni::compress2 when both have the same block count, else one
-// at a time; Plain where the CPU has no SHA extensions.
+// Messages kShaLanes at a time through Ni::compress_lanes when they have the same block count,
+// else one at a time; Plain where the CPU has no SHA extensions. Three abreast measured best on
+// an AMD EPYC (Zen 4) for one-block messages: SHA-256 keys 77 ns one at a time, 41 ns two
+// abreast, 36 ns three, 37 ns four.
+constexpr size_t kShaLanes = 3;
+
 template <class Ni, class Plain>
 void sha_many(std::string_view prefix, const char* const* data, const size_t* len,
               std::string_view suffix, size_t n, uint8_t* out) noexcept {
@@ -594,27 +604,36 @@ void sha_many(std::string_view prefix, const char* const* data, const size_t* le
     return;
   }
 #if TRAFFICSPLIT_X86
-  uint8_t text[2][64 * kLaneBlocks];
+  uint8_t text[kShaLanes][64 * kLaneBlocks];
+  uint32_t state[kShaLanes][Plain::kWords];
+  uint32_t* states[kShaLanes];
+  const uint8_t* blocks[kShaLanes];
+  for (size_t l = 0; l < kShaLanes; ++l) states[l] = state[l];
   size_t i = 0;
   while (i < n) {
-    size_t blocks_x = 0, blocks_y = 0;
-    if (i + 1 < n) {
-      blocks_x = pad_big_endian(prefix, data[i], len[i], suffix, text[0]);
-      if (blocks_x > 0) blocks_y = pad_big_endian(prefix, data[i + 1], len[i + 1], suffix, text[1]);
+    size_t count = 0;
+    if (i + kShaLanes <= n) {
+      count = pad_big_endian(prefix, data[i], len[i], suffix, text[0]);
+      for (size_t l = 1; l < kShaLanes && count > 0; ++l) {
+        if (pad_big_endian(prefix, data[i + l], len[i + l], suffix, text[l]) != count) count = 0;
+      }
     }
-    if (blocks_x == 0 || blocks_x != blocks_y) {
+    if (count == 0) {
       one(i, Ni{});
       ++i;
       continue;
     }
-    uint32_t x[Plain::kWords], y[Plain::kWords];
-    for (int k = 0; k < Plain::kWords; ++k) x[k] = y[k] = Plain::kInit[k];
-    for (size_t b = 0; b < blocks_x; ++b) Ni::compress2(x, text[0] + 64 * b, y, text[1] + 64 * b);
-    for (int k = 0; k < Plain::kWords; ++k) {
-      store_be32(out + kSize * i + 4 * k, x[k]);
-      store_be32(out + kSize * (i + 1) + 4 * k, y[k]);
+    for (size_t l = 0; l < kShaLanes; ++l) {
+      for (int k = 0; k < Plain::kWords; ++k) state[l][k] = Plain::kInit[k];
     }
-    i += 2;
+    for (size_t b = 0; b < count; ++b) {
+      for (size_t l = 0; l < kShaLanes; ++l) blocks[l] = text[l] + 64 * b;
+      Ni::template compress_lanes<kShaLanes>(states, blocks);
+    }
+    for (size_t l = 0; l < kShaLanes; ++l) {
+      for (int k = 0; k < Plain::kWords; ++k) store_be32(out + kSize * (i + l) + 4 * k, state[l][k]);
+    }
+    i += kShaLanes;
   }
 #endif
 }

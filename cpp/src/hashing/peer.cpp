@@ -519,7 +519,7 @@ void KeyFunction::keys(const char* const* data, const size_t* len, size_t n, uin
       return;
     case PeerHash::sha1:
     case PeerHash::sha256: {
-      // Two digests abreast on the SHA extensions (sha1_many, sha256_many).
+      // Three digests abreast on the SHA extensions (sha1_many, sha256_many).
       const bool sha1_hash = spec_.hash == PeerHash::sha1;
       uint8_t digests[64 * 32];
       const size_t size = sha1_hash ? 20 : 32;

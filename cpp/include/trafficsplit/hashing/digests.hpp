@@ -22,7 +22,7 @@ void sha256(const std::string_view* parts, size_t count, uint8_t out[32]) noexce
 void md5_many(std::string_view prefix, const char* const* data, const size_t* len,
               std::string_view suffix, size_t n, uint8_t* out) noexcept;
 
-// The same for SHA-1 (out + 20 * i) and SHA-256 (out + 32 * i): two messages abreast on the
+// The same for SHA-1 (out + 20 * i) and SHA-256 (out + 32 * i): three messages abreast on the
 // SHA extensions, where the CPU has them.
 void sha1_many(std::string_view prefix, const char* const* data, const size_t* len,
                std::string_view suffix, size_t n, uint8_t* out) noexcept;
