@@ -32,13 +32,24 @@ namespace {
 inline uint32_t rotl(uint32_t x, int n) noexcept { return (x << n) | (x >> (32 - n)); }
 inline uint32_t rotr(uint32_t x, int n) noexcept { return (x >> n) | (x << (32 - n)); }
 
+constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+
 inline uint32_t load_le32(const uint8_t* p) noexcept {
+  if constexpr (kLittleEndian) {
+    uint32_t v;
+    std::memcpy(&v, p, 4);
+    return v;
+  }
   return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
 }
 inline uint32_t load_be32(const uint8_t* p) noexcept {
   return uint32_t{p[0]} << 24 | uint32_t{p[1]} << 16 | uint32_t{p[2]} << 8 | uint32_t{p[3]};
 }
 inline void store_le32(uint8_t* p, uint32_t v) noexcept {
+  if constexpr (kLittleEndian) {
+    std::memcpy(p, &v, 4);
+    return;
+  }
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 inline void store_be32(uint8_t* p, uint32_t v) noexcept {
@@ -422,10 +433,10 @@ void digest(const std::string_view* parts, size_t count, uint8_t* out) noexcept 
 // Messages of up to this many blocks (247 bytes) go into vector lanes; longer ones one at a time.
 constexpr int kLaneBlocks = 4;
 
-// A group's messages, padded and transposed: word w of block b of lane l at [b][w][l].
+// A group's messages, padded and transposed: word w of block b of lane l at (16b + w)W + l.
 template <int W>
 struct LaneWords {
-  alignas(64) uint32_t words[kLaneBlocks][16][W];
+  alignas(64) uint32_t words[kLaneBlocks * 16 * W];
   alignas(64) int32_t blocks[W];  // each lane's block count; 0 for an unused lane
 };
 
@@ -444,7 +455,7 @@ template <class V, class I, int W>
   std::memcpy(&count, in.blocks, sizeof count);
   for (int block = 0; block < blocks; ++block) {
     V m[16];
-    std::memcpy(m, in.words[block], sizeof m);
+    std::memcpy(m, in.words + 16 * W * block, sizeof m);
     V x = a, y = b, z = c, u = d;
 #pragma GCC unroll 64
     for (int i = 0; i < 64; ++i) {
@@ -523,31 +534,42 @@ void md5_many_lanes(std::string_view prefix, const char* const* data, const size
   }
   const size_t in_lanes = starts[kLaneBlocks];  // the messages sorted before the long ones
   LaneWords<W> words;
+  // A lane's message without its padding (the prefix stays from one lane to the next), and
+  // room past it; the padding goes straight into the lane's words.
   uint8_t text[64 * kLaneBlocks];
+  if (!prefix.empty()) std::memcpy(text, prefix.data(), prefix.size());
   uint32_t state[4][W];
   for (size_t group = 0; group < in_lanes; group += W) {
     const size_t count = std::min<size_t>(W, in_lanes - group);
-    const int blocks = static_cast<int>(md5_blocks(fixed + len[order[group + count - 1]]));
-    std::memset(words.words, 0, sizeof(words.words[0]) * blocks);
-    for (size_t l = 0; l < W; ++l) words.blocks[l] = 0;
-    for (size_t l = 0; l < count; ++l) {
-      const size_t i = order[group + l];
-      const size_t length = fixed + len[i];
-      const size_t lane_blocks = md5_blocks(length);
-      if (!prefix.empty()) std::memcpy(text, prefix.data(), prefix.size());
-      if (len[i] > 0) std::memcpy(text + prefix.size(), data[i], len[i]);
-      if (!suffix.empty()) std::memcpy(text + prefix.size() + len[i], suffix.data(), suffix.size());
-      const size_t end = 64 * lane_blocks;
-      text[length] = 0x80;
-      std::memset(text + length + 1, 0, end - 8 - (length + 1));
-      const uint64_t bits = uint64_t{length} * 8;
-      for (int k = 0; k < 8; ++k) text[end - 8 + k] = static_cast<uint8_t>(bits >> (8 * k));
-      for (size_t b = 0; b < lane_blocks; ++b) {
-        for (int w = 0; w < 16; ++w) words.words[b][w][l] = load_le32(text + 64 * b + 4 * w);
+    const size_t blocks = md5_blocks(fixed + len[order[group + count - 1]]);
+    for (size_t l = 0; l < W; ++l) {
+      uint32_t* const column = words.words + l;  // word j of the lane at column[j * W]
+      size_t j = 0;
+      words.blocks[l] = 0;
+      if (l < count) {
+        const size_t i = order[group + l];
+        const size_t length = fixed + len[i];
+        const size_t lane_blocks = md5_blocks(length);
+        if (len[i] > 0) std::memcpy(text + prefix.size(), data[i], len[i]);
+        if (!suffix.empty()) {
+          std::memcpy(text + prefix.size() + len[i], suffix.data(), suffix.size());
+        }
+        const size_t whole = length / 4, rest = length & 3;
+        for (; j < whole; ++j) column[j * W] = load_le32(text + 4 * j);
+        // The message's last 0..3 bytes, then the 0x80 that starts the padding.
+        uint32_t last = 0x80U << (8 * rest);
+        for (size_t k = 0; k < rest; ++k) last |= uint32_t{text[4 * whole + k]} << (8 * k);
+        column[j++ * W] = last;
+        const size_t total = 16 * lane_blocks;
+        for (; j < total - 2; ++j) column[j * W] = 0;
+        const uint64_t bits = uint64_t{length} * 8;
+        column[j++ * W] = static_cast<uint32_t>(bits);
+        column[j++ * W] = static_cast<uint32_t>(bits >> 32);
+        words.blocks[l] = static_cast<int32_t>(lane_blocks);
       }
-      words.blocks[l] = static_cast<int32_t>(lane_blocks);
+      for (; j < 16 * blocks; ++j) column[j * W] = 0;  // past the lane's end: kept out anyway
     }
-    lanes(words, blocks, state);
+    lanes(words, static_cast<int>(blocks), state);
     for (size_t l = 0; l < count; ++l) {
       uint8_t* digest = out + 16 * order[group + l];
       for (int k = 0; k < 4; ++k) store_le32(digest + 4 * k, state[k][l]);
