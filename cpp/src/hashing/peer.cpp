@@ -9,6 +9,18 @@
 #include "trafficsplit/errors.hpp"
 #include "trafficsplit/hashing/digests.hpp"
 
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define TRAFFICSPLIT_X86 1
+#include <immintrin.h>
+#endif
+
+// GCC 12's AVX-512 intrinsics start from _mm512_undefined_*, which it then reports as (maybe)
+// uninitialised wherever they are inlined (GCC bug 105593, fixed in GCC 13): false warnings.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ < 13
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+
 namespace trafficsplit {
 
 namespace {
@@ -323,42 +335,127 @@ uint32_t KeyFunction::fnv_finish(uint32_t h) const noexcept {
   return h;
 }
 
-// Units whose bytes are the hash's input (UTF-8, or ASCII in any encoding) four abreast: FNV-1a
-// is one multiply chain per unit, so four independent chains keep the multiplier busy. The
-// others go through operator().
+#if TRAFFICSPLIT_X86
+// FNV-1a over the first `bytes` bytes (a multiple of 4, none past any unit's end) of 32 units
+// (AVX-512: two vectors of 16 lanes, so that two multiply chains overlap) or 16 (AVX2: two of
+// 8), continuing from h[]. Each gather fetches four bytes of every lane from its own address.
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))) void fnv_lanes_avx512(
+    const uint8_t* const* p, size_t bytes, uint32_t* h) noexcept {
+  const __m512i prime = _mm512_set1_epi32(static_cast<int>(kFnvPrime));
+  const __m512i low = _mm512_set1_epi32(0xFF);
+  const __m512i four = _mm512_set1_epi64(4);
+  __m512i at[4];
+  for (int q = 0; q < 4; ++q) at[q] = _mm512_loadu_si512(p + 8 * q);
+  __m512i x = _mm512_loadu_si512(h), y = _mm512_loadu_si512(h + 16);
+  for (size_t i = 0; i < bytes; i += 4) {
+    __m256i w[4];
+    for (int q = 0; q < 4; ++q) {
+      w[q] = _mm512_mask_i64gather_epi32(_mm256_setzero_si256(), 0xFF, at[q], nullptr, 1);
+    }
+    const __m512i wx = _mm512_inserti64x4(_mm512_zextsi256_si512(w[0]), w[1], 1);
+    const __m512i wy = _mm512_inserti64x4(_mm512_zextsi256_si512(w[2]), w[3], 1);
+    for (int q = 0; q < 4; ++q) at[q] = _mm512_add_epi64(at[q], four);
+    for (int b = 0; b < 32; b += 8) {
+      x = _mm512_mullo_epi32(
+          _mm512_xor_si512(x, _mm512_and_si512(_mm512_srli_epi32(wx, b), low)), prime);
+      y = _mm512_mullo_epi32(
+          _mm512_xor_si512(y, _mm512_and_si512(_mm512_srli_epi32(wy, b), low)), prime);
+    }
+  }
+  _mm512_storeu_si512(h, x);
+  _mm512_storeu_si512(h + 16, y);
+}
+
+__attribute__((target("avx2"))) void fnv_lanes_avx2(const uint8_t* const* p, size_t bytes,
+                                                     uint32_t* h) noexcept {
+  const __m256i prime = _mm256_set1_epi32(static_cast<int>(kFnvPrime));
+  const __m256i low = _mm256_set1_epi32(0xFF);
+  const __m256i four = _mm256_set1_epi64x(4);
+  __m256i at[4];
+  for (int q = 0; q < 4; ++q) {
+    at[q] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 4 * q));
+  }
+  __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h));
+  __m256i y = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + 8));
+  for (size_t i = 0; i < bytes; i += 4) {
+    __m128i w[4];
+    for (int q = 0; q < 4; ++q) {
+      w[q] = _mm256_mask_i64gather_epi32(_mm_setzero_si128(), static_cast<const int*>(nullptr),
+                                         at[q], _mm_set1_epi32(-1), 1);
+    }
+    const __m256i wx = _mm256_set_m128i(w[1], w[0]);
+    const __m256i wy = _mm256_set_m128i(w[3], w[2]);
+    for (int q = 0; q < 4; ++q) at[q] = _mm256_add_epi64(at[q], four);
+    for (int b = 0; b < 32; b += 8) {
+      x = _mm256_mullo_epi32(
+          _mm256_xor_si256(x, _mm256_and_si256(_mm256_srli_epi32(wx, b), low)), prime);
+      y = _mm256_mullo_epi32(
+          _mm256_xor_si256(y, _mm256_and_si256(_mm256_srli_epi32(wy, b), low)), prime);
+    }
+  }
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(h), x);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + 8), y);
+}
+#endif
+
+// Units whose bytes are the hash's input (UTF-8, or ASCII in any encoding) abreast: FNV-1a is
+// one multiply chain per unit, so independent chains keep the multipliers busy. With AVX-512 or
+// AVX2, groups of 32 or 16 units run their common whole words in vector lanes; then chains of
+// four finish each unit's bytes, the suffix and (GrowthBook v2) the second FNV-1a. The units
+// that need decoding go through operator().
 void KeyFunction::fnv_keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
                            uint8_t* ok) const {
   const bool bytes = spec_.encoding == TextEncoding::utf8;
   size_t fast[64];
+  const uint8_t* p[64];
+  size_t from[64];
+  uint32_t h[64];
   size_t count = 0;
   for (size_t i = 0; i < n; ++i) {
     if (bytes || is_ascii(data[i], len[i])) {
+      p[count] = reinterpret_cast<const uint8_t*>(data[i]);
+      from[count] = 0;
+      h[count] = fnv_start_;
       fast[count++] = i;
     } else {
       ok[i] = (*this)(data[i], len[i], &keys[i]) ? 1 : 0;
     }
   }
+#if TRAFFICSPLIT_X86
+  const int simd = detail::hash_paths().simd;
+  if (simd > 0) {
+    const size_t lanes = simd == 2 ? 32 : 16;
+    for (size_t g = 0; g + lanes <= count; g += lanes) {
+      size_t common = SIZE_MAX;
+      for (size_t k = g; k < g + lanes; ++k) common = std::min(common, len[fast[k]]);
+      common &= ~size_t{3};
+      if (common < 8) continue;
+      if (simd == 2) {
+        fnv_lanes_avx512(p + g, common, h + g);
+      } else {
+        fnv_lanes_avx2(p + g, common, h + g);
+      }
+      for (size_t k = g; k < g + lanes; ++k) from[k] = common;
+    }
+  }
+#endif
   constexpr size_t kChains = 4;
   size_t j = 0;
   for (; j + kChains <= count; j += kChains) {
-    const uint8_t* p[kChains];
-    size_t size[kChains];
-    uint32_t h[kChains];
+    uint32_t* const c = h + j;
     size_t common = SIZE_MAX;
-    for (size_t k = 0; k < kChains; ++k) {
-      p[k] = reinterpret_cast<const uint8_t*>(data[fast[j + k]]);
-      size[k] = len[fast[j + k]];
-      h[k] = fnv_start_;
-      common = std::min(common, size[k]);
-    }
+    for (size_t k = 0; k < kChains; ++k) common = std::min(common, len[fast[j + k]] - from[j + k]);
     for (size_t i = 0; i < common; ++i) {
-      for (size_t k = 0; k < kChains; ++k) h[k] = (h[k] ^ p[k][i]) * kFnvPrime;
+      for (size_t k = 0; k < kChains; ++k) c[k] = (c[k] ^ p[j + k][from[j + k] + i]) * kFnvPrime;
     }
     for (size_t k = 0; k < kChains; ++k) {
-      for (size_t i = common; i < size[k]; ++i) h[k] = (h[k] ^ p[k][i]) * kFnvPrime;
+      const size_t size = len[fast[j + k]];
+      for (size_t i = from[j + k] + common; i < size; ++i) {
+        c[k] = (c[k] ^ p[j + k][i]) * kFnvPrime;
+      }
     }
     for (const uint32_t v : fnv_suffix_) {
-      for (size_t k = 0; k < kChains; ++k) h[k] = (h[k] ^ v) * kFnvPrime;
+      for (size_t k = 0; k < kChains; ++k) c[k] = (c[k] ^ v) * kFnvPrime;
     }
     if (spec_.hash == PeerHash::fnv1a32_twice) {
       // The second FNV-1a, over the decimal text, four abreast too.
@@ -366,34 +463,31 @@ void KeyFunction::fnv_keys(const char* const* data, const size_t* len, size_t n,
       size_t count_digits[kChains];
       size_t fewest = SIZE_MAX;
       for (size_t k = 0; k < kChains; ++k) {
-        count_digits[k] = detail::format_decimal_inline(static_cast<uint64_t>(h[k]), digits[k]);
+        count_digits[k] = detail::format_decimal_inline(static_cast<uint64_t>(c[k]), digits[k]);
         fewest = std::min(fewest, count_digits[k]);
-        h[k] = 0x811C9DC5U;
+        c[k] = 0x811C9DC5U;
       }
       for (size_t i = 0; i < fewest; ++i) {
         for (size_t k = 0; k < kChains; ++k) {
-          h[k] = (h[k] ^ static_cast<uint8_t>(digits[k][i])) * kFnvPrime;
+          c[k] = (c[k] ^ static_cast<uint8_t>(digits[k][i])) * kFnvPrime;
         }
       }
       for (size_t k = 0; k < kChains; ++k) {
         for (size_t i = fewest; i < count_digits[k]; ++i) {
-          h[k] = (h[k] ^ static_cast<uint8_t>(digits[k][i])) * kFnvPrime;
+          c[k] = (c[k] ^ static_cast<uint8_t>(digits[k][i])) * kFnvPrime;
         }
       }
     }
     for (size_t k = 0; k < kChains; ++k) {
-      const size_t i = fast[j + k];
-      keys[i] = reduce32(h[k]);
-      ok[i] = 1;
+      keys[fast[j + k]] = reduce32(c[k]);
+      ok[fast[j + k]] = 1;
     }
   }
   for (; j < count; ++j) {
-    const size_t i = fast[j];
-    const auto* p = reinterpret_cast<const uint8_t*>(data[i]);
-    uint32_t h = fnv_start_;
-    for (size_t b = 0; b < len[i]; ++b) h = (h ^ p[b]) * kFnvPrime;
-    keys[i] = reduce32(fnv_finish(h));
-    ok[i] = 1;
+    uint32_t x = h[j];
+    for (size_t b = from[j]; b < len[fast[j]]; ++b) x = (x ^ p[j][b]) * kFnvPrime;
+    keys[fast[j]] = reduce32(fnv_finish(x));
+    ok[fast[j]] = 1;
   }
 }
 
