@@ -18,7 +18,7 @@ SANITIZE="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 "$VENV/bin/cmake" --build "$BUILD"
 [ "${1:-}" = "--build-only" ] && exit 0
 mkdir -p "$BUILD/findings"
-for harness in fuzz_targeting fuzz_units; do
+for harness in fuzz_targeting fuzz_units fuzz_peer_keys; do
   log "fuzzing $harness $*"
   mkdir -p "$BUILD/corpus/$harness"
   "$BUILD/$harness" "$@" -artifact_prefix="$BUILD/findings/$harness-" \
