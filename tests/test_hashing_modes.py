@@ -430,3 +430,16 @@ def test_the_schema_names_every_parameter_of_every_mode() -> None:
     assert set(as_mapping["properties"]) == {"mode"} | parameters
     assert as_mapping["properties"]["mode"]["enum"] == list(hashing_modes.MODES)
     assert schema["$defs"]["hashing"]["oneOf"][0]["enum"] == list(hashing_modes.MODES)
+
+
+def test_growthbook_utf16_is_the_installed_python_sdk_on_every_plane() -> None:
+    """The GrowthBook Python SDK (4.x) hashes UTF-16 code units, as JavaScript does: the
+    utf16 encoding equals its own gbhash on ASCII, accented, CJK and astral (emoji) ids."""
+    gb_core = pytest.importorskip("growthbook.core")
+    units = ["user-1", "Jürgen", "日本語", "😀", "a😀b", "𝄞 clef", "", "e\u0301"]
+    for version in (1, 2):
+        e = ts.Experiment("e", {"a": 100}, hashing={"mode": f"growthbook-v{version}", "seed": "s"})
+        buckets = e.assign_batch(units).bucket
+        scale = 1000 if version == 1 else 10_000
+        for u, b in zip(units, buckets, strict=True):
+            assert b == round(gb_core.gbhash("s", u, version) * scale), u

@@ -40,8 +40,8 @@ MODES: dict[str, str] = {
 }
 
 _GROWTHBOOK_ENCODINGS = {
-    "utf16": "the JavaScript SDK (UTF-16 code units)",
-    "codepoints": "the Python SDK (code points)",
+    "utf16": "the JavaScript SDK and the Python SDK 4 (UTF-16 code units)",
+    "codepoints": "older Python SDKs (code points; differs from utf16 beyond U+FFFF only)",
     "utf8": "the Go and Java SDKs (UTF-8 bytes)",
 }
 _LAUNCHDARKLY_ARITHMETIC = {
