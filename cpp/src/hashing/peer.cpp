@@ -129,6 +129,22 @@ uint64_t read_be(const uint8_t* p, int bytes) {
 }
 
 constexpr uint32_t kFnvPrime = 0x01000193U;
+constexpr uint32_t kMurmurC1 = 0xcc9e2d51U, kMurmurC2 = 0x1b873593U;
+
+inline uint32_t load_le32(const void* p) noexcept {
+  const auto* b = static_cast<const uint8_t*>(p);
+  return uint32_t{b[0]} | uint32_t{b[1]} << 8 | uint32_t{b[2]} << 16 | uint32_t{b[3]} << 24;
+}
+
+// One 4-byte block of murmur3 x86_32's body.
+inline uint32_t murmur_block(uint32_t h, uint32_t k) noexcept {
+  k *= kMurmurC1;
+  k = (k << 15) | (k >> 17);
+  k *= kMurmurC2;
+  h ^= k;
+  h = (h << 13) | (h >> 19);
+  return h * 5 + 0xe6546b64U;
+}
 
 __extension__ typedef unsigned __int128 Uint128;
 
@@ -227,6 +243,10 @@ void KeyFunction::prepare() {
         each_utf16_unit(from.data(), from.size(),
                         [&](uint32_t u) { to.push_back(static_cast<char>(u & 0xFF)); });
       }
+    }
+    murmur_start_ = s.seed;
+    for (size_t b = 0; b + 4 <= murmur_prefix_.size(); b += 4) {
+      murmur_start_ = murmur_block(murmur_start_, load_le32(murmur_prefix_.data() + b));
     }
   }
 }
@@ -491,66 +511,173 @@ void KeyFunction::fnv_keys(const char* const* data, const size_t* len, size_t n,
   }
 }
 
-// murmur3 over the prepared prefix, the unit's bytes (UTF-8, or ASCII whose low bytes are the
-// bytes themselves) and the prepared suffix, each in a stack buffer, four units abreast (the
-// hash is one chain of dependent steps per unit); other units via operator().
+#if TRAFFICSPLIT_X86
+
+// murmur3's body over the first `blocks` 4-byte blocks of 32 inputs (AVX-512: two vectors of
+// 16 lanes) or 16 (AVX2: two of 8), continuing from h[]; each gather fetches one block of
+// every lane from its own address.
+__attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))) void murmur_lanes_avx512(
+    const uint8_t* const* p, size_t blocks, uint32_t* h) noexcept {
+  const __m512i c1 = _mm512_set1_epi32(static_cast<int>(kMurmurC1));
+  const __m512i c2 = _mm512_set1_epi32(static_cast<int>(kMurmurC2));
+  const __m512i add = _mm512_set1_epi32(static_cast<int>(0xe6546b64U));
+  const __m512i four = _mm512_set1_epi64(4);
+  __m512i at[4];
+  for (int q = 0; q < 4; ++q) at[q] = _mm512_loadu_si512(p + 8 * q);
+  __m512i x[2] = {_mm512_loadu_si512(h), _mm512_loadu_si512(h + 16)};
+  for (size_t b = 0; b < blocks; ++b) {
+    __m256i w[4];
+    for (int q = 0; q < 4; ++q) {
+      w[q] = _mm512_mask_i64gather_epi32(_mm256_setzero_si256(), 0xFF, at[q], nullptr, 1);
+      at[q] = _mm512_add_epi64(at[q], four);
+    }
+    for (int v = 0; v < 2; ++v) {
+      __m512i k = _mm512_inserti64x4(_mm512_zextsi256_si512(w[2 * v]), w[2 * v + 1], 1);
+      k = _mm512_mullo_epi32(_mm512_rol_epi32(_mm512_mullo_epi32(k, c1), 15), c2);
+      __m512i y = _mm512_rol_epi32(_mm512_xor_si512(x[v], k), 13);
+      x[v] = _mm512_add_epi32(_mm512_add_epi32(y, _mm512_slli_epi32(y, 2)), add);
+    }
+  }
+  _mm512_storeu_si512(h, x[0]);
+  _mm512_storeu_si512(h + 16, x[1]);
+}
+
+__attribute__((target("avx2"))) void murmur_lanes_avx2(const uint8_t* const* p, size_t blocks,
+                                                        uint32_t* h) noexcept {
+  const __m256i c1 = _mm256_set1_epi32(static_cast<int>(kMurmurC1));
+  const __m256i c2 = _mm256_set1_epi32(static_cast<int>(kMurmurC2));
+  const __m256i add = _mm256_set1_epi32(static_cast<int>(0xe6546b64U));
+  const __m256i four = _mm256_set1_epi64x(4);
+  __m256i at[4];
+  for (int q = 0; q < 4; ++q) {
+    at[q] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + 4 * q));
+  }
+  __m256i x[2] = {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(h)),
+                  _mm256_loadu_si256(reinterpret_cast<const __m256i*>(h + 8))};
+  for (size_t b = 0; b < blocks; ++b) {
+    __m128i w[4];
+    for (int q = 0; q < 4; ++q) {
+      w[q] = _mm256_mask_i64gather_epi32(_mm_setzero_si128(), static_cast<const int*>(nullptr),
+                                         at[q], _mm_set1_epi32(-1), 1);
+      at[q] = _mm256_add_epi64(at[q], four);
+    }
+    for (int v = 0; v < 2; ++v) {
+      __m256i k = _mm256_mullo_epi32(_mm256_set_m128i(w[2 * v + 1], w[2 * v]), c1);
+      k = _mm256_or_si256(_mm256_slli_epi32(k, 15), _mm256_srli_epi32(k, 17));
+      k = _mm256_mullo_epi32(k, c2);
+      __m256i y = _mm256_xor_si256(x[v], k);
+      y = _mm256_or_si256(_mm256_slli_epi32(y, 13), _mm256_srli_epi32(y, 19));
+      x[v] = _mm256_add_epi32(_mm256_add_epi32(y, _mm256_slli_epi32(y, 2)), add);
+    }
+  }
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(h), x[0]);
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(h + 8), x[1]);
+}
+#endif
+
+// murmur3 of prepared prefix ‖ unit ‖ prepared suffix (the unit's bytes as they are: UTF-8,
+// or ASCII whose low bytes are the bytes themselves) without copying the unit: the state after
+// the prefix's whole blocks is kept (murmur_start_), the block that joins the prefix's last
+// 1..3 bytes to the unit is put together, the unit's whole blocks are read where the unit is,
+// and its last bytes and the suffix go through a small buffer. With AVX-512 or AVX2, groups of
+// 32 or 16 units run their common whole blocks in vector lanes; the rest four abreast (the
+// hash is one chain of dependent steps per unit). Other units via operator().
 void KeyFunction::murmur_keys(const char* const* data, const size_t* len, size_t n,
                               uint64_t* keys, uint8_t* ok) const {
   const bool bytes = spec_.encoding == TextEncoding::utf8;
-  const size_t prefix = murmur_prefix_.size();
-  const size_t fixed = prefix + murmur_suffix_.size();
-  const bool in_place = fixed == 0 && bytes;  // the unit's bytes are the whole input
-  constexpr size_t kText = 256;
-  constexpr size_t kLanes = 4;
-  char text[kLanes][kText];
-  const uint8_t* input[kLanes];
-  size_t size[kLanes];
-  size_t index[kLanes];
-  size_t lanes = 0;
-  auto flush = [&] {
-    constexpr uint32_t c1 = 0xcc9e2d51U, c2 = 0x1b873593U;
-    uint32_t h[kLanes];
-    size_t common = SIZE_MAX;
-    for (size_t k = 0; k < lanes; ++k) {
-      h[k] = spec_.seed;
-      common = std::min(common, size[k] / 4);
-    }
-    auto block = [&](size_t k, size_t b) {
-      uint32_t k1;
-      std::memcpy(&k1, input[k] + 4 * b, 4);
-      k1 *= c1;
-      k1 = (k1 << 15) | (k1 >> 17);
-      k1 *= c2;
-      h[k] ^= k1;
-      h[k] = (h[k] << 13) | (h[k] >> 19);
-      h[k] = h[k] * 5 + 0xe6546b64U;
-    };
-    if (lanes == kLanes) {
-      for (size_t b = 0; b < common; ++b) {
-        for (size_t k = 0; k < kLanes; ++k) block(k, b);
+  const size_t p = murmur_prefix_.size(), r = p & 3, s = murmur_suffix_.size();
+  const auto* rest = reinterpret_cast<const uint8_t*>(murmur_prefix_.data()) + (p - r);
+  constexpr size_t kTail = 64, kMax = 64;
+  if (s + 8 > kTail) {  // a long suffix: one unit at a time
+    for (size_t i = 0; i < n; ++i) ok[i] = (*this)(data[i], len[i], &keys[i]) ? 1 : 0;
+    return;
+  }
+  const uint8_t* unit[kMax];  // each unit's first byte not yet hashed
+  size_t left[kMax], index[kMax], blocks[kMax], from[kMax];
+  bool joined[kMax];  // the prefix's last bytes are hashed (or there were none)
+  uint32_t h[kMax];
+#if TRAFFICSPLIT_X86
+  const int simd = detail::hash_paths().simd;
+#endif
+  for (size_t at = 0; at < n; at += kMax) {
+    const size_t m = std::min(kMax, n - at);
+    size_t count = 0;
+    for (size_t i = at; i < at + m; ++i) {
+      if (!bytes && !is_ascii(data[i], len[i])) {
+        ok[i] = (*this)(data[i], len[i], &keys[i]) ? 1 : 0;
+        continue;
       }
-    } else {
-      common = 0;
+      const auto* u = reinterpret_cast<const uint8_t*>(data[i]);
+      size_t size = len[i];
+      uint32_t x = murmur_start_;
+      bool join = r == 0;
+      if (!join && r + size >= 4) {
+        uint8_t block[4];
+        std::memcpy(block, rest, r);
+        std::memcpy(block + r, u, 4 - r);
+        x = murmur_block(x, load_le32(block));
+        u += 4 - r;
+        size -= 4 - r;
+        join = true;
+      }
+      unit[count] = u;
+      left[count] = size;
+      blocks[count] = join ? size / 4 : 0;
+      joined[count] = join;
+      from[count] = 0;
+      h[count] = x;
+      index[count] = i;
+      ++count;
     }
-    for (size_t k = 0; k < lanes; ++k) {
-      for (size_t b = common; b < size[k] / 4; ++b) block(k, b);
-      const uint8_t* tail = input[k] + (size[k] & ~size_t{3});
+#if TRAFFICSPLIT_X86
+    if (simd > 0) {
+      const size_t lanes = simd == 2 ? 32 : 16;
+      for (size_t g = 0; g + lanes <= count; g += lanes) {
+        size_t common = SIZE_MAX;
+        for (size_t k = g; k < g + lanes; ++k) common = std::min(common, blocks[k]);
+        if (common < 2) continue;
+        if (simd == 2) {
+          murmur_lanes_avx512(unit + g, common, h + g);
+        } else {
+          murmur_lanes_avx2(unit + g, common, h + g);
+        }
+        for (size_t k = g; k < g + lanes; ++k) from[k] = common;
+      }
+    }
+#endif
+    auto finish = [&](size_t k) {
+      // The unit's last 0..3 bytes (all of it, after the prefix's last bytes, when it was too
+      // short to join them), then the suffix, then murmur3's tail and finalization.
+      uint8_t tail[kTail];
+      size_t t = 0;
+      if (!joined[k]) {
+        std::memcpy(tail, rest, r);
+        t = r;
+      }
+      const size_t done = 4 * blocks[k];
+      if (left[k] > done) std::memcpy(tail + t, unit[k] + done, left[k] - done);
+      t += left[k] - done;
+      if (s > 0) std::memcpy(tail + t, murmur_suffix_.data(), s);
+      t += s;
+      uint32_t x = h[k];
+      size_t b = 0;
+      for (; b + 4 <= t; b += 4) x = murmur_block(x, load_le32(tail + b));
       uint32_t k1 = 0;
-      switch (size[k] & 3) {
+      switch (t & 3) {
         case 3:
-          k1 ^= static_cast<uint32_t>(tail[2]) << 16;
+          k1 ^= static_cast<uint32_t>(tail[b + 2]) << 16;
           [[fallthrough]];
         case 2:
-          k1 ^= static_cast<uint32_t>(tail[1]) << 8;
+          k1 ^= static_cast<uint32_t>(tail[b + 1]) << 8;
           [[fallthrough]];
         case 1:
-          k1 ^= tail[0];
-          k1 *= c1;
+          k1 ^= tail[b];
+          k1 *= kMurmurC1;
           k1 = (k1 << 15) | (k1 >> 17);
-          k1 *= c2;
-          h[k] ^= k1;
+          k1 *= kMurmurC2;
+          x ^= k1;
       }
-      uint32_t x = h[k] ^ static_cast<uint32_t>(size[k]);
+      x ^= static_cast<uint32_t>(p + len[index[k]] + s);
       x ^= x >> 16;
       x *= 0x85ebca6bU;
       x ^= x >> 13;
@@ -558,28 +685,31 @@ void KeyFunction::murmur_keys(const char* const* data, const size_t* len, size_t
       x ^= x >> 16;
       keys[index[k]] = reduce32(x);
       ok[index[k]] = 1;
+    };
+    constexpr size_t kChains = 4;
+    size_t j = 0;
+    for (; j + kChains <= count; j += kChains) {
+      size_t common = SIZE_MAX;
+      for (size_t k = j; k < j + kChains; ++k) common = std::min(common, blocks[k] - from[k]);
+      for (size_t b = 0; b < common; ++b) {
+        for (size_t k = j; k < j + kChains; ++k) {
+          h[k] = murmur_block(h[k], load_le32(unit[k] + 4 * (from[k] + b)));
+        }
+      }
+      for (size_t k = j; k < j + kChains; ++k) {
+        for (size_t b = from[k] + common; b < blocks[k]; ++b) {
+          h[k] = murmur_block(h[k], load_le32(unit[k] + 4 * b));
+        }
+        finish(k);
+      }
     }
-    lanes = 0;
-  };
-  for (size_t i = 0; i < n; ++i) {
-    const size_t unit = len[i];
-    if (in_place) {
-      input[lanes] = reinterpret_cast<const uint8_t*>(data[i]);
-    } else if (fixed + unit <= kText && (bytes || is_ascii(data[i], unit))) {
-      char* t = text[lanes];
-      if (prefix > 0) std::memcpy(t, murmur_prefix_.data(), prefix);
-      if (unit > 0) std::memcpy(t + prefix, data[i], unit);
-      if (fixed > prefix) std::memcpy(t + prefix + unit, murmur_suffix_.data(), fixed - prefix);
-      input[lanes] = reinterpret_cast<const uint8_t*>(t);
-    } else {
-      ok[i] = (*this)(data[i], unit, &keys[i]) ? 1 : 0;
-      continue;
+    for (; j < count; ++j) {
+      for (size_t b = from[j]; b < blocks[j]; ++b) {
+        h[j] = murmur_block(h[j], load_le32(unit[j] + 4 * b));
+      }
+      finish(j);
     }
-    size[lanes] = fixed + unit;
-    index[lanes] = i;
-    if (++lanes == kLanes) flush();
   }
-  flush();
 }
 
 // MD5 of a block of units in vector lanes (md5_many); the key is the first 4 bytes.

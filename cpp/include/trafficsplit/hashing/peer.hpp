@@ -79,11 +79,12 @@ class KeyFunction {
   KeySpec spec_;
   // For keys(), made once by the constructor. FNV: the state after the encoded prefix and the
   // suffix's encoded values. murmur3: the prefix and suffix as the hash reads them (UTF-8 or
-  // the low bytes), to which an ASCII unit's bytes are added as they are.
+  // the low bytes), between which an ASCII unit's bytes are read as they are.
   uint64_t fastmod_ = 0;  // mod of a 32-bit hash: floor((2^64 - 1) / modulus) + 1 (Lemire)
   uint32_t fnv_start_ = 0;
   std::vector<uint32_t> fnv_suffix_;
   std::string murmur_prefix_, murmur_suffix_;
+  uint32_t murmur_start_ = 0;  // murmur3's state after the prefix's whole 4-byte blocks
 };
 
 }  // namespace trafficsplit
