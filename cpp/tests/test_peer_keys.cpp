@@ -28,10 +28,11 @@ std::vector<ts::detail::HashPaths> available_paths() {
 // One unit of a given kind and byte length (kinds: 0 ASCII letters and digits, 1 any ASCII
 // byte, 2 mixed UTF-8 of 1..4-byte characters, 3 UTF-8 with one invalid byte sequence).
 std::string make_unit(std::mt19937& random, int kind, size_t length) {
-  static const char* const kChars[] = {"a", "Z", "7", "-", "\xC3\xA9", "\xE2\x82\xAC",
-                                       "\xF0\x9F\x98\x80", "\xD7\x90", "\xEF\xBF\xBF"};
-  static const char* const kInvalid[] = {"\x80",     "\xC3",         "\xC0\xAF", "\xED\xA0\x80",
-                                         "\xF4\x90\x80\x80", "\xFF", "\xE2\x82"};
+  static const char* const kChars[] = {
+      "a",        "Z",           "7", "-", "\xC3\xA9", "\xE2\x82\xAC", "\xF0\x9F\x98\x80",
+      "\xD7\x90", "\xEF\xBF\xBF"};
+  static const char* const kInvalid[] = {
+      "\x80", "\xC3", "\xC0\xAF", "\xED\xA0\x80", "\xF4\x90\x80\x80", "\xFF", "\xE2\x82"};
   std::string unit;
   if (kind <= 1) {
     for (size_t i = 0; i < length; ++i) {
@@ -71,20 +72,19 @@ std::vector<Case> all_cases() {
                                         ts::TextEncoding::codepoints,
                                         ts::TextEncoding::utf16_low_byte};
   const std::pair<ts::KeyReduce, uint64_t> reductions[] = {
-      {ts::KeyReduce::none, 1},          {ts::KeyReduce::mod, 1000},
-      {ts::KeyReduce::mod, 10000},       {ts::KeyReduce::mod, uint64_t{1} << 32},
-      {ts::KeyReduce::mod, 1},           {ts::KeyReduce::mod, 4294967291},
-      {ts::KeyReduce::mul_shift, 100},   {ts::KeyReduce::mul_shift, 7},
+      {ts::KeyReduce::none, 1},        {ts::KeyReduce::mod, 1000},
+      {ts::KeyReduce::mod, 10000},     {ts::KeyReduce::mod, uint64_t{1} << 32},
+      {ts::KeyReduce::mod, 1},         {ts::KeyReduce::mod, 4294967291},
+      {ts::KeyReduce::mul_shift, 100}, {ts::KeyReduce::mul_shift, 7},
       {ts::KeyReduce::abs_int32, 1}};
-  const std::pair<std::string, std::string> parts[] = {
-      {"", ""},
-      {"checkout-traffic-", ""},
-      {"", "new-ui"},
-      {"group:", ":x"},
-      {"exp", ""},
-      {"abcdefg", "."},
-      {"\xC3\xA9t\xC3\xA9-", "\xE2\x82\xAC"},
-      {std::string(70, 'p'), std::string(3, 's')}};
+  const std::pair<std::string, std::string> parts[] = {{"", ""},
+                                                       {"checkout-traffic-", ""},
+                                                       {"", "new-ui"},
+                                                       {"group:", ":x"},
+                                                       {"exp", ""},
+                                                       {"abcdefg", "."},
+                                                       {"\xC3\xA9t\xC3\xA9-", "\xE2\x82\xAC"},
+                                                       {std::string(70, 'p'), std::string(3, 's')}};
   std::vector<Case> cases;
   for (const auto hash : hashes) {
     for (const auto encoding : encodings) {
@@ -154,9 +154,9 @@ TEST(PeerKeys, KeysEqualTheScalarKeyOnEveryPath) {
       ++functions;
       const std::string what = std::string("hash ") + std::to_string(int(c.hash)) + " encoding " +
                                std::to_string(int(c.encoding)) + " reduce " +
-                               std::to_string(int(c.reduce)) + " mod " +
-                               std::to_string(c.modulus) + " prefix '" + c.prefix + "' path " +
-                               std::to_string(path.sha) + "/" + std::to_string(path.simd);
+                               std::to_string(int(c.reduce)) + " mod " + std::to_string(c.modulus) +
+                               " prefix '" + c.prefix + "' path " + std::to_string(path.sha) + "/" +
+                               std::to_string(path.simd);
       check_blocks(f, random, what);
     }
   }

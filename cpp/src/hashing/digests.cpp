@@ -227,7 +227,8 @@ struct Sha256Ni {
     }
     msg = _mm_shuffle_epi32(msg, 0x0E);
     s0 = _mm_sha256rnds2_epu32(s0, s1, msg);
-    if constexpr (G >= 1 && G <= 12) w[(G + 3) % 4] = _mm_sha256msg1_epu32(w[(G + 3) % 4], w[G % 4]);
+    if constexpr (G >= 1 && G <= 12)
+      w[(G + 3) % 4] = _mm_sha256msg1_epu32(w[(G + 3) % 4], w[G % 4]);
   }
 
   // One message's chain: the state as ABEF and CDGH, the schedule ring, the state before.
@@ -242,11 +243,11 @@ struct Sha256Ni {
         _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state)), 0xB1);
     const __m128i u =
         _mm_shuffle_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(state + 4)), 0x1B);
-    x.s0 = x.abef = _mm_alignr_epi8(t, u, 8);   // ABEF
+    x.s0 = x.abef = _mm_alignr_epi8(t, u, 8);     // ABEF
     x.s1 = x.cdgh = _mm_blend_epi16(u, t, 0xF0);  // CDGH
     for (int i = 0; i < 4; ++i) {
-      x.w[i] = _mm_shuffle_epi8(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)), swap);
+      x.w[i] =
+          _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)), swap);
     }
   }
 
@@ -258,10 +259,10 @@ struct Sha256Ni {
   }
 
   template <int... G>
-  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x, std::integer_sequence<int, G...>) noexcept {
+  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x,
+                                                std::integer_sequence<int, G...>) noexcept {
     (group<G>(x.s0, x.s1, x.w), ...);
   }
-
 
   [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress(uint32_t* state,
                                                              const uint8_t* block) noexcept {
@@ -285,8 +286,8 @@ struct Sha256Ni {
   }
 
   template <size_t L>
-  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress_lanes(uint32_t* const* state,
-                                                                   const uint8_t* const* block) noexcept {
+  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress_lanes(
+      uint32_t* const* state, const uint8_t* const* block) noexcept {
     Lane x[L];
     for (size_t l = 0; l < L; ++l) load(x[l], state[l], block[l]);
     lanes<L>(x, std::make_integer_sequence<int, 16>{});
@@ -329,8 +330,8 @@ struct Sha1Ni {
     x.e[0] = x.e_before = _mm_set_epi32(static_cast<int>(state[4]), 0, 0, 0);
     x.e[1] = _mm_setzero_si128();
     for (int i = 0; i < 4; ++i) {
-      x.w[i] = _mm_shuffle_epi8(
-          _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)), swap);
+      x.w[i] =
+          _mm_shuffle_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(block + 16 * i)), swap);
     }
   }
 
@@ -343,10 +344,10 @@ struct Sha1Ni {
   }
 
   template <int... G>
-  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x, std::integer_sequence<int, G...>) noexcept {
+  TRAFFICSPLIT_SHA_NI static inline void groups(Lane& x,
+                                                std::integer_sequence<int, G...>) noexcept {
     (group<G>(x.abcd, x.e, x.w), ...);
   }
-
 
   [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress(uint32_t* state,
                                                              const uint8_t* block) noexcept {
@@ -368,8 +369,8 @@ struct Sha1Ni {
   }
 
   template <size_t L>
-  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress_lanes(uint32_t* const* state,
-                                                                   const uint8_t* const* block) noexcept {
+  [[gnu::noinline]] TRAFFICSPLIT_SHA_NI static void compress_lanes(
+      uint32_t* const* state, const uint8_t* const* block) noexcept {
     Lane x[L];
     for (size_t l = 0; l < L; ++l) load(x[l], state[l], block[l]);
     lanes<L>(x, std::make_integer_sequence<int, 20>{});
@@ -497,7 +498,7 @@ typedef uint32_t U32x16 __attribute__((vector_size(64)));
 typedef int32_t I32x16 __attribute__((vector_size(64)));
 
 __attribute__((target("avx2"))) void md5_lanes_avx2(const LaneWords<8>& in, int blocks,
-                                                     uint32_t out[4][8]) noexcept {
+                                                    uint32_t out[4][8]) noexcept {
   md5_lanes<U32x8, I32x8, 8>(in, blocks, out);
 }
 
@@ -507,7 +508,7 @@ __attribute__((target("avx512f,avx512vl,avx512bw"))) void md5_lanes_avx512(
 }
 #endif
 
-size_t md5_blocks(size_t length) noexcept { return (length + 8) / 64 + 1; }
+[[maybe_unused]] size_t md5_blocks(size_t length) noexcept { return (length + 8) / 64 + 1; }
 
 // The messages in lanes of W: ordered by block count so that a group's lanes end together,
 // padded and transposed into LaneWords, then hashed W at a time.
@@ -587,8 +588,8 @@ void md5_many_lanes(std::string_view prefix, const char* const* data, const size
 
 // prefix ‖ unit ‖ suffix padded (big-endian length) into text; its block count, or 0 when it
 // needs more than kLaneBlocks blocks.
-size_t pad_big_endian(std::string_view prefix, const char* data, size_t len,
-                      std::string_view suffix, uint8_t* text) noexcept {
+[[maybe_unused]] size_t pad_big_endian(std::string_view prefix, const char* data, size_t len,
+                                       std::string_view suffix, uint8_t* text) noexcept {
   const size_t length = prefix.size() + len + suffix.size();
   const size_t blocks = md5_blocks(length);  // the same padding rule as MD5
   if (blocks > kLaneBlocks) return 0;
@@ -653,7 +654,8 @@ void sha_many(std::string_view prefix, const char* const* data, const size_t* le
       Ni::template compress_lanes<kShaLanes>(states, blocks);
     }
     for (size_t l = 0; l < kShaLanes; ++l) {
-      for (int k = 0; k < Plain::kWords; ++k) store_be32(out + kSize * (i + l) + 4 * k, state[l][k]);
+      for (int k = 0; k < Plain::kWords; ++k)
+        store_be32(out + kSize * (i + l) + 4 * k, state[l][k]);
     }
     i += kShaLanes;
   }

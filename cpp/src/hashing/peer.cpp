@@ -376,10 +376,10 @@ __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))) void fnv_lanes_avx
     const __m512i wy = _mm512_inserti64x4(_mm512_zextsi256_si512(w[2]), w[3], 1);
     for (int q = 0; q < 4; ++q) at[q] = _mm512_add_epi64(at[q], four);
     for (int b = 0; b < 32; b += 8) {
-      x = _mm512_mullo_epi32(
-          _mm512_xor_si512(x, _mm512_and_si512(_mm512_srli_epi32(wx, b), low)), prime);
-      y = _mm512_mullo_epi32(
-          _mm512_xor_si512(y, _mm512_and_si512(_mm512_srli_epi32(wy, b), low)), prime);
+      x = _mm512_mullo_epi32(_mm512_xor_si512(x, _mm512_and_si512(_mm512_srli_epi32(wx, b), low)),
+                             prime);
+      y = _mm512_mullo_epi32(_mm512_xor_si512(y, _mm512_and_si512(_mm512_srli_epi32(wy, b), low)),
+                             prime);
     }
   }
   _mm512_storeu_si512(h, x);
@@ -387,7 +387,7 @@ __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))) void fnv_lanes_avx
 }
 
 __attribute__((target("avx2"))) void fnv_lanes_avx2(const uint8_t* const* p, size_t bytes,
-                                                     uint32_t* h) noexcept {
+                                                    uint32_t* h) noexcept {
   const __m256i prime = _mm256_set1_epi32(static_cast<int>(kFnvPrime));
   const __m256i low = _mm256_set1_epi32(0xFF);
   const __m256i four = _mm256_set1_epi64x(4);
@@ -407,10 +407,10 @@ __attribute__((target("avx2"))) void fnv_lanes_avx2(const uint8_t* const* p, siz
     const __m256i wy = _mm256_set_m128i(w[3], w[2]);
     for (int q = 0; q < 4; ++q) at[q] = _mm256_add_epi64(at[q], four);
     for (int b = 0; b < 32; b += 8) {
-      x = _mm256_mullo_epi32(
-          _mm256_xor_si256(x, _mm256_and_si256(_mm256_srli_epi32(wx, b), low)), prime);
-      y = _mm256_mullo_epi32(
-          _mm256_xor_si256(y, _mm256_and_si256(_mm256_srli_epi32(wy, b), low)), prime);
+      x = _mm256_mullo_epi32(_mm256_xor_si256(x, _mm256_and_si256(_mm256_srli_epi32(wx, b), low)),
+                             prime);
+      y = _mm256_mullo_epi32(_mm256_xor_si256(y, _mm256_and_si256(_mm256_srli_epi32(wy, b), low)),
+                             prime);
     }
   }
   _mm256_storeu_si256(reinterpret_cast<__m256i*>(h), x);
@@ -543,7 +543,7 @@ __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq"))) void murmur_lanes_
 }
 
 __attribute__((target("avx2"))) void murmur_lanes_avx2(const uint8_t* const* p, size_t blocks,
-                                                        uint32_t* h) noexcept {
+                                                       uint32_t* h) noexcept {
   const __m256i c1 = _mm256_set1_epi32(static_cast<int>(kMurmurC1));
   const __m256i c2 = _mm256_set1_epi32(static_cast<int>(kMurmurC2));
   const __m256i add = _mm256_set1_epi32(static_cast<int>(0xe6546b64U));
@@ -582,11 +582,13 @@ __attribute__((target("avx2"))) void murmur_lanes_avx2(const uint8_t* const* p, 
 // and its last bytes and the suffix go through a small buffer. With AVX-512 or AVX2, groups of
 // 32 or 16 units run their common whole blocks in vector lanes; the rest four abreast (the
 // hash is one chain of dependent steps per unit). Other units via operator().
-void KeyFunction::murmur_keys(const char* const* data, const size_t* len, size_t n,
-                              uint64_t* keys, uint8_t* ok) const {
+void KeyFunction::murmur_keys(const char* const* data, const size_t* len, size_t n, uint64_t* keys,
+                              uint8_t* ok) const {
   const bool bytes = spec_.encoding == TextEncoding::utf8;
   const size_t p = murmur_prefix_.size(), r = p & 3, s = murmur_suffix_.size();
   const auto* rest = reinterpret_cast<const uint8_t*>(murmur_prefix_.data()) + (p - r);
+  uint32_t rest_word = 0;  // the prefix's last r bytes, little-endian
+  for (size_t q = 0; q < r; ++q) rest_word |= uint32_t{rest[q]} << (8 * q);
   constexpr size_t kTail = 64, kMax = 64;
   if (s + 8 > kTail) {  // a long suffix: one unit at a time
     for (size_t i = 0; i < n; ++i) ok[i] = (*this)(data[i], len[i], &keys[i]) ? 1 : 0;
@@ -612,10 +614,14 @@ void KeyFunction::murmur_keys(const char* const* data, const size_t* len, size_t
       uint32_t x = murmur_start_;
       bool join = r == 0;
       if (!join && r + size >= 4) {
-        uint8_t block[4];
-        std::memcpy(block, rest, r);
-        std::memcpy(block + r, u, 4 - r);
-        x = murmur_block(x, load_le32(block));
+        // The prefix's last r bytes, then the unit's first 4 - r.
+        uint32_t first = 0;
+        if (size >= 4) {
+          first = load_le32(u);
+        } else {
+          for (size_t q = 0; q < 4 - r; ++q) first |= uint32_t{u[q]} << (8 * q);
+        }
+        x = murmur_block(x, rest_word | first << (8 * r));
         u += 4 - r;
         size -= 4 - r;
         join = true;
@@ -647,21 +653,27 @@ void KeyFunction::murmur_keys(const char* const* data, const size_t* len, size_t
 #endif
     auto finish = [&](size_t k) {
       // The unit's last 0..3 bytes (all of it, after the prefix's last bytes, when it was too
-      // short to join them), then the suffix, then murmur3's tail and finalization.
-      uint8_t tail[kTail];
-      size_t t = 0;
-      if (!joined[k]) {
-        std::memcpy(tail, rest, r);
-        t = r;
-      }
+      // short to join them), then the suffix, then murmur3's tail and finalization. Without a
+      // suffix, the unit's last bytes are read where they are.
+      uint8_t buffer[kTail];
       const size_t done = 4 * blocks[k];
-      if (left[k] > done) std::memcpy(tail + t, unit[k] + done, left[k] - done);
-      t += left[k] - done;
-      if (s > 0) std::memcpy(tail + t, murmur_suffix_.data(), s);
-      t += s;
+      const uint8_t* tail = unit[k] + done;
+      size_t t = left[k] - done;
       uint32_t x = h[k];
       size_t b = 0;
-      for (; b + 4 <= t; b += 4) x = murmur_block(x, load_le32(tail + b));
+      if (s > 0 || !joined[k]) {
+        t = 0;
+        if (!joined[k]) {
+          std::memcpy(buffer, rest, r);
+          t = r;
+        }
+        if (left[k] > done) std::memcpy(buffer + t, unit[k] + done, left[k] - done);
+        t += left[k] - done;
+        if (s > 0) std::memcpy(buffer + t, murmur_suffix_.data(), s);
+        t += s;
+        tail = buffer;
+        for (; b + 4 <= t; b += 4) x = murmur_block(x, load_le32(tail + b));
+      }
       uint32_t k1 = 0;
       switch (t & 3) {
         case 3:
