@@ -158,7 +158,7 @@ def _assign(args: argparse.Namespace) -> int:
         return _fail(exc)
     reporter = _Progress(args.quiet, args.progress_every)
     try:
-        with _terminated_as_interrupt(), reporter, _streaming_process():
+        with _terminated_as_interrupt(), reporter:
             summary = backfill(
                 snapshot,
                 args.input,
@@ -193,38 +193,6 @@ def _assign(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-@contextlib.contextmanager
-def _streaming_process() -> Iterator[None]:
-    """Settings of this command's own process for a long stream of large batches: the cyclic
-    garbage collector paused (a batch makes many short-lived objects and no cycles; its
-    passes measured 6 % of the command's time), and glibc's allocator keeping the output
-    arrays' memory for the next batch instead of handing each one back to the kernel and
-    faulting fresh zeroed pages in for the next (a third of the command's time was system
-    time). Memory stays bounded: each batch reuses what the one before it freed."""
-    import gc
-
-    _keep_freed_memory()
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
-def _keep_freed_memory() -> None:
-    import ctypes
-
-    try:
-        mallopt = ctypes.CDLL(None).mallopt  # glibc; elsewhere there is nothing to tune
-    except (OSError, AttributeError):
-        return
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    mallopt(m_mmap_threshold, 32 * 2**20)  # the largest glibc accepts; batches stay below it
-    mallopt(m_trim_threshold, 256 * 2**20)
 
 
 def _fail(exc: BaseException) -> int:
