@@ -53,6 +53,11 @@ inline void store_le32(uint8_t* p, uint32_t v) noexcept {
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
 }
 inline void store_be32(uint8_t* p, uint32_t v) noexcept {
+  if constexpr (kLittleEndian) {
+    v = __builtin_bswap32(v);
+    std::memcpy(p, &v, 4);
+    return;
+  }
   for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (24 - 8 * i));
 }
 
