@@ -75,19 +75,6 @@ Reason PeerScheme::decide(const char* unit, size_t len, uint64_t arm_key, int32_
   return decide_keys(arm_key, traffic_key, gate_key, step, eligible, arm);
 }
 
-Reason PeerScheme::decide_keys(uint64_t arm_key, uint64_t traffic_key, uint64_t gate_key,
-                               int32_t step, bool eligible, int16_t* arm) const noexcept {
-  *arm = -1;
-  if (step < 0) return Reason::not_started;
-  if (spec_.gate && spec_.gate_segments(gate_key) != 1) return Reason::layer_other;
-  if (!eligible) return Reason::targeting_miss;
-  if (spec_.traffic && spec_.traffic_steps[step](traffic_key) != 1) return Reason::not_exposed;
-  const int16_t a = spec_.arm_steps[step](arm_key);
-  if (a < 0) return Reason::not_exposed;
-  *arm = a;
-  return Reason::assigned;
-}
-
 CompiledExperiment::CompiledExperiment(const ExperimentSpec& spec) : buckets_(spec.buckets) {
   if (spec.steps.empty()) throw InvalidArgument("an experiment needs at least one allocation step");
   const std::string salt = versioned_salt(spec.salt, spec.bucket_version);

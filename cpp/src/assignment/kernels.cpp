@@ -232,7 +232,7 @@ inline Bytes text_bytes(const DigitText& t) {
 }
 
 // A peer hashing mode (CompiledExperiment::peer): a block of rows is read (each row's bytes
-// copied into the block, since some readers re-encode into one scratch buffer), keyed a block at
+// copied into the block where the reader re-encodes rows into one scratch buffer), keyed a block at
 // a time (KeyFunction::keys, which the digests can run several rows abreast), then decided row
 // by row; fixed or per-row steps, the route and targeting all in one loop.
 template <typename Reader>
@@ -270,8 +270,12 @@ void assign_range_peer(const CompiledExperiment& e, const Reader& reader, const 
         continue;
       }
       const Bytes bytes = text_bytes(text);
-      offset[m] = arena.size();
-      arena.append(bytes.data, bytes.len);
+      if constexpr (has_stable_bytes<Reader>::value) {
+        data[m] = bytes.data;
+      } else {
+        offset[m] = arena.size();
+        arena.append(bytes.data, bytes.len);
+      }
       len[m] = bytes.len;
       index[m] = i;
       route_reason[m] = Reason::assigned;
@@ -282,7 +286,9 @@ void assign_range_peer(const CompiledExperiment& e, const Reader& reader, const 
       }
       ++m;
     }
-    for (size_t j = 0; j < m; ++j) data[j] = arena.data() + offset[j];
+    if constexpr (!has_stable_bytes<Reader>::value) {
+      for (size_t j = 0; j < m; ++j) data[j] = arena.data() + offset[j];
+    }
     peer.arm_function().keys(data, len, m, arm_key, ok);
     if (traffic != nullptr) traffic->keys(data, len, m, traffic_key, traffic_ok);
     if (gate != nullptr) gate->keys(data, len, m, gate_key, gate_ok);

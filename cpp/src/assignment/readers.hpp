@@ -192,6 +192,19 @@ struct is_int_reader : std::false_type {};
 template <typename T>
 struct is_int_reader<IntReader<T>> : std::true_type {};
 
+// Readers whose row bytes stay where they are for the whole call (in the column's buffers or
+// the caller's objects), rather than in a per-row scratch buffer or digit words.
+template <typename Reader>
+struct has_stable_bytes : std::false_type {};
+template <typename Offset>
+struct has_stable_bytes<OffsetStringReader<Offset>> : std::true_type {};
+template <>
+struct has_stable_bytes<ViewStringReader> : std::true_type {};
+template <>
+struct has_stable_bytes<SpanReader> : std::true_type {};
+template <>
+struct has_stable_bytes<FixedBytesReader> : std::true_type {};
+
 // Calls fn(reader, length) with the reader matching the column.
 template <typename Fn>
 void visit_column(const UnitColumn& column, Fn&& fn) {

@@ -90,7 +90,17 @@ class PeerScheme {
   // The same from keys computed beforehand (a block of rows): the traffic and gate keys are
   // read only when the mode has those stages.
   Reason decide_keys(uint64_t arm_key, uint64_t traffic_key, uint64_t gate_key, int32_t step,
-                     bool eligible, int16_t* arm) const noexcept;
+                     bool eligible, int16_t* arm) const noexcept {
+    *arm = -1;
+    if (step < 0) return Reason::not_started;
+    if (spec_.gate && spec_.gate_segments(gate_key) != 1) return Reason::layer_other;
+    if (!eligible) return Reason::targeting_miss;
+    if (spec_.traffic && spec_.traffic_steps[step](traffic_key) != 1) return Reason::not_exposed;
+    const int16_t a = spec_.arm_steps[step](arm_key);
+    if (a < 0) return Reason::not_exposed;
+    *arm = a;
+    return Reason::assigned;
+  }
   const KeyFunction& arm_function() const noexcept { return arm_; }
   const KeyFunction* traffic_function() const noexcept {
     return spec_.traffic ? &traffic_ : nullptr;
