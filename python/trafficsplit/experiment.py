@@ -3,6 +3,7 @@ fewest units when weights change (docs/assignment-spec.md)."""
 
 from __future__ import annotations
 
+import copy
 import datetime as _dt
 import math
 import numbers
@@ -190,6 +191,7 @@ class Experiment:
         "_compiled",
         "_hashing",
         "_key",
+        "_peer",
         "_probabilities",
         "_salt",
         "_steps",
@@ -202,6 +204,7 @@ class Experiment:
     _compiled: _assignment.CompiledExperiment
     _hashing: hashing_modes.HashingMode | None
     _key: str
+    _peer: dict[str, Any] | None
     _probabilities: np.ndarray | None
     _salt: str
     _steps: tuple[AllocationStep, ...]
@@ -298,7 +301,7 @@ class Experiment:
         self._salt = salt
         self._hashing = mode
         self._buckets = int(buckets) if mode is None else mode.buckets
-        peer = (
+        self._peer = peer = (
             None
             if mode is None
             else mode.compile(names, [([s.weights[n] for n in names], _exposure(s)) for s in steps])
@@ -629,13 +632,12 @@ class Experiment:
     @property
     def peer_spec(self) -> dict[str, Any] | None:
         """A peer hashing mode's compiled form (its key functions and, per allocation step,
-        the key ranges of each arm: what the core evaluates); None under ts1."""
-        return None if self._hashing is None else self._peer_spec()
+        the key ranges of each arm: what the core evaluates); None under ts1. A copy."""
+        return None if self._peer is None else copy.deepcopy(self._peer)
 
     def _peer_spec(self) -> dict[str, Any]:
-        assert self._hashing is not None
-        steps = [([s.weights[n] for n in self.arm_names], _exposure(s)) for s in self._steps]
-        return self._hashing.compile(self.arm_names, steps)
+        assert self._peer is not None
+        return self._peer
 
     def probability_table(self) -> np.ndarray:
         """``[step, arm]``: the probability that a unit reaching the experiment is served the

@@ -255,6 +255,26 @@ def _key(
     }
 
 
+def _spec(
+    arm: dict[str, Any],
+    arm_steps: list[Any],
+    *,
+    traffic: dict[str, Any] | None = None,
+    traffic_steps: list[Any] | None = None,
+    bucket_scale: float = 0.0,
+) -> dict[str, Any]:
+    """The core's description of a mode (a namespace gate is added by GrowthBook's)."""
+    return {
+        "arm": arm,
+        "traffic": traffic,
+        "gate": None,
+        "gate_segments": ([], [1]),
+        "arm_steps": arm_steps,
+        "traffic_steps": traffic_steps or [],
+        "bucket_scale": bucket_scale,
+    }
+
+
 def _runs(labels: np.ndarray) -> tuple[list[int], list[int]]:
     """Segments from one label per key 0..n-1: the keys where the label changes."""
     change = np.flatnonzero(labels[1:] != labels[:-1]) + 1
@@ -320,15 +340,7 @@ def _growthbook(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[st
             inside = (h >= start) & (h < end) & (labels < 0)  # chooseVariation: the first range
             labels[inside] = i
         arm_steps.append(_runs(labels))
-    out: dict[str, Any] = {
-        "arm": arm,
-        "traffic": None,
-        "gate": None,
-        "gate_segments": ([], [1]),
-        "arm_steps": arm_steps,
-        "traffic_steps": [],
-        "bucket_scale": 0.0,
-    }
+    out = _spec(arm, arm_steps)
     ns = p["namespace"]
     if ns is not None:
         out["gate"] = _key(
@@ -363,15 +375,7 @@ def _unleash(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[str, 
         arm_steps.append(
             _cumulative(_whole(weights, total, "variant weight", _step_path(i, steps)))
         )
-    return {
-        "arm": arm,
-        "traffic": traffic,
-        "gate": None,
-        "gate_segments": ([], [1]),
-        "arm_steps": arm_steps,
-        "traffic_steps": traffic_steps,
-        "bucket_scale": 0.0,
-    }
+    return _spec(arm, arm_steps, traffic=traffic, traffic_steps=traffic_steps)
 
 
 def _flagd(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[str, Any]:
@@ -398,15 +402,7 @@ def _flagd(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[str, An
                 )
             arm_steps.append((cuts, [*range(len(whole)), -1]))
         scale = 10_000 / 2147483647
-    return {
-        "arm": arm,
-        "traffic": None,
-        "gate": None,
-        "gate_segments": ([], [1]),
-        "arm_steps": arm_steps,
-        "traffic_steps": [],
-        "bucket_scale": scale,
-    }
+    return _spec(arm, arm_steps, bucket_scale=scale)
 
 
 def _eppo(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[str, Any]:
@@ -420,15 +416,7 @@ def _eppo(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[str, Any
         (shards,) = _whole([exposure * 100], total, "traffic shards", path)
         traffic_steps.append(([shards], [1, 0]))
         arm_steps.append(_cumulative(_whole(weights, total, "shards", path)))
-    return {
-        "arm": arm,
-        "traffic": traffic,
-        "gate": None,
-        "gate_segments": ([], [1]),
-        "arm_steps": arm_steps,
-        "traffic_steps": traffic_steps,
-        "bucket_scale": 0.0,
-    }
+    return _spec(arm, arm_steps, traffic=traffic, traffic_steps=traffic_steps)
 
 
 _LD_SCALE = float(0xFFFFFFFFFFFFFFF)  # 2^60 as a double, as the SDKs divide by it
@@ -460,15 +448,7 @@ def _launchdarkly(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[
                 cuts.append(_first_key(lambda k, t=total: float(k) / _LD_SCALE >= t, 2**60))
         # A bucket past every sum (rounding) falls back to the last variation.
         arm_steps.append((cuts, [*range(len(whole)), len(whole) - 1]))
-    return {
-        "arm": arm,
-        "traffic": None,
-        "gate": None,
-        "gate_segments": ([], [1]),
-        "arm_steps": arm_steps,
-        "traffic_steps": [],
-        "bucket_scale": 100_000 / _LD_SCALE,
-    }
+    return _spec(arm, arm_steps, bucket_scale=100_000 / _LD_SCALE)
 
 
 def _statsig(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[str, Any]:
@@ -484,15 +464,7 @@ def _statsig(mode: HashingMode, arms: list[str], steps: list[Any]) -> dict[str, 
         threshold = sum(1 for k in range(10_000) if k < passing * 100)
         traffic_steps.append(([threshold], [1, 0]))
         arm_steps.append(_cumulative(_whole(weights, 1000, "user buckets", _step_path(i, steps))))
-    return {
-        "arm": arm,
-        "traffic": traffic,
-        "gate": None,
-        "gate_segments": ([], [1]),
-        "arm_steps": arm_steps,
-        "traffic_steps": traffic_steps,
-        "bucket_scale": 0.0,
-    }
+    return _spec(arm, arm_steps, traffic=traffic, traffic_steps=traffic_steps)
 
 
 def _space(key: Mapping[str, Any]) -> int:
