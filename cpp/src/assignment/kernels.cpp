@@ -251,6 +251,7 @@ void assign_range_peer(const CompiledExperiment& e, const Reader& reader, const 
   size_t len[kBlock];
   size_t offset[kBlock];
   size_t index[kBlock];  // the block's present rows
+  int32_t step[kBlock];  // each present row's allocation step
   Reason route_reason[kBlock];
   uint64_t arm_key[kBlock], traffic_key[kBlock] = {}, gate_key[kBlock] = {};
   uint8_t ok[kBlock], traffic_ok[kBlock], gate_ok[kBlock];
@@ -278,11 +279,11 @@ void assign_range_peer(const CompiledExperiment& e, const Reader& reader, const 
       }
       len[m] = bytes.len;
       index[m] = i;
+      step[m] = time.at_us != nullptr ? e.step_at(time.at_us[i]) : time.step;
       route_reason[m] = Reason::assigned;
       if (time.route != nullptr) {
-        const int32_t step = time.at_us != nullptr ? e.step_at(time.at_us[i]) : time.step;
         const int64_t* at = time.at_us != nullptr ? time.at_us + i : now;
-        route_reason[m] = route.reason(*time.route, at, step, text);
+        route_reason[m] = route.reason(*time.route, at, step[m], text);
       }
       ++m;
     }
@@ -305,10 +306,9 @@ void assign_range_peer(const CompiledExperiment& e, const Reader& reader, const 
         out.reason[i] = static_cast<uint8_t>(route_reason[j]);
         continue;
       }
-      const int32_t step = time.at_us != nullptr ? e.step_at(time.at_us[i]) : time.step;
       const bool eligible = time.eligible == nullptr || time.eligible[i];
-      out.reason[i] = static_cast<uint8_t>(
-          peer.decide_keys(arm_key[j], traffic_key[j], gate_key[j], step, eligible, &out.arm[i]));
+      out.reason[i] = static_cast<uint8_t>(peer.decide_keys(arm_key[j], traffic_key[j], gate_key[j],
+                                                            step[j], eligible, &out.arm[i]));
     }
   }
 }
