@@ -72,34 +72,23 @@ def expected(mode: dict[str, Any], key: str, weights: list[float], exposure: flo
             total_shards=mode["total_shards"],
         )
     if name == "launchdarkly":
-        arithmetic = mode["arithmetic"]
-        value = ref.unit_text(unit)
-        bucket_of = ref.ld_bucket_float32 if arithmetic == "float32" else ref.ld_bucket
-        bucket = bucket_of(mode["flag_key"], mode["salt"], value, mode["seed"])
-        total, arm = 0.0, len(weights) - 1
-        for i, w in enumerate(weights):
-            units = round(w * 1000)  # weights out of 100,000
-            if arithmetic == "float32":
-                step = np.float32(np.float32(units) / np.float32(100_000))
-                total = float(np.float32(np.float32(total) + step))
-            else:
-                total += units / 100_000
-            if bucket < total:
-                arm = i
-                break
-        key = ref.ld_hash_int(mode["flag_key"], mode["salt"], value, mode["seed"])
-        return arm, int(key * (100_000 / float(0xFFFFFFFFFFFFFFF))), "assigned"
+        return ref.launchdarkly_assign(
+            unit,
+            weights,
+            flag_key=mode["flag_key"],
+            salt=mode["salt"],
+            seed=mode["seed"],
+            arithmetic=mode["arithmetic"],
+        )
     assert name == "statsig"
-    u = ref.unit_text(unit)
-    user_bucket = ref.statsig_user_bucket(mode["salt"], u)
-    if not ref.statsig_passes(mode["spec_salt"], mode["rule_salt"], u, round(exposure * 100, 9)):
-        return None, user_bucket, "not_exposed"
-    end = 0
-    for i, w in enumerate(weights):
-        end += round(w * 10)
-        if user_bucket < end:
-            return i, user_bucket, "assigned"
-    raise AssertionError
+    return ref.statsig_assign(
+        unit,
+        weights,
+        exposure,
+        salt=mode["salt"],
+        rule_salt=mode["rule_salt"],
+        spec_salt=mode["spec_salt"],
+    )
 
 
 CASES = [
