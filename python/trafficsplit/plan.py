@@ -384,12 +384,7 @@ def _compare_peer(
             f"mode {ea.hashing['mode']} recomputes contiguous ranges as the peer does (ts1 "
             "moves only what the new weights need)"
         )
-    entered, left = after - both, before - both
-    change = "changed" if (notes or moved or entered or left) else "unchanged"
-    return ExperimentPlan(
-        a.key, change, float(before), float(after), float(moved), float(entered), float(left),
-        notes=tuple(notes),
-    )  # fmt: skip
+    return _moved_plan(a.key, before, after, both, moved, notes)
 
 
 def _compare(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentConfig) -> Any:
@@ -424,10 +419,18 @@ def _compare(old: Snapshot, new: Snapshot, a: ExperimentConfig, b: ExperimentCon
             f"{_pct(differ / share)} of arm buckets change arm where "
             f"{_pct(fewest / share)} would do: keep the old weights as a history entry"
         )
+    return _moved_plan(a.key, before, after, both, moved, notes)
+
+
+def _moved_plan(
+    key: str, before: Fraction, after: Fraction, both: Fraction, moved: Fraction, notes: list[str]
+) -> ExperimentPlan:
+    """An experiment's plan from the shares exposed before, after and in both versions and
+    the share that changes arm."""
     entered, left = after - both, before - both
     change = "changed" if (notes or moved or entered or left) else "unchanged"
     return ExperimentPlan(
-        a.key, change, float(before), float(after), float(moved), float(entered), float(left),
+        key, change, float(before), float(after), float(moved), float(entered), float(left),
         notes=tuple(notes),
     )  # fmt: skip
 
