@@ -641,3 +641,30 @@ def test_executors_run_the_wheel_from_their_own_environment(request, tmp_path):
     for worker in report["workers"]:
         assert Path(worker["python"]) == python
         assert Path(worker["file"]).resolve().is_relative_to(site), worker
+
+
+def test_spark_reads_the_backfills_own_parquet_as_pyarrow_does(spark, tmp_path):
+    """The file trafficsplit.backfill writes without pyarrow's writer (trafficsplit._parquet):
+    text, integer and timestamp columns with nulls, dictionary-encoded arms and reasons, row
+    groups of several pages."""
+    import pyarrow.parquet as pq
+
+    from trafficsplit._parquet import PAGE_ROWS
+
+    n = PAGE_ROWS + 3_000
+    rng = np.random.default_rng(4)
+    raw = rng.integers(0, 256, (n, 16), dtype=np.uint8)
+    ids = pa.array([None if i % 97 == 0 else bytes(raw[i]).hex() for i in range(n)])
+    seen = pa.array(rng.integers(0, 2**50, n), pa.timestamp("us", tz="UTC"))
+    numbers = pa.array([None if i % 5 == 0 else int(v) for i, v in
+                        enumerate(rng.integers(-(2**62), 2**62, n))], pa.int64())  # fmt: skip
+    pq.write_table(pa.table({"user_id": ids, "seen": seen, "n": numbers}), tmp_path / "in.parquet")
+    ts.backfill(EXAMPLE, tmp_path / "in.parquet", tmp_path / "out.parquet", "user_id",
+                keep="*", batch_rows=n - 10_000)  # fmt: skip
+    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.created_by.startswith("trafficsplit")
+    want = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    for row in want:  # Spark gives times in the session's zone (UTC) without one attached
+        row["seen"] = row["seen"].replace(tzinfo=None)
+    got = [r.asDict() for r in spark.read.parquet(str(tmp_path / "out.parquet")).collect()]
+    assert len(got) == len(want) == n
+    assert got == want

@@ -27,6 +27,7 @@ void register_sequential(py::module_& m);
 void register_targeting(py::module_& m);
 void register_bandit(py::module_& m);
 void register_telemetry(py::module_& m);
+void register_parquet(py::module_& m);
 
 // Runs `build` (experiment construction, allocation steps, named lists) and reports a core
 // InvalidArgument from it as InvalidConfig: the same check is a bad argument when a user calls

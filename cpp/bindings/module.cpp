@@ -21,4 +21,6 @@ PYBIND11_MODULE(_core, m) {
   register_bandit(bandit);
   auto telemetry = m.def_submodule("telemetry", "Per-arm metric recorder");
   register_telemetry(telemetry);
+  auto parquet = m.def_submodule("parquet", "Parquet page bodies of backfill output");
+  register_parquet(parquet);
 }

@@ -229,7 +229,8 @@ def backfill(
     splitter = None
     try:
         splitter = Splitter(snapshot, **splitter_kwargs)
-        with _Writer(temp, schema, compression, columns.keep) as writer:
+        arms = [snapshot.experiments[k].experiment.arm_names for k in keys]
+        with _Writer(temp, schema, compression, columns.keep, arms) as writer:
             for batch in _prefetched(source.batches(columns.read, batch_rows)):
                 table = pa.Table.from_batches([batch])
                 result = splitter.assign_columns(
@@ -246,7 +247,7 @@ def backfill(
                     tallies[key].add(b, row_us)
                     if sink is not None:
                         exposure_rows += int((b.arm_index >= 0).sum())
-                writer.put(_output_batch(pa, table, columns.keep, result, schema))
+                writer.put(([_one_array(table.column(c)) for c in columns.keep], result))
                 rows += table.num_rows
                 if progress is not None:
                     progress(BackfillProgress(rows, source.total, time.perf_counter() - started))
@@ -591,15 +592,6 @@ def _output_schema(
     return pa.schema(fields)
 
 
-def _output_batch(
-    pa: Any, table: Any, keep: list[str], result: dict[str, BatchAssignment], schema: Any
-) -> Any:
-    arrays = [_one_array(table.column(c)) for c in keep]
-    for b in result.values():
-        arrays.extend(b.arrow_columns())
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
 def _one_array(column: Any) -> Any:
     """A ChunkedArray as one array, without a copy when it has one chunk (a batch's columns)."""
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
@@ -607,45 +599,71 @@ def _one_array(column: Any) -> Any:
 
 class _Writer:
     """Parquet writing on a thread of its own, one batch queued: reading, assigning and writing
-    overlap, and at most a few batches are in memory."""
+    overlap, and at most a few batches are in memory.
 
-    def __init__(self, path: Path, schema: Any, compression: str, kept: list[str]) -> None:
+    A batch is the kept columns' arrays and the assignment results by experiment. The file is
+    written by :class:`trafficsplit._parquet.NativeParquetWriter` when it serves every kept
+    column and no codec is asked for, else by pyarrow's writer."""
+
+    def __init__(
+        self,
+        path: Path,
+        schema: Any,
+        compression: str,
+        kept: list[str],
+        arms: Sequence[Sequence[str]],
+    ) -> None:
         self.path = path
-        self.kept = set(kept)
+        self.kept = kept
+        self.arms = arms
         self.schema = schema
         self.compression = compression
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=1)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="trafficsplit-backfill-writer")
+        self.native = False
 
     def __enter__(self) -> _Writer:
         self._file: Any = None
         self._thread.start()
         return self
 
-    def _open(self, sample: Any) -> None:
-        """The Parquet file, its codecs chosen from the first batch (``sample``) under
-        ``auto``: text and bytes columns that snappy shrinks by less than 15 % (random ids)
-        are written uncompressed, where snappy would cost more time than it saves bytes."""
+    def _open(self, sample: list[Any] | None) -> None:
+        """The file, its writer and codecs chosen from the first batch's kept arrays
+        (``sample``) under ``auto``: snappy only for the kept columns it shrinks by at least
+        15 % (not random ids), and pyarrow's writer then; else the native writer, uncompressed,
+        when it serves every kept type."""
         pa = require("pyarrow")
         pq = require("pyarrow.parquet")
+        from . import _parquet
 
         def text(f: Any) -> bool:
             return _is_text(pa, f.type)
 
+        kept = [self.schema.field(c) for c in self.kept]
+        shrinks = {
+            f.name
+            for f, array in zip(kept, sample or [], strict=False)
+            if self.compression == "auto" and _snappy_ratio(pa, array) <= 0.85
+        }
+        if (
+            self.compression in ("auto", "none")
+            and not shrinks
+            and all(_parquet.supported(pa, f.type) for f in kept)
+        ):
+            self._file = _parquet.NativeParquetWriter(self.path, self.schema, self.kept, self.arms)
+            self.native = True
+            return
         # Dictionary pages for the arm and reason columns only: a column of distinct unit ids
         # gains nothing from one and costs a failed attempt per row group.
         dictionary = [f.name for f in self.schema if pa.types.is_dictionary(f.type)]
         # Min/max statistics only for the kept columns that are not text: a column of
         # distinct ids costs a comparison per row and prunes nothing, nor do arms, buckets and
         # reasons, which every row group holds all of.
-        statistics = [f.name for f in self.schema if f.name in self.kept and not text(f)]
+        statistics = [f.name for f in kept if not text(f)]
         compression: Any = self.compression
-        if compression == "auto":
-            compression = {f.name: "snappy" for f in self.schema}
-            for f in self.schema:
-                if text(f) and sample is not None and _snappy_ratio(pa, sample[f.name]) > 0.85:
-                    compression[f.name] = "none"
+        if compression == "auto":  # random buckets and bit-packed codes gain nothing either
+            compression = {f.name: "snappy" if f.name in shrinks else "none" for f in self.schema}
         self._file = pq.ParquetWriter(
             str(self.path),
             self.schema,
@@ -655,9 +673,9 @@ class _Writer:
             write_batch_size=1 << 16,  # fewer, larger steps per column: 30 % less time a value
         )
 
-    def put(self, batch: Any) -> None:
+    def put(self, batch: tuple[list[Any], dict[str, BatchAssignment]]) -> None:
         if self._file is None:  # in this thread: the file exists once the first batch is in
-            self._open(batch)
+            self._open(batch[0])
         while True:
             if self._error is not None:
                 raise self._error
@@ -668,13 +686,25 @@ class _Writer:
                 if not self._thread.is_alive():
                     raise self._error or RuntimeError("the backfill writer stopped") from None
 
+    def _write(self, batch: tuple[list[Any], dict[str, BatchAssignment]]) -> None:
+        arrays, result = batch
+        if self.native:
+            self._file.write(arrays, list(result.values()))
+            return
+        pa = require("pyarrow")
+        columns = list(arrays)
+        for b in result.values():
+            columns.extend(b.arrow_columns())
+        record = pa.RecordBatch.from_arrays(columns, schema=self.schema)
+        self._file.write_batch(record, row_group_size=record.num_rows)
+
     def _run(self) -> None:
         try:
             while True:
                 batch = self._queue.get()
                 if batch is None:
                     return
-                self._file.write_batch(batch, row_group_size=batch.num_rows)
+                self._write(batch)
         except BaseException as exc:  # handed to the producer, which raises it
             self._error = exc
             # Drain so a producer blocked on a full queue wakes up and sees the error.
@@ -694,7 +724,10 @@ class _Writer:
         if self._file is None and kind is None:  # no row: a file with the schema alone
             self._open(None)
         if self._file is not None:
-            self._file.close()
+            if self.native and (kind is not None or self._error is not None):
+                self._file.abort()
+            else:
+                self._file.close()
         if kind is None and self._error is not None:
             raise self._error
         if kind is None:
@@ -703,8 +736,10 @@ class _Writer:
 
 
 def _snappy_ratio(pa: Any, column: Any) -> float:
-    """Compressed ÷ raw size of up to 4 MB of a text or bytes column's values under snappy."""
-    data = column.buffers()[2]
+    """Compressed ÷ raw size of up to 4 MB of a column's values under snappy (the data of
+    text and bytes, the values of fixed-width types)."""
+    buffers = column.buffers()
+    data = buffers[-1] if len(buffers) > 1 else None
     if data is None or data.size == 0:
         return 1.0
     sample = data.slice(0, min(data.size, 4 << 20))

@@ -3,6 +3,7 @@
 from . import assignment as assignment
 from . import bandit as bandit
 from . import hashing as hashing
+from . import parquet as parquet
 from . import stats as stats
 from . import targeting as targeting
 from . import telemetry as telemetry

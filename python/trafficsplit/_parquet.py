@@ -1,0 +1,513 @@
+"""Backfill output written as Parquet without pyarrow's writer, for the common case.
+
+pyarrow's writer spends most of a backfill's time on the columns the backfill makes: about
+11 ns a row for each dictionary-encoded arm or reason column and 6 ns for each bucket column
+(on an AMD EPYC, pyarrow 26), where the values are already small integer codes. This writer
+encodes those codes straight into Parquet pages (dictionary indices bit-packed, definition
+levels from the sign of the code) and copies the kept text and integer columns as PLAIN values,
+in C++ (``trafficsplit._core.parquet``), uncompressed. What it writes is ordinary Parquet:
+data pages v1, one row group per batch, the Arrow schema in the footer as pyarrow writes it, so
+pyarrow, DuckDB and Spark read it back as they read pyarrow's output (the tests check all three).
+
+It serves the kept columns of the types in :func:`supported`; the backfill falls back to
+pyarrow's writer for any other type and for a compression codec (``_backfill._Writer``).
+"""
+
+from __future__ import annotations
+
+import base64
+import errno
+import mmap
+import os
+import struct
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._optional import require
+from .batch import REASONS, BatchAssignment
+from .errors import ArgumentError
+
+__all__ = ["NativeParquetWriter", "supported"]
+
+PAGE_ROWS = 1 << 17
+"""Rows per data page (a UUID column's page is about 5 MB)."""
+
+# parquet.thrift enums
+_INT32, _INT64, _BYTE_ARRAY = 1, 2, 6
+_REQUIRED, _OPTIONAL = 0, 1
+_UTF8, _DATE, _TIMESTAMP_MILLIS, _TIMESTAMP_MICROS = 0, 6, 9, 10
+_PLAIN, _RLE, _RLE_DICTIONARY = 0, 3, 8
+_DATA_PAGE, _DICTIONARY_PAGE = 0, 2
+_UNCOMPRESSED = 0
+
+# Thrift compact protocol type codes
+_T_TRUE, _T_FALSE, _T_I32, _T_I64, _T_BINARY, _T_LIST, _T_STRUCT = 1, 2, 5, 6, 8, 9, 12
+
+
+class _Struct:
+    """A Thrift struct for the compact protocol: fields (id, kind, value), kinds ``i32``,
+    ``i64``, ``bool``, ``binary``, ``struct`` (a _Struct), ``list`` ((element kind, items))."""
+
+    __slots__ = ("fields",)
+
+    def __init__(self, *fields: tuple[int, str, Any]) -> None:
+        self.fields = [f for f in fields if f[2] is not None]
+
+    def encode(self, out: bytearray) -> None:
+        last = 0
+        for fid, kind, value in sorted(self.fields, key=lambda f: f[0]):
+            code = {
+                "i32": _T_I32,
+                "i64": _T_I64,
+                "binary": _T_BINARY,
+                "struct": _T_STRUCT,
+                "list": _T_LIST,
+            }.get(kind)
+            if kind == "bool":
+                code = _T_TRUE if value else _T_FALSE
+            assert code is not None, kind
+            if 0 < fid - last <= 15:
+                out.append(((fid - last) << 4) | code)
+            else:
+                out.append(code)
+                _varint(out, _zigzag(fid))
+            last = fid
+            if kind != "bool":
+                _value(out, kind, value)
+        out.append(0)  # stop
+
+    def __bytes__(self) -> bytes:
+        out = bytearray()
+        self.encode(out)
+        return bytes(out)
+
+
+_ELEMENT_CODES = {"i32": _T_I32, "binary": _T_BINARY, "struct": _T_STRUCT}
+
+
+def _value(out: bytearray, kind: str, value: Any) -> None:
+    if kind in ("i32", "i64"):
+        _varint(out, _zigzag(value))
+    elif kind == "binary":
+        data = value.encode() if isinstance(value, str) else bytes(value)
+        _varint(out, len(data))
+        out += data
+    elif kind == "struct":
+        value.encode(out)
+    else:  # list
+        element, items = value
+        code = _ELEMENT_CODES[element]
+        if len(items) < 15:
+            out.append((len(items) << 4) | code)
+        else:
+            out.append(0xF0 | code)
+            _varint(out, len(items))
+        for item in items:
+            _value(out, element, item)
+
+
+def _zigzag(n: int) -> int:
+    return ((n << 1) ^ (n >> 63)) & 0xFFFFFFFFFFFFFFFF
+
+
+def _varint(out: bytearray, n: int) -> None:
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+
+
+def _page_header(kind: int, size: int, rows: int, encoding: int) -> bytes:
+    if kind == _DICTIONARY_PAGE:
+        detail = (7, "struct", _Struct((1, "i32", rows), (2, "i32", _PLAIN)))
+    else:
+        detail = (
+            5,
+            "struct",
+            _Struct((1, "i32", rows), (2, "i32", encoding), (3, "i32", _RLE), (4, "i32", _RLE)),
+        )
+    return bytes(_Struct((1, "i32", kind), (2, "i32", size), (3, "i32", size), detail))
+
+
+# -- columns ------------------------------------------------------------------------------------
+
+
+def _logical(pa: Any, t: Any) -> tuple[int, int | None, _Struct | None, int]:
+    """(physical type, converted type, logical type, value width) of a kept column's Arrow
+    type, as pyarrow's writer annotates it; raises KeyError for a type not served here."""
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return _BYTE_ARRAY, _UTF8, _Struct((1, "struct", _Struct())), 0
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return _BYTE_ARRAY, None, None, 0
+    if pa.types.is_int64(t):
+        return _INT64, None, None, 8
+    if pa.types.is_int32(t):
+        return _INT32, None, None, 4
+    if pa.types.is_date32(t):
+        return _INT32, _DATE, _Struct((6, "struct", _Struct())), 4
+    if pa.types.is_timestamp(t) and t.unit in ("ms", "us", "ns"):
+        utc = t.tz is not None
+        unit = {"ms": 1, "us": 2, "ns": 3}[t.unit]
+        converted = {"ms": _TIMESTAMP_MILLIS, "us": _TIMESTAMP_MICROS}.get(t.unit) if utc else None
+        logical = _Struct(
+            (
+                8,
+                "struct",
+                _Struct((1, "bool", utc), (2, "struct", _Struct((unit, "struct", _Struct())))),
+            )
+        )
+        return _INT64, converted, logical, 8
+    raise KeyError(str(t))
+
+
+def supported(pa: Any, t: Any) -> bool:
+    """Whether a kept column of Arrow type ``t`` can be written here."""
+    try:
+        _logical(pa, t)
+    except KeyError:
+        return False
+    return True
+
+
+class _Column:
+    """One output column: where its values come from and how its pages are encoded."""
+
+    __slots__ = (
+        "chunks",
+        "converted",
+        "dictionary",
+        "kind",
+        "large",
+        "logical",
+        "name",
+        "optional",
+        "physical",
+        "source",
+        "width",
+    )
+
+    def __init__(self, name: str, kind: str, physical: int, optional: bool) -> None:
+        self.name = name
+        self.kind = kind  # kept | arm | bucket | reason
+        self.physical = physical
+        self.optional = optional
+        self.converted: int | None = None
+        self.logical: _Struct | None = None
+        self.width = 0
+        self.large = False
+        self.source: Any = None  # kept: index of the kept array; else the experiment's index
+        self.dictionary: bytes | None = None  # the dictionary page, header included
+        self.chunks: list[_Struct] = []
+
+    def schema_element(self) -> _Struct:
+        return _Struct(
+            (1, "i32", self.physical),
+            (3, "i32", _OPTIONAL if self.optional else _REQUIRED),
+            (4, "binary", self.name),
+            (6, "i32", self.converted),
+            (10, "struct", self.logical),
+        )
+
+
+def _dictionary_page(values: Sequence[str]) -> tuple[bytes, int]:
+    body = bytearray()
+    for v in values:
+        data = v.encode()
+        body += struct.pack("<I", len(data))
+        body += data
+    header = _page_header(_DICTIONARY_PAGE, len(body), len(values), _PLAIN)
+    return header + bytes(body), _core.parquet.index_bit_width(len(values))
+
+
+class NativeParquetWriter:
+    """Writes the backfill's output file: the kept columns and, per experiment, arm, bucket and
+    reason. :meth:`write` takes one batch (a row group); :meth:`close` writes the footer."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        schema: Any,
+        kept: Sequence[str],
+        arms: Sequence[Sequence[str]],
+    ) -> None:
+        pa = require("pyarrow")
+        self._pa = pa
+        self._schema = schema
+        self._columns: list[_Column] = []
+        self._widths: list[int] = []
+        for i, name in enumerate(kept):
+            field = schema.field(name)
+            physical, converted, logical, width = _logical(pa, field.type)
+            c = _Column(name, "kept", physical, field.nullable)
+            c.converted, c.logical, c.width, c.source = converted, logical, width, i
+            c.large = pa.types.is_large_string(field.type) or pa.types.is_large_binary(field.type)
+            self._columns.append(c)
+        names = schema.names[len(kept) :]
+        reasons_page, reason_width = _dictionary_page(REASONS)
+        for e, arm_names in enumerate(arms):
+            arm, bucket, reason = names[3 * e : 3 * e + 3]
+            a = _Column(arm, "arm", _BYTE_ARRAY, True)
+            a.converted, a.logical = _UTF8, _Struct((1, "struct", _Struct()))
+            a.dictionary, a.width = _dictionary_page(arm_names)
+            b = _Column(bucket, "bucket", _INT32, True)
+            r = _Column(reason, "reason", _BYTE_ARRAY, False)
+            r.converted, r.logical = _UTF8, _Struct((1, "struct", _Struct()))
+            r.dictionary, r.width = reasons_page, reason_width
+            for c in (a, b, r):
+                c.source = e
+                self._columns.append(c)
+        self._buffer = np.empty(1 << 20, np.uint8)
+        self._row_groups: list[_Struct] = []
+        self._rows = 0
+        self._file = _OutputFile(path)
+        self._position = 0
+        self._write(b"PAR1")
+
+    def _write(self, data: Any) -> None:
+        self._file.write(data)
+        self._position += len(data)
+
+    def _encode(self, fn: Any, *args: Any) -> memoryview:
+        """Runs an encoder of ``_core.parquet`` into the reused buffer, growing it as asked."""
+        size = fn(*args, self._buffer)
+        if size < 0:
+            self._buffer = np.empty(max(-size, 2 * len(self._buffer)), np.uint8)
+            size = fn(*args, self._buffer)
+        return self._buffer.data[:size]
+
+    def write(self, arrays: Sequence[Any], results: Sequence[BatchAssignment]) -> None:
+        """One row group: the kept columns' arrays (one chunk each) and one assignment result
+        per experiment, in the order the writer was given them."""
+        n = len(arrays[0]) if arrays else len(results[0].reason)
+        if n == 0:
+            return
+        start = self._position
+        chunks = []
+        for c in self._columns:
+            chunks.append(self._column_chunk(c, arrays, results, n))
+        size = self._position - start
+        self._row_groups.append(
+            _Struct(
+                (1, "list", ("struct", chunks)),
+                (2, "i64", size),
+                (3, "i64", n),
+                (5, "i64", start),
+                (6, "i64", size),
+                (7, "i32", len(self._row_groups)),
+            )
+        )
+        self._rows += n
+
+    def _column_chunk(
+        self, c: _Column, arrays: Sequence[Any], results: Sequence[BatchAssignment], n: int
+    ) -> _Struct:
+        start = self._position
+        dictionary_offset = None
+        if c.dictionary is not None:
+            dictionary_offset = start
+            self._write(c.dictionary)
+        data_offset = self._position
+        parquet = _core.parquet
+        encoding = _RLE_DICTIONARY if c.dictionary is not None else _PLAIN
+        statistics = None
+        if c.kind == "kept":
+            array = arrays[c.source]
+            buffers = array.buffers()
+            validity = buffers[0] if array.null_count else None
+            if validity is not None and not c.optional:
+                raise ArgumentError(
+                    f"backfill: column {c.name!r} is declared not null but has "
+                    f"{array.null_count:,} nulls"
+                )
+            for first in range(0, n, PAGE_ROWS):
+                count = min(PAGE_ROWS, n - first)
+                if c.physical == _BYTE_ARRAY:
+                    body = self._encode(
+                        parquet.binary_page, buffers[1], buffers[2] or b"", validity, 0,
+                        array.offset + first, count, c.large, c.optional,
+                    )  # fmt: skip
+                else:
+                    body = self._encode(
+                        parquet.fixed_page, buffers[1], c.width, validity, 0,
+                        array.offset + first, count, c.optional,
+                    )  # fmt: skip
+                self._page(body, count, encoding)
+            if c.physical != _BYTE_ARRAY:
+                statistics = self._statistics(array, c.width)
+        else:
+            b = results[c.source]
+            for first in range(0, n, PAGE_ROWS):
+                count = min(PAGE_ROWS, n - first)
+                part = slice(first, first + count)
+                if c.kind == "arm":
+                    codes = np.ascontiguousarray(b.arm_index[part], np.int16)
+                    body = self._encode(parquet.arm_indices_page, codes, c.width)
+                elif c.kind == "bucket":
+                    values = np.ascontiguousarray(b.bucket[part], np.int32)
+                    body = self._encode(parquet.nonnegative_page, values)
+                else:
+                    reasons = np.ascontiguousarray(b.reason[part]).view(np.uint8)
+                    body = self._encode(parquet.code_indices_page, reasons, c.width)
+                self._page(body, count, encoding)
+        size = self._position - start
+        encodings = [_PLAIN, _RLE] + ([_RLE_DICTIONARY] if c.dictionary is not None else [])
+        meta = _Struct(
+            (1, "i32", c.physical),
+            (2, "list", ("i32", encodings)),
+            (3, "list", ("binary", [c.name])),
+            (4, "i32", _UNCOMPRESSED),
+            (5, "i64", n),
+            (6, "i64", size),
+            (7, "i64", size),
+            (9, "i64", data_offset),
+            (11, "i64", dictionary_offset),
+            (12, "struct", statistics),
+        )
+        return _Struct((2, "i64", 0), (3, "struct", meta))
+
+    def _page(self, body: memoryview, rows: int, encoding: int) -> None:
+        self._write(_page_header(_DATA_PAGE, len(body), rows, encoding))
+        self._write(body)
+
+    def _statistics(self, array: Any, width: int) -> _Struct | None:
+        pc = require("pyarrow.compute")
+        fmt = "<q" if width == 8 else "<i"
+        nulls = array.null_count
+        if nulls == len(array):
+            return _Struct((3, "i64", nulls))
+        storage = array.cast(self._pa.int64() if width == 8 else self._pa.int32())
+        bounds = pc.min_max(storage)
+        lo, hi = bounds["min"].as_py(), bounds["max"].as_py()
+        return _Struct(
+            (3, "i64", nulls),
+            (5, "binary", struct.pack(fmt, hi)),
+            (6, "binary", struct.pack(fmt, lo)),
+        )
+
+    def close(self) -> None:
+        """Writes the footer and closes the file."""
+        arrow_schema = base64.b64encode(self._schema.serialize().to_pybytes())
+        root = _Struct((4, "binary", "schema"), (5, "i32", len(self._columns)))
+        meta = _Struct(
+            (1, "i32", 2),
+            (2, "list", ("struct", [root] + [c.schema_element() for c in self._columns])),
+            (3, "i64", self._rows),
+            (4, "list", ("struct", self._row_groups)),
+            (
+                5,
+                "list",
+                ("struct", [_Struct((1, "binary", "ARROW:schema"), (2, "binary", arrow_schema))]),
+            ),
+            (6, "binary", f"trafficsplit version {_version()}"),
+            (7, "list", ("struct", [_Struct((1, "struct", _Struct())) for _ in self._columns])),
+        )
+        footer = bytes(meta)
+        self._write(footer)
+        self._write(struct.pack("<I", len(footer)))
+        self._write(b"PAR1")
+        self._file.close()
+
+    def abort(self) -> None:
+        """Closes the file without a footer (the caller removes it)."""
+        self._file.close()
+
+
+class _OutputFile:
+    """The output file, written around the page cache where the system allows (``O_DIRECT``):
+    a backfill's output is written once and not read back soon, and each gigabyte that goes
+    through the page cache costs about a second of system time to copy and write back (a
+    2-core virtual machine; the figures are in docs/benchmarks.md). Data is staged in an
+    aligned buffer and written in whole blocks; the tail, and everything on a filesystem that
+    refuses direct I/O (tmpfs, some network filesystems), goes through ordinary writes."""
+
+    STAGE = 8 << 20  # bytes staged per direct write: a multiple of any block size
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+        direct = getattr(os, "O_DIRECT", 0)
+        self._fd = -1
+        if direct:
+            try:
+                self._fd = os.open(path, flags | direct, 0o666)
+            except OSError:
+                self._fd = -1
+        self._direct = self._fd >= 0
+        if not self._direct:
+            self._fd = os.open(path, flags, 0o666)
+        self._stage = mmap.mmap(-1, self.STAGE) if self._direct else None
+        self._view = memoryview(self._stage) if self._stage is not None else None
+        self._fill = 0
+
+    def write(self, data: Any) -> None:
+        if self._view is None:
+            _write_all(self._fd, data)
+            return
+        data = memoryview(data).cast("B")
+        while len(data):
+            take = min(len(data), self.STAGE - self._fill)
+            self._view[self._fill : self._fill + take] = data[:take]
+            self._fill += take
+            data = data[take:]
+            if self._fill == self.STAGE:
+                self._flush_stage()
+
+    def _flush_stage(self) -> None:
+        assert self._view is not None
+        try:
+            _write_all(self._fd, self._view[: self._fill])
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            self._buffered()  # a filesystem that opens with O_DIRECT but refuses the writes
+            _write_all(self._fd, self._view[: self._fill])
+        self._fill = 0
+
+    def _buffered(self) -> None:
+        fcntl = require("fcntl")
+        flags = fcntl.fcntl(self._fd, fcntl.F_GETFL)
+        fcntl.fcntl(self._fd, fcntl.F_SETFL, flags & ~os.O_DIRECT)
+        self._direct = False
+
+    def close(self) -> None:
+        """Writes what is staged (the tail through ordinary writes) and closes the file."""
+        try:
+            if self._view is not None and self._fill:
+                whole = self._fill - self._fill % 4096
+                if whole and self._direct:
+                    tail = bytes(self._view[whole : self._fill])
+                    self._fill = whole
+                    self._flush_stage()
+                    self._fill = len(tail)
+                    self._view[: self._fill] = tail
+                if self._direct:
+                    self._buffered()
+                _write_all(self._fd, self._view[: self._fill])
+                self._fill = 0
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._view is not None:
+            self._view.release()
+            self._view = None
+        if self._stage is not None:
+            self._stage.close()
+            self._stage = None
+
+
+def _write_all(fd: int, data: Any) -> None:
+    view = memoryview(data)
+    while len(view):
+        view = view[os.write(fd, view) :]
+
+
+def _version() -> str:
+    from . import __version__
+
+    return str(__version__)
