@@ -523,6 +523,28 @@ void register_assignment(py::module_& m) {
       "Each row's time window and targeting over its unit's reason, in place (internal).");
 
   m.def(
+      "count_results",
+      [](py::array_t<uint8_t, py::array::c_style> reason,
+         py::array_t<int16_t, py::array::c_style> arm, size_t arms, py::array counts) {
+        if (arm.size() != reason.size()) {
+          throw InvalidArgument("arms and reasons must have one entry per row");
+        }
+        // checked, not converted: a converted copy would take the counts and lose them
+        if (!counts.dtype().is(py::dtype::of<int64_t>()) || !counts.writeable() ||
+            !(counts.flags() & py::array::c_style) || counts.ndim() != 2 ||
+            counts.shape(0) != static_cast<py::ssize_t>(kReasonCount) ||
+            counts.shape(1) != static_cast<py::ssize_t>(arms + 1)) {
+          throw InvalidArgument(
+              "counts must be a writable contiguous int64 array of shape (reasons, arms + 1)");
+        }
+        auto* out = static_cast<int64_t*>(counts.mutable_data());
+        py::gil_scoped_release release;
+        count_results(reason.data(), arm.data(), static_cast<size_t>(reason.size()), arms, out);
+      },
+      py::arg("reason"), py::arg("arm"), py::arg("arms"), py::arg("counts"),
+      "Adds a batch's rows per (reason, arm or none) into counts, in place (internal).");
+
+  m.def(
       "take_by_codes",
       [](py::array table, py::array codes, py::array out, unsigned threads) {
         auto check = [](const py::array& a, const char* name) {

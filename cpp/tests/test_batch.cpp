@@ -315,3 +315,25 @@ TEST(Batch, RowReasonsOverDictionaryResults) {
     EXPECT_EQ(bucket[i], 7) << i;
   }
 }
+
+TEST(Batch, CountResultsByReasonAndArm) {
+  using namespace trafficsplit;
+  const std::vector<uint8_t> reason{0, 0, 1, 0, 1, 2};
+  const std::vector<int16_t> arm{0, 1, -1, 1, -1, -1};
+  std::vector<int64_t> counts(kReasonCount * 3, 0);
+  count_results(reason.data(), arm.data(), reason.size(), 2, counts.data());
+  count_results(reason.data(), arm.data(), 2, 2, counts.data());  // added, not replaced
+  EXPECT_EQ(counts[0 * 3 + 1], 2);                                // reason 0, arm 0
+  EXPECT_EQ(counts[0 * 3 + 2], 3);                                // reason 0, arm 1
+  EXPECT_EQ(counts[1 * 3 + 0], 2);                                // reason 1 without an arm
+  EXPECT_EQ(counts[2 * 3 + 0], 1);
+  int64_t total = 0;
+  for (int64_t c : counts) total += c;
+  EXPECT_EQ(total, 8);
+  const std::vector<int16_t> bad_arm{0, 2};
+  const std::vector<int64_t> before = counts;
+  EXPECT_THROW(count_results(reason.data(), bad_arm.data(), 2, 2, counts.data()), InvalidArgument);
+  const std::vector<uint8_t> bad_reason{static_cast<uint8_t>(kReasonCount)};
+  EXPECT_THROW(count_results(bad_reason.data(), arm.data(), 1, 2, counts.data()), InvalidArgument);
+  EXPECT_EQ(counts, before);  // nothing counted from a refused batch
+}

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from . import _time
+from . import _core, _time
 from ._optional import require
 from .batch import REASONS, BatchAssignment
 from .config import Snapshot, as_snapshot
@@ -784,12 +784,12 @@ class _Tally:
     def add(self, b: BatchAssignment, at_us: np.ndarray | None) -> None:
         n_arms = len(self.arms)
         # One count: a cell per (reason, arm or none); arms per reason come out of it.
-        cells = b.reason.astype(np.int32)
-        cells *= n_arms + 1
-        cells += b.arm_index
-        cells += 1
-        table = np.bincount(cells, minlength=len(REASONS) * (n_arms + 1)).reshape(
-            len(REASONS), n_arms + 1
+        table = np.zeros((len(REASONS), n_arms + 1), np.int64)
+        _core.assignment.count_results(
+            np.ascontiguousarray(b.reason, np.uint8),
+            np.ascontiguousarray(b.arm_index, np.int16),
+            n_arms,
+            table,
         )
         self.arms += table[:, 1:].sum(axis=0)
         self.reasons += table.sum(axis=1)

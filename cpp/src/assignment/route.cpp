@@ -1,7 +1,10 @@
 // The route around an experiment (holdouts, layer, status, time window) and the reasons of rows
 // that were decided once per unit, by the one precedence of route_impl.hpp.
+#include <string>
+
 #include "assignment/route_impl.hpp"
 #include "trafficsplit/assignment/batch.hpp"
+#include "trafficsplit/errors.hpp"
 
 namespace trafficsplit {
 
@@ -17,6 +20,18 @@ void apply_row_reasons(const uint8_t* eligible, const uint8_t* window, size_t ro
       out.arm[i] = -1;
     }
   }
+}
+
+void count_results(const uint8_t* reason, const int16_t* arm, size_t rows, size_t arms,
+                   int64_t* counts) {
+  for (size_t i = 0; i < rows; ++i) {
+    if (reason[i] >= kReasonCount || arm[i] < -1 || arm[i] >= static_cast<int64_t>(arms)) {
+      throw InvalidArgument("results out of range at row " + std::to_string(i) + ": reason " +
+                            std::to_string(reason[i]) + ", arm " + std::to_string(arm[i]));
+    }
+  }
+  const size_t width = arms + 1;
+  for (size_t i = 0; i < rows; ++i) ++counts[reason[i] * width + static_cast<size_t>(arm[i] + 1)];
 }
 
 Reason RouteSpec::with_override(Reason reason, int16_t forced) {

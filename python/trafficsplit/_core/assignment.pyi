@@ -84,6 +84,12 @@ def apply_row_reasons(
     window: npt.NDArray[np.uint8] | None,
     out: _Outputs,
 ) -> None: ...
+def count_results(
+    reason: npt.NDArray[np.uint8],
+    arm: npt.NDArray[np.int16],
+    arms: int,
+    counts: npt.NDArray[np.int64],
+) -> None: ...
 def take_by_codes(
     table: npt.NDArray[Any],
     codes: npt.NDArray[np.signedinteger[Any]],

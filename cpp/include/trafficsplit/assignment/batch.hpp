@@ -61,6 +61,12 @@ struct BatchContext {
 void apply_row_reasons(const uint8_t* eligible, const uint8_t* window, size_t rows,
                        const BatchOutput& out);
 
+// Rows per (reason, arm or none) of a batch's results, added into `counts`
+// (kReasonCount x (arms + 1), row-major; column 0 counts rows without an arm). Throws
+// InvalidArgument, counting nothing, when a reason or an arm index is out of range.
+void count_results(const uint8_t* reason, const int16_t* arm, size_t rows, size_t arms,
+                   int64_t* counts);
+
 // Assigns every row; `threads == 0` means all hardware threads. Results do not depend on
 // the thread count. Throws UnitValueError for the first row that cannot be encoded.
 void assign_batch(const CompiledExperiment& experiment, const UnitColumn& units,
