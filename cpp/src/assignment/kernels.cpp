@@ -78,15 +78,25 @@ struct RouteHashers {
   void add(const RouteStage& s) {
     hashers.emplace_back(s.hasher);
     mods.emplace_back(s.buckets);
+    default_buckets.push_back(s.buckets == 10000);
+  }
+  // Stage s's bucket of a row; the usual 10,000 buckets by a constant, with half the
+  // multiplications of FastMod's.
+  template <typename Text>
+  __attribute__((always_inline)) uint32_t bucket(size_t s, const Text& text) const {
+    const uint64_t h = hashers[s](text);
+    return default_buckets[s] ? DefaultBucketsMod{}(h) : mods[s](h);
   }
   template <typename Text>
   Reason reason(const RouteSpec& route, const int64_t* at_us, int32_t step,
                 const Text& text) const {
     return detail::route_reason(route, at_us, step, false,
-                                [&](size_t s) { return mods[s](hashers[s](text)); });
+                                [&](size_t s) { return bucket(s, text); });
   }
+  size_t stages() const { return hashers.size(); }
   std::vector<RowHasher> hashers;
   std::vector<FastMod> mods;
+  std::vector<uint8_t> default_buckets;
 };
 
 // Rows with their own time (`at` per row): the step, and so the map, can change on every row.
@@ -151,6 +161,13 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
   uint32_t traffic_bucket[kBlock];
   Reason route_reason[kBlock];
   Row rows[kBlock];
+  // A route of a few stages: every stage's bucket of every row hashed in the block loop, where
+  // the hashes of neighbouring rows overlap, and the route decided afterwards (a stage a held
+  // out row did not need costs less than a hash waiting on the branch before it).
+  constexpr size_t kMaxStages = 8;
+  const size_t stages = route_spec != nullptr ? route.stages() : 0;
+  const bool staged = route_spec != nullptr && stages <= kMaxStages;
+  uint32_t stage_bucket[kMaxStages][kBlock];
   // Integer ids under XXH3 with no route: a block's digits made once for both stages and hashed
   // where they were made (xxh3_integer_block).
   const bool integer_blocks = is_int_reader<Reader>::value && arm_hasher.xxh3 &&
@@ -186,8 +203,19 @@ void assign_range_fixed(const CompiledExperiment& e, const Reader& reader, const
         continue;
       }
       arm_bucket[k] = mod(arm_hasher(text));
+      if (staged) {
+        for (size_t s = 0; s < stages; ++s) stage_bucket[s][k] = route.bucket(s, text);
+      } else if (route_spec != nullptr) {
+        route_reason[k] = route.reason(*route_spec, now, time.step, text);
+      }
       if constexpr (kTraffic) traffic_bucket[k] = mod(traffic_hasher(text));
-      if (route_spec != nullptr) route_reason[k] = route.reason(*route_spec, now, time.step, text);
+    }
+    if (staged) {
+      for (size_t k = 0; k < n; ++k) {
+        if (rows[k] != Row::kOk) continue;
+        route_reason[k] = detail::route_reason(*route_spec, now, time.step, false,
+                                               [&](size_t s) { return stage_bucket[s][k]; });
+      }
     }
     if (!kTraffic && all_ok && map != nullptr && eligible == nullptr && route_spec == nullptr) {
       for (size_t k = 0; k < n; ++k) {
