@@ -682,3 +682,32 @@ def test_an_empty_input_writes_an_empty_file_with_the_columns(tmp_path: Path) ->
         "search-ui_reason",
     ]
     assert s.rows == 0 and s.experiments["search-ui"].srm is None
+
+
+def test_row_groups_of_any_size_read_ahead_in_order(tmp_path: Path) -> None:
+    """Runs of row groups are read on two threads and put back in order: row groups smaller
+    and larger than a batch, a file of one row, a corrupt file that stops the run."""
+    df = _users(12_000, seed=5)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    folder = tmp_path / "users"
+    folder.mkdir()
+    with pq.ParquetWriter(folder / "a.parquet", table.schema) as w:
+        start = 0
+        for size in (1_000, 3_000, 50, 7_000, 1, 949):
+            w.write_table(table.slice(start, size), row_group_size=size)
+            start += size
+    assert pq.ParquetFile(folder / "a.parquet").metadata.num_row_groups == 6
+    pq.write_table(table.slice(start, 1), folder / "b.parquet")
+    rest = table.slice(start + 1)
+    pq.write_table(rest, folder / "c.parquet", row_group_size=999)
+    seen: list[ts.BackfillProgress] = []
+    ts.backfill(EXAMPLE, folder, tmp_path / "out.parquet", "user_id", at_column="ts",
+                batch_rows=2_500, progress=seen.append)  # fmt: skip
+    out = pq.read_table(tmp_path / "out.parquet")
+    _same(out, _reference(df))
+    assert out.column("user_id").to_pylist() == table.column("user_id").to_pylist()
+    assert np.diff([0] + [p.rows for p in seen]).max() <= 2_500  # batches of at most batch_rows
+    (folder / "b.parquet").write_bytes(b"PAR1 not a parquet file PAR1")
+    with pytest.raises(ts.ArgumentError, match=r"b\.parquet: could not be read"):
+        ts.backfill(EXAMPLE, folder, tmp_path / "out2.parquet", "user_id", batch_rows=2_500)
+    assert not (tmp_path / "out2.parquet").exists() and _leftovers(tmp_path) == []
