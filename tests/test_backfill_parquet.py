@@ -5,6 +5,7 @@ arrays, row groups of any size, dictionaries of any width."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -280,3 +281,31 @@ def test_backfill_writes_natively_unless_a_codec_or_type_asks_for_pyarrow(tmp_pa
     assert writer("e.parquet", compression="none") == "trafficsplit"
     a, c = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "c.parquet")
     assert a.drop_columns([]).equals(c.select(a.column_names))
+
+
+def test_pages_larger_than_the_staging_buffer_and_writes_without_direct_io(
+    tmp_path: Path,
+) -> None:
+    """A page of 30 MB (the staging buffer grows); the same file written through the page
+    cache (what filesystems that refuse O_DIRECT get) and on tmpfs: byte for byte the file
+    written with direct I/O."""
+    rng = np.random.default_rng(8)
+    n = 150
+    big = pa.array([bytes(rng.integers(0, 256, 200_000, dtype=np.uint8)).hex() for _ in range(n)])
+    schema = _schema({"s": pa.string()}, 1)
+    batches = [([big], [_results(rng, n, 2, 0.0)]), ([big.slice(3, 7)], [_results(rng, 7, 2, 0.0)])]
+    native, reference = _write_both(tmp_path, schema, ["s"], batches)
+    _check_same(native, reference)
+    shm = Path("/dev/shm")
+    places = [(tmp_path / "buffered.parquet", False)]
+    if shm.is_dir():
+        places.append((shm / f"trafficsplit-test-{os.getpid()}.parquet", True))
+    for path, direct in places:
+        try:
+            w = NativeParquetWriter(path, schema, ["s"], [("arm-0", "arm-1")], direct=direct)
+            for arrays, results in batches:
+                w.write(arrays, results)
+            w.close()
+            assert path.read_bytes() == native.read_bytes(), path
+        finally:
+            path.unlink(missing_ok=True)

@@ -16,6 +16,7 @@ pyarrow's writer for any other type and for a compression codec (``_backfill._Wr
 from __future__ import annotations
 
 import base64
+import contextlib
 import errno
 import mmap
 import os
@@ -31,6 +32,8 @@ from .batch import REASONS, BatchAssignment
 from .errors import ArgumentError
 
 __all__ = ["NativeParquetWriter", "supported"]
+
+_NOTHING = np.empty(0, np.uint8)
 
 PAGE_ROWS = 1 << 17
 """Rows per data page (a UUID column's page is about 5 MB)."""
@@ -232,6 +235,7 @@ class NativeParquetWriter:
         schema: Any,
         kept: Sequence[str],
         arms: Sequence[Sequence[str]],
+        direct: bool = True,
     ) -> None:
         pa = require("pyarrow")
         self._pa = pa
@@ -259,24 +263,30 @@ class NativeParquetWriter:
             for c in (a, b, r):
                 c.source = e
                 self._columns.append(c)
-        self._buffer = np.empty(1 << 20, np.uint8)
         self._row_groups: list[_Struct] = []
         self._rows = 0
-        self._file = _OutputFile(path)
+        self._file = _OutputFile(path, direct)
         self._position = 0
         self._write(b"PAR1")
 
-    def _write(self, data: Any) -> None:
+    def _write(self, data: bytes) -> None:
         self._file.write(data)
         self._position += len(data)
 
-    def _encode(self, fn: Any, *args: Any) -> memoryview:
-        """Runs an encoder of ``_core.parquet`` into the reused buffer, growing it as asked."""
-        size = fn(*args, self._buffer)
-        if size < 0:
-            self._buffer = np.empty(max(-size, 2 * len(self._buffer)), np.uint8)
-            size = fn(*args, self._buffer)
-        return self._buffer.data[:size]
+    def _page(self, rows: int, encoding: int, fn: Any, *args: Any) -> None:
+        """A data page: its body encoded by ``fn`` (of ``_core.parquet``) straight into the
+        output's staging buffer, behind room for its header."""
+        bound = -fn(*args, _NOTHING)  # an encoder given no room says how much it needs
+        room = len(_page_header(_DATA_PAGE, bound, rows, encoding))
+        out = self._file.region(room + bound)
+        size = fn(*args, out[room:])
+        assert size >= 0, size
+        header = _page_header(_DATA_PAGE, size, rows, encoding)
+        if len(header) < room:  # a smaller size than the bound took fewer varint bytes
+            out[len(header) : len(header) + size] = out[room : room + size].copy()
+        out[: len(header)] = np.frombuffer(header, np.uint8)
+        self._file.commit(len(header) + size)
+        self._position += len(header) + size
 
     def write(self, arrays: Sequence[Any], results: Sequence[BatchAssignment]) -> None:
         """One row group: the kept columns' arrays (one chunk each) and one assignment result
@@ -325,16 +335,15 @@ class NativeParquetWriter:
             for first in range(0, n, PAGE_ROWS):
                 count = min(PAGE_ROWS, n - first)
                 if c.physical == _BYTE_ARRAY:
-                    body = self._encode(
-                        parquet.binary_page, buffers[1], buffers[2] or b"", validity, 0,
-                        array.offset + first, count, c.large, c.optional,
+                    self._page(
+                        count, encoding, parquet.binary_page, buffers[1], buffers[2] or b"",
+                        validity, 0, array.offset + first, count, c.large, c.optional,
                     )  # fmt: skip
                 else:
-                    body = self._encode(
-                        parquet.fixed_page, buffers[1], c.width, validity, 0,
+                    self._page(
+                        count, encoding, parquet.fixed_page, buffers[1], c.width, validity, 0,
                         array.offset + first, count, c.optional,
                     )  # fmt: skip
-                self._page(body, count, encoding)
             if c.physical != _BYTE_ARRAY:
                 statistics = self._statistics(array, c.width)
         else:
@@ -344,14 +353,13 @@ class NativeParquetWriter:
                 part = slice(first, first + count)
                 if c.kind == "arm":
                     codes = np.ascontiguousarray(b.arm_index[part], np.int16)
-                    body = self._encode(parquet.arm_indices_page, codes, c.width)
+                    self._page(count, encoding, parquet.arm_indices_page, codes, c.width)
                 elif c.kind == "bucket":
                     values = np.ascontiguousarray(b.bucket[part], np.int32)
-                    body = self._encode(parquet.nonnegative_page, values)
+                    self._page(count, encoding, parquet.nonnegative_page, values)
                 else:
                     reasons = np.ascontiguousarray(b.reason[part]).view(np.uint8)
-                    body = self._encode(parquet.code_indices_page, reasons, c.width)
-                self._page(body, count, encoding)
+                    self._page(count, encoding, parquet.code_indices_page, reasons, c.width)
         size = self._position - start
         encodings = [_PLAIN, _RLE] + ([_RLE_DICTIONARY] if c.dictionary is not None else [])
         meta = _Struct(
@@ -367,10 +375,6 @@ class NativeParquetWriter:
             (12, "struct", statistics),
         )
         return _Struct((2, "i64", 0), (3, "struct", meta))
-
-    def _page(self, body: memoryview, rows: int, encoding: int) -> None:
-        self._write(_page_header(_DATA_PAGE, len(body), rows, encoding))
-        self._write(body)
 
     def _statistics(self, array: Any, width: int) -> _Struct | None:
         pc = require("pyarrow.compute")
@@ -419,51 +423,85 @@ class _OutputFile:
     """The output file, written around the page cache where the system allows (``O_DIRECT``):
     a backfill's output is written once and not read back soon, and each gigabyte that goes
     through the page cache costs about a second of system time to copy and write back (a
-    2-core virtual machine; the figures are in docs/benchmarks.md). Data is staged in an
-    aligned buffer and written in whole blocks; the tail, and everything on a filesystem that
-    refuses direct I/O (tmpfs, some network filesystems), goes through ordinary writes."""
+    2-core virtual machine; the figures are in docs/benchmarks.md). Pages are encoded straight
+    into an aligned staging buffer (:meth:`region`, :meth:`commit`) and written in whole
+    blocks; the tail, and everything on a filesystem that refuses direct I/O (some network
+    and FUSE filesystems, tmpfs before Linux 6.6) or with ``direct=False``, goes through
+    ordinary writes."""
 
-    STAGE = 8 << 20  # bytes staged per direct write: a multiple of any block size
+    BLOCK = 4096  # direct writes: whole blocks from aligned memory
+    FLUSH = 8 << 20  # staged bytes that start a write
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], direct: bool = True) -> None:
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-        direct = getattr(os, "O_DIRECT", 0)
+        o_direct: int = getattr(os, "O_DIRECT", 0) if direct else 0
         self._fd = -1
-        if direct:
+        if o_direct:
             try:
-                self._fd = os.open(path, flags | direct, 0o666)
+                self._fd = os.open(path, flags | o_direct, 0o666)
             except OSError:
                 self._fd = -1
         self._direct = self._fd >= 0
         if not self._direct:
             self._fd = os.open(path, flags, 0o666)
-        self._stage = mmap.mmap(-1, self.STAGE) if self._direct else None
-        self._view = memoryview(self._stage) if self._stage is not None else None
+        self._stage: mmap.mmap | None = None
+        self._array: np.ndarray | None = None
         self._fill = 0
+        self._grow(2 * self.FLUSH)
 
-    def write(self, data: Any) -> None:
-        if self._view is None:
-            _write_all(self._fd, data)
+    def _grow(self, size: int) -> None:
+        """A staging buffer of at least ``size`` bytes (page-aligned: a fresh mapping) holding
+        what was staged."""
+        size = -(-size // self.BLOCK) * self.BLOCK
+        stage = mmap.mmap(-1, size)
+        array = np.frombuffer(stage, np.uint8)
+        old = self._stage
+        if self._array is not None:
+            array[: self._fill] = self._array[: self._fill]
+        self._array = None  # the old buffer's last view, before its mapping closes
+        if old is not None:
+            with contextlib.suppress(BufferError):
+                old.close()
+        self._stage, self._array = stage, array
+
+    def region(self, size: int) -> np.ndarray:
+        """``size`` writable bytes where the next data goes (valid until the next call)."""
+        assert self._array is not None
+        if len(self._array) - self._fill < size:
+            self._flush()
+            if len(self._array) - self._fill < size:
+                self._grow(self._fill + size)
+        assert self._array is not None
+        return self._array[self._fill : self._fill + size]
+
+    def commit(self, size: int) -> None:
+        """Takes the first ``size`` bytes of the last region as written."""
+        self._fill += size
+        if self._fill >= self.FLUSH:
+            self._flush()
+
+    def write(self, data: bytes) -> None:
+        self.region(len(data))[:] = np.frombuffer(data, np.uint8)
+        self.commit(len(data))
+
+    def _flush(self) -> None:
+        """Writes what is staged, in whole blocks when direct (the rest moves to the front)."""
+        assert self._array is not None
+        n = self._fill - self._fill % self.BLOCK if self._direct else self._fill
+        if n == 0:
             return
-        data = memoryview(data).cast("B")
-        while len(data):
-            take = min(len(data), self.STAGE - self._fill)
-            self._view[self._fill : self._fill + take] = data[:take]
-            self._fill += take
-            data = data[take:]
-            if self._fill == self.STAGE:
-                self._flush_stage()
-
-    def _flush_stage(self) -> None:
-        assert self._view is not None
         try:
-            _write_all(self._fd, self._view[: self._fill])
+            _write_all(self._fd, self._array[:n])
         except OSError as exc:
-            if exc.errno != errno.EINVAL:
+            if exc.errno != errno.EINVAL or not self._direct:
                 raise
             self._buffered()  # a filesystem that opens with O_DIRECT but refuses the writes
-            _write_all(self._fd, self._view[: self._fill])
-        self._fill = 0
+            n = self._fill
+            _write_all(self._fd, self._array[:n])
+        rest = self._fill - n
+        if rest:  # fewer than BLOCK bytes, from at least BLOCK on: no overlap
+            self._array[:rest] = self._array[n : self._fill]
+        self._fill = rest
 
     def _buffered(self) -> None:
         fcntl = require("fcntl")
@@ -474,18 +512,11 @@ class _OutputFile:
     def close(self) -> None:
         """Writes what is staged (the tail through ordinary writes) and closes the file."""
         try:
-            if self._view is not None and self._fill:
-                whole = self._fill - self._fill % 4096
-                if whole and self._direct:
-                    tail = bytes(self._view[whole : self._fill])
-                    self._fill = whole
-                    self._flush_stage()
-                    self._fill = len(tail)
-                    self._view[: self._fill] = tail
+            self._flush()
+            if self._fill:
                 if self._direct:
                     self._buffered()
-                _write_all(self._fd, self._view[: self._fill])
-                self._fill = 0
+                self._flush()
         finally:
             self.abort()
 
@@ -493,11 +524,10 @@ class _OutputFile:
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
-        if self._view is not None:
-            self._view.release()
-            self._view = None
+        self._array = None
         if self._stage is not None:
-            self._stage.close()
+            with contextlib.suppress(BufferError):
+                self._stage.close()
             self._stage = None
 
 

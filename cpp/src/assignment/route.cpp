@@ -1,6 +1,7 @@
 // The route around an experiment (holdouts, layer, status, time window) and the reasons of rows
 // that were decided once per unit, by the one precedence of route_impl.hpp.
 #include <string>
+#include <vector>
 
 #include "assignment/route_impl.hpp"
 #include "trafficsplit/assignment/batch.hpp"
@@ -24,14 +25,26 @@ void apply_row_reasons(const uint8_t* eligible, const uint8_t* window, size_t ro
 
 void count_results(const uint8_t* reason, const int16_t* arm, size_t rows, size_t arms,
                    int64_t* counts) {
+  // One pass into a table of our own (out-of-range values land in a spare cell and are
+  // reported after), added to `counts` only when every row was in range.
+  const size_t width = arms + 1;
+  const size_t cells = kReasonCount * width;
+  std::vector<int64_t> table(cells + 1, 0);
   for (size_t i = 0; i < rows; ++i) {
-    if (reason[i] >= kReasonCount || arm[i] < -1 || arm[i] >= static_cast<int64_t>(arms)) {
-      throw InvalidArgument("results out of range at row " + std::to_string(i) + ": reason " +
-                            std::to_string(reason[i]) + ", arm " + std::to_string(arm[i]));
+    const size_t r = reason[i];
+    const auto a = static_cast<size_t>(static_cast<int64_t>(arm[i]) + 1);  // -1 -> 0
+    const bool in_range = r < kReasonCount && a <= arms;
+    ++table[in_range ? r * width + a : cells];
+  }
+  if (table[cells] != 0) {
+    for (size_t i = 0; i < rows; ++i) {
+      if (reason[i] >= kReasonCount || arm[i] < -1 || arm[i] >= static_cast<int64_t>(arms)) {
+        throw InvalidArgument("results out of range at row " + std::to_string(i) + ": reason " +
+                              std::to_string(reason[i]) + ", arm " + std::to_string(arm[i]));
+      }
     }
   }
-  const size_t width = arms + 1;
-  for (size_t i = 0; i < rows; ++i) ++counts[reason[i] * width + static_cast<size_t>(arm[i] + 1)];
+  for (size_t c = 0; c < cells; ++c) counts[c] += table[c];
 }
 
 Reason RouteSpec::with_override(Reason reason, int16_t forced) {
