@@ -326,7 +326,10 @@ class _Source:
                 run.append(r)
                 rows += meta.row_group(r).num_rows
                 if rows >= batch_rows or r == meta.num_row_groups - 1:
-                    runs.append(self._run_task(path, run, columns, batch_rows))
+                    # The first run in smaller batches: assigning starts once an eighth of a
+                    # batch is read, not a whole one.
+                    size = batch_rows if runs else max(batch_rows // 8, 1)
+                    runs.append(self._run_task(path, run, columns, size))
                     run, rows = [], 0
         return runs
 
