@@ -289,3 +289,35 @@ def test_polars_frame_without_pyarrow_names_the_polars_extra() -> None:
         "Targeting.mask needs pyarrow: pip install 'trafficsplit[polars]'",
         "Splitter.assign_frame needs pyarrow: pip install 'trafficsplit[polars]'",
     ]
+
+
+def test_inputs_are_checked_while_another_thread_imports_pandas() -> None:
+    """A library another thread is still importing is not taken for loaded: its classes may
+    not exist yet (pyarrow imports pandas lazily on a backfill's reading thread while its main
+    thread checks its inputs, which raised AttributeError on a half-made pandas)."""
+    code = textwrap.dedent(
+        """
+        import sys, threading
+        import pyarrow as pa
+        from trafficsplit._frames import FrameInput
+        from trafficsplit._optional import loaded
+        # built from buffers: pa.array and pa.table would import pandas themselves
+        offsets = pa.py_buffer(bytes([0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0]))
+        units = pa.StringArray.from_buffers(2, offsets, pa.py_buffer(b"ab"))
+        table = pa.Table.from_arrays([units], names=["u"])
+        assert "pandas" not in sys.modules
+        sys.setswitchinterval(1e-6)  # hand the GIL back and forth as often as possible
+        importer = threading.Thread(target=lambda: __import__("pandas"))
+        importer.start()
+        calls = halfway = 0
+        while importer.is_alive():
+            halfway += "pandas" in sys.modules and loaded("pandas") is None
+            assert FrameInput(table, "t").kind == "arrow"
+            calls += 1
+        importer.join()
+        assert loaded("pandas") is sys.modules["pandas"]
+        assert halfway > 0, (calls, halfway)  # the check did run while pandas was half-made
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr

@@ -47,5 +47,10 @@ def require(module: str, extra: str | None = None, what: str | None = None) -> M
 def loaded(name: str) -> Any:
     """The module if the program has already imported it, else None. An input made by pandas,
     pyarrow or polars can only exist when its library is loaded, so type checks use this and
-    never import."""
-    return sys.modules.get(name)
+    never import. A module another thread is still importing counts as not loaded: until its
+    import ends it may lack its classes (pyarrow imports pandas lazily, on a reading thread,
+    while assigning threads check their inputs)."""
+    module = sys.modules.get(name)
+    if module is not None and getattr(getattr(module, "__spec__", None), "_initializing", False):
+        return None
+    return module

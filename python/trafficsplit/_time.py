@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as _dt
 import math
 import numbers
-import sys
 from typing import Any
 
 import numpy as np
 
+from ._optional import loaded
 from .errors import ConfigError
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
@@ -99,7 +99,7 @@ class Micros:
 
 def micros_array(values: Any, n: int) -> np.ndarray:
     """Per-row times as a contiguous int64 array of microseconds (for batch replay)."""
-    pd = sys.modules.get("pandas")  # a pandas input exists only when pandas is loaded
+    pd = loaded("pandas")  # a pandas input exists only when pandas is loaded
     if pd is not None and isinstance(values, pd.Series | pd.Index | pd.DatetimeIndex):
         if pd.api.types.is_datetime64_any_dtype(values.dtype):
             ser = pd.Series(values)
