@@ -80,6 +80,7 @@ RUNNER = textwrap.dedent(
     import json, resource, sys, time
     case, args = sys.argv[1], json.loads(sys.argv[2])
     t0 = time.perf_counter()
+    report = {}
     if case == "assign":
         from trafficsplit.cli import main
         code = main(args)
@@ -87,8 +88,7 @@ RUNNER = textwrap.dedent(
     elif case == "copy":  # the I/O alone: stream the row groups in and out
         import pyarrow.parquet as pq
         src = pq.ParquetFile(args[0])
-        with pq.ParquetWriter(args[1], src.schema_arrow, compression="snappy",
-                              use_dictionary=False) as w:
+        with pq.ParquetWriter(args[1], src.schema_arrow) as w:
             for batch in src.iter_batches(batch_size=1 << 20):
                 w.write_batch(batch, row_group_size=batch.num_rows)
     elif case == "in-memory":  # what one writes without a backfill: read all, assign, write
@@ -96,11 +96,53 @@ RUNNER = textwrap.dedent(
         table = pq.read_table(args[0])
         out = ts.Splitter(ts.load_config(args[2])).assign_frame(table, "user_id")
         pq.write_table(out, args[1], compression="snappy")
+    elif case == "writers":  # the output columns of one batch, written 48 times by each writer
+        import pyarrow as pa, pyarrow.parquet as pq, trafficsplit as ts
+        from trafficsplit import _backfill, _parquet
+        src, out, config, batches = args[0], args[1], args[2], int(args[3])
+        batch = next(pq.ParquetFile(src).iter_batches(batch_size=1 << 20, columns=["user_id"]))
+        snap = ts.load_config(config)
+        keys = list(snap.experiments)
+        result = ts.Splitter(snap).assign_columns(pa.Table.from_batches([batch]), "user_id")
+        results = [result[k] for k in keys]
+        schema = _backfill._output_schema(pa, batch.schema, ["user_id"], snap, keys)
+        # the second round counts: the first pays each writer's first use of its memory
+        rounds = [("nine", []), ("ten", ["user_id"])] * 2
+        for name, kept in rounds:
+            sub = pa.schema([f for f in schema if f.name in kept or f.name not in ("user_id",)])
+            arrays = [batch.column(0)] if kept else []
+            c0 = time.process_time()
+            w = _parquet.NativeParquetWriter(out, sub, kept, [r.arms for r in results])
+            for _ in range(batches):
+                w.write(arrays, results)
+            w.close()
+            report[f"trafficsplit {name}"] = time.process_time() - c0
+            c0 = time.process_time()
+            columns = list(arrays) + [c for r in results for c in r.arrow_columns()]
+            record = pa.RecordBatch.from_arrays(columns, schema=sub)
+            codecs = {f.name: "none" for f in sub}
+            with pq.ParquetWriter(out, sub, compression=codecs, write_statistics=False,
+                                  use_dictionary=[f.name for f in sub
+                                                  if pa.types.is_dictionary(f.type)],
+                                  write_batch_size=1 << 16) as pw:
+                for _ in range(batches):
+                    pw.write_batch(record, row_group_size=record.num_rows)
+            report[f"pyarrow {name}"] = time.process_time() - c0
+        report["rows"] = batches * batch.num_rows
     took = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"seconds": took, "peak": peak}), file=sys.stderr)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    peak, cpu = usage.ru_maxrss * 1024, usage.ru_utime + usage.ru_stime
+    print(json.dumps({"seconds": took, "peak": peak, "cpu": cpu, **report}), file=sys.stderr)
     """
 )
+
+# What a machine with AVX2 and no AVX-512 runs: trafficsplit's kernels, Arrow's and glibc's
+# string functions each capped at AVX2.
+AVX2_ONLY = {
+    "TRAFFICSPLIT_SIMD": "avx2",
+    "ARROW_USER_SIMD_LEVEL": "avx2",
+    "GLIBC_TUNABLES": "glibc.cpu.hwcaps=-AVX512F,-AVX512VL,-AVX512BW,-AVX512DQ,-AVX512CD",
+}
 
 
 def uuids(rng: np.random.Generator, n: int) -> pa.Array:
@@ -144,10 +186,13 @@ def input_file(rows: int, kind: str = "uuid") -> Path:
     return path
 
 
-def run(case: str, args: list[str]) -> dict[str, float]:
+def run(case: str, args: list[str], env: dict[str, str] | None = None) -> dict[str, float]:
     t0 = time.perf_counter()
     r = subprocess.run(
-        [sys.executable, "-c", RUNNER, case, json.dumps(args)], capture_output=True, text=True
+        [sys.executable, "-c", RUNNER, case, json.dumps(args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
     )
     wall = time.perf_counter() - t0
     if r.returncode != 0:
@@ -155,6 +200,16 @@ def run(case: str, args: list[str]) -> dict[str, float]:
     report = json.loads(r.stderr.strip().splitlines()[-1])
     report["wall"] = wall
     return report
+
+
+MAIN = "`trafficsplit assign` (3 experiments)"
+SHORT = "the same, ids like `user-48213507` instead of UUIDs"
+THREADS = "the same, `--threads 2`"
+AVX2 = "the same, capped at AVX2 (trafficsplit, Arrow and glibc)"
+REPLACE = "the same, replacing the previous output"
+COPY = "pyarrow with its defaults: stream the row groups in and out, nothing else"
+COPY_SHORT = "pyarrow, the same with ids like `user-48213507`"
+IN_MEMORY = "read whole, `Splitter.assign_frame`, write whole"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -169,49 +224,53 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-backfill-", dir=DATA) as tmp:
         config = Path(tmp) / "config.yaml"
         config.write_text(CONFIG)
-        out = str(Path(tmp) / "out.parquet")
-        assign = [
-            "assign", "--config", str(config), "--input", str(src), "--unit", "user_id",
-            "--output", out, "--quiet",
-        ]  # fmt: skip
-        short_assign = [a if a != str(src) else str(short) for a in assign]
-        cases = {
-            "`trafficsplit assign` (3 experiments)": ("assign", assign),
-            "the same, ids like `user-48213507` instead of UUIDs": ("assign", short_assign),
-            "`trafficsplit assign --threads 2`": ("assign", [*assign, "--threads", "2"]),
-            "pyarrow with its defaults: stream the row groups in and out, nothing else": (
-                "copy",
-                [str(src), out],
-            ),
-            "pyarrow, the same with ids like `user-48213507`": ("copy", [str(short), out]),
+        out = Path(tmp) / "out.parquet"
+
+        def assign(source: Path) -> list[str]:
+            return [
+                "assign", "--config", str(config), "--input", str(source), "--unit", "user_id",
+                "--output", str(out), "--quiet",
+            ]  # fmt: skip
+
+        # Every case writes a new file, removed after it (not timed), but REPLACE, which writes
+        # over the one MAIN left: replacing a file costs its deletion, which on a filesystem
+        # with online discard is not small.
+        cases: dict[str, tuple[str, list[str], dict[str, str] | None]] = {
+            MAIN: ("assign", assign(src), None),
+            REPLACE: ("assign", assign(src), None),
+            SHORT: ("assign", assign(short), None),
+            THREADS: ("assign", [*assign(src), "--threads", "2"], None),
+            AVX2: ("assign", assign(src), AVX2_ONLY),
+            COPY: ("copy", [str(src), str(out)], None),
+            COPY_SHORT: ("copy", [str(short), str(out)], None),
+            IN_MEMORY: ("in-memory", [str(src), str(out), str(config)], None),
         }
-        if args.quick or rows <= 50_000_000:
-            cases["read whole, `Splitter.assign_frame`, write whole"] = (
-                "in-memory",
-                [str(src), out, str(config)],
-            )
         results: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
+        out_rows = out_bytes = 0
         for _ in range(reps):
-            for name, (case, case_args) in cases.items():
-                results[name].append(run(case, case_args))
+            for name, (case, case_args, env) in cases.items():
+                results[name].append(run(case, case_args, env))
                 print(f"{name}: {results[name][-1]}", flush=True)
-        big_args = [a if a != str(src) else str(big) for a in assign]
-        big_run = run("assign", big_args)
-        print(f"100 M rows: {big_run}", flush=True)
-        out_rows = pq.ParquetFile(out).metadata.num_rows
+                if name == MAIN:
+                    out_rows = pq.ParquetFile(out).metadata.num_rows
+                    out_bytes = out.stat().st_size
+                    continue  # REPLACE writes over it
+                out.unlink()
+        big_run = run("assign", assign(big))
+        print(f"{ROWS_MEMORY:,} rows: {big_run}", flush=True)
+        out.unlink()
+        writers = run("writers", [str(src), str(out), str(config), str(rows >> 20)])
+        print(f"writers: {writers}", flush=True)
     seconds = finish_run(machine, started)
 
-    def med(name: str, key: str) -> float:
+    def med(name: str, key: str = "wall") -> float:
         return statistics.median(r[key] for r in results[name])
 
-    main_name = "`trafficsplit assign` (3 experiments)"
-    rate = rows / med(main_name, "wall")
-    peak = max(r["peak"] for r in results[main_name])
-    short_name = "the same, ids like `user-48213507` instead of UUIDs"
-    short_rate = rows / med(short_name, "wall")
-    floor = rows / med(
-        "pyarrow with its defaults: stream the row groups in and out, nothing else", "wall"
-    )
+    rate = rows / med(MAIN)
+    capped = rows / med(AVX2)
+    peak = max(r["peak"] for r in results[MAIN])
+    short_rate = rows / med(SHORT)
+    floor = rows / med(COPY)
     big_rows = pq.ParquetFile(big).metadata.num_rows
     targets = [
         [
@@ -219,6 +278,12 @@ def main(argv: list[str] | None = None) -> int:
             "≥ 10 M rows/s",
             f"{rate / 1e6:.1f} M rows/s",
             mark(rate >= TARGET_RATE),
+        ],
+        [
+            "the same on AVX2 without AVX-512",
+            "≥ 10 M rows/s",
+            f"{capped / 1e6:.1f} M rows/s",
+            mark(capped >= TARGET_RATE),
         ],
         [
             f"the same, {rows:,} ids like `user-48213507`",
@@ -239,33 +304,57 @@ def main(argv: list[str] | None = None) -> int:
             mark(big_run["peak"] < TARGET_PEAK),
         ],
     ]
+    n = writers["rows"]
     body = environment_lines(command, machine)
     body += targets_table(targets)
     body += [
         f"### {rows:,} UUID strings ({src.stat().st_size / 1e9:.2f} GB Parquet), median of {reps}",
         "",
         *table(
-            ["case", "wall time", "rows/s", "peak resident memory"],
+            ["case", "wall time", "rows/s", "CPU time", "peak resident memory"],
             [
                 [
                     name,
-                    f"{med(name, 'wall'):.2f} s",
-                    f"{rows / med(name, 'wall') / 1e6:.1f} M",
+                    f"{med(name):.2f} s",
+                    f"{rows / med(name) / 1e6:.1f} M",
+                    f"{med(name, 'cpu'):.2f} s",
                     f"{max(r['peak'] for r in results[name]) / 2**20:.0f} MiB",
                 ]
                 for name in cases
             ],
         ),
         "",
-        f"Wall time includes the interpreter's start and imports. The output of the last case "
-        f"had {out_rows:,} rows. The run took {seconds:.0f} s.",
+        "Wall time includes the interpreter's start and imports; CPU time is user and system "
+        f"time of the process. The output had {out_rows:,} rows "
+        f"({out_bytes / 1e9:.2f} GB). The run took {seconds:.0f} s.",
         "",
-        f"For scale: pyarrow with its defaults (snappy, statistics, pre-buffered row groups), "
+        f"For scale: pyarrow with its defaults (snappy, statistics, dictionary attempts), "
         f"reading the UUID file and writing its one column again with nothing done in "
         f"between, runs at {floor / 1e6:.1f} M rows/s on one thread; "
-        "`trafficsplit assign` reads the same column, assigns three experiments (eight seeded "
-        "hashes of each id), and writes it with nine more columns (arm, bucket, reason per "
-        "experiment), on three threads (reading, assigning, writing).",
+        "`trafficsplit assign` reads the same column on two threads, assigns three experiments "
+        "(seven seeded hashes of each id), and writes it with nine more columns (arm, bucket, "
+        "reason per experiment) on a third.",
+        "",
+        f"### Writing the output columns: {n:,} rows, CPU time a row",
+        "",
+        *table(
+            ["columns", "pyarrow's writer", "trafficsplit's writer"],
+            [
+                [
+                    label,
+                    f"{writers[f'pyarrow {k}'] / n * 1e9:.1f} ns",
+                    f"{writers[f'trafficsplit {k}'] / n * 1e9:.1f} ns",
+                ]
+                for k, label in (
+                    ("nine", "arm, bucket and reason of three experiments"),
+                    ("ten", "the same and the UUID column"),
+                )
+            ],
+        ),
+        "",
+        "One batch's assignment results written again and again, uncompressed, dictionary "
+        "pages for the arms and reasons, no statistics, with each writer "
+        "([backfill.md](backfill.md#how-the-output-is-written)).",
         "",
     ]
     publish(body, args.markdown, SECTION, SECTION_TITLE)

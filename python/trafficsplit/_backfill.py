@@ -176,7 +176,8 @@ def backfill(
     every column. Column statistics (min/max) are written for every column but kept text and
     bytes columns, where distinct ids make them large and of no use for pruning.
 
-    Memory is bounded by ``batch_rows`` (about two batches in flight), not by the input.
+    Memory is bounded by ``batch_rows`` (at most about six batches in flight: two read ahead,
+    two being read, one assigned, one written), not by the input.
     Raises :class:`~trafficsplit.ArgumentError` for a missing or ill-typed column,
     :class:`~trafficsplit.ConfigError` for a bad configuration, ``OSError`` for a file that
     cannot be read or written, naming it; nothing is written then.
