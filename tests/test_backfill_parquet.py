@@ -85,12 +85,15 @@ def _write_both(
     schema: pa.Schema,
     kept: list[str],
     batches: list[tuple[list[pa.Array], list[BatchAssignment]]],
+    codecs: dict[str, str] | None = None,
 ) -> tuple[Path, Path]:
-    """The same batches through the native writer and through pyarrow's."""
+    """The same batches through the native writer and through pyarrow's, with the same
+    codecs."""
     native, reference = tmp / "native.parquet", tmp / "pyarrow.parquet"
     arms = [b.arms for b in batches[0][1]] if batches else []
-    w = NativeParquetWriter(native, schema, kept, arms)
-    with pq.ParquetWriter(reference, schema) as p:
+    w = NativeParquetWriter(native, schema, kept, arms, codecs=codecs)
+    compression = codecs or "none"
+    with pq.ParquetWriter(reference, schema, compression=compression) as p:
         for arrays, results in batches:
             w.write(arrays, results)
             columns = list(arrays)
@@ -254,7 +257,7 @@ def test_the_page_encoders_refuse_what_would_read_out_of_bounds() -> None:
     )
 
 
-def test_backfill_writes_natively_unless_a_codec_or_type_asks_for_pyarrow(tmp_path: Path) -> None:
+def test_backfill_writes_natively_unless_a_type_or_codec_asks_for_pyarrow(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     n = 5_000
     ids = [bytes(rng.integers(0, 256, 16, dtype=np.uint8)).hex() for _ in range(n)]
@@ -277,8 +280,9 @@ def test_backfill_writes_natively_unless_a_codec_or_type_asks_for_pyarrow(tmp_pa
     assert writer("a.parquet") == "trafficsplit"  # random ids: no codec under auto
     assert writer("b.parquet", keep=["user_id", "seen"]) == "trafficsplit"
     assert writer("c.parquet", keep=["user_id", "score"]) == "parquet-cpp-arrow"  # a float
-    assert writer("d.parquet", compression="zstd") == "parquet-cpp-arrow"
+    assert writer("d.parquet", compression="zstd") == "trafficsplit"
     assert writer("e.parquet", compression="none") == "trafficsplit"
+    assert writer("f.parquet", compression="gzip") == "parquet-cpp-arrow"
     a, c = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "c.parquet")
     assert a.drop_columns([]).equals(c.select(a.column_names))
 
@@ -309,3 +313,28 @@ def test_pages_larger_than_the_staging_buffer_and_writes_without_direct_io(
             assert path.read_bytes() == native.read_bytes(), path
         finally:
             path.unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("codec", ["snappy", "zstd", "mixed"])
+def test_compressed_columns_read_back_as_pyarrow_writes_them(tmp_path: Path, codec: str) -> None:
+    rng = np.random.default_rng(12)
+    kept = {k: TYPES[k] for k in ("string", "int64", "ts_us")}
+    schema = _schema(kept, 2)
+    n = PAGE_ROWS + 77
+    arrays = [_values(rng, k, n, 0.2) for k in kept]
+    batches = [(arrays, [_results(rng, n, 3, 0.1), _results(rng, n, 5, 0.0)])]
+    names = schema.names
+    codecs = (
+        {name: "snappy" if i % 2 else "zstd" for i, name in enumerate(names)}
+        if codec == "mixed"
+        else dict.fromkeys(names, codec)
+    )
+    native, reference = _write_both(tmp_path, schema, list(kept), batches, codecs)
+    _check_same(native, reference)
+    meta = pq.ParquetFile(native).metadata.row_group(0)
+    got = {meta.column(i).path_in_schema: meta.column(i).compression for i in range(len(names))}
+    assert got == {k: v.upper() for k, v in codecs.items()}
+    # (reading checks each page's sizes: a decompressed page of another size is an error)
+    with pytest.raises(ts.ArgumentError, match="no Parquet codec"):
+        NativeParquetWriter(tmp_path / "x.parquet", schema, list(kept), [("a",), ("b",)],
+                            codecs={"string": "gzip"})  # fmt: skip

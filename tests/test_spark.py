@@ -659,12 +659,14 @@ def test_spark_reads_the_backfills_own_parquet_as_pyarrow_does(spark, tmp_path):
     numbers = pa.array([None if i % 5 == 0 else int(v) for i, v in
                         enumerate(rng.integers(-(2**62), 2**62, n))], pa.int64())  # fmt: skip
     pq.write_table(pa.table({"user_id": ids, "seen": seen, "n": numbers}), tmp_path / "in.parquet")
-    ts.backfill(EXAMPLE, tmp_path / "in.parquet", tmp_path / "out.parquet", "user_id",
-                keep="*", batch_rows=n - 10_000)  # fmt: skip
-    assert pq.ParquetFile(tmp_path / "out.parquet").metadata.created_by.startswith("trafficsplit")
-    want = pq.read_table(tmp_path / "out.parquet").to_pylist()
-    for row in want:  # Spark gives times in the session's zone (UTC) without one attached
-        row["seen"] = row["seen"].replace(tzinfo=None)
-    got = [r.asDict() for r in spark.read.parquet(str(tmp_path / "out.parquet")).collect()]
-    assert len(got) == len(want) == n
-    assert got == want
+    for codec in ("auto", "zstd", "snappy"):  # auto: every column uncompressed here
+        out = tmp_path / f"out-{codec}.parquet"
+        ts.backfill(EXAMPLE, tmp_path / "in.parquet", out, "user_id", keep="*",
+                    batch_rows=n - 10_000, compression=codec)  # fmt: skip
+        assert pq.ParquetFile(out).metadata.created_by.startswith("trafficsplit")
+        want = pq.read_table(out).to_pylist()
+        for row in want:  # Spark gives times in the session's zone (UTC) without one attached
+            row["seen"] = row["seen"].replace(tzinfo=None)
+        got = [r.asDict() for r in spark.read.parquet(str(out)).collect()]
+        assert len(got) == len(want) == n
+        assert got == want, codec

@@ -797,8 +797,8 @@ class _Writer:
     def _open(self, sample: list[Any] | None) -> None:
         """The file, its writer and codecs chosen from the first batch's kept arrays
         (``sample``) under ``auto``: snappy only for the kept columns it shrinks by at least
-        15 % (not random ids), and pyarrow's writer then; else the native writer, uncompressed,
-        when it serves every kept type."""
+        15 % (not random ids). The native writer when it serves every kept type and the codec
+        (none, snappy, zstd), else pyarrow's."""
         pa = require("pyarrow")
         pq = require("pyarrow.parquet")
         from . import _parquet
@@ -812,12 +812,16 @@ class _Writer:
             for f, array in zip(kept, sample or [], strict=False)
             if self.compression == "auto" and _snappy_ratio(pa, array) <= 0.85
         }
-        if (
-            self.compression in ("auto", "none")
-            and not shrinks
-            and all(_parquet.supported(pa, f.type) for f in kept)
+        if self.compression == "auto":
+            codecs = {f.name: "snappy" if f.name in shrinks else "none" for f in self.schema}
+        else:
+            codecs = {f.name: self.compression for f in self.schema}
+        if set(codecs.values()) <= set(_parquet.CODECS) and all(
+            _parquet.supported(pa, f.type) for f in kept
         ):
-            self._file = _parquet.NativeParquetWriter(self.path, self.schema, self.kept, self.arms)
+            self._file = _parquet.NativeParquetWriter(
+                self.path, self.schema, self.kept, self.arms, codecs=codecs
+            )
             self.native = True
             return
         # Dictionary pages for the arm and reason columns only: a column of distinct unit ids
@@ -827,9 +831,7 @@ class _Writer:
         # distinct ids costs a comparison per row and prunes nothing, nor do arms, buckets and
         # reasons, which every row group holds all of.
         statistics = [f.name for f in kept if not text(f)]
-        compression: Any = self.compression
-        if compression == "auto":  # random buckets and bit-packed codes gain nothing either
-            compression = {f.name: "snappy" if f.name in shrinks else "none" for f in self.schema}
+        compression: Any = codecs if self.compression == "auto" else self.compression
         self._file = pq.ParquetWriter(
             str(self.path),
             self.schema,

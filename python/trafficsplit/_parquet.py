@@ -45,6 +45,8 @@ _UTF8, _DATE, _TIMESTAMP_MILLIS, _TIMESTAMP_MICROS = 0, 6, 9, 10
 _PLAIN, _RLE, _RLE_DICTIONARY = 0, 3, 8
 _DATA_PAGE, _DICTIONARY_PAGE = 0, 2
 _UNCOMPRESSED = 0
+CODECS = {"none": 0, "snappy": 1, "zstd": 6}
+"""The codecs this writer compresses with (by pyarrow's codecs), by their Parquet numbers."""
 
 # Thrift compact protocol type codes
 _T_TRUE, _T_FALSE, _T_I32, _T_I64, _T_BINARY, _T_LIST, _T_STRUCT = 1, 2, 5, 6, 8, 9, 12
@@ -123,7 +125,11 @@ def _varint(out: bytearray, n: int) -> None:
     out.append(n)
 
 
-def _page_header(kind: int, size: int, rows: int, encoding: int) -> bytes:
+def _page_header(
+    kind: int, size: int, rows: int, encoding: int, stored: int | None = None
+) -> bytes:
+    """A page header; ``size`` the body's size, ``stored`` its size compressed (default: the
+    same, uncompressed)."""
     if kind == _DICTIONARY_PAGE:
         detail = (7, "struct", _Struct((1, "i32", rows), (2, "i32", _PLAIN)))
     else:
@@ -132,7 +138,8 @@ def _page_header(kind: int, size: int, rows: int, encoding: int) -> bytes:
             "struct",
             _Struct((1, "i32", rows), (2, "i32", encoding), (3, "i32", _RLE), (4, "i32", _RLE)),
         )
-    return bytes(_Struct((1, "i32", kind), (2, "i32", size), (3, "i32", size), detail))
+    stored = size if stored is None else stored
+    return bytes(_Struct((1, "i32", kind), (2, "i32", size), (3, "i32", stored), detail))
 
 
 # -- columns ------------------------------------------------------------------------------------
@@ -180,8 +187,10 @@ class _Column:
 
     __slots__ = (
         "chunks",
+        "codec",
         "converted",
         "dictionary",
+        "dictionary_raw",
         "kind",
         "large",
         "logical",
@@ -203,6 +212,8 @@ class _Column:
         self.large = False
         self.source: Any = None  # kept: index of the kept array; else the experiment's index
         self.dictionary: bytes | None = None  # the dictionary page, header included
+        self.dictionary_raw = 0  # its size uncompressed
+        self.codec: Any = None  # a pyarrow Codec, or None: uncompressed
         self.chunks: list[_Struct] = []
 
     def schema_element(self) -> _Struct:
@@ -215,14 +226,18 @@ class _Column:
         )
 
 
-def _dictionary_page(values: Sequence[str]) -> tuple[bytes, int]:
+def _dictionary_page(values: Sequence[str], codec: Any) -> tuple[bytes, int, int]:
+    """The dictionary page (header and stored body), the bit width of its indices and the
+    page's size uncompressed."""
     body = bytearray()
     for v in values:
         data = v.encode()
         body += struct.pack("<I", len(data))
         body += data
-    header = _page_header(_DICTIONARY_PAGE, len(body), len(values), _PLAIN)
-    return header + bytes(body), _core.parquet.index_bit_width(len(values))
+    stored = bytes(body) if codec is None else codec.compress(body, asbytes=True)
+    header = _page_header(_DICTIONARY_PAGE, len(body), len(values), _PLAIN, len(stored))
+    raw = len(_page_header(_DICTIONARY_PAGE, len(body), len(values), _PLAIN)) + len(body)
+    return header + stored, _core.parquet.index_bit_width(len(values)), raw
 
 
 class NativeParquetWriter:
@@ -236,12 +251,17 @@ class NativeParquetWriter:
         kept: Sequence[str],
         arms: Sequence[Sequence[str]],
         direct: bool = True,
+        codecs: dict[str, str] | None = None,
     ) -> None:
+        """``codecs``: a codec of :data:`CODECS` by column name (default: none)."""
         pa = require("pyarrow")
         self._pa = pa
         self._schema = schema
         self._columns: list[_Column] = []
-        self._widths: list[int] = []
+        codecs = codecs or {}
+        unknown = {v for v in codecs.values() if v not in CODECS}
+        if unknown:
+            raise ArgumentError(f"backfill: no Parquet codec {sorted(unknown)} in this writer")
         for i, name in enumerate(kept):
             field = schema.field(name)
             physical, converted, logical, width = _logical(pa, field.type)
@@ -250,19 +270,24 @@ class NativeParquetWriter:
             c.large = pa.types.is_large_string(field.type) or pa.types.is_large_binary(field.type)
             self._columns.append(c)
         names = schema.names[len(kept) :]
-        reasons_page, reason_width = _dictionary_page(REASONS)
-        for e, arm_names in enumerate(arms):
+        for e in range(len(arms)):
             arm, bucket, reason = names[3 * e : 3 * e + 3]
             a = _Column(arm, "arm", _BYTE_ARRAY, True)
             a.converted, a.logical = _UTF8, _Struct((1, "struct", _Struct()))
-            a.dictionary, a.width = _dictionary_page(arm_names)
             b = _Column(bucket, "bucket", _INT32, True)
             r = _Column(reason, "reason", _BYTE_ARRAY, False)
             r.converted, r.logical = _UTF8, _Struct((1, "struct", _Struct()))
-            r.dictionary, r.width = reasons_page, reason_width
             for c in (a, b, r):
                 c.source = e
                 self._columns.append(c)
+        for c in self._columns:
+            codec = codecs.get(c.name, "none")
+            c.codec = None if codec == "none" else pa.Codec(codec)
+            if c.kind == "arm":
+                c.dictionary, c.width, c.dictionary_raw = _dictionary_page(arms[c.source], c.codec)
+            elif c.kind == "reason":
+                c.dictionary, c.width, c.dictionary_raw = _dictionary_page(REASONS, c.codec)
+        self._scratch = np.empty(1 << 20, np.uint8)
         self._row_groups: list[_Struct] = []
         self._rows = 0
         self._file = _OutputFile(path, direct)
@@ -273,9 +298,20 @@ class NativeParquetWriter:
         self._file.write(data)
         self._position += len(data)
 
-    def _page(self, rows: int, encoding: int, fn: Any, *args: Any) -> None:
-        """A data page: its body encoded by ``fn`` (of ``_core.parquet``) straight into the
-        output's staging buffer, behind room for its header."""
+    def _page(self, c: _Column, rows: int, encoding: int, fn: Any, *args: Any) -> int:
+        """A data page of column ``c``: its body encoded by ``fn`` (of ``_core.parquet``)
+        straight into the output's staging buffer, behind room for its header, or, for a
+        compressed column, into a buffer of its own and compressed from there. Returns the
+        body's size before compression."""
+        if c.codec is not None:
+            size = fn(*args, self._scratch)
+            if size < 0:
+                self._scratch = np.empty(max(-size, 2 * len(self._scratch)), np.uint8)
+                size = fn(*args, self._scratch)
+            stored = c.codec.compress(self._scratch[:size])  # a pyarrow Buffer (no GIL held)
+            self._write(_page_header(_DATA_PAGE, size, rows, encoding, stored.size))
+            self._write(stored)
+            return int(size)
         bound = -fn(*args, _NOTHING)  # an encoder given no room says how much it needs
         room = len(_page_header(_DATA_PAGE, bound, rows, encoding))
         out = self._file.region(room + bound)
@@ -287,6 +323,7 @@ class NativeParquetWriter:
         out[: len(header)] = np.frombuffer(header, np.uint8)
         self._file.commit(len(header) + size)
         self._position += len(header) + size
+        return int(size)
 
     def write(self, arrays: Sequence[Any], results: Sequence[BatchAssignment]) -> None:
         """One row group: the kept columns' arrays (one chunk each) and one assignment result
@@ -316,9 +353,11 @@ class NativeParquetWriter:
     ) -> _Struct:
         start = self._position
         dictionary_offset = None
+        raw = 0  # bytes the pages take uncompressed, headers included
         if c.dictionary is not None:
             dictionary_offset = start
             self._write(c.dictionary)
+            raw += c.dictionary_raw
         data_offset = self._position
         parquet = _core.parquet
         encoding = _RLE_DICTIONARY if c.dictionary is not None else _PLAIN
@@ -334,16 +373,18 @@ class NativeParquetWriter:
                 )
             for first in range(0, n, PAGE_ROWS):
                 count = min(PAGE_ROWS, n - first)
+                at = self._position
                 if c.physical == _BYTE_ARRAY:
-                    self._page(
-                        count, encoding, parquet.binary_page, buffers[1], buffers[2] or b"",
+                    body = self._page(
+                        c, count, encoding, parquet.binary_page, buffers[1], buffers[2] or b"",
                         validity, 0, array.offset + first, count, c.large, c.optional,
                     )  # fmt: skip
                 else:
-                    self._page(
-                        count, encoding, parquet.fixed_page, buffers[1], c.width, validity, 0,
-                        array.offset + first, count, c.optional,
+                    body = self._page(
+                        c, count, encoding, parquet.fixed_page, buffers[1], c.width, validity,
+                        0, array.offset + first, count, c.optional,
                     )  # fmt: skip
+                raw += self._raw_page(c, at, body, count, encoding)
             if c.physical != _BYTE_ARRAY:
                 statistics = self._statistics(array, c.width)
         else:
@@ -351,30 +392,41 @@ class NativeParquetWriter:
             for first in range(0, n, PAGE_ROWS):
                 count = min(PAGE_ROWS, n - first)
                 part = slice(first, first + count)
+                at = self._position
                 if c.kind == "arm":
                     codes = np.ascontiguousarray(b.arm_index[part], np.int16)
-                    self._page(count, encoding, parquet.arm_indices_page, codes, c.width)
+                    body = self._page(c, count, encoding, parquet.arm_indices_page, codes, c.width)
                 elif c.kind == "bucket":
                     values = np.ascontiguousarray(b.bucket[part], np.int32)
-                    self._page(count, encoding, parquet.nonnegative_page, values)
+                    body = self._page(c, count, encoding, parquet.nonnegative_page, values)
                 else:
                     reasons = np.ascontiguousarray(b.reason[part]).view(np.uint8)
-                    self._page(count, encoding, parquet.code_indices_page, reasons, c.width)
+                    body = self._page(
+                        c, count, encoding, parquet.code_indices_page, reasons, c.width
+                    )
+                raw += self._raw_page(c, at, body, count, encoding)
         size = self._position - start
         encodings = [_PLAIN, _RLE] + ([_RLE_DICTIONARY] if c.dictionary is not None else [])
+        codec = _UNCOMPRESSED if c.codec is None else CODECS[c.codec.name]
         meta = _Struct(
             (1, "i32", c.physical),
             (2, "list", ("i32", encodings)),
             (3, "list", ("binary", [c.name])),
-            (4, "i32", _UNCOMPRESSED),
+            (4, "i32", codec),
             (5, "i64", n),
-            (6, "i64", size),
+            (6, "i64", raw),
             (7, "i64", size),
             (9, "i64", data_offset),
             (11, "i64", dictionary_offset),
             (12, "struct", statistics),
         )
         return _Struct((2, "i64", 0), (3, "struct", meta))
+
+    def _raw_page(self, c: _Column, at: int, body: int, rows: int, encoding: int) -> int:
+        """The size a page written from ``at`` takes uncompressed, its header included."""
+        if c.codec is None:
+            return self._position - at
+        return len(_page_header(_DATA_PAGE, body, rows, encoding)) + body
 
     def _statistics(self, array: Any, width: int) -> _Struct | None:
         pc = require("pyarrow.compute")
