@@ -4,8 +4,13 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "trafficsplit/errors.hpp"
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 namespace trafficsplit::parquet {
 
@@ -83,24 +88,44 @@ uint8_t* levels_from_bitmap(uint8_t* out, Bitmap validity, int64_t first, int64_
   return p;
 }
 
+// Bit k set where v[k] >= 0, for the eight values from v.
+template <class T>
+inline uint8_t sign_byte(const T* v) {
+#if defined(__SSE2__)
+  if constexpr (std::is_same_v<T, int16_t>) {
+    const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(v));
+    const __m128i ge = _mm_cmpgt_epi16(x, _mm_set1_epi16(-1));
+    return static_cast<uint8_t>(_mm_movemask_epi8(_mm_packs_epi16(ge, ge)) & 0xFF);
+  } else if constexpr (std::is_same_v<T, int32_t>) {
+    const __m128i minus = _mm_set1_epi32(-1);
+    const __m128i a = _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v)), minus);
+    const __m128i b =
+        _mm_cmpgt_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(v + 4)), minus);
+    const __m128i words = _mm_packs_epi32(a, b);
+    return static_cast<uint8_t>(_mm_movemask_epi8(_mm_packs_epi16(words, words)) & 0xFF);
+  }
+#endif
+  unsigned byte = 0;
+  for (int k = 0; k < 8; ++k) byte |= static_cast<unsigned>(v[k] >= 0) << k;
+  return static_cast<uint8_t>(byte);
+}
+
 // Definition levels where values[i] >= 0: one RLE run when every row is present.
 template <class T>
 uint8_t* levels_from_sign(uint8_t* out, const T* values, int64_t count, int64_t& present) {
   uint8_t* start = out + 4;
   const int64_t groups = (count + 7) / 8;
+  const int64_t whole = count / 8;
   uint8_t* p = put_varint(start, (static_cast<uint64_t>(groups) << 1) | 1);
-  present = 0;
-  for (int64_t g = 0; g < groups; ++g) {
-    const int64_t base = g * 8;
-    const int n = static_cast<int>(count - base < 8 ? count - base : 8);
+  for (int64_t g = 0; g < whole; ++g) p[g] = sign_byte(values + 8 * g);
+  if (whole < groups) {
     unsigned byte = 0;
-    for (int i = 0; i < n; ++i) {
-      const unsigned here = values[base + i] >= 0;
-      byte |= here << i;
-      present += here;
+    for (int64_t i = 8 * whole; i < count; ++i) {
+      byte |= static_cast<unsigned>(values[i] >= 0) << (i - 8 * whole);
     }
-    p[g] = static_cast<uint8_t>(byte);
+    p[whole] = static_cast<uint8_t>(byte);
   }
+  present = count_bits(p, groups);
   p += groups;
   if (present == count) {  // rewrite as one run of level 1
     p = put_varint(start, static_cast<uint64_t>(count) << 1);
@@ -110,20 +135,39 @@ uint8_t* levels_from_sign(uint8_t* out, const T* values, int64_t count, int64_t&
   return p;
 }
 
-// The bit-packed indices of `m` values `next()` yields: the width byte, the run header, the
-// groups of eight padded with zeros.
-template <class Next>
-uint8_t* pack_indices(uint8_t* out, int bit_width, int64_t m, Next next) {
+// The bit-packed indices of the `m` values from `values` (the run's groups of eight padded
+// with zeros) after the width byte and the run header. Widths up to 8 pack a group of eight in
+// one 64-bit word.
+template <class T>
+uint8_t* pack_indices(uint8_t* out, int bit_width, const T* values, int64_t m) {
   *out++ = static_cast<uint8_t>(bit_width);
   if (m == 0) return out;
   const int64_t groups = (m + 7) / 8;
   out = put_varint(out, (static_cast<uint64_t>(groups) << 1) | 1);
+  const auto w = static_cast<unsigned>(bit_width);
+  auto value = [&](int64_t j) -> uint64_t { return j < m ? static_cast<uint64_t>(values[j]) : 0; };
+  if (w <= 8) {
+    const int64_t whole = m / 8;
+    for (int64_t g = 0; g < whole; ++g) {
+      const T* v = values + 8 * g;
+      uint64_t acc = 0;
+      for (unsigned k = 0; k < 8; ++k) acc |= static_cast<uint64_t>(v[k]) << (k * w);
+      for (unsigned b = 0; b < w; ++b) out[b] = static_cast<uint8_t>(acc >> (8 * b));
+      out += w;
+    }
+    if (whole < groups) {
+      uint64_t acc = 0;
+      for (unsigned k = 0; k < 8; ++k) acc |= value(8 * whole + k) << (k * w);
+      for (unsigned b = 0; b < w; ++b) out[b] = static_cast<uint8_t>(acc >> (8 * b));
+      out += w;
+    }
+    return out;
+  }
   uint64_t acc = 0;
-  int bits = 0;
+  unsigned bits = 0;
   for (int64_t j = 0; j < groups * 8; ++j) {
-    const uint64_t v = j < m ? next() : 0;
-    acc |= v << bits;
-    bits += bit_width;
+    acc |= value(j) << bits;
+    bits += w;
     while (bits >= 8) {
       *out++ = static_cast<uint8_t>(acc);
       acc >>= 8;
@@ -211,10 +255,9 @@ Encoded nonnegative_page(const int32_t* values, int64_t count, uint8_t* out, siz
     if (count > 0) std::memcpy(p, values, 4 * static_cast<size_t>(count));
     p += 4 * static_cast<size_t>(count);
   } else {
-    for (int64_t i = 0; i < count; ++i) {
-      if (values[i] < 0) continue;
+    for (int64_t i = 0; i < count; ++i) {  // without a branch per row
       std::memcpy(p, &values[i], 4);
-      p += 4;
+      p += 4 * static_cast<size_t>(values[i] >= 0);
     }
   }
   return {static_cast<size_t>(p - out), true};
@@ -230,15 +273,26 @@ Encoded indices_page(const T* values, int64_t count, int bit_width, uint8_t* out
   const size_t bound = kLevelsOverhead + static_cast<size_t>(count) / 8 + 1 + 10 + packed;
   if (capacity < bound) return {bound, false};
   uint8_t* p = out;
-  int64_t present = count;
-  if constexpr (std::is_signed_v<T>) p = levels_from_sign(p, values, count, present);
-  int64_t i = 0;
-  p = pack_indices(p, bit_width, present, [&]() -> uint64_t {
-    if constexpr (std::is_signed_v<T>) {
-      while (values[i] < 0) ++i;
+  if constexpr (std::is_signed_v<T>) {
+    int64_t present = count;
+    p = levels_from_sign(p, values, count, present);
+    if (present == count) {
+      p = pack_indices(p, bit_width, values, count);
+    } else {
+      // The present values gathered first, without a branch per row (nulls fall anywhere).
+      thread_local std::vector<T> gathered;
+      if (gathered.size() < static_cast<size_t>(count)) gathered.resize(static_cast<size_t>(count));
+      T* g = gathered.data();
+      int64_t j = 0;
+      for (int64_t i = 0; i < count; ++i) {
+        g[j] = values[i];
+        j += values[i] >= 0;
+      }
+      p = pack_indices(p, bit_width, g, j);
     }
-    return static_cast<uint64_t>(values[i++]);
-  });
+  } else {
+    p = pack_indices(p, bit_width, values, count);
+  }
   return {static_cast<size_t>(p - out), true};
 }
 
