@@ -1,6 +1,7 @@
 // Parquet data-page bodies (see the header for the encodings).
 #include "trafficsplit/arrow/parquet.hpp"
 
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <type_traits>
@@ -52,6 +53,19 @@ int64_t count_bits(const uint8_t* p, int64_t n) {
 }
 
 constexpr size_t kLevelsOverhead = 4 + 10 + 1;  // length, run header, the last partial byte
+constexpr size_t kCopySlack = 32;               // bytes a value's copy may write past its end
+
+// A value's bytes, in 32-byte steps where `readable` (the bytes from `src` to the end of the
+// page's values) allows reading past its end: one call to memcpy per value costs more than
+// the copy of a short id. Writes up to kCopySlack bytes past the value, which the page's bound
+// leaves room for and the next value overwrites.
+inline void copy_value(uint8_t* dst, const uint8_t* src, size_t n, ptrdiff_t readable) {
+  if (n <= 2 * kCopySlack && static_cast<ptrdiff_t>(n + kCopySlack) <= readable) {
+    for (size_t k = 0; k < n; k += kCopySlack) std::memcpy(dst + k, src + k, kCopySlack);
+    return;
+  }
+  std::memcpy(dst, src, n);
+}
 
 // Definition levels of rows [first, first + count) from an Arrow bitmap; returns the end and
 // stores the number of present rows in `present`.
@@ -193,8 +207,8 @@ Encoded binary_page(const Offset* offsets, const uint8_t* data, Bitmap validity,
     throw InvalidArgument("parquet page: the offsets are out of order");
   }
   const auto bytes = static_cast<size_t>(offsets[first + count] - offsets[first]);
-  const size_t bound =
-      kLevelsOverhead + static_cast<size_t>(count) / 8 + 4 * static_cast<size_t>(count) + bytes;
+  const size_t bound = kLevelsOverhead + static_cast<size_t>(count) / 8 +
+                       4 * static_cast<size_t>(count) + bytes + kCopySlack;
   if (capacity < bound) return {bound, false};
   uint8_t* p = out;
   int64_t present = count;
@@ -209,7 +223,8 @@ Encoded binary_page(const Offset* offsets, const uint8_t* data, Bitmap validity,
     }
     const auto n = static_cast<size_t>(offsets[i + 1] - offsets[i]);
     put_u32(p, static_cast<uint32_t>(n));
-    std::memcpy(p + 4, data + offsets[i], n);
+    copy_value(p + 4, data + offsets[i], n,
+               static_cast<ptrdiff_t>(offsets[first + count] - offsets[i]));
     p += 4 + n;
   }
   return {static_cast<size_t>(p - out), true};

@@ -27,14 +27,20 @@ void count_results(const uint8_t* reason, const int16_t* arm, size_t rows, size_
                    int64_t* counts) {
   // One pass into a table of our own (out-of-range values land in a spare cell and are
   // reported after), added to `counts` only when every row was in range.
+  // Four tables, rows taken in turn: runs of one cell would otherwise wait on their own stores.
   const size_t width = arms + 1;
   const size_t cells = kReasonCount * width;
-  std::vector<int64_t> table(cells + 1, 0);
+  const size_t stride = cells + 1;
+  std::vector<int64_t> tables(4 * stride, 0);
   for (size_t i = 0; i < rows; ++i) {
     const size_t r = reason[i];
     const auto a = static_cast<size_t>(static_cast<int64_t>(arm[i]) + 1);  // -1 -> 0
     const bool in_range = r < kReasonCount && a <= arms;
-    ++table[in_range ? r * width + a : cells];
+    ++tables[(i & 3) * stride + (in_range ? r * width + a : cells)];
+  }
+  std::vector<int64_t> table(stride, 0);
+  for (size_t t = 0; t < 4; ++t) {
+    for (size_t c = 0; c < stride; ++c) table[c] += tables[t * stride + c];
   }
   if (table[cells] != 0) {
     for (size_t i = 0; i < rows; ++i) {

@@ -141,7 +141,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=_assign)
 
 
+# Arrow's allocator (mimalloc) returns freed memory to the system 10 ms after it is freed; a
+# backfill frees and allocates its batches' buffers every tenth of a second, and memory handed
+# back and touched again is zeroed again (on the benchmarks' virtual machine, fetched again from
+# the host too). Kept for a second, it is reused as it is. Effective only before pyarrow is
+# loaded, which this command does after; the user's own setting wins.
+ALLOCATOR = {"MIMALLOC_PURGE_DELAY": "1000"}
+
+
 def _assign(args: argparse.Namespace) -> int:
+    if "pyarrow" not in sys.modules:
+        for name, value in ALLOCATOR.items():
+            os.environ.setdefault(name, value)
     from .._backfill import backfill
     from ..config import ConfigValidationError, load_config
 
