@@ -338,3 +338,14 @@ def test_compressed_columns_read_back_as_pyarrow_writes_them(tmp_path: Path, cod
     with pytest.raises(ts.ArgumentError, match="no Parquet codec"):
         NativeParquetWriter(tmp_path / "x.parquet", schema, list(kept), [("a",), ("b",)],
                             codecs={"string": "gzip"})  # fmt: skip
+
+
+def test_an_output_that_would_be_copied_is_refused() -> None:
+    """Pages are encoded into the caller's array in place: one numpy would have to convert
+    (another dtype, a strided view, read-only) would take the page and lose it."""
+    codes = np.zeros(16, np.uint8)
+    for out in (np.empty(64, np.int8), np.empty(128, np.uint8)[::2], np.zeros(64, np.uint8)):
+        if out.flags.c_contiguous and out.dtype == np.uint8:
+            out.setflags(write=False)
+        with pytest.raises(ts.ArgumentError, match="writable contiguous uint8 array"):
+            _core.parquet.code_indices_page(codes, 1, out)

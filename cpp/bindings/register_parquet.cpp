@@ -17,12 +17,25 @@ struct Out {
   size_t capacity;
 };
 
-Out writable(py::array_t<uint8_t, py::array::c_style>& out) {
-  return {out.mutable_data(), static_cast<size_t>(out.size())};
+// Checked, not converted: a converted copy would take the page and lose it.
+Out writable(py::array& out) {
+  if (!out.dtype().is(py::dtype::of<uint8_t>()) || !out.writeable() || out.ndim() != 1 ||
+      !(out.flags() & py::array::c_style)) {
+    throw InvalidArgument("out must be a writable contiguous uint8 array");
+  }
+  return {static_cast<uint8_t*>(out.mutable_data()), static_cast<size_t>(out.size())};
 }
 
 int64_t result(parquet::Encoded e) {
   return e.fits ? static_cast<int64_t>(e.size) : -static_cast<int64_t>(e.size);
+}
+
+// An indices page binding for codes of type T.
+template <class T>
+int64_t indices(py::array_t<T, py::array::c_style> values, int bit_width, py::array out) {
+  const Out w = writable(out);
+  py::gil_scoped_release release;
+  return result(parquet::indices_page(values.data(), values.size(), bit_width, w.data, w.capacity));
 }
 
 void check_rows(int64_t first, int64_t count) {
@@ -46,8 +59,7 @@ void register_parquet(py::module_& m) {
   m.def(
       "binary_page",
       [](py::buffer offsets, py::buffer data, py::object validity, int64_t validity_offset,
-         int64_t first, int64_t count, bool large, bool optional,
-         py::array_t<uint8_t, py::array::c_style> out) {
+         int64_t first, int64_t count, bool large, bool optional, py::array out) {
         check_rows(first, count);
         const py::buffer_info o = offsets.request();
         const py::buffer_info d = data.request();
@@ -83,8 +95,7 @@ void register_parquet(py::module_& m) {
   m.def(
       "fixed_page",
       [](py::buffer values, size_t width, py::object validity, int64_t validity_offset,
-         int64_t first, int64_t count, bool optional,
-         py::array_t<uint8_t, py::array::c_style> out) {
+         int64_t first, int64_t count, bool optional, py::array out) {
         check_rows(first, count);
         const py::buffer_info b = values.request();
         py::buffer_info v;
@@ -102,37 +113,20 @@ void register_parquet(py::module_& m) {
       "Rows [first, first + count) of fixed-width values (4 or 8 bytes) as a PLAIN page body.");
   m.def(
       "nonnegative_page",
-      [](py::array_t<int32_t, py::array::c_style> values,
-         py::array_t<uint8_t, py::array::c_style> out) {
+      [](py::array_t<int32_t, py::array::c_style> values, py::array out) {
         const Out w = writable(out);
         py::gil_scoped_release release;
         return result(parquet::nonnegative_page(values.data(), values.size(), w.data, w.capacity));
       },
       py::arg("values"), py::arg("out"),
       "INT32 values as a PLAIN page body with definition levels, null where negative.");
-  m.def(
-      "arm_indices_page",
-      [](py::array_t<int16_t, py::array::c_style> values, int bit_width,
-         py::array_t<uint8_t, py::array::c_style> out) {
-        const Out w = writable(out);
-        py::gil_scoped_release release;
-        return result(
-            parquet::indices_page(values.data(), values.size(), bit_width, w.data, w.capacity));
-      },
-      py::arg("values"), py::arg("bit_width"), py::arg("out"),
-      "int16 dictionary indices as an RLE_DICTIONARY page body with definition levels, null "
-      "where negative.");
-  m.def(
-      "code_indices_page",
-      [](py::array_t<uint8_t, py::array::c_style> values, int bit_width,
-         py::array_t<uint8_t, py::array::c_style> out) {
-        const Out w = writable(out);
-        py::gil_scoped_release release;
-        return result(
-            parquet::indices_page(values.data(), values.size(), bit_width, w.data, w.capacity));
-      },
-      py::arg("values"), py::arg("bit_width"), py::arg("out"),
-      "uint8 dictionary indices as an RLE_DICTIONARY page body of a required column.");
+  m.def("arm_indices_page", &indices<int16_t>, py::arg("values"), py::arg("bit_width"),
+        py::arg("out"),
+        "int16 dictionary indices as an RLE_DICTIONARY page body with definition levels, null "
+        "where negative.");
+  m.def("code_indices_page", &indices<uint8_t>, py::arg("values"), py::arg("bit_width"),
+        py::arg("out"),
+        "uint8 dictionary indices as an RLE_DICTIONARY page body of a required column.");
   m.def("index_bit_width", &parquet::index_bit_width, py::arg("dictionary_size"),
         "The narrowest bit width, at least 1, of indices below dictionary_size.");
 }

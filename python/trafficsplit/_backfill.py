@@ -422,7 +422,8 @@ def _ordered_read_ahead(
 ) -> Iterator[Any]:
     """The batches of ``tasks`` in task order, the tasks run by ``workers`` threads in turn
     (thread w runs tasks w, w + workers, ...), each thread one batch ahead of the consumer: at
-    most ``workers`` batches wait, and as many are being read."""
+    most ``workers`` batches wait, and as many are being read. A task takes the thread's open
+    files (a dict it may fill) and yields batches; an error is raised in the consumer."""
     slots: list[queue.Queue[Any]] = [queue.Queue(maxsize=1) for _ in range(workers)]
     stop = threading.Event()
     end = object()
@@ -441,9 +442,15 @@ def _ordered_read_ahead(
         files: dict[str, Any] = {}
         try:
             for t in range(w, len(tasks), workers):
-                for batch in tasks[t](files):
-                    if not offer(slots[w], (batch, None)):
-                        return
+                batches = tasks[t](files)
+                try:
+                    for batch in batches:
+                        if not offer(slots[w], (batch, None)):
+                            return
+                finally:
+                    close = getattr(batches, "close", None)
+                    if close is not None:  # a generator: its open file closed now, not at exit
+                        close()
                 if not offer(slots[w], (end, None)):
                     return
         except BaseException as exc:  # raised in the consumer, where it can be reported
@@ -478,46 +485,7 @@ def _ordered_read_ahead(
 def _prefetched(batches: Iterator[Any]) -> Iterator[Any]:
     """The batches, the next one read on a thread of its own while this one is assigned (the
     readers release the GIL): one batch ahead, so memory stays bounded."""
-    slot: queue.Queue[Any] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    done = object()
-
-    def offer(item: tuple[Any, BaseException | None]) -> bool:
-        """Puts the item unless the consumer has stopped; True when it was put."""
-        while not stop.is_set():
-            try:
-                slot.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def read() -> None:
-        try:
-            for batch in batches:
-                if not offer((batch, None)):
-                    return
-            offer((done, None))
-        except BaseException as exc:  # raised in the consumer, where it can be reported
-            offer((done, exc))
-        finally:
-            close = getattr(batches, "close", None)
-            if close is not None:  # a generator: its open file is closed here, not at exit
-                close()
-
-    reader = threading.Thread(target=read, name="trafficsplit-backfill-reader", daemon=True)
-    reader.start()
-    try:
-        while True:
-            batch, error = slot.get()
-            if batch is done:
-                if error is not None:
-                    raise error
-                return
-            yield batch
-    finally:
-        stop.set()  # a reader waiting to put gives up within 0.1 s
-        reader.join()
+    return _ordered_read_ahead([lambda _files: batches], 1)
 
 
 def _rebatched(reader: Any, columns: list[str], batch_rows: int) -> Iterator[Any]:
@@ -769,7 +737,7 @@ class _Writer:
 
     A batch is the kept columns' arrays and the assignment results by experiment. The file is
     written by :class:`trafficsplit._parquet.NativeParquetWriter` when it serves every kept
-    column and no codec is asked for, else by pyarrow's writer."""
+    column's type and the codec, else by pyarrow's writer."""
 
     def __init__(
         self,
