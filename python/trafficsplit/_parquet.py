@@ -5,12 +5,17 @@ pyarrow's writer spends most of a backfill's time on the columns the backfill ma
 (on an AMD EPYC, pyarrow 26), where the values are already small integer codes. This writer
 encodes those codes straight into Parquet pages (dictionary indices bit-packed, definition
 levels from the sign of the code) and copies the kept text and integer columns as PLAIN values,
-in C++ (``trafficsplit._core.parquet``), uncompressed. What it writes is ordinary Parquet:
-data pages v1, one row group per batch, the Arrow schema in the footer as pyarrow writes it, so
-pyarrow, DuckDB and Spark read it back as they read pyarrow's output (the tests check all three).
+in C++ (``trafficsplit._core.parquet``); pages of a column with a codec are compressed by
+pyarrow's codecs (snappy, zstd). What it writes is ordinary Parquet: data pages v1, one row
+group per batch, the Arrow schema in the footer as pyarrow writes it, so pyarrow, DuckDB and
+Spark read it back as they read pyarrow's output (the tests check all three).
 
-It serves the kept columns of the types in :func:`supported`; the backfill falls back to
-pyarrow's writer for any other type and for a compression codec (``_backfill._Writer``).
+The framing (page headers, row groups, the footer) is Thrift's compact protocol, encoded here
+by :class:`_Struct`: the writer uses a fixed handful of Parquet's structures, pyarrow does not
+expose its encoder, and a Thrift library would still need Parquet's definitions compiled for it.
+
+It serves the kept columns of the types in :func:`supported` and the codecs in :data:`CODECS`;
+the backfill falls back to pyarrow's writer otherwise (``_backfill._Writer``).
 """
 
 from __future__ import annotations
@@ -64,16 +69,7 @@ class _Struct:
     def encode(self, out: bytearray) -> None:
         last = 0
         for fid, kind, value in sorted(self.fields, key=lambda f: f[0]):
-            code = {
-                "i32": _T_I32,
-                "i64": _T_I64,
-                "binary": _T_BINARY,
-                "struct": _T_STRUCT,
-                "list": _T_LIST,
-            }.get(kind)
-            if kind == "bool":
-                code = _T_TRUE if value else _T_FALSE
-            assert code is not None, kind
+            code = (_T_TRUE if value else _T_FALSE) if kind == "bool" else _FIELD_CODES[kind]
             if 0 < fid - last <= 15:
                 out.append(((fid - last) << 4) | code)
             else:
@@ -90,6 +86,8 @@ class _Struct:
         return bytes(out)
 
 
+_FIELD_CODES = {"i32": _T_I32, "i64": _T_I64, "binary": _T_BINARY, "struct": _T_STRUCT,
+                "list": _T_LIST}  # fmt: skip
 _ELEMENT_CODES = {"i32": _T_I32, "binary": _T_BINARY, "struct": _T_STRUCT}
 
 
