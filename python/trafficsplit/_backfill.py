@@ -170,11 +170,12 @@ def backfill(
     ``exposures``: a folder that receives the
     exposure records of every row that got an arm (Parquet files, moved in at the end).
     ``progress`` is called after every batch with a :class:`BackfillProgress`.
-    ``compression``: the output's Parquet codec: ``auto`` (snappy, but for text and bytes
-    columns that snappy shrinks by less than 15 %, such as random ids, which are left
-    uncompressed), or one of ``snappy``, ``zstd``, ``lz4``, ``gzip``, ``brotli``, ``none`` for
-    every column. Column statistics (min/max) are written for every column but kept text and
-    bytes columns, where distinct ids make them large and of no use for pruning.
+    ``compression``: the output's Parquet codec: ``auto`` (snappy for the kept columns it
+    shrinks by at least 15 % on the first batch; random ids, buckets and the bit-packed arm
+    and reason codes uncompressed), or one of ``snappy``, ``zstd``, ``lz4``, ``gzip``,
+    ``brotli``, ``none`` for every column. Column statistics (min/max) are written for the kept
+    columns that are not text or bytes, where distinct ids make them large and of no use for
+    pruning.
 
     Memory is bounded by ``batch_rows`` (at most about six batches in flight: two read ahead,
     two being read, one assigned, one written), not by the input.

@@ -112,8 +112,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--compression",
         default="auto",
         choices=("auto", "snappy", "zstd", "lz4", "gzip", "brotli", "none"),
-        help="the output's Parquet codec (default: auto, snappy but for text columns it "
-        "shrinks by less than 15 %%, such as random ids; zstd is smaller, none is fastest)",
+        help="the output's Parquet codec (default: auto, snappy for the kept columns it "
+        "shrinks by at least 15 %%, uncompressed for the rest: random ids, buckets, arm and "
+        "reason codes; zstd is smaller, none is fastest)",
     )
     p.add_argument(
         "--threads",
