@@ -635,17 +635,22 @@ import json, tempfile, time
 import trafficsplit as ts
 lg = ts.ExposureLogger(ts.JsonlSink(tempfile.mkdtemp()))
 time.sleep(0.2)
-c0, w0 = time.process_time(), time.monotonic()
-time.sleep(2.0)
-print(json.dumps([time.process_time() - c0, time.monotonic() - w0]))
+windows = []
+for _ in range(3):
+    c0, w0 = time.process_time(), time.monotonic()
+    time.sleep(1.0)
+    windows.append([time.process_time() - c0, time.monotonic() - w0])
+print(json.dumps(windows))
 lg.close()
 """
     out = subprocess.run(
         [sys.executable, "-c", script], check=True, capture_output=True, text=True, timeout=60
     )
-    cpu, wall = json.loads(out.stdout)
-    # A writer that polled every 10 ms spent about 0.8 % of a core (16 ms over 2 s).
-    assert cpu / wall < 0.002
+    shares = [cpu / wall for cpu, wall in json.loads(out.stdout)]
+    # A writer that polled every 10 ms spent about 0.8 % of a core in every window (16 ms over
+    # 2 s); an idle one spends about 0.02 %. The quietest of three one-second windows is
+    # judged: a host that stalls the machine once (10 ms seen in one run) fails no window twice.
+    assert min(shares) < 0.002, shares
 
 
 # -- the no-loss test ----------------------------------------------------------------------------
