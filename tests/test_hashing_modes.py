@@ -34,61 +34,9 @@ UNITS = (
 
 
 def expected(mode: dict[str, Any], key: str, weights: list[float], exposure: float, unit: Any):
-    """(arm index or None, bucket, reason) from the reference implementations."""
-    name = mode["mode"]
-    if name.startswith("growthbook"):
-        return ref.growthbook_assign(
-            unit,
-            weights,
-            exposure,
-            seed=mode["seed"],
-            version=int(name[-1]),
-            encoding=mode["encoding"],
-            namespace=mode["namespace"],
-        )
-    if name == "unleash":
-        return ref.unleash_assign(
-            unit,
-            weights,
-            exposure,
-            group_id=mode["group_id"],
-            variant_group=mode["variant_group"],
-            weight_total=mode["weight_total"],
-            encoding=mode["encoding"],
-        )
-    if name == "flagd":
-        return ref.flagd_assign(
-            unit, weights, prefix=mode["prefix"], weight_total=mode["weight_total"]
-        )
-    if name == "flagd-legacy":
-        return ref.flagd_legacy_assign(unit, weights, prefix=mode["prefix"])
-    if name == "eppo":
-        return ref.eppo_assign(
-            unit,
-            weights,
-            exposure,
-            traffic_salt=mode["traffic_salt"],
-            arm_salt=mode["arm_salt"],
-            total_shards=mode["total_shards"],
-        )
-    if name == "launchdarkly":
-        return ref.launchdarkly_assign(
-            unit,
-            weights,
-            flag_key=mode["flag_key"],
-            salt=mode["salt"],
-            seed=mode["seed"],
-            arithmetic=mode["arithmetic"],
-        )
-    assert name == "statsig"
-    return ref.statsig_assign(
-        unit,
-        weights,
-        exposure,
-        salt=mode["salt"],
-        rule_salt=mode["rule_salt"],
-        spec_salt=mode["spec_salt"],
-    )
+    """(arm index or None, bucket, reason) from the reference implementations, given a mode's
+    every parameter (``Experiment.hashing``)."""
+    return ref.mode_assign(mode["mode"], key, weights, exposure, unit, params=mode)
 
 
 CASES = [
